@@ -1,0 +1,186 @@
+"""Command line: python -m app COMMAND. Run `python -m app --help` for the list."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from app.settings import ROOT, SettingsError, example_properties, load_settings, new_secret_key
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
+
+
+def _services(settings):  # type: ignore[no-untyped-def]
+    from app.db import DatabaseUnavailable, open_database
+    from app.jobs import Jobs
+    from app.tokens import Tokens
+    from app.users import Users
+
+    db = open_database(settings)
+    try:
+        db.init_schema()
+    except DatabaseUnavailable as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
+    return db, Users(db), Tokens(db), Jobs(db)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        print("The passwords differ.", file=sys.stderr)
+        raise SystemExit(2)
+    return first
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    settings = _settings()
+    db, *_ = _services(settings)
+    print(f"{db.engine} database ready at schema version {db.schema_version()}")
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from app.users import UserError
+
+    settings = _settings()
+    _, users, _, _ = _services(settings)
+    password = _read_password(args)
+    try:
+        user = users.create(args.name, password, is_admin=args.admin, email=args.email)
+    except UserError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"created {'admin' if user.is_admin else 'user'} {user.username} (id {user.id})")
+    return 0
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _, users, tokens, _ = _services(settings)
+    user = users.by_name(args.user)
+    if user is None:
+        print(f"No user named {args.user!r}; create it with `python -m app create-user`.", file=sys.stderr)
+        return 2
+    token, _ = tokens.create(user.id, args.name)
+    print(token)
+    print(f"(API token {args.name!r} for {user.username}; shown once, store it now)", file=sys.stderr)
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from app.errors import HTTPError
+    from app.submissions import submit_path
+
+    settings = _settings()
+    _, users, _, jobs = _services(settings)
+    user = users.by_name(args.user)
+    if user is None:
+        print(f"No user named {args.user!r}.", file=sys.stderr)
+        return 2
+    source = Path(args.file)
+    if not source.is_file():
+        print(f"{source}: no such file", file=sys.stderr)
+        return 2
+    try:
+        job = submit_path(settings, jobs, user.id, source)
+    except HTTPError as exc:
+        print(exc.message, file=sys.stderr)
+        for problem in exc.extra.get("errors", []):
+            print(f"  - {problem['message']}", file=sys.stderr)
+        return 1
+    print(f"job {job.id} PENDING: {job.file_name} ({job.rows_total} rows)")
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """First run: config file with a fresh secret, the model, the database, an admin."""
+    config = Path(os.environ.get("APP_CONFIG") or ROOT / "config.properties")
+    if not config.exists():
+        text = example_properties().replace("change-me-to-a-long-random-string", new_secret_key())
+        config.write_text(text, encoding="utf-8")
+        print(f"wrote {config} (embedded SQLite; edit HOST to use MySQL/MariaDB)")
+    settings = _settings()
+    from model.artifact import MODEL_FILE
+
+    if not (settings.model_path / MODEL_FILE).exists():
+        from model.train import train
+
+        schema = train(settings.model_path)
+        print(f"trained model {schema['version']} (test accuracy {schema['metrics']['test_accuracy']:.3f})")
+    db, users, _, _ = _services(settings)
+    print(f"{db.engine} database ready at schema version {db.schema_version()}")
+    if users.count() == 0:
+        password = secrets.token_urlsafe(12)
+        users.create("admin", password, is_admin=True)
+        print("=" * 60)
+        print("  created user 'admin' with password:", password)
+        print("  (shown once; change it on the Users page)")
+        print("=" * 60)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.logfmt import setup_logging
+    from app.web import create_app
+
+    settings = _settings()
+    setup_logging(settings.log_level)
+    app = create_app(settings)
+    print(f"Beyond on http://{args.host}:{args.port}  ({'MySQL ' + settings.host if settings.uses_mysql else 'SQLite ' + str(settings.sqlite_path)})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), proxy_headers=False)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Beyond: a model behind a web panel and an API.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the web panel, API and embedded worker")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("setup", help="first-run: config file, model, database, admin user")
+    p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("init-db", help="create or migrate the database schema")
+    p.set_defaults(func=cmd_init_db)
+
+    p = sub.add_parser("create-user", help="create a panel user")
+    p.add_argument("name")
+    p.add_argument("--admin", action="store_true")
+    p.add_argument("--email")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser("create-token", help="create an API token and print it once")
+    p.add_argument("name", help="a label for the token, e.g. the program that uses it")
+    p.add_argument("--user", default="admin", help="the user the token acts as (default: admin)")
+    p.set_defaults(func=cmd_create_token)
+
+    p = sub.add_parser("submit", help="register a CSV as a PENDING job for a user")
+    p.add_argument("user")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_submit)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

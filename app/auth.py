@@ -1,0 +1,102 @@
+"""Who is asking: a signed session cookie for the panel, a token or HTTP Basic for the API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import secrets
+
+from starlette.requests import Request
+
+from app.errors import Forbidden, Unauthorized
+from app.users import User
+
+SESSION_USER = "uid"
+SESSION_VERSION = "sv"
+SESSION_CSRF = "csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+WWW_AUTHENTICATE = 'Bearer realm="beyond", Basic realm="beyond", charset="UTF-8"'
+
+
+def login(request: Request, user: User) -> None:
+    # A fresh session (and CSRF token) at login: nothing carried over from before.
+    request.session.clear()
+    request.session.update(
+        {SESSION_USER: user.id, SESSION_VERSION: user.session_version, SESSION_CSRF: secrets.token_urlsafe(32)}
+    )
+
+
+def logout(request: Request) -> None:
+    user = session_user(request)
+    if user is not None:
+        # Bumping the version makes every cookie issued before now (a copied one included) invalid.
+        request.app.state.users.end_sessions(user.id)
+    request.session.clear()
+
+
+def session_user(request: Request) -> User | None:
+    """The logged-in user, or None. A cookie whose session version is old (logged out, password
+    reset, account disabled) is refused and cleared."""
+    if "session" not in request.scope:
+        return None
+    cached = request.scope.get("beyond.user")
+    if cached is not None:
+        return cached
+    uid = request.session.get(SESSION_USER)
+    if not isinstance(uid, int):
+        return None
+    user = request.app.state.users.by_id(uid)
+    if user is None or not user.is_active or user.session_version != request.session.get(SESSION_VERSION):
+        request.session.clear()
+        return None
+    request.scope["beyond.user"] = user
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get(SESSION_CSRF)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return token
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    """Raise 403 unless the form field or X-CSRF-Token header carries this session's token."""
+    expected = request.session.get(SESSION_CSRF) if "session" in request.scope else None
+    given = submitted or request.headers.get(CSRF_HEADER) or ""
+    if not expected or not hmac.compare_digest(str(expected), given):
+        raise Forbidden("The form expired or did not come from this site (CSRF check failed). Reload the page and try again.")
+
+
+def api_user(request: Request) -> User:
+    """The user behind `Authorization: Bearer <token>` or HTTP Basic; 401 otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    user = None
+    if scheme.lower() == "bearer" and value.strip():
+        user = request.app.state.tokens.authenticate(value.strip())
+    elif scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        username, sep, password = decoded.partition(":")
+        users = request.app.state.users
+        if sep and not users.throttled(username):
+            user = users.authenticate(username, password)
+    if user is None:
+        raise Unauthorized(
+            "Valid credentials are required: send 'Authorization: Bearer <token>' (create one with "
+            "`python -m app create-token NAME` or on the Tokens page) or HTTP Basic.",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
+    return user
+
+
+def require_admin(user: User) -> User:
+    if not user.is_admin:
+        raise Forbidden("This needs an administrator account.")
+    return user

@@ -1,0 +1,369 @@
+"""The database connector: one small interface, a SQLite and a MySQL/MariaDB implementation.
+
+Every query lives in ``sql/queries.sql`` under a ``-- name: x`` header and is called by name.
+Each call runs on a per-thread connection and ends with COMMIT or ROLLBACK, so a long-lived
+worker never reads a stale REPEATABLE READ snapshot (mysql-connector's autocommit is off).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SCHEMA_VERSION = 1  # the highest NNN_*.sql migration; a test checks the files agree
+
+log = logging.getLogger("beyond.db")
+
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; the web answers 503, workers retry."""
+
+
+def load_queries(path: Path = SQL_DIR / "queries.sql") -> dict[str, str]:
+    queries: dict[str, str] = {}
+    name = None
+    lines: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"--\s*name:\s*(\w+)", line)
+        if match:
+            if name:
+                queries[name] = "\n".join(lines).strip()
+            name, lines = match.group(1), []
+        elif name and not line.lstrip().startswith("--"):
+            lines.append(line)
+    if name:
+        queries[name] = "\n".join(lines).strip()
+    return queries
+
+
+def split_statements(script: str) -> list[str]:
+    # Our schema files hold no triggers or procedures, so ';' at a line end separates statements.
+    body = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [stmt.strip() for stmt in body.split(";") if stmt.strip()]
+
+
+class Transaction:
+    """Named queries on one connection inside one transaction."""
+
+    def __init__(self, db: Database, conn: Any) -> None:
+        self.db, self.conn = db, conn
+
+    def _run(self, name: str, params: Params | None) -> Any:
+        cursor = self.db._cursor(self.conn)
+        cursor.execute(self.db.sql[name], dict(params or {}))
+        return cursor
+
+    def all(self, name: str, params: Params | None = None) -> list[Row]:
+        cursor = self._run(name, params)
+        rows = [self.db._row(cursor, r) for r in cursor.fetchall()]
+        cursor.close()
+        return rows
+
+    def one(self, name: str, params: Params | None = None) -> Row | None:
+        rows = self.all(name, params)
+        return rows[0] if rows else None
+
+    def execute(self, name: str, params: Params | None = None) -> int:
+        """Run a write; returns the number of rows it matched (the fence check)."""
+        cursor = self._run(name, params)
+        count = cursor.rowcount
+        cursor.close()
+        return count
+
+    def insert(self, name: str, params: Params | None = None) -> int:
+        cursor = self._run(name, params)
+        new_id = int(cursor.lastrowid)
+        cursor.close()
+        return new_id
+
+
+class Database(ABC):
+    """The connector interface. Use ``db.all/one/execute/insert`` for single statements (each
+    its own transaction) and ``with db.transaction() as tx`` for several in one."""
+
+    engine: str
+    macros: dict[str, str]
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self.sql = {name: self._prepare(q) for name, q in load_queries().items()}
+
+    # -- engine specifics -------------------------------------------------------------
+    @abstractmethod
+    def _connect(self) -> Any: ...
+
+    @abstractmethod
+    def _begin(self, conn: Any, write: bool) -> None: ...
+
+    @abstractmethod
+    def _cursor(self, conn: Any) -> Any: ...
+
+    @abstractmethod
+    def _row(self, cursor: Any, raw: Any) -> Row: ...
+
+    @abstractmethod
+    def _is_connection_error(self, exc: BaseException) -> bool: ...
+
+    def _prepare(self, query: str) -> str:
+        for key, value in self.macros.items():
+            query = query.replace("{" + key + "}", value)
+        return query
+
+    def create_database(self) -> None:
+        """Create the database itself if the engine needs it (MySQL)."""
+
+    def drop_database(self) -> None:
+        """Remove the database (tests only)."""
+
+    # -- connections --------------------------------------------------------------------
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect()
+            except Exception as exc:
+                if self._is_connection_error(exc):
+                    raise DatabaseUnavailable(f"{self.engine} database unavailable: {exc}") from exc
+                raise
+            self._local.conn = conn
+        return conn
+
+    def _discard(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already broken; nothing to save
+                pass
+
+    def close(self) -> None:
+        self._discard()
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Transaction]:
+        # A reused connection may have been cut by a server restart; such a failure at BEGIN
+        # is retried once on a fresh connection. Failures later in the block are not retried
+        # (the block's statements may not be safe to repeat): they roll back and surface.
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                self._begin(conn, write)
+                break
+            except Exception as exc:
+                self._discard()
+                if not self._is_connection_error(exc):
+                    raise
+                if attempt == 2:
+                    raise DatabaseUnavailable(f"{self.engine} database unavailable: {exc}") from exc
+        try:
+            yield Transaction(self, conn)
+            conn.commit()
+        except BaseException as exc:
+            try:
+                conn.rollback()
+            except Exception:
+                self._discard()
+            if self._is_connection_error(exc):
+                self._discard()
+                raise DatabaseUnavailable(f"{self.engine} database unavailable: {exc}") from exc
+            raise
+
+    def all(self, name: str, params: Params | None = None) -> list[Row]:
+        with self.transaction(write=False) as tx:
+            return tx.all(name, params)
+
+    def one(self, name: str, params: Params | None = None) -> Row | None:
+        with self.transaction(write=False) as tx:
+            return tx.one(name, params)
+
+    def execute(self, name: str, params: Params | None = None) -> int:
+        with self.transaction() as tx:
+            return tx.execute(name, params)
+
+    def insert(self, name: str, params: Params | None = None) -> int:
+        with self.transaction() as tx:
+            return tx.insert(name, params)
+
+    def ping(self) -> bool:
+        try:
+            return self.one("ping") is not None
+        except DatabaseUnavailable:
+            return False
+
+    # -- schema -------------------------------------------------------------------------
+    def migrations(self) -> list[tuple[int, Path]]:
+        found = []
+        for path in sorted((SQL_DIR / self.engine).glob("[0-9][0-9][0-9]_*.sql")):
+            found.append((int(path.name[:3]), path))
+        return found
+
+    def schema_version(self) -> int:
+        row = self.one("schema_version_get")
+        return int(row["version"] or 0) if row else 0
+
+    def init_schema(self) -> int:
+        """Apply every migration newer than the recorded version; idempotent. Returns the version."""
+        self.create_database()
+        with self.transaction() as tx:
+            for stmt in split_statements((SQL_DIR / self.engine / "000_schema_version.sql").read_text()):
+                self._cursor(tx.conn).execute(stmt)
+        current = self.schema_version()
+        for version, path in self.migrations():
+            if version == 0 or version <= current:
+                continue
+            log.info("applying schema migration %s", path.name)
+            with self.transaction() as tx:
+                for stmt in split_statements(path.read_text(encoding="utf-8")):
+                    self._cursor(tx.conn).execute(stmt)
+                tx.execute("schema_version_set", {"version": version})
+            current = version
+        return current
+
+
+class SQLiteDatabase(Database):
+    engine = "sqlite"
+    macros = {
+        "now": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+        "cutoff": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || :lease_seconds || ' seconds')",
+        "skip_locked": "",
+    }
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        super().__init__()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN ourselves (BEGIN IMMEDIATE for writes, so two
+        # claimers serialise instead of deadlocking on a lock upgrade).
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _begin(self, conn: sqlite3.Connection, write: bool) -> None:
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def _cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+        return conn.cursor()
+
+    def _row(self, cursor: Any, raw: sqlite3.Row) -> Row:
+        return dict(raw)
+
+    def _is_connection_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc)
+
+    def drop_database(self) -> None:
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+
+
+class MySQLDatabase(Database):
+    engine = "mysql"
+    macros = {
+        "now": "UTC_TIMESTAMP(6)",
+        "cutoff": "(UTC_TIMESTAMP(6) - INTERVAL :lease_seconds SECOND)",
+        "skip_locked": "FOR UPDATE SKIP LOCKED",
+    }
+
+    def __init__(self, host: str, port: int, user: str, password: str, dbname: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", dbname):
+            raise ValueError(f"DBNAME {dbname!r} must be letters, digits and underscores")
+        self.params = dict(host=host, port=port, user=user, password=password)
+        self.dbname = dbname
+        super().__init__()
+
+    def _prepare(self, query: str) -> str:
+        # pyformat for mysql-connector: escape literal %, then :name -> %(name)s
+        query = super()._prepare(query).replace("%", "%%")
+        return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", query)
+
+    def _server_connect(self, database: str | None) -> Any:
+        import mysql.connector
+        from mysql.connector.constants import ClientFlag
+
+        return mysql.connector.connect(
+            **self.params,
+            # rowcount = rows matched, not rows changed: the fence checks rely on it
+            client_flags=[ClientFlag.FOUND_ROWS],
+            database=database,
+            charset="utf8mb4",
+            collation="utf8mb4_unicode_ci",
+            autocommit=False,
+            use_pure=True,  # the C extension does not load here; be explicit
+            connection_timeout=5,
+        )
+
+    def _connect(self) -> Any:
+        conn = self._server_connect(self.dbname)
+        cursor = conn.cursor()
+        # READ COMMITTED: every statement sees the latest committed rows, and a claim's
+        # SELECT ... FOR UPDATE SKIP LOCKED takes no gap locks.
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cursor.execute("SET time_zone = '+00:00'")
+        cursor.close()
+        conn.commit()
+        return conn
+
+    def _begin(self, conn: Any, write: bool) -> None:
+        conn.start_transaction()
+
+    def _cursor(self, conn: Any) -> Any:
+        return conn.cursor(dictionary=True)
+
+    def _row(self, cursor: Any, raw: Any) -> Row:
+        return dict(raw)
+
+    def _is_connection_error(self, exc: BaseException) -> bool:
+        import mysql.connector.errors as errors
+
+        if isinstance(exc, (errors.InterfaceError, errors.OperationalError)):
+            return True
+        # 2003/2006/2013: cannot connect / server gone away / lost connection
+        return isinstance(exc, errors.Error) and getattr(exc, "errno", None) in (2003, 2006, 2013, 2055)
+
+    def create_database(self) -> None:
+        try:
+            conn = self._server_connect(None)
+        except Exception as exc:
+            raise DatabaseUnavailable(f"mysql database unavailable: {exc}") from exc
+        cursor = conn.cursor()
+        cursor.execute(
+            f"CREATE DATABASE IF NOT EXISTS `{self.dbname}` "
+            "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
+        cursor.close()
+        conn.close()
+
+    def drop_database(self) -> None:
+        self.close()
+        conn = self._server_connect(None)
+        cursor = conn.cursor()
+        cursor.execute(f"DROP DATABASE IF EXISTS `{self.dbname}`")
+        cursor.close()
+        conn.close()
+
+
+def open_database(settings: Settings) -> Database:
+    if settings.uses_mysql:
+        return MySQLDatabase(
+            settings.host, settings.port, settings.user, settings.password, settings.dbname
+        )
+    return SQLiteDatabase(settings.sqlite_path)

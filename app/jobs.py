@@ -1,0 +1,319 @@
+"""Jobs (rows of ``wp_records``): the one place that creates, claims, completes, fails, lists
+and reads them. The scheduler, the API and the embedded worker all claim through here.
+
+Every write made on behalf of a running job is fenced by its claim token
+(``WHERE id=? AND status_file='IN PROCESS' AND claim_token=?``): a worker whose lease was
+taken over matches 0 rows and must discard its output.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from app.db import Database, Row
+
+
+class Status(str, enum.Enum):
+    PENDING = "PENDING"
+    IN_PROCESS = "IN PROCESS"
+    PROCESS_OK = "PROCESS OK"
+    ERROR = "ERROR"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Database time (a naive UTC datetime from MySQL, text from SQLite) -> aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    owner_id: int
+    owner_name: str | None
+    file_name: str
+    path_up: str
+    path_result: str | None
+    path_result_csv: str | None
+    file_size: int
+    status: Status
+    date_up: datetime | None
+    date_init: datetime | None
+    date_result: datetime | None
+    rows_total: int | None
+    rows_done: int
+    attempts: int
+    error_message: str | None
+    archived: bool
+    model_version: str | None
+    claimed_by: str | None
+    claim_token: str | None
+    heartbeat_at: datetime | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.date_init and self.date_result:
+            return (self.date_result - self.date_init).total_seconds()
+        return None
+
+    @property
+    def progress(self) -> float:
+        if self.status is Status.PROCESS_OK:
+            return 1.0
+        if not self.rows_total:
+            return 0.0
+        return min(1.0, self.rows_done / self.rows_total)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (Status.PROCESS_OK, Status.ERROR)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The public JSON shape (no claim token, no server paths)."""
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id,
+            "owner": self.owner_name,
+            "file_name": self.file_name,
+            "file_size": self.file_size,
+            "status": self.status.value,
+            "uploaded_at": iso(self.date_up),
+            "started_at": iso(self.date_init),
+            "finished_at": iso(self.date_result),
+            "duration_seconds": self.duration_seconds,
+            "rows_total": self.rows_total,
+            "rows_done": self.rows_done,
+            "progress": round(self.progress, 4),
+            "attempts": self.attempts,
+            "error": self.error_message,
+            "archived": self.archived,
+            "model_version": self.model_version,
+            "has_result": self.status is Status.PROCESS_OK and bool(self.path_result),
+        }
+
+
+def job_from_row(row: Row) -> Job:
+    return Job(
+        id=int(row["id"]),
+        owner_id=int(row["owner_id"]),
+        owner_name=row.get("owner_name"),
+        file_name=row["file_name"],
+        path_up=row["path_up"],
+        path_result=row["path_result"],
+        path_result_csv=row["path_result_csv"],
+        file_size=int(row["file_size"] or 0),
+        status=Status(row["status_file"]),
+        date_up=parse_time(row["date_up"]),
+        date_init=parse_time(row["date_init"]),
+        date_result=parse_time(row["date_result"]),
+        rows_total=None if row["rows_total"] is None else int(row["rows_total"]),
+        rows_done=int(row["rows_done"] or 0),
+        attempts=int(row["attempts"] or 0),
+        error_message=row["error_message"],
+        archived=bool(row["archived"]),
+        model_version=row["model_version"],
+        claimed_by=row["claimed_by"],
+        claim_token=row["claim_token"],
+        heartbeat_at=parse_time(row["heartbeat_at"]),
+    )
+
+
+def worker_identity() -> str:
+    """host:pid:random - unique per worker process, readable in the panel and the logs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job this worker holds: the token fences every write it makes for the job."""
+
+    job: Job
+    token: str
+    worker: str
+
+
+class Jobs:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- create / read --------------------------------------------------------------------
+    def create(
+        self, owner_id: int, file_name: str, path_up: str, file_size: int, rows_total: int | None
+    ) -> Job:
+        job_id = self.db.insert(
+            "job_insert",
+            {
+                "owner_id": owner_id,
+                "file_name": file_name[:255],
+                "path_up": path_up,
+                "file_size": file_size,
+                "rows_total": rows_total,
+            },
+        )
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def get(self, job_id: int) -> Job | None:
+        row = self.db.one("job_get", {"id": job_id})
+        return job_from_row(row) if row else None
+
+    def get_visible(self, job_id: int, user_id: int, is_admin: bool) -> Job | None:
+        """The job if this user may see it (owner or admin), else None: callers answer 404."""
+        job = self.get(job_id)
+        if job is None or (not is_admin and job.owner_id != user_id):
+            return None
+        return job
+
+    @staticmethod
+    def _filters(
+        owner_id: int | None, status: Status | None, archived: bool | None, search: str | None
+    ) -> dict[str, Any]:
+        pattern = None
+        if search:
+            escaped = search.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            pattern = f"%{escaped}%"
+        return {
+            "owner_id": owner_id,
+            "status": status.value if status else None,
+            "archived": None if archived is None else int(archived),
+            "search": pattern,
+        }
+
+    def list(
+        self,
+        owner_id: int | None = None,
+        status: Status | None = None,
+        archived: bool | None = False,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        params = self._filters(owner_id, status, archived, search)
+        params.update(limit=int(limit), offset=int(offset))
+        return [job_from_row(r) for r in self.db.all("jobs_list", params)]
+
+    def count(
+        self,
+        owner_id: int | None = None,
+        status: Status | None = None,
+        archived: bool | None = False,
+        search: str | None = None,
+    ) -> int:
+        row = self.db.one("jobs_count", self._filters(owner_id, status, archived, search))
+        return int(row["n"]) if row else 0
+
+    def status_counts(self, owner_id: int | None = None) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for row in self.db.all("jobs_status_counts", {"owner_id": owner_id}):
+            counts[row["status_file"]] = int(row["n"])
+        return counts
+
+    def pending_ids(self) -> list[int]:
+        return [int(r["id"]) for r in self.db.all("jobs_pending_ids")]
+
+    # -- claim ------------------------------------------------------------------------------
+    def claim_next(self, worker: str) -> Claim | None:
+        """Atomically take the oldest PENDING job. Any number of processes on any number of
+        hosts may call this at once: MySQL skips rows another transaction has locked, SQLite
+        serialises the short write transaction; the guarded UPDATE is the final word."""
+        token = uuid.uuid4().hex
+        while True:
+            with self.db.transaction() as tx:
+                row = tx.one("job_next_pending")
+                if row is None:
+                    return None
+                job_id = int(row["id"])
+                won = tx.execute("job_claim", {"id": job_id, "worker": worker, "token": token})
+            if won == 1:
+                job = self.get(job_id)
+                if job is not None:
+                    return Claim(job, token, worker)
+            # Lost the row to a concurrent claimer (possible on engines without row locks):
+            # look again.
+
+    def claim(self, job_id: int, worker: str, force: bool = False) -> Claim | None:
+        """Claim one given job (the API's /process_file). None if it is not claimable."""
+        token = uuid.uuid4().hex
+        query = "job_claim_forced" if force else "job_claim"
+        if self.db.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
+            return None
+        job = self.get(job_id)
+        return Claim(job, token, worker) if job else None
+
+    # -- fenced writes of a running job ----------------------------------------------------------
+    def heartbeat(self, claim: Claim, rows_done: int, rows_total: int | None = None) -> bool:
+        params = {"id": claim.job.id, "token": claim.token, "rows_done": rows_done, "rows_total": rows_total}
+        return self.db.execute("job_heartbeat", params) == 1
+
+    def complete(
+        self,
+        claim: Claim,
+        path_result: str,
+        path_result_csv: str | None,
+        rows: int,
+        model_version: str,
+    ) -> bool:
+        params = {
+            "id": claim.job.id,
+            "token": claim.token,
+            "path_result": path_result,
+            "path_result_csv": path_result_csv,
+            "rows_done": rows,
+            "rows_total": rows,
+            "model_version": model_version,
+        }
+        return self.db.execute("job_complete", params) == 1
+
+    def fail(self, claim: Claim, message: str) -> bool:
+        params = {"id": claim.job.id, "token": claim.token, "message": message[:4000]}
+        return self.db.execute("job_fail", params) == 1
+
+    def release(self, claim: Claim) -> bool:
+        """Give a claimed job back (graceful shutdown): PENDING again, the attempt not counted."""
+        return self.db.execute("job_release", {"id": claim.job.id, "token": claim.token}) == 1
+
+    # -- recovery --------------------------------------------------------------------------------
+    def reap(self, lease_seconds: int, max_attempts: int) -> tuple[list[int], list[int]]:
+        """Jobs whose heartbeat is older than the lease: back to PENDING, or ERROR once they
+        have used max_attempts. Returns (requeued ids, failed ids)."""
+        requeued, failed = [], []
+        for row in self.db.all("jobs_stale", {"lease_seconds": lease_seconds}):
+            params = {"id": row["id"], "lease_seconds": lease_seconds, "max_attempts": max_attempts}
+            if self.db.execute("job_reap_requeue", params) == 1:
+                requeued.append(int(row["id"]))
+                continue
+            message = (
+                f"Worker lost (last seen: {row['claimed_by']}); gave up after "
+                f"{row['attempts']} attempts. The file may be too large or may crash the model; "
+                "check it, then retry."
+            )
+            if self.db.execute("job_reap_fail", {**params, "message": message}) == 1:
+                failed.append(int(row["id"]))
+        return requeued, failed
+
+    # -- user actions ------------------------------------------------------------------------------
+    def retry(self, job_id: int) -> bool:
+        return self.db.execute("job_retry", {"id": job_id}) == 1
+
+    def set_archived(self, job_id: int, archived: bool) -> bool:
+        return self.db.execute("job_set_archived", {"id": job_id, "archived": int(archived)}) == 1
+
+    def delete(self, job_id: int) -> bool:
+        """Remove the row (not while it runs). The caller removes the files."""
+        return self.db.execute("job_delete", {"id": job_id}) == 1

@@ -1,0 +1,239 @@
+"""Settings: one table of keys, read from config.properties (jproperties) and the environment.
+
+Order of precedence: environment variable ``BEYOND_<KEY>`` (prefixed, so a shell's ``$USER``
+or ``$HOST`` never leaks in), then the properties file named by ``APP_CONFIG`` (default
+``./config.properties``), then the default. A missing required value or a malformed one raises ``SettingsError`` naming
+the key, at start-up, never later.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jproperties import Properties
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "BEYOND_"
+
+
+class SettingsError(Exception):
+    """A configuration value is missing or malformed; the message names the key."""
+
+
+def _int(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.replace("_", ""))
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    # Like starlette.config: anything but an explicit yes/no is an error, not a guess.
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _size(raw: str) -> int:
+    """Bytes, with an optional K/M/G suffix: '200M' -> 209715200."""
+    text = raw.strip().upper().removesuffix("B")
+    factor = 1
+    for suffix, mult in (("K", 1024), ("M", 1024**2), ("G", 1024**3)):
+        if text.endswith(suffix):
+            text, factor = text[:-1], mult
+            break
+    value = int(float(text) * factor)
+    if value <= 0:
+        raise ValueError("must be a positive size such as 200M")
+    return value
+
+
+def _zone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {raw!r}") from exc
+    return raw
+
+
+def _path(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    default: str | None
+    parse: Callable[[str], Any]
+    help: str
+
+
+# The one table of settings: config.properties.example and the README are written from it.
+KEYS: tuple[Key, ...] = (
+    Key("HOST", "", _str, "MySQL/MariaDB host. Empty: use the embedded SQLite file (SQLITE_PATH)."),
+    Key("PORT", "3306", _int(1), "MySQL/MariaDB port."),
+    Key("USER", "root", _str, "MySQL/MariaDB user."),
+    Key("PASSWORD", "", _str, "MySQL/MariaDB password."),
+    Key("DBNAME", "beyond", _str, "MySQL/MariaDB database (created if missing)."),
+    Key("SQLITE_PATH", "data/beyond.sqlite3", _path, "Embedded SQLite file, used when HOST is empty."),
+    Key("INPUT_DIR", "data/in", _path, "Where accepted uploads are stored."),
+    Key("OUTPUT_DIR", "data/out", _path, "Where result files (.xlsx, .csv) are written."),
+    Key("TIME_ZONE", "America/Montevideo", _zone, "Time zone for showing times (stored in UTC)."),
+    Key("SCHEDULER_INTERVAL", "5", _int(1), "Seconds between queue polls of the embedded worker and --loop."),
+    Key("EMBEDDED_WORKER", "true", _bool, "Run the scheduler inside the web server process."),
+    Key("MODEL_PATH", "model/artifacts/breast_cancer", _path,
+        "Model directory holding model.joblib and schema.json."),
+    Key("UPLOAD_LIMIT", "200M", _size, "Largest accepted upload (K/M/G suffixes)."),
+    Key("SECRET_KEY", None, _str, "Signs session cookies. Required; make it long and random."),
+    Key("HTTPS", "false", _bool, "Site is served over HTTPS: session cookie gets the Secure flag."),
+    Key("SESSION_HOURS", "8", _int(1), "Session lifetime in hours."),
+    Key("LEASE_SECONDS", "120", _int(5), "A running job whose heartbeat is older is presumed lost."),
+    Key("HEARTBEAT_SECONDS", "10", _int(1), "How often a running job proves it is alive."),
+    Key("MAX_ATTEMPTS", "3", _int(1), "Attempts before a lost job ends in ERROR."),
+    Key("MAX_CONCURRENT_JOBS", "2", _int(1), "Jobs one host processes at once."),
+    Key("CHUNK_ROWS", "50000", _int(100), "Rows read, predicted and written per step."),
+    Key("SMTP_HOST", "", _str, "SMTP server for completion e-mails. Empty: no e-mail."),
+    Key("SMTP_PORT", "25", _int(1), "SMTP port."),
+    Key("SMTP_FROM", "beyond@localhost", _str, "Sender address of completion e-mails."),
+    Key("LOG_LEVEL", "INFO", _str, "Python logging level."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    dbname: str
+    sqlite_path: Path
+    input_dir: Path
+    output_dir: Path
+    time_zone: str
+    scheduler_interval: int
+    embedded_worker: bool
+    model_path: Path
+    upload_limit: int
+    secret_key: str = field(repr=False)
+    https: bool
+    session_hours: int
+    lease_seconds: int
+    heartbeat_seconds: int
+    max_attempts: int
+    max_concurrent_jobs: int
+    chunk_rows: int
+    smtp_host: str
+    smtp_port: int
+    smtp_from: str
+    log_level: str
+
+    @property
+    def uses_mysql(self) -> bool:
+        return bool(self.host)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    props = Properties()
+    with open(path, "rb") as fh:
+        props.load(fh, "utf-8")
+    return {key: value.data for key, value in props.items()}
+
+
+def load_settings(
+    config_path: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from (highest first) overrides, environment, properties file, defaults."""
+    environ = os.environ if environ is None else environ
+    path = Path(config_path or environ.get("APP_CONFIG") or ROOT / "config.properties")
+    from_file: dict[str, str] = {}
+    if path.exists():
+        try:
+            from_file = read_properties(path)
+        except Exception as exc:  # jproperties raises several types on bad syntax
+            raise SettingsError(f"{path}: cannot read properties file: {exc}") from exc
+    elif config_path or environ.get("APP_CONFIG"):
+        raise SettingsError(f"APP_CONFIG: file {path} does not exist")
+
+    known = {key.name for key in KEYS}
+    unknown = sorted(set(from_file) - known)
+    if unknown:
+        raise SettingsError(f"{path}: unknown key(s) {', '.join(unknown)}; see config.properties.example")
+
+    values: dict[str, Any] = {}
+    for key in KEYS:
+        raw = None
+        source = "default"
+        if overrides and key.name in overrides:
+            raw, source = overrides[key.name], "override"
+        elif ENV_PREFIX + key.name in environ:
+            raw, source = environ[ENV_PREFIX + key.name], f"environment variable {ENV_PREFIX}{key.name}"
+        elif key.name in from_file:
+            raw, source = from_file[key.name], str(path)
+        else:
+            raw = key.default
+        if raw is None:
+            raise SettingsError(
+                f"{key.name} is required ({key.help}) - set it in {path} or as {ENV_PREFIX}{key.name}"
+            )
+        try:
+            values[key.name.lower()] = key.parse(raw.strip() if key.parse is not _str else raw)
+        except ValueError as exc:
+            raise SettingsError(f"{key.name}={raw!r} from {source} is malformed: {exc}") from exc
+    if len(values["secret_key"]) < 16:
+        raise SettingsError("SECRET_KEY must be at least 16 characters long")
+    return Settings(**values)
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def example_properties() -> str:
+    """The text of config.properties.example, generated from KEYS so docs never drift."""
+    lines = [
+        "# Beyond configuration (Java .properties syntax, read with jproperties).",
+        "# Copy to config.properties, or point APP_CONFIG at your file.",
+        f"# Every key can be overridden by the environment variable {ENV_PREFIX}<KEY>.",
+        "",
+    ]
+    for key in KEYS:
+        lines.append(f"# {key.help}")
+        if key.default is None:
+            lines.append(f"{key.name}=change-me-to-a-long-random-string")
+        else:
+            lines.append(f"{key.name}={key.default}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # python -m app.settings > config.properties.example
+    print(example_properties(), end="")

@@ -1,0 +1,73 @@
+"""API tokens: shown once, stored as a SHA-256 hash, looked up by that hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.db import Database
+from app.jobs import parse_time
+from app.users import User, user_from_row
+
+TOKEN_PREFIX = "byd_"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256 random bits, so a fast hash is enough (no guessing to slow down).
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Tokens:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, user_id: int, name: str) -> tuple[str, int]:
+        """Returns (token, id). The token is never stored and cannot be shown again."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token_id = self.db.insert(
+            "token_insert",
+            {"user_id": user_id, "name": name[:100] or "token", "token_hash": hash_token(token), "prefix": token[:12]},
+        )
+        return token, token_id
+
+    def authenticate(self, token: str) -> User | None:
+        """The active user owning this unrevoked token, else None."""
+        if not token or len(token) > 200:
+            return None
+        digest = hash_token(token)
+        row = self.db.one("token_by_hash", {"token_hash": digest})
+        # The lookup is by hash, so the secret itself is never compared; the stored hash is
+        # still checked in constant time (hmac.compare_digest), as the issue asks.
+        if row is None or not hmac.compare_digest(row["token_hash"], digest) or not row["is_active"]:
+            return None
+        self.db.execute("token_touch", {"id": row["token_id"]})
+        return user_from_row(row)
+
+    def list_for(self, user_id: int) -> list[TokenInfo]:
+        return [
+            TokenInfo(
+                id=int(r["id"]),
+                name=r["name"],
+                prefix=r["prefix"],
+                created_at=parse_time(r["created_at"]),
+                last_used_at=parse_time(r["last_used_at"]),
+                revoked_at=parse_time(r["revoked_at"]),
+            )
+            for r in self.db.all("tokens_for_user", {"user_id": user_id})
+        ]
+
+    def revoke(self, token_id: int, user_id: int) -> bool:
+        return self.db.execute("token_revoke", {"id": token_id, "user_id": user_id}) == 1

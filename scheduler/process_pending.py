@@ -1,0 +1,77 @@
+"""Process PENDING jobs; run by cron (see crontab.example).
+
+    python scheduler/process_pending.py            # the article's behaviour: the oldest PENDING job
+    python scheduler/process_pending.py --all      # drain the queue
+    python scheduler/process_pending.py --loop --interval 5   # a long-lived worker
+
+Exit codes: 0 when the jobs it ran ended (PROCESS OK or ERROR alike: a bad file is the
+user's to fix, not cron's) or nothing was pending; 1 when the model or database is unusable;
+2 for bad arguments. Safe to run from any number of hosts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.db import DatabaseUnavailable, open_database  # noqa: E402
+from app.logfmt import log_event, setup_logging  # noqa: E402
+from app.settings import SettingsError, load_settings  # noqa: E402
+from model.artifact import ModelError  # noqa: E402
+from scheduler.worker import Worker, log  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Process PENDING Beyond jobs.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--all", action="store_true", help="process every PENDING job, then exit")
+    mode.add_argument("--loop", action="store_true", help="keep polling until SIGTERM/SIGINT")
+    parser.add_argument("--interval", type=float, default=None, help="seconds between polls with --loop")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 1
+    setup_logging(settings.log_level)
+    db = open_database(settings)
+    worker = Worker(settings, db)
+
+    def on_signal(signum: int, frame: object) -> None:
+        # Finish nothing half-way: the running job goes back to PENDING at its next chunk.
+        log_event(log, "worker.signal", worker=worker.worker_id, signal=signal.Signals(signum).name)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        db.init_schema()
+        if args.loop:
+            worker.loop(args.interval or settings.scheduler_interval)
+        elif args.all:
+            jobs = worker.drain()
+            log_event(log, "worker.drained", worker=worker.worker_id, jobs=len(jobs))
+        else:
+            job = worker.run_once()
+            if job is None:
+                log_event(log, "worker.idle", worker=worker.worker_id)
+    except DatabaseUnavailable as exc:
+        log_event(log, "worker.database_unavailable", worker=worker.worker_id, error=exc)
+        return 1
+    except ModelError as exc:
+        log_event(log, "worker.model_unavailable", worker=worker.worker_id, error=exc)
+        return 1
+    finally:
+        db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

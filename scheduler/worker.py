@@ -1,0 +1,283 @@
+"""Runs claimed jobs: the one code path used by cron (process_pending.py), the API's
+/process_file and /process_all, and the worker embedded in the web server.
+
+A run: claim (committed) -> heartbeat thread starts -> the model runs outside any transaction,
+reporting progress -> the result files are published under names unique to this claim ->
+a fenced final write. A worker whose fence fails (its lease was taken over, or the job was
+deleted) deletes what it wrote and moves on.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.db import Database, DatabaseUnavailable
+from app.jobs import Claim, Job, Jobs, Status, worker_identity
+from app.logfmt import log_event
+from app.settings import Settings
+from model.artifact import Model, ModelError, load_model
+from model.predictions import InvalidInput, prediction
+
+log = logging.getLogger("beyond.worker")
+
+
+class LeaseLost(Exception):
+    """Our claim is no longer ours (reaped and re-claimed, or the job was deleted)."""
+
+
+class ShutdownRequested(Exception):
+    """SIGTERM arrived: hand the job back rather than be killed half-way."""
+
+
+class Heartbeat:
+    """Keeps a claimed job's lease alive from a background thread and carries progress."""
+
+    def __init__(self, jobs: Jobs, claim: Claim, every: float) -> None:
+        self.jobs, self.claim, self.every = jobs, claim, every
+        self.rows_done, self.rows_total = 0, claim.job.rows_total
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._last_write = time.monotonic()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claim.job.id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def beat(self) -> None:
+        with self._lock:
+            try:
+                ok = self.jobs.heartbeat(self.claim, self.rows_done, self.rows_total)
+            except DatabaseUnavailable as exc:
+                # Keep working: the lease is long enough to ride out a short outage.
+                log_event(log, "job.heartbeat_failed", logging.WARNING, job=self.claim.job.id, error=exc)
+                return
+            self._last_write = time.monotonic()
+            if not ok:
+                self.lost.set()
+
+    def progress(self, rows_done: int, rows_total: int) -> None:
+        """Called by prediction() after each chunk; writes at most about once a second."""
+        self.rows_done, self.rows_total = rows_done, rows_total
+        if time.monotonic() - self._last_write >= 1.0:
+            self.beat()
+        if self.lost.is_set():
+            raise LeaseLost(f"job {self.claim.job.id}: lease lost")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.beat()
+
+
+@contextmanager
+def host_slot(settings: Settings, wait: bool) -> Iterator[int | None]:
+    """One of MAX_CONCURRENT_JOBS slots on this host (flock on local files, so overlapping
+    cron runs share the cap). Yields the slot number, or None when all are busy and not wait."""
+    key = hashlib.sha256(f"{settings.host}|{settings.dbname}|{settings.sqlite_path}".encode()).hexdigest()[:12]
+    directory = Path(tempfile.gettempdir()) / f"beyond-slots-{key}"
+    directory.mkdir(parents=True, exist_ok=True)
+    while True:
+        for slot in range(settings.max_concurrent_jobs):
+            handle = open(directory / f"slot-{slot}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield slot
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        if not wait:
+            yield None
+            return
+        time.sleep(0.5)
+
+
+class Worker:
+    def __init__(self, settings: Settings, db: Database, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.jobs = Jobs(db)
+        self.worker_id = worker_id or worker_identity()
+        self.stopping = threading.Event()
+
+    # -- the pieces ----------------------------------------------------------------------------
+    def model(self) -> Model:
+        return load_model(self.settings.model_path)
+
+    def reap(self) -> None:
+        requeued, failed = self.jobs.reap(self.settings.lease_seconds, self.settings.max_attempts)
+        for job_id in requeued:
+            log_event(log, "job.requeued", logging.WARNING, job=job_id, worker=self.worker_id, reason="lease expired")
+        for job_id in failed:
+            log_event(log, "job.failed", logging.ERROR, job=job_id, worker=self.worker_id, reason="worker lost, attempts exhausted")
+
+    def claim_next(self) -> Claim | None:
+        claim = self.jobs.claim_next(self.worker_id)
+        if claim:
+            self._log_claimed(claim)
+        return claim
+
+    def claim(self, job_id: int, force: bool = False) -> Claim | None:
+        claim = self.jobs.claim(job_id, self.worker_id, force=force)
+        if claim:
+            self._log_claimed(claim)
+        return claim
+
+    def _log_claimed(self, claim: Claim) -> None:
+        log_event(
+            log, "job.claimed", job=claim.job.id, user=claim.job.owner_name, worker=self.worker_id,
+            attempt=claim.job.attempts, rows=claim.job.rows_total,
+        )
+
+    def _retry_final(self, what: str, write) -> bool:  # type: ignore[no-untyped-def]
+        """The final write must not be lost to a short database outage: retry with backoff.
+        If the database stays away, give up; the reaper requeues the job after the lease."""
+        delay = 0.5
+        deadline = time.monotonic() + max(30.0, self.settings.lease_seconds / 2)
+        while True:
+            try:
+                return bool(write())
+            except DatabaseUnavailable as exc:
+                if time.monotonic() > deadline:
+                    log_event(log, "job.final_write_abandoned", logging.ERROR, what=what, error=exc)
+                    raise
+                log_event(log, "job.final_write_retry", logging.WARNING, what=what, error=exc, delay=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    # -- running a claimed job ------------------------------------------------------------------
+    def run_claim(self, claim: Claim) -> Job:
+        """Process one claimed job to PROCESS OK or ERROR (or back to PENDING on shutdown)."""
+        job = claim.job
+        started = time.monotonic()
+        input_path = self.settings.input_dir / job.path_up
+        stem = f"job-{job.id}-{claim.token[:8]}"
+        xlsx_path = self.settings.output_dir / f"{stem}.xlsx"
+        csv_path = self.settings.output_dir / f"{stem}.csv"
+        self.settings.output_dir.mkdir(parents=True, exist_ok=True)
+        outcome, message = "ok", None
+        model: Model | None = None
+        with Heartbeat(self.jobs, claim, self.settings.heartbeat_seconds) as heartbeat:
+
+            def progress(done: int, total: int) -> None:
+                if self.stopping.is_set():
+                    raise ShutdownRequested()
+                heartbeat.progress(done, total)
+
+            try:
+                if not input_path.is_file():
+                    raise FileNotFoundError(str(input_path))
+                model = self.model()
+                prediction(
+                    input_path, xlsx_path, csv_file=csv_path, model=model, progress=progress,
+                    chunk_rows=self.settings.chunk_rows, source_name=job.file_name,
+                )
+                if heartbeat.lost.is_set():
+                    raise LeaseLost(f"job {job.id}: lease lost")
+            except LeaseLost:
+                outcome = "lease_lost"
+            except ShutdownRequested:
+                outcome = "released"
+            except InvalidInput as exc:
+                outcome, message = "error", f"The file does not fit the model: {exc}"
+            except FileNotFoundError:
+                outcome, message = "error", "The uploaded file is missing from storage; upload it again."
+            except ModelError as exc:
+                outcome, message = "error", f"The model could not be loaded: {exc}"
+            except MemoryError:
+                outcome, message = "error", "The file is too large to process with the memory available."
+            except Exception as exc:  # any model failure must end the job, not the worker
+                log.exception("job %s failed", job.id)
+                outcome, message = "error", f"Processing failed: {type(exc).__name__}: {exc}"
+
+        elapsed = round(time.monotonic() - started, 3)
+        fields = dict(job=job.id, user=job.owner_name, worker=self.worker_id, duration=elapsed)
+        if outcome == "ok":
+            assert model is not None
+            rows = heartbeat.rows_done
+            done = self._retry_final(
+                "complete",
+                lambda: self.jobs.complete(claim, xlsx_path.name, csv_path.name, rows, model.version),
+            )
+            if done:
+                for old in (job.path_result, job.path_result_csv):
+                    if old and old not in (xlsx_path.name, csv_path.name):
+                        (self.settings.output_dir / old).unlink(missing_ok=True)
+                log_event(log, "job.done", **fields, rows=rows, status=Status.PROCESS_OK.value, model=model.version)
+            else:
+                outcome = "lease_lost"
+        elif outcome == "error":
+            if self._retry_final("fail", lambda: self.jobs.fail(claim, message or "failed")):
+                log_event(log, "job.failed", logging.WARNING, **fields, status=Status.ERROR.value, error=message)
+            else:
+                outcome = "lease_lost"
+        elif outcome == "released":
+            self._retry_final("release", lambda: self.jobs.release(claim))
+            log_event(log, "job.released", logging.WARNING, **fields, status=Status.PENDING.value, reason="shutdown")
+        if outcome in ("lease_lost", "released", "error"):
+            # Never leave a result that the database does not point at.
+            xlsx_path.unlink(missing_ok=True)
+            csv_path.unlink(missing_ok=True)
+        if outcome == "lease_lost":
+            log_event(log, "job.lease_lost", logging.WARNING, **fields, action="output discarded")
+        final = self.jobs.get(job.id)
+        return final if final is not None else job
+
+    # -- the loops ---------------------------------------------------------------------------------
+    def run_once(self, wait_for_slot: bool = False) -> Job | None:
+        """Reap, then claim the oldest PENDING job and process it. None if nothing was run."""
+        self.reap()
+        with host_slot(self.settings, wait_for_slot) as slot:
+            if slot is None:
+                log_event(log, "worker.host_busy", limit=self.settings.max_concurrent_jobs)
+                return None
+            self.model()  # a broken model directory must stop us before we claim anything
+            claim = self.claim_next()
+            if claim is None:
+                return None
+            return self.run_claim(claim)
+
+    def drain(self) -> list[Job]:
+        done = []
+        while not self.stopping.is_set():
+            job = self.run_once()
+            if job is None:
+                break
+            done.append(job)
+        return done
+
+    def loop(self, interval: float) -> None:
+        """Long-lived worker: poll every ``interval`` seconds until stop() is called."""
+        log_event(log, "worker.started", worker=self.worker_id, interval=interval)
+        while not self.stopping.is_set():
+            try:
+                self.drain()
+            except DatabaseUnavailable as exc:
+                log_event(log, "worker.database_unavailable", logging.WARNING, worker=self.worker_id, error=exc)
+            except ModelError as exc:
+                log_event(log, "worker.model_unavailable", logging.ERROR, worker=self.worker_id, error=exc)
+            except Exception:
+                log.exception("worker loop error")
+            self.stopping.wait(interval)
+        log_event(log, "worker.stopped", worker=self.worker_id)
+
+    def stop(self) -> None:
+        self.stopping.set()

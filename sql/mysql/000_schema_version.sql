@@ -1,0 +1,4 @@
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INT UNSIGNED NOT NULL PRIMARY KEY,
+    applied_at DATETIME(6)  NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -1,0 +1,186 @@
+-- Every query Beyond runs, by name. Loaded by app/db.py into a dict; a test checks the names.
+-- Parameters are written :name (both engines; app/db.py rewrites them for MySQL).
+-- Macros filled per engine: {now} the database's current UTC time, {cutoff} now minus
+-- :lease_seconds, {skip_locked} "FOR UPDATE SKIP LOCKED" on MySQL/MariaDB, nothing on SQLite
+-- (SQLite serialises writers with BEGIN IMMEDIATE instead).
+-- Times come from the database clock so workers on hosts with skewed clocks agree on leases.
+
+-- name: schema_version_get
+SELECT MAX(version) AS version FROM schema_version
+
+-- name: schema_version_set
+INSERT INTO schema_version (version, applied_at) VALUES (:version, {now})
+
+-- name: ping
+SELECT 1 AS ok
+
+-- name: now
+SELECT {now} AS now
+
+------------------------------------------------------------------ jobs (wp_records)
+
+-- name: job_insert
+INSERT INTO wp_records (owner_id, file_name, path_up, file_size, rows_total, status_file, date_up)
+VALUES (:owner_id, :file_name, :path_up, :file_size, :rows_total, 'PENDING', {now})
+
+-- name: job_get
+SELECT r.*, u.username AS owner_name
+FROM wp_records r JOIN users u ON u.id = r.owner_id
+WHERE r.id = :id
+
+-- name: job_next_pending
+SELECT id FROM wp_records WHERE status_file = 'PENDING' ORDER BY id LIMIT 1 {skip_locked}
+
+-- name: job_claim
+UPDATE wp_records
+SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
+    date_init = {now}, heartbeat_at = {now}, date_result = NULL,
+    attempts = attempts + 1, rows_done = 0, error_message = NULL
+WHERE id = :id AND status_file = 'PENDING'
+
+-- name: job_claim_forced
+UPDATE wp_records
+SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
+    date_init = {now}, heartbeat_at = {now}, date_result = NULL,
+    attempts = attempts + 1, rows_done = 0, error_message = NULL
+WHERE id = :id AND status_file IN ('PENDING', 'PROCESS OK', 'ERROR')
+
+-- name: job_heartbeat
+UPDATE wp_records
+SET heartbeat_at = {now}, rows_done = :rows_done, rows_total = COALESCE(:rows_total, rows_total)
+WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
+-- name: job_complete
+UPDATE wp_records
+SET status_file = 'PROCESS OK', path_result = :path_result, path_result_csv = :path_result_csv,
+    date_result = {now}, heartbeat_at = {now}, rows_done = :rows_done, rows_total = :rows_total,
+    model_version = :model_version, claim_token = NULL
+WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
+-- name: job_fail
+UPDATE wp_records
+SET status_file = 'ERROR', error_message = :message, date_result = {now}, claim_token = NULL
+WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
+-- name: job_release
+UPDATE wp_records
+SET status_file = 'PENDING', claimed_by = NULL, claim_token = NULL, date_init = NULL,
+    heartbeat_at = NULL, rows_done = 0,
+    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
+-- name: jobs_stale
+SELECT id, attempts, claimed_by, owner_id FROM wp_records
+WHERE status_file = 'IN PROCESS' AND heartbeat_at < {cutoff}
+ORDER BY id
+
+-- name: job_reap_requeue
+UPDATE wp_records
+SET status_file = 'PENDING', claim_token = NULL, heartbeat_at = NULL, rows_done = 0
+WHERE id = :id AND status_file = 'IN PROCESS' AND heartbeat_at < {cutoff} AND attempts < :max_attempts
+
+-- name: job_reap_fail
+UPDATE wp_records
+SET status_file = 'ERROR', error_message = :message, date_result = {now}, claim_token = NULL
+WHERE id = :id AND status_file = 'IN PROCESS' AND heartbeat_at < {cutoff} AND attempts >= :max_attempts
+
+-- name: job_retry
+UPDATE wp_records
+SET status_file = 'PENDING', attempts = 0, error_message = NULL, date_init = NULL,
+    date_result = NULL, rows_done = 0, claimed_by = NULL, claim_token = NULL, heartbeat_at = NULL
+WHERE id = :id AND status_file = 'ERROR'
+
+-- name: job_set_archived
+UPDATE wp_records SET archived = :archived WHERE id = :id
+
+-- name: job_delete
+DELETE FROM wp_records WHERE id = :id AND status_file <> 'IN PROCESS'
+
+-- name: jobs_list
+SELECT r.*, u.username AS owner_name
+FROM wp_records r JOIN users u ON u.id = r.owner_id
+WHERE (:owner_id IS NULL OR r.owner_id = :owner_id)
+  AND (:status IS NULL OR r.status_file = :status)
+  AND (:archived IS NULL OR r.archived = :archived)
+  AND (:search IS NULL OR r.file_name LIKE :search ESCAPE '!')
+ORDER BY r.id DESC
+LIMIT :limit OFFSET :offset
+
+-- name: jobs_count
+SELECT COUNT(*) AS n
+FROM wp_records r
+WHERE (:owner_id IS NULL OR r.owner_id = :owner_id)
+  AND (:status IS NULL OR r.status_file = :status)
+  AND (:archived IS NULL OR r.archived = :archived)
+  AND (:search IS NULL OR r.file_name LIKE :search ESCAPE '!')
+
+-- name: jobs_status_counts
+SELECT status_file, COUNT(*) AS n FROM wp_records
+WHERE (:owner_id IS NULL OR owner_id = :owner_id) AND archived = 0
+GROUP BY status_file
+
+-- name: jobs_pending_ids
+SELECT id FROM wp_records WHERE status_file = 'PENDING' ORDER BY id
+
+------------------------------------------------------------------ users
+
+-- name: user_insert
+INSERT INTO users (username, password_hash, is_admin, is_active, email, created_at)
+VALUES (:username, :password_hash, :is_admin, 1, :email, {now})
+
+-- name: user_by_name
+SELECT * FROM users WHERE username = :username
+
+-- name: user_by_id
+SELECT * FROM users WHERE id = :id
+
+-- name: users_list
+SELECT * FROM users ORDER BY username
+
+-- name: users_count
+SELECT COUNT(*) AS n FROM users
+
+-- name: user_set_password
+UPDATE users SET password_hash = :password_hash, session_version = session_version + 1 WHERE id = :id
+
+-- name: user_set_active
+UPDATE users SET is_active = :is_active, session_version = session_version + 1 WHERE id = :id
+
+-- name: user_set_admin
+UPDATE users SET is_admin = :is_admin WHERE id = :id
+
+-- name: user_set_email
+UPDATE users SET email = :email, notify_email = :notify_email WHERE id = :id
+
+-- name: user_bump_session
+UPDATE users SET session_version = session_version + 1 WHERE id = :id
+
+-- name: login_failure_insert
+INSERT INTO login_failures (username, failed_at) VALUES (:username, {now})
+
+-- name: login_failures_recent
+SELECT COUNT(*) AS n FROM login_failures WHERE username = :username AND failed_at >= {cutoff}
+
+-- name: login_failures_clear
+DELETE FROM login_failures WHERE username = :username
+
+------------------------------------------------------------------ API tokens
+
+-- name: token_insert
+INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at)
+VALUES (:user_id, :name, :token_hash, :prefix, {now})
+
+-- name: token_by_hash
+SELECT t.id AS token_id, t.name AS token_name, t.token_hash, u.*
+FROM api_tokens t JOIN users u ON u.id = t.user_id
+WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
+
+-- name: token_touch
+UPDATE api_tokens SET last_used_at = {now} WHERE id = :id
+
+-- name: tokens_for_user
+SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_tokens
+WHERE user_id = :user_id ORDER BY id DESC
+
+-- name: token_revoke
+UPDATE api_tokens SET revoked_at = {now} WHERE id = :id AND user_id = :user_id AND revoked_at IS NULL

@@ -1,0 +1,163 @@
+"""Fixtures: real databases (SQLite file and the MariaDB/MySQL server), each test its own
+throwaway database; settings pointing at temporary data directories; a trained model."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.db import Database, MySQLDatabase, SQLiteDatabase  # noqa: E402
+from app.settings import Settings, load_settings  # noqa: E402
+
+MYSQL = {
+    "host": os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("TEST_MYSQL_PORT", "3306")),
+    "user": os.environ.get("TEST_MYSQL_USER", "root"),
+    "password": os.environ.get("TEST_MYSQL_PASSWORD", ""),
+}
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def mysql_available() -> str | None:
+    """None if the server answers, else the reason."""
+    try:
+        import mysql.connector
+
+        conn = mysql.connector.connect(**MYSQL, connection_timeout=3, use_pure=True)
+        conn.close()
+        return None
+    except Exception as exc:  # any failure means: not available
+        return str(exc)
+
+
+_mysql_reason: list[str | None] = []
+
+
+def require_mysql() -> None:
+    if not _mysql_reason:
+        _mysql_reason.append(mysql_available())
+    reason = _mysql_reason[0]
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true but the MySQL/MariaDB server is unavailable: {reason}")
+        pytest.skip(f"MySQL/MariaDB server unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model, trained once per test session into a temporary directory."""
+    from model.train import train
+
+    path = tmp_path_factory.mktemp("model") / "breast_cancer"
+    train(path)
+    return path
+
+
+def new_mysql_name() -> str:
+    return f"beyond_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "mysql":
+        require_mysql()
+    return request.param
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
+    def make(engine: str = "sqlite", **overrides: str) -> Settings:
+        values = {
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "INPUT_DIR": str(tmp_path / "in"),
+            "OUTPUT_DIR": str(tmp_path / "out"),
+            "SQLITE_PATH": str(tmp_path / "beyond.sqlite3"),
+            "MODEL_PATH": str(model_dir),
+            "EMBEDDED_WORKER": "false",
+            "HEARTBEAT_SECONDS": "1",
+        }
+        if engine == "mysql":
+            values.update(
+                HOST=MYSQL["host"], PORT=str(MYSQL["port"]), USER=MYSQL["user"],
+                PASSWORD=MYSQL["password"], DBNAME=new_mysql_name(),
+            )
+        values.update(overrides)
+        # environ={} so the developer's own BEYOND_* variables never leak into tests.
+        return load_settings(config_path=os.devnull, environ={}, overrides=values)
+
+    return make
+
+
+@pytest.fixture
+def settings(engine: str, make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(engine)
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database: Database
+    if settings.uses_mysql:
+        database = MySQLDatabase(settings.host, settings.port, settings.user, settings.password, settings.dbname)
+    else:
+        database = SQLiteDatabase(settings.sqlite_path)
+    database.init_schema()
+    yield database
+    database.drop_database()
+
+
+@pytest.fixture
+def users(db: Database):  # type: ignore[no-untyped-def]
+    from app.users import Users
+
+    return Users(db)
+
+
+@pytest.fixture
+def jobs(db: Database):  # type: ignore[no-untyped-def]
+    from app.jobs import Jobs
+
+    return Jobs(db)
+
+
+@pytest.fixture
+def alice(users):  # type: ignore[no-untyped-def]
+    return users.create("alice", "alice-password-1")
+
+
+@pytest.fixture
+def admin(users):  # type: ignore[no-untyped-def]
+    return users.create("admin", "admin-password-1", is_admin=True)
+
+
+def breast_cancer_frame(rows: int, seed: int = 0):  # type: ignore[no-untyped-def]
+    """`rows` rows sampled (with replacement) from the real data set, with the true label."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame.copy()
+    frame["diagnosis"] = data.target.map(dict(enumerate(data.target_names)))
+    frame = frame.drop(columns=["target"])
+    rng = np.random.default_rng(seed)
+    picked = frame.iloc[rng.integers(0, len(frame), rows)].reset_index(drop=True)
+    picked.insert(0, "patient_id", [f"P{i:06d}" for i in range(rows)])
+    return picked
+
+
+@pytest.fixture
+def make_csv(tmp_path: Path) -> Callable[..., Path]:
+    def make(rows: int = 50, name: str = "patients.csv", seed: int = 0) -> Path:
+        path = tmp_path / name
+        breast_cancer_frame(rows, seed).to_csv(path, index=False)
+        return path
+
+    return make

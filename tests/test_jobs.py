@@ -1,0 +1,178 @@
+"""The jobs module on both engines: create, claim, fence, complete, fail, reap, list."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from app.db import SCHEMA_VERSION, load_queries
+from app.jobs import Jobs, Status
+
+
+def make_job(jobs: Jobs, owner_id: int, name: str = "a.csv", rows: int = 10):
+    return jobs.create(owner_id, name, f"upload-{name}", 123, rows)
+
+
+def test_query_names_exist() -> None:
+    names = set(load_queries())
+    for needed in ("job_insert", "job_next_pending", "job_claim", "job_heartbeat", "job_complete",
+                   "job_fail", "job_release", "jobs_stale", "job_reap_requeue", "job_reap_fail",
+                   "jobs_list", "jobs_count", "user_insert", "token_insert", "token_by_hash"):
+        assert needed in names
+
+
+def test_schema_is_idempotent_and_versioned(db) -> None:
+    assert db.schema_version() == SCHEMA_VERSION
+    assert db.init_schema() == SCHEMA_VERSION  # second run: nothing to do, nothing lost
+
+
+def test_schema_rerun_keeps_rows(db, jobs, alice) -> None:
+    job = make_job(jobs, alice.id)
+    db.init_schema()
+    assert jobs.get(job.id) is not None
+
+
+def test_create_and_read(jobs, alice) -> None:
+    job = make_job(jobs, alice.id, "ñandú <b>.csv")
+    assert job.status is Status.PENDING
+    assert job.file_name == "ñandú <b>.csv"
+    assert job.owner_name == "alice"
+    assert job.rows_total == 10 and job.rows_done == 0 and job.attempts == 0
+    assert job.date_up is not None and job.date_up.tzinfo is not None
+    assert Status.IN_PROCESS.value == "IN PROCESS" and Status.PROCESS_OK.value == "PROCESS OK"
+
+
+def test_claim_takes_oldest_and_marks_in_process(jobs, alice) -> None:
+    first, second = make_job(jobs, alice.id, "1.csv"), make_job(jobs, alice.id, "2.csv")
+    claim = jobs.claim_next("w1")
+    assert claim is not None and claim.job.id == first.id
+    assert claim.job.status is Status.IN_PROCESS
+    assert claim.job.attempts == 1 and claim.job.claimed_by == "w1"
+    assert claim.job.date_init is not None and claim.job.heartbeat_at is not None
+    assert jobs.claim_next("w2").job.id == second.id
+    assert jobs.claim_next("w3") is None
+
+
+def test_complete_is_fenced_by_token(jobs, alice) -> None:
+    make_job(jobs, alice.id)
+    claim = jobs.claim_next("w1")
+    assert jobs.heartbeat(claim, 5, 10)
+    assert jobs.get(claim.job.id).rows_done == 5
+    assert jobs.complete(claim, "r.xlsx", "r.csv", 10, "v1")
+    job = jobs.get(claim.job.id)
+    assert job.status is Status.PROCESS_OK and job.path_result == "r.xlsx" and job.model_version == "v1"
+    assert job.date_result is not None and job.duration_seconds is not None
+    # a second final write with the same (now spent) claim matches nothing
+    assert not jobs.complete(claim, "other.xlsx", None, 10, "v1")
+    assert not jobs.fail(claim, "late")
+    assert jobs.get(claim.job.id).path_result == "r.xlsx"
+
+
+def test_stale_worker_cannot_overwrite_new_owner(jobs, alice) -> None:
+    make_job(jobs, alice.id)
+    old = jobs.claim_next("old")
+    time.sleep(1.1)
+    requeued, failed = jobs.reap(lease_seconds=1, max_attempts=3)
+    assert requeued == [old.job.id] and failed == []
+    new = jobs.claim_next("new")
+    assert new.job.id == old.job.id and new.job.attempts == 2
+    assert not jobs.heartbeat(old, 3)
+    assert not jobs.complete(old, "stale.xlsx", None, 10, "v1")
+    assert jobs.complete(new, "fresh.xlsx", None, 10, "v1")
+    assert jobs.get(new.job.id).path_result == "fresh.xlsx"
+
+
+def test_reaper_gives_up_after_max_attempts(jobs, alice) -> None:
+    make_job(jobs, alice.id)
+    for attempt in (1, 2):
+        claim = jobs.claim_next(f"w{attempt}")
+        assert claim.job.attempts == attempt
+        time.sleep(1.1)
+        requeued, failed = jobs.reap(lease_seconds=1, max_attempts=2)
+    assert failed == [claim.job.id]
+    job = jobs.get(claim.job.id)
+    assert job.status is Status.ERROR and "gave up after 2 attempts" in job.error_message
+
+
+def test_fresh_heartbeat_is_not_reaped(jobs, alice) -> None:
+    make_job(jobs, alice.id)
+    jobs.claim_next("w")
+    assert jobs.reap(lease_seconds=60, max_attempts=3) == ([], [])
+
+
+def test_release_returns_job_without_spending_an_attempt(jobs, alice) -> None:
+    make_job(jobs, alice.id)
+    claim = jobs.claim_next("w")
+    assert jobs.release(claim)
+    job = jobs.get(claim.job.id)
+    assert job.status is Status.PENDING and job.attempts == 0
+
+
+def test_retry_archive_delete(jobs, alice) -> None:
+    make_job(jobs, alice.id)
+    claim = jobs.claim_next("w")
+    assert not jobs.retry(claim.job.id)  # only ERROR jobs retry
+    assert not jobs.delete(claim.job.id)  # not while it runs
+    jobs.fail(claim, "Row 2, column 'x': bad")
+    assert jobs.retry(claim.job.id)
+    job = jobs.get(claim.job.id)
+    assert job.status is Status.PENDING and job.attempts == 0 and job.error_message is None
+    assert jobs.set_archived(job.id, True)
+    assert jobs.list(alice.id) == [] and len(jobs.list(alice.id, archived=True)) == 1
+    assert jobs.delete(job.id)
+    assert jobs.get(job.id) is None
+
+
+def test_list_filters_search_and_visibility(jobs, users, alice) -> None:
+    bob = users.create("bob", "bob-password-1")
+    make_job(jobs, alice.id, "report_2024.csv")
+    make_job(jobs, alice.id, "100%_done.csv")
+    make_job(jobs, bob.id, "bob.csv")
+    assert [j.file_name for j in jobs.list(alice.id)] == ["100%_done.csv", "report_2024.csv"]
+    assert [j.file_name for j in jobs.list(alice.id, search="%")] == ["100%_done.csv"]
+    assert [j.file_name for j in jobs.list(alice.id, search="T_2")] == ["report_2024.csv"]
+    assert jobs.count(None) == 3 and jobs.count(bob.id) == 1
+    assert jobs.count(alice.id, status=Status.PENDING) == 2
+    assert jobs.status_counts(alice.id)["PENDING"] == 2
+    bob_job = jobs.list(bob.id)[0]
+    assert jobs.get_visible(bob_job.id, alice.id, is_admin=False) is None
+    assert jobs.get_visible(bob_job.id, alice.id, is_admin=True) is not None
+    assert len(jobs.list(None, limit=2, offset=1)) == 2
+
+
+def test_sql_injection_strings_are_data(jobs, alice) -> None:
+    evil = "x'; DROP TABLE wp_records; --"
+    make_job(jobs, alice.id, evil)
+    assert jobs.list(alice.id, search=evil)[0].file_name == evil
+    assert jobs.count(None) == 1
+
+
+def test_concurrent_claims_in_threads_never_share_a_job(jobs, alice) -> None:
+    for i in range(40):
+        make_job(jobs, alice.id, f"{i}.csv")
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def grab(name: str) -> None:
+        while (claim := jobs.claim_next(name)) is not None:
+            with lock:
+                claimed.append(claim.job.id)
+
+    threads = [threading.Thread(target=grab, args=(f"t{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 40
+
+
+def test_new_rows_are_seen_by_a_long_lived_connection(db, jobs, alice) -> None:
+    """A polling worker must see jobs inserted by other connections (no stale snapshot)."""
+    assert jobs.claim_next("poller") is None  # this thread's connection has now read the table
+    other = threading.Thread(target=lambda: make_job(jobs, alice.id, "late.csv"))
+    other.start()
+    other.join()
+    claim = jobs.claim_next("poller")
+    assert claim is not None and claim.job.file_name == "late.csv"
