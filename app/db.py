@@ -20,7 +20,12 @@ from typing import Any
 from app.settings import Settings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-SCHEMA_VERSION = 1  # the highest NNN_*.sql migration; a test checks the files agree
+
+def _latest_migration() -> int:
+    return max(int(p.name[:3]) for p in (SQL_DIR / "sqlite").glob("[0-9][0-9][0-9]_*.sql"))
+
+
+SCHEMA_VERSION = _latest_migration()  # the newest sql/<engine>/NNN_*.sql
 
 log = logging.getLogger("beyond.db")
 
@@ -32,7 +37,19 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached; the web answers 503, workers retry."""
 
 
-def load_queries(path: Path = SQL_DIR / "queries.sql") -> dict[str, str]:
+def load_queries(directory: Path = SQL_DIR) -> dict[str, str]:
+    """Every ``-- name: x`` query of sql/queries*.sql (one file per area of the product)."""
+    queries: dict[str, str] = {}
+    for path in sorted(directory.glob("queries*.sql")):
+        found = _parse_queries(path)
+        clash = set(found) & set(queries)
+        if clash:
+            raise ValueError(f"{path.name}: query names defined twice: {', '.join(sorted(clash))}")
+        queries.update(found)
+    return queries
+
+
+def _parse_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
     name = None
     lines: list[str] = []

@@ -176,3 +176,10 @@ def test_new_rows_are_seen_by_a_long_lived_connection(db, jobs, alice) -> None:
     other.join()
     claim = jobs.claim_next("poller")
     assert claim is not None and claim.job.file_name == "late.csv"
+
+
+def test_both_engines_have_the_same_migrations() -> None:
+    from app.db import SQL_DIR
+
+    names = {engine: sorted(p.name for p in (SQL_DIR / engine).glob("*.sql")) for engine in ("sqlite", "mysql")}
+    assert names["sqlite"] == names["mysql"]
