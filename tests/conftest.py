@@ -161,3 +161,48 @@ def make_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, model_dir: Path) -> Callable[..., tuple[Path, Settings]]:
+    """A config.properties file for subprocesses (CLI, scheduler, server), and its Settings.
+    The MySQL database it names is dropped at teardown."""
+    created: list[Settings] = []
+
+    def make(engine: str = "sqlite", **overrides: str) -> tuple[Path, Settings]:
+        values = {
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "INPUT_DIR": str(tmp_path / "in"),
+            "OUTPUT_DIR": str(tmp_path / "out"),
+            "SQLITE_PATH": str(tmp_path / "beyond.sqlite3"),
+            "MODEL_PATH": str(model_dir),
+            "EMBEDDED_WORKER": "false",
+            "HEARTBEAT_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+        }
+        if engine == "mysql":
+            require_mysql()
+            values.update(HOST=MYSQL["host"], PORT=str(MYSQL["port"]), USER=MYSQL["user"],
+                          PASSWORD=MYSQL["password"], DBNAME=new_mysql_name())
+        values.update(overrides)
+        path = tmp_path / f"config-{uuid.uuid4().hex[:6]}.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+        settings = load_settings(config_path=path, environ={})
+        created.append(settings)
+        return path, settings
+
+    yield make
+    for settings in created:
+        if settings.uses_mysql:
+            MySQLDatabase(settings.host, settings.port, settings.user, settings.password, settings.dbname).drop_database()
+
+
+def run_cli(config: Path, *args: str, stdin: str | None = None, timeout: float = 120):  # type: ignore[no-untyped-def]
+    """Run `python <args>` from the project root with APP_CONFIG set; returns CompletedProcess."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
+    env["APP_CONFIG"] = str(config)
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, input=stdin, capture_output=True,
+                          text=True, timeout=timeout)

@@ -1,0 +1,107 @@
+"""model/predictions.py: the article's prediction(input_file) -> output_file, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from model.artifact import load_model
+from model.predictions import InvalidInput, prediction
+from tests.conftest import breast_cancer_frame
+
+
+def read_sheet(path: Path, name: str = "predictions") -> list[tuple]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    rows = [tuple(r) for r in book[name].iter_rows(values_only=True)]
+    book.close()
+    return rows
+
+
+def test_output_keeps_every_column_and_row_and_predicts_well(tmp_path: Path, model_dir: Path) -> None:
+    frame = breast_cancer_frame(300, seed=1)
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    out = prediction(source, tmp_path / "out.xlsx", model_dir=model_dir)
+    assert out == tmp_path / "out.xlsx" and out.exists()
+    rows = read_sheet(out)
+    header, body = rows[0], rows[1:]
+    assert list(header) == list(frame.columns) + ["prediction", "probability"]
+    assert len(body) == len(frame)
+    for i, row in enumerate(body):
+        assert row[0] == frame.at[i, "patient_id"]
+        assert row[1] == pytest.approx(frame.at[i, "mean radius"])
+        assert row[len(frame.columns) - 1] == frame.at[i, "diagnosis"]
+        assert row[-2] in ("malignant", "benign")
+        assert 0.5 <= row[-1] <= 1.0
+    accuracy = sum(r[-2] == r[len(frame.columns) - 1] for r in body) / len(body)
+    assert accuracy >= 0.9
+    # the CSV twin holds the same rows
+    csv_rows = pd.read_csv(out.with_suffix(".csv"), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(csv_rows.columns) == list(header)
+    assert csv_rows["prediction"].tolist() == [r[-2] for r in body]
+    assert csv_rows["patient_id"].tolist() == frame["patient_id"].tolist()
+
+
+def test_summary_sheet(tmp_path: Path, model_dir: Path) -> None:
+    source = tmp_path / "in.csv"
+    breast_cancer_frame(40).to_csv(source, index=False)
+    out = prediction(source, tmp_path / "o.xlsx", model_dir=model_dir, source_name="mine.csv")
+    summary = dict(read_sheet(out, "summary")[1:])
+    assert summary["rows"] == 40
+    assert summary["input file"] == "mine.csv"
+    assert summary["model version"] == load_model(model_dir).version
+    assert summary.get("predicted benign", 0) + summary.get("predicted malignant", 0) == 40
+
+
+def test_chunks_and_progress(tmp_path: Path, model_dir: Path) -> None:
+    source = tmp_path / "in.csv"
+    breast_cancer_frame(1050).to_csv(source, index=False)
+    seen: list[tuple[int, int]] = []
+    out = prediction(source, tmp_path / "o.xlsx", model_dir=model_dir, chunk_rows=200,
+                     progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(200, 1050), (400, 1050), (600, 1050), (800, 1050), (1000, 1050), (1050, 1050)]
+    assert len(read_sheet(out)) == 1051
+
+
+def test_progress_exception_leaves_no_file(tmp_path: Path, model_dir: Path) -> None:
+    source = tmp_path / "in.csv"
+    breast_cancer_frame(500).to_csv(source, index=False)
+
+    def stop(done: int, total: int) -> None:
+        raise RuntimeError("lease lost")
+
+    with pytest.raises(RuntimeError):
+        prediction(source, tmp_path / "o.xlsx", model_dir=model_dir, chunk_rows=100, progress=stop)
+    assert list(tmp_path.glob("o*")) == [] and list(tmp_path.glob(".o*")) == []
+
+
+def test_invalid_csv_raises_with_row_and_column(tmp_path: Path, model_dir: Path) -> None:
+    frame = breast_cancer_frame(5)
+    frame["mean radius"] = frame["mean radius"].astype(str)
+    frame.loc[2, "mean radius"] = "abc"
+    source = tmp_path / "bad.csv"
+    frame.to_csv(source, index=False)
+    with pytest.raises(InvalidInput) as info:
+        prediction(source, tmp_path / "o.xlsx", model_dir=model_dir)
+    problem = info.value.report.problems[0]
+    assert (problem.row, problem.column) == (4, "mean radius")
+    assert "abc" in str(info.value)
+    assert not (tmp_path / "o.xlsx").exists()
+
+
+def test_passthrough_formulas_are_text(tmp_path: Path, model_dir: Path) -> None:
+    frame = breast_cancer_frame(4)
+    frame.insert(1, "note", ['=HYPERLINK("http://evil","x")', "@SUM(1)", "+1", "plain"])
+    source = tmp_path / "f.csv"
+    frame.to_csv(source, index=False)
+    out = prediction(source, tmp_path / "o.xlsx", model_dir=model_dir)
+    book = openpyxl.load_workbook(out)
+    sheet = book["predictions"]
+    cells = [sheet.cell(row=r, column=2) for r in range(2, 6)]
+    assert [c.value for c in cells] == ["'=HYPERLINK(\"http://evil\",\"x\")", "'@SUM(1)", "'+1", "plain"]
+    assert all(c.data_type == "s" for c in cells)
+    csv_text = out.with_suffix(".csv").read_text(encoding="utf-8-sig")
+    assert "'@SUM(1)" in csv_text and "\n=HYPERLINK" not in csv_text
