@@ -1,5 +1,23 @@
-"""The API for other software (issue 4 fills this in)."""
+"""The API for other software: the article's /process_file and /process_all
+(app/api_process.py), the JSON jobs API (app/api_jobs.py) and /openapi.json (app/openapi.py).
+The health answer at / lives in app/web.py. Walk-through with curl: docs/api.md."""
 
-from starlette.routing import BaseRoute
+from __future__ import annotations
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app import api_jobs, api_process
+from app.openapi import openapi_document
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document(request.app.state.settings))
+
+
+routes: list[BaseRoute] = [
+    *api_process.routes,
+    *api_jobs.routes,
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

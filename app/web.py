@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -71,7 +72,9 @@ async def home(request: Request) -> Response:
     accept = request.headers.get("accept", "")
     if "text/html" in accept:
         return RedirectResponse("/jobs" if session_user(request) else "/login", status_code=303)
-    return health(request)
+    # Off the event loop: a ping to an unreachable MySQL waits up to its connect timeout, and
+    # the first model load reads the joblib file; neither may stall every other request.
+    return await run_in_threadpool(health, request)
 
 
 def health(request: Request) -> Response:

@@ -206,3 +206,109 @@ def run_cli(config: Path, *args: str, stdin: str | None = None, timeout: float =
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, input=stdin, capture_output=True,
                           text=True, timeout=timeout)
+
+
+# -- API (issue 4): an in-process client, token headers, and a real `python -m app serve` -----------
+@pytest.fixture
+def api_client(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+    """TestClient over create_app(settings, db), lifespan included (schema, no embedded worker)."""
+    from starlette.testclient import TestClient
+
+    from app.web import create_app
+
+    with TestClient(create_app(settings, db)) as client:
+        yield client
+
+
+@pytest.fixture
+def bearer(db: Database) -> Callable[..., dict[str, str]]:
+    """bearer(user) -> {"Authorization": "Bearer <a fresh token of that user>"}."""
+    from app.tokens import Tokens
+
+    def make(user) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        token, _ = Tokens(db).create(user.id, "test")
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+def submit_job(settings: Settings, jobs, make_csv):  # type: ignore[no-untyped-def]
+    """submit_job(user, rows=20) -> a PENDING job with a real stored CSV (as an upload makes)."""
+    from app.submissions import submit_path
+
+    def make(user, rows: int = 20):  # type: ignore[no-untyped-def]
+        return submit_path(settings, jobs, user.id, make_csv(rows, name=f"in-{rows}.csv"))
+
+    return make
+
+
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+def assert_json_error(response, status: int, *words: str) -> dict:  # type: ignore[no-untyped-def]
+    """The API's error shape: JSON {"error": <human message>, "status": N, ...}, no traceback."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == status and isinstance(body["error"], str) and body["error"]
+    assert "Traceback" not in response.text
+    for word in words:
+        assert word in body["error"], body["error"]
+    return body
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(make_config, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """live_server(engine, **config) -> (base_url, config_path, settings): a real
+    `python -m app serve` on a free 127.0.0.1 port, stopped (SIGTERM) at teardown."""
+    import subprocess
+    import time
+
+    import httpx2
+
+    started: list[subprocess.Popen] = []
+
+    def start(engine: str = "sqlite", **overrides: str):  # type: ignore[no-untyped-def]
+        config, settings = make_config(engine, **overrides)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
+        env.update(APP_CONFIG=str(config), PYTHONPATH=str(ROOT))
+        log = open(tmp_path / f"server-{port}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        started.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {(tmp_path / f'server-{port}.log').read_text()}")
+            try:
+                if httpx2.get(base + "/", timeout=2).status_code == 200:
+                    return base, config, settings
+            except httpx2.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {(tmp_path / f'server-{port}.log').read_text()}")
+            time.sleep(0.2)
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

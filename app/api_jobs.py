@@ -1,0 +1,204 @@
+"""The JSON jobs API for programs: submit a CSV, list and poll jobs, fetch results, retry,
+archive, delete. Each user sees only their own jobs, administrators see all; a job the
+caller may not see answers 404 exactly like one that does not exist, so ids leak nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from app.api_params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status
+from app.errors import Conflict, NotFound, ServiceUnavailable
+from app.jobs import Job, Jobs, Status
+from app.settings import Settings
+from app.submissions import accept, receive_upload
+from app.users import User
+from model.artifact import ModelError
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_TYPE = "text/csv; charset=utf-8"
+
+
+def job_links(job: Job) -> dict[str, str | None]:
+    # Paths relative to the server, so they stay right behind a proxy that rewrites the host.
+    ready = job.status is Status.PROCESS_OK and bool(job.path_result)
+    base = f"/api/jobs/{job.id}"
+    return {
+        "self": base,
+        "result": f"{base}/result" if ready else None,
+        "result_csv": f"{base}/result?format=csv" if ready and job.path_result_csv else None,
+    }
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    return {**job.as_dict(), "links": job_links(job)}
+
+
+def visible_job(request: Request, user: User) -> Job:
+    job_id = job_id_param(request)
+    job = request.app.state.jobs.get_visible(job_id, user.id, user.is_admin)
+    if job is None:
+        raise NotFound(f"There is no job {job_id} (or it belongs to someone else).", extra={"id": job_id})
+    return job
+
+
+def stored_file(directory: Path, name: str | None) -> Path | None:
+    """A file the database names inside one of our directories. Only the last path component
+    is used, so a bad row can never point the API at a file elsewhere on the server."""
+    if not name:
+        return None
+    return directory / Path(name).name
+
+
+# -- submit -----------------------------------------------------------------------------------
+async def create_job(request: Request) -> Response:
+    # Credentials first: an anonymous caller must not get to stream 200 MB onto the disk.
+    user = await caller(request)
+    settings: Settings = request.app.state.settings
+    upload = await receive_upload(request, settings)
+    try:
+        job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, upload)
+    except ModelError as exc:
+        raise ServiceUnavailable(f"The model is not available, so the file cannot be checked: {exc}") from exc
+    body = job_json(job)
+    return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
+
+
+# -- read -------------------------------------------------------------------------------------
+async def list_jobs(request: Request) -> Response:
+    user = await caller(request)
+    query = request.query_params
+    limit = parse_int("limit", query.get("limit"), default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    offset = parse_int("offset", query.get("offset"), default=0)
+    status = parse_status(query.get("status"))
+    archived = parse_bool("archived", query.get("archived"), default=False)
+
+    def read() -> tuple[list[Job], int]:
+        jobs: Jobs = request.app.state.jobs
+        owner = None if user.is_admin else user.id
+        found = jobs.list(owner_id=owner, status=status, archived=archived, limit=limit, offset=offset)
+        return found, jobs.count(owner_id=owner, status=status, archived=archived)
+
+    found, total = await run_in_threadpool(read)
+    return JSONResponse({"jobs": [job_json(j) for j in found], "total": total, "limit": limit, "offset": offset})
+
+
+async def get_job(request: Request) -> Response:
+    user = await caller(request)
+    job = await run_in_threadpool(visible_job, request, user)
+    return JSONResponse(job_json(job))
+
+
+async def job_result(request: Request) -> Response:
+    user = await caller(request)
+    fmt = parse_choice("format", request.query_params.get("format"), ("xlsx", "csv"), default="xlsx")
+    job = await run_in_threadpool(visible_job, request, user)
+    if job.status is not Status.PROCESS_OK:
+        hint = {
+            Status.PENDING: "it is waiting in the queue; poll /api/jobs/{id} until status is 'PROCESS OK'",
+            Status.IN_PROCESS: "it is being processed; poll /api/jobs/{id} until status is 'PROCESS OK'",
+            Status.ERROR: "it ended in ERROR (see 'error'); fix the file or POST /api/jobs/{id}/retry",
+        }[job.status].replace("{id}", str(job.id))
+        raise Conflict(f"Job {job.id} has no result: {hint}.", extra={"id": job.id, "job_status": job.status.value})
+    settings: Settings = request.app.state.settings
+    name = job.path_result if fmt == "xlsx" else job.path_result_csv
+    path = stored_file(settings.output_dir, name)
+    if path is None or not path.is_file():
+        raise NotFound(f"The {fmt} result of job {job.id} is no longer on the server; re-run the job to make it again.",
+                       extra={"id": job.id})
+    download = f"{Path(job.file_name).stem or 'result'}-predictions.{fmt}"
+    return FileResponse(path, media_type=XLSX_TYPE if fmt == "xlsx" else CSV_TYPE, filename=download)
+
+
+# -- change -----------------------------------------------------------------------------------
+async def retry_job(request: Request) -> Response:
+    user = await caller(request)
+
+    def run() -> Job:
+        job = visible_job(request, user)
+        jobs: Jobs = request.app.state.jobs
+        if not jobs.retry(job.id):
+            current = jobs.get(job.id) or job
+            raise Conflict(f"Only a job in ERROR can be retried; job {job.id} is {current.status.value}.",
+                           extra={"id": job.id, "job_status": current.status.value})
+        return jobs.get(job.id) or job
+
+    return JSONResponse(job_json(await run_in_threadpool(run)))
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _archive_endpoint(archived: bool) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        user = await caller(request)
+
+        def run() -> Job:
+            job = visible_job(request, user)
+            jobs: Jobs = request.app.state.jobs
+            jobs.set_archived(job.id, archived)
+            current = jobs.get(job.id)
+            if current is None:  # deleted between the two statements
+                raise NotFound(f"There is no job {job.id}.", extra={"id": job.id})
+            return current
+
+        return JSONResponse(job_json(await run_in_threadpool(run)))
+
+    endpoint.__name__ = "archive_job" if archived else "unarchive_job"
+    return endpoint
+
+
+async def delete_job(request: Request) -> Response:
+    user = await caller(request)
+    settings: Settings = request.app.state.settings
+
+    def run() -> Job:
+        job = visible_job(request, user)
+        jobs: Jobs = request.app.state.jobs
+        running = Conflict(f"Job {job.id} is being processed; delete it once it has finished.",
+                           extra={"id": job.id, "job_status": Status.IN_PROCESS.value})
+        if job.status is Status.IN_PROCESS:
+            raise running
+        if not jobs.delete(job.id):  # the guarded DELETE lost a race with a claim, or another delete
+            if jobs.get(job.id) is None:
+                raise NotFound(f"There is no job {job.id}.", extra={"id": job.id})
+            raise running
+        # The row is gone first, so nothing can point at a file after it is removed.
+        for directory, name in ((settings.input_dir, job.path_up), (settings.output_dir, job.path_result),
+                                (settings.output_dir, job.path_result_csv)):
+            path = stored_file(directory, name)
+            if path is not None:
+                path.unlink(missing_ok=True)
+        return job
+
+    job = await run_in_threadpool(run)
+    return JSONResponse({"id": job.id, "deleted": True})
+
+
+def _by_method(**endpoints: Endpoint) -> Endpoint:
+    """One Route per path, so a wrong method gets a 405 whose Allow header lists them all."""
+
+    async def endpoint(request: Request) -> Response:
+        method = request.method.lower()
+        return await endpoints["get" if method == "head" else method](request)
+
+    return endpoint
+
+
+routes = [
+    Route("/api/jobs", _by_method(get=list_jobs, post=create_job), methods=["GET", "POST"]),
+    Route("/api/jobs/{id}", _by_method(get=get_job, delete=delete_job), methods=["GET", "DELETE"]),
+    Route("/api/jobs/{id}/result", job_result, methods=["GET"]),
+    Route("/api/jobs/{id}/retry", retry_job, methods=["POST"]),
+    Route("/api/jobs/{id}/archive", _archive_endpoint(True), methods=["POST"]),
+    Route("/api/jobs/{id}/unarchive", _archive_endpoint(False), methods=["POST"]),
+]

@@ -1,0 +1,210 @@
+"""/openapi.json: it describes every API route, its references resolve, and a property-based
+run (hypothesis) over the operations it lists - valid and hostile parameters, with and
+without credentials - finds no 500 and no answer that breaks the documented schema.
+
+The schema check is a small JSON Schema validator for exactly the keywords app/openapi.py
+uses; an unknown keyword fails the test, so the validator cannot silently skip a rule.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from app import api
+from app.submissions import submit_path
+
+ANNOTATIONS = {"description", "default", "contentMediaType"}
+CHECKED = {"$ref", "type", "properties", "required", "items", "enum", "const", "minimum", "maximum", "format"}
+TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def resolve(doc: dict, node: dict) -> dict:
+    while "$ref" in node:
+        target: Any = doc
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def violations(doc: dict, schema: dict, value: Any, where: str = "$") -> list[str]:
+    schema = resolve(doc, schema)
+    unknown = set(schema) - CHECKED - ANNOTATIONS
+    assert not unknown, f"validator does not know {unknown} at {where}"
+    if "type" in schema:
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(TYPES[k](value) for k in kinds):
+            return [f"{where}: {value!r} is not {kinds}"]
+    found: list[str] = []
+    if "enum" in schema and value not in schema["enum"]:
+        found.append(f"{where}: {value!r} not in {schema['enum']}")
+    if "const" in schema and value != schema["const"]:
+        found.append(f"{where}: {value!r} != {schema['const']!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            found.append(f"{where}: {value} < {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            found.append(f"{where}: {value} > {schema['maximum']}")
+    if schema.get("format") == "date-time" and isinstance(value, str):
+        try:
+            assert datetime.fromisoformat(value).tzinfo is not None
+        except (ValueError, AssertionError):
+            found.append(f"{where}: {value!r} is not an ISO-8601 time with an offset")
+    if isinstance(value, dict):
+        found += [f"{where}: missing {key!r}" for key in schema.get("required", []) if key not in value]
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                found += violations(doc, sub, value[key], f"{where}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            found += violations(doc, schema["items"], item, f"{where}[{i}]")
+    return found
+
+
+def operations(doc: dict) -> list[tuple[str, str, dict]]:
+    return [(path, method, op) for path, item in doc["paths"].items() for method, op in item.items()]
+
+
+@pytest.fixture
+def doc(api_client) -> dict:  # type: ignore[no-untyped-def]
+    response = api_client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+# -- the document -------------------------------------------------------------------------------
+def test_every_api_route_is_described_and_nothing_else(doc) -> None:  # type: ignore[no-untyped-def]
+    assert doc["openapi"] == "3.1.0"
+    served = {("/", "get")}
+    for route in api.routes:
+        served |= {(route.path, m.lower()) for m in route.methods if m != "HEAD"}  # type: ignore[attr-defined]
+    described = {(path, method) for path, method, _ in operations(doc)}
+    assert served == described
+
+
+def test_the_document_is_consistent(doc) -> None:  # type: ignore[no-untyped-def]
+    refs = re.findall(r'"\$ref": "([^"]+)"', __import__("json").dumps(doc))
+    for ref in refs:
+        resolve(doc, {"$ref": ref})  # KeyError if dangling
+    ids = [op["operationId"] for _, _, op in operations(doc)]
+    assert len(ids) == len(set(ids))
+    for path, method, op in operations(doc):
+        declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+        assert declared == set(re.findall(r"{(\w+)}", path)), (path, method)
+        needs_auth = op.get("security", doc["security"]) != []
+        assert ("401" in op["responses"]) == needs_auth, (path, method)
+        for status, response in op["responses"].items():
+            resolve(doc, response)["description"]  # noqa: B018 - KeyError if missing
+    assert set(doc["components"]["securitySchemes"]) == {"bearerAuth", "basicAuth"}
+
+
+def test_the_document_needs_no_credentials_and_shows_the_upload_limit(api_client) -> None:  # type: ignore[no-untyped-def]
+    body = api_client.get("/openapi.json").json()
+    assert "200.0 MB" in body["paths"]["/api/jobs"]["post"]["description"]
+
+
+# -- property-based run --------------------------------------------------------------------------
+HOSTILE = ["", " ", "-1", "0", "1.5", "1e3", "9" * 30, " 7", "7_0", "\u0667", "true", "null", "%00", "'; --",
+           "IN PROCESS", "PROCESS OK", "csv", "xlsx", "ERROR", "../etc/passwd", "\u00e9t\u00e9"]
+
+
+def value_for(schema: dict) -> st.SearchStrategy:
+    if "enum" in schema:
+        good: st.SearchStrategy = st.sampled_from(schema["enum"])
+    elif schema.get("type") == "integer":
+        good = st.integers(min_value=schema.get("minimum", -5), max_value=min(schema.get("maximum", 12), 12)).map(str)
+    elif schema.get("type") == "boolean":
+        good = st.sampled_from(["true", "false", "1", "0"])
+    else:
+        good = st.text(max_size=10)
+    junk = st.sampled_from(HOSTILE) | st.text(alphabet=st.characters(blacklist_characters="/"), max_size=12)
+    return st.one_of(good, good, junk)
+
+
+@st.composite
+def calls(draw, doc: dict, csv_bytes: bytes):  # type: ignore[no-untyped-def]
+    path, method, op = draw(st.sampled_from(operations(doc)))
+    url, query = path, {}
+    for param in op.get("parameters", []):
+        value = draw(value_for(param["schema"]))
+        if param["in"] == "path":
+            url = url.replace("{" + param["name"] + "}", quote(value, safe="") or "%20")
+        elif param["required"] or draw(st.booleans()):
+            query[param["name"]] = value
+    who = draw(st.sampled_from(["admin", "alice", "nobody", "stranger"]))
+    files = None
+    if "requestBody" in op:
+        body = draw(st.sampled_from(["valid", "junk", "binary", "none"]))
+        content = {"valid": csv_bytes, "junk": draw(st.text(max_size=200)).encode(), "binary": draw(st.binary(max_size=200)),
+                   "none": None}[body]
+        files = {"file": ("fuzz.csv", content, "text/csv")} if content is not None else None
+    return path, method, op, url, query, who, files
+
+
+def test_fuzz_finds_no_500_and_no_answer_outside_the_schema(  # type: ignore[no-untyped-def]
+        api_client, doc, settings, jobs, admin, alice, bearer, make_csv):
+    from scheduler.worker import Worker
+
+    for owner in (alice, alice, admin):
+        submit_path(settings, jobs, owner.id, make_csv(8))
+    worker = Worker(settings, api_client.app.state.db)
+    worker.run_claim(worker.claim_next())  # one PROCESS OK
+    claim = worker.claim_next()
+    jobs.fail(claim, "fuzz seed")  # one ERROR
+    headers = {"admin": bearer(admin), "alice": bearer(alice), "nobody": {},
+               "stranger": {"Authorization": "Bearer byd_stranger"}}
+    csv_bytes = make_csv(4).read_bytes()
+    seen: set[tuple[str, str, int]] = set()
+
+    @hsettings(max_examples=250, deadline=None, database=None,
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(call=calls(doc, csv_bytes))
+    def run(call) -> None:  # type: ignore[no-untyped-def]
+        path, method, op, url, query, who, files = call
+        kwargs: dict[str, Any] = {"params": query, "headers": headers[who]}
+        if method == "post" and files is not None:
+            kwargs["files"] = files
+        response = api_client.request(method.upper(), url, **kwargs)
+        status = response.status_code
+        seen.add((path, method, status))
+        assert status < 500, (method, url, query, response.text)
+        documented = op["responses"]
+        assert str(status) in documented, (method, url, query, status, response.text)
+        if status == 401:
+            assert "Bearer" in response.headers["www-authenticate"]
+        spec = resolve(doc, documented[str(status)])
+        media = spec["content"]
+        if "application/json" in media:
+            assert response.headers["content-type"].startswith("application/json")
+            problems = violations(doc, media["application/json"]["schema"], response.json())
+            assert not problems, (method, url, query, problems)
+        else:
+            assert response.headers["content-type"].split(";")[0] in media
+
+    run()
+    # The run reached the interesting answers, not only 401s and 400s.
+    statuses = {status for _, _, status in seen}
+    assert {200, 400, 401, 404}.issubset(statuses), sorted(seen)
+
+
+def test_validator_catches_a_broken_answer(doc) -> None:  # type: ignore[no-untyped-def]
+    job_schema = {"$ref": "#/components/schemas/Job"}
+    assert violations(doc, job_schema, {"id": "7"})  # wrong type and missing fields
+    assert violations(doc, {"$ref": "#/components/schemas/ProcessResult"},
+                      {"result": "x", "Start": "yesterday", "End": "2026-01-01T00:00:00+00:00", "id": 1,
+                       "status": "DONE"}) == ["$.Start: 'yesterday' is not an ISO-8601 time with an offset",
+                                              "$.status: 'DONE' not in ['PENDING', 'IN PROCESS', 'PROCESS OK', 'ERROR']"]
