@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.db import DatabaseUnavailable
+from app.logfmt import log_event
 
 log = logging.getLogger("beyond.web")
 
@@ -93,7 +94,7 @@ async def handle_starlette_http(request: Request, exc: Exception) -> Response:
 
 
 async def handle_db_down(request: Request, exc: Exception) -> Response:
-    log.warning("event=web.database_unavailable path=%s error=%r", request.url.path, str(exc))
+    log_event(log, "web.database_unavailable", logging.WARNING, path=request.url.path, error=exc)
     return render_error(
         request, 503, "Service unavailable",
         "The database is not reachable right now. Nothing you stored is lost; try again in a minute.",

@@ -147,6 +147,19 @@ class Claim:
     worker: str
 
 
+@dataclass(frozen=True)
+class Reaped:
+    """A running job taken back from a worker that stopped heartbeating."""
+
+    id: int
+    owner_name: str | None
+    lost_worker: str | None
+    token: str | None  # the lost claim's token: its leftover files carry it in their names
+    attempts: int
+    held_seconds: float | None  # from the lost claim to the reaping
+    failed: bool  # True: attempts exhausted, now ERROR; False: back to PENDING
+
+
 class Jobs:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -292,11 +305,25 @@ class Jobs:
     def reap(self, lease_seconds: int, max_attempts: int) -> tuple[list[int], list[int]]:
         """Jobs whose heartbeat is older than the lease: back to PENDING, or ERROR once they
         have used max_attempts. Returns (requeued ids, failed ids)."""
-        requeued, failed = [], []
+        lost = self.reap_lost(lease_seconds, max_attempts)
+        return [r.id for r in lost if not r.failed], [r.id for r in lost if r.failed]
+
+    def reap_lost(self, lease_seconds: int, max_attempts: int) -> list[Reaped]:
+        """``reap`` with what the caller needs to log the change and remove the lost claim's
+        files. Each job is reaped by exactly one reaper: the guarded UPDATEs decide."""
+        reaped: list[Reaped] = []
         for row in self.db.all("jobs_stale", {"lease_seconds": lease_seconds}):
-            params = {"id": row["id"], "lease_seconds": lease_seconds, "max_attempts": max_attempts}
+            # The token in the guard: only the claim seen as stale is reaped, never a newer one.
+            params = {"id": row["id"], "token": row["claim_token"], "lease_seconds": lease_seconds,
+                      "max_attempts": max_attempts}
+            started, now = parse_time(row["date_init"]), parse_time(row["now"])
+            held = round((now - started).total_seconds(), 3) if started and now else None
+            found = dict(
+                id=int(row["id"]), owner_name=row["owner_name"], lost_worker=row["claimed_by"],
+                token=row["claim_token"], attempts=int(row["attempts"] or 0), held_seconds=held,
+            )
             if self.db.execute("job_reap_requeue", params) == 1:
-                requeued.append(int(row["id"]))
+                reaped.append(Reaped(**found, failed=False))
                 continue
             message = (
                 f"Worker lost (last seen: {row['claimed_by']}); gave up after "
@@ -304,8 +331,8 @@ class Jobs:
                 "check it, then retry."
             )
             if self.db.execute("job_reap_fail", {**params, "message": message}) == 1:
-                failed.append(int(row["id"]))
-        return requeued, failed
+                reaped.append(Reaped(**found, failed=True))
+        return reaped
 
     # -- user actions ------------------------------------------------------------------------------
     def retry(self, job_id: int) -> bool:

@@ -52,13 +52,24 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     try:
-        db.init_schema()
         if args.loop:
-            worker.loop(args.interval or settings.scheduler_interval)
+            interval = args.interval or settings.scheduler_interval
+            # A long-lived worker started while the database is down (boot order, a restart)
+            # waits for it instead of exiting; the cron modes exit 1 and cron runs them again.
+            while not worker.stopping.is_set():
+                try:
+                    db.init_schema()
+                    break
+                except DatabaseUnavailable as exc:
+                    log_event(log, "worker.database_unavailable", worker=worker.worker_id, error=exc, retry_in=interval)
+                    worker.stopping.wait(interval)
+            worker.loop(interval)
         elif args.all:
+            db.init_schema()
             jobs = worker.drain()
             log_event(log, "worker.drained", worker=worker.worker_id, jobs=len(jobs))
         else:
+            db.init_schema()
             job = worker.run_once()
             if job is None:
                 log_event(log, "worker.idle", worker=worker.worker_id)

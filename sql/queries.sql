@@ -70,19 +70,24 @@ SET status_file = 'PENDING', claimed_by = NULL, claim_token = NULL, date_init = 
 WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
 
 -- name: jobs_stale
-SELECT id, attempts, claimed_by, owner_id FROM wp_records
-WHERE status_file = 'IN PROCESS' AND heartbeat_at < {cutoff}
-ORDER BY id
+-- claim_token: the reaper removes the files the lost claim left (their names carry it).
+SELECT r.id, r.attempts, r.claimed_by, r.owner_id, r.claim_token, r.date_init,
+       u.username AS owner_name, {now} AS now
+FROM wp_records r JOIN users u ON u.id = r.owner_id
+WHERE r.status_file = 'IN PROCESS' AND r.heartbeat_at < {cutoff}
+ORDER BY r.id
 
 -- name: job_reap_requeue
 UPDATE wp_records
 SET status_file = 'PENDING', claim_token = NULL, heartbeat_at = NULL, rows_done = 0
-WHERE id = :id AND status_file = 'IN PROCESS' AND heartbeat_at < {cutoff} AND attempts < :max_attempts
+WHERE id = :id AND status_file = 'IN PROCESS' AND heartbeat_at < {cutoff}
+  AND claim_token = :token AND attempts < :max_attempts
 
 -- name: job_reap_fail
 UPDATE wp_records
 SET status_file = 'ERROR', error_message = :message, date_result = {now}, claim_token = NULL
-WHERE id = :id AND status_file = 'IN PROCESS' AND heartbeat_at < {cutoff} AND attempts >= :max_attempts
+WHERE id = :id AND status_file = 'IN PROCESS' AND heartbeat_at < {cutoff}
+  AND claim_token = :token AND attempts >= :max_attempts
 
 -- name: job_retry
 UPDATE wp_records

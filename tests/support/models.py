@@ -1,0 +1,57 @@
+"""Test-only estimators, pickled into real model directories so that worker *processes* load them
+through MODEL_PATH exactly like a deployed model.
+
+``SlowModel`` wraps a fitted classifier: it sleeps ``seconds_per_row`` per predicted row (so a job
+is still running when a test kills, stops or signals its worker), and, when ``poison`` is set,
+SIGKILLs its own process on any row whose first feature equals that value (a file that crashes
+the model every time). The class must stay importable as ``tests.support.models`` in the worker
+subprocess: scheduler/process_pending.py and ``python -m app`` run with the project root on
+sys.path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from model.artifact import MODEL_FILE, SCHEMA_FILE, save_model
+
+
+class SlowModel:
+    def __init__(self, inner: Any, seconds_per_row: float = 0.0, poison: float | None = None) -> None:
+        self.inner = inner
+        self.seconds_per_row = seconds_per_row
+        self.poison = poison
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.inner.classes_
+
+    def _pause_or_die(self, X: Any) -> None:
+        if self.poison is not None and np.any(np.asarray(X)[:, 0] == self.poison):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.seconds_per_row:
+            time.sleep(self.seconds_per_row * len(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        self._pause_or_die(X)
+        return self.inner.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        self._pause_or_die(X)
+        return self.inner.predict(X)
+
+
+def make_model_dir(base: Path, target: Path, *, seconds_per_row: float = 0.0, poison: float | None = None) -> Path:
+    """A model directory like ``base`` (same features) whose estimator is a SlowModel."""
+    schema = json.loads((base / SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema["version"] = f"{schema['version']}-slow{seconds_per_row}" + (f"-poison{poison}" if poison is not None else "")
+    inner = joblib.load(base / MODEL_FILE)
+    return save_model(SlowModel(inner, seconds_per_row, poison), schema, target)
