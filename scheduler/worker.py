@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from app import notify
 from app.db import Database, DatabaseUnavailable
 from app.jobs import Claim, Job, Jobs, Status, worker_identity
 from app.logfmt import log_event
@@ -128,6 +129,9 @@ class Worker:
             log_event(log, "job.requeued", logging.WARNING, job=job_id, worker=self.worker_id, reason="lease expired")
         for job_id in failed:
             log_event(log, "job.failed", logging.ERROR, job=job_id, worker=self.worker_id, reason="worker lost, attempts exhausted")
+            lost = self.jobs.get(job_id)
+            if lost is not None:
+                notify.job_finished(self.settings, self.db, lost)  # best effort, never raises
 
     def claim_next(self) -> Claim | None:
         claim = self.jobs.claim_next(self.worker_id)
@@ -239,6 +243,8 @@ class Worker:
         if outcome == "lease_lost":
             log_event(log, "job.lease_lost", logging.WARNING, **fields, action="output discarded")
         final = self.jobs.get(job.id)
+        if outcome in ("ok", "error") and final is not None:
+            notify.job_finished(self.settings, self.db, final)  # best effort, never raises
         return final if final is not None else job
 
     # -- the loops ---------------------------------------------------------------------------------

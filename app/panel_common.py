@@ -1,0 +1,126 @@
+"""What every panel page shares: the logged-in-user + CSRF wrapper, rendering with security
+headers, one-shot flash messages, and safe redirect targets."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from app.auth import CSRF_FIELD, check_csrf, require_admin, session_user
+from app.users import User
+
+SESSION_FLASH = "flash"
+MAX_FORM_FIELDS = 50
+MAX_FIELD_BYTES = 64 * 1024
+
+# No inline script or style anywhere in the templates, so the policy can be strict: a string
+# that slipped past autoescaping still could not run.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # Pages show one user's files: never cache them (nor show them again from history).
+    "Cache-Control": "no-store",
+}
+
+Handler = Callable[[Request, User, FormData | None], Response]
+
+
+def flash(request: Request, text: str, level: str = "info") -> None:
+    """A message shown once, on the next page rendered (after a POST-redirect-GET)."""
+    messages = list(request.session.get(SESSION_FLASH, []))
+    messages.append([level, text])
+    request.session[SESSION_FLASH] = messages[-5:]
+
+
+def pop_flashes(request: Request) -> list[tuple[str, str]]:
+    if "session" not in request.scope:
+        return []
+    return [(level, text) for level, text in request.session.pop(SESSION_FLASH, [])]
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
+           headers: dict[str, str] | None = None) -> Response:
+    ctx = {"flashes": pop_flashes(request), **(context or {})}
+    return request.app.state.templates.TemplateResponse(
+        request, template, ctx, status_code=status, headers={**PAGE_HEADERS, **(headers or {})}
+    )
+
+
+def safe_next(target: str | None, default: str = "/jobs") -> str:
+    """A redirect target only if it is a path on this site ('/jobs?page=2'), never '//evil'
+    or 'https://evil', so a crafted link cannot send a user elsewhere after login."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in target):
+        return default
+    return target
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def login_redirect(request: Request) -> Response:
+    if request.url.path.endswith("/updates") or "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"error": "Your session ended; sign in again.", "status": 401, "login": "/login"},
+                            status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    query = "" if request.method != "GET" or target == "/jobs" else "?" + urlencode({"next": target})
+    return see_other("/login" + query)
+
+
+async def read_form(request: Request) -> FormData:
+    # Panel forms are small url-encoded forms; files only arrive at /jobs/upload.
+    return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES)
+
+
+def page(handler: Handler | None = None, *, admin: bool = False) -> Any:
+    """Make a panel endpoint from ``handler(request, user, form)``.
+
+    The wrapper sends anonymous visitors to /login, checks the CSRF token of every POST (403
+    when missing or wrong) and, with ``admin=True``, refuses non-admins (403). The handler
+    runs in the thread pool because every database call blocks.
+    """
+    if handler is None:
+        return functools.partial(page, admin=admin)
+
+    def run(request: Request, form: FormData | None) -> Response:
+        user = session_user(request)
+        if user is None:
+            return login_redirect(request)
+        if form is not None:
+            check_csrf(request, _text(form.get(CSRF_FIELD)))
+        if admin:
+            require_admin(user)
+        return handler(request, user, form)
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        form = await read_form(request) if request.method == "POST" else None
+        return await run_in_threadpool(run, request, form)
+
+    return endpoint
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def field(form: FormData | None, name: str, limit: int = 1000) -> str:
+    """A text field of a submitted form, trimmed; '' when absent."""
+    value = _text(form.get(name)) if form is not None else None
+    return (value or "").strip()[:limit]

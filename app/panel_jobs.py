@@ -1,0 +1,354 @@
+"""The job panel: the list with filters and pages, the upload, live updates, downloads and the
+actions on one job (retry, archive, unarchive, delete)."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app.auth import CSRF_FIELD, check_csrf, session_user
+from app.db import Database
+from app.errors import BadRequest, Conflict, HTTPError, NotFound, PayloadTooLarge, Unprocessable
+from app.jobs import Job, Jobs, Status, job_from_row, parse_time
+from app.panel_common import field, flash, login_redirect, page, render, safe_next, see_other
+from app.settings import Settings
+from app.submissions import Upload, accept, human_size, receive_upload
+from app.users import User
+from model.artifact import ModelError, load_model
+
+PAGE_SIZE = 25
+MAX_SEARCH = 100
+POLL_SECONDS = 2
+SHOWN_PROBLEMS = 20
+
+
+# -- what the list shows -------------------------------------------------------------------------
+class Filters:
+    """The panel's query string (?status=&q=&archived=1&page=), parsed leniently: a value that
+    makes no sense is ignored rather than answered with an error page."""
+
+    def __init__(self, params: Any) -> None:
+        raw_status = (params.get("status") or "").strip()
+        self.status = Status(raw_status) if raw_status in {s.value for s in Status} else None
+        self.search = (params.get("q") or "").strip()[:MAX_SEARCH]
+        self.archived = params.get("archived") in ("1", "true", "on")
+        page = params.get("page") or "1"
+        self.page = int(page) if page.isdigit() and 0 < len(page) < 7 else 1
+
+    def query(self, **changes: Any) -> str:
+        values = {"status": self.status.value if self.status else "", "q": self.search,
+                  "archived": "1" if self.archived else "", "page": self.page}
+        values.update(changes)
+        if values["page"] == 1:
+            values["page"] = ""
+        kept = {k: v for k, v in values.items() if v not in ("", None)}
+        return "?" + urlencode(kept) if kept else ""
+
+
+def _owner_scope(user: User) -> int | None:
+    return None if user.is_admin else user.id
+
+
+def _db_now(db: Database) -> datetime:
+    row = db.one("now")
+    now = parse_time(row["now"]) if row else None
+    return now or datetime.now(timezone.utc)
+
+
+def _model_features(settings: Settings) -> list[str]:
+    try:
+        return load_model(settings.model_path).features
+    except ModelError:
+        return []
+
+
+def panel_context(request: Request, user: User, filters: Filters) -> dict[str, Any]:
+    jobs: Jobs = request.app.state.jobs
+    settings: Settings = request.app.state.settings
+    owner = _owner_scope(user)
+    now = _db_now(request.app.state.db)
+    search = filters.search or None
+    total = jobs.count(owner, filters.status, filters.archived, search)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    filters.page = min(filters.page, pages)
+    rows = jobs.list(owner, filters.status, filters.archived, search, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE)
+    return {
+        "jobs": rows,
+        "total": total,
+        "pages": pages,
+        "filters": filters,
+        "counts": jobs.status_counts(owner),
+        "show_owner": user.is_admin,
+        "now": now,
+        "elapsed": elapsed_seconds,
+        "since": now.isoformat(),
+        "newest_id": _newest_id(request.app.state.db, owner),
+        "features": _model_features(settings),
+        "upload_limit": settings.upload_limit,
+        "upload_limit_text": human_size(settings.upload_limit),
+        "poll_ms": POLL_SECONDS * 1000,
+        "statuses": list(Status),
+    }
+
+
+def _newest_id(db: Database, owner: int | None) -> int:
+    row = db.one("panel_jobs_newest_id", {"owner_id": owner})
+    return int(row["id"]) if row and row["id"] is not None else 0
+
+
+def render_panel(request: Request, user: User, status: int = 200, **extra: Any) -> Response:
+    filters = Filters(request.query_params)
+    return render(request, "jobs.html", {**panel_context(request, user, filters), **extra}, status=status)
+
+
+@page
+def jobs_page(request: Request, user: User, form: FormData | None) -> Response:
+    return render_panel(request, user)
+
+
+# -- upload --------------------------------------------------------------------------------------
+async def upload(request: Request) -> Response:
+    """Stream the file to disk (413 over the limit), check the CSRF token that came with it,
+    then validate; a rejected file re-renders the panel with its problems."""
+    settings: Settings = request.app.state.settings
+    user = await run_in_threadpool(session_user, request)
+    if user is None:
+        return login_redirect(request)
+    try:
+        received: Upload = await receive_upload(request, settings)
+    except (PayloadTooLarge, BadRequest) as exc:
+        return await run_in_threadpool(render_panel, request, user, exc.status, upload_error=exc.message)
+    try:
+        check_csrf(request, received.fields.get(CSRF_FIELD))
+    except HTTPError:
+        received.discard()
+        raise
+    try:
+        job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, received)
+    except Unprocessable as exc:
+        problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS]
+        return await run_in_threadpool(
+            render_panel, request, user, 422, upload_error=exc.message, upload_problems=problems,
+            upload_total=exc.extra.get("total_errors", len(problems)), upload_name=received.filename,
+        )
+    rows = f"{job.rows_total:,} rows" if job.rows_total is not None else "rows unknown"
+    flash(request, f"“{job.file_name}” accepted ({rows}); it is waiting to be processed.", "success")
+    return see_other(f"/jobs#job-{job.id}")
+
+
+# -- live updates ----------------------------------------------------------------------------------
+def _display(request: Request, job: Job, now: datetime) -> dict[str, str]:
+    """The texts the page shows for a job, formatted by the same filters as the templates."""
+    filters = request.app.state.templates.env.filters
+    local, duration = filters["localtime"], filters["duration"]
+    total = f"{job.rows_total:,}" if job.rows_total is not None else "?"
+    return {
+        "uploaded": local(job.date_up),
+        "started": local(job.date_init),
+        "finished": local(job.date_result),
+        "duration": duration(elapsed_seconds(job, now)),
+        "rows": f"{job.rows_done:,} / {total}",
+    }
+
+
+def elapsed_seconds(job: Job, now: datetime) -> float | None:
+    """The run time of a finished job, or the time so far of a running one."""
+    if job.duration_seconds is not None:
+        return job.duration_seconds
+    if job.status is Status.IN_PROCESS and job.date_init:
+        return max(0.0, (now - job.date_init).total_seconds())
+    return None
+
+
+def _since_param(raw: str | None) -> str | None:
+    """The previous poll's database time, as the naive UTC text both engines compare with
+    their stored times (millisecond precision, like SQLite's clock; a repeat is harmless)."""
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+@page
+def updates(request: Request, user: User, form: FormData | None) -> Response:
+    """JSON for the page's poll: the jobs that may have changed since the last poll (still
+    waiting or running, or ended since ``since``), each with its row rendered by the same
+    template as the page, and which of the user's own jobs just ended (for the notice)."""
+    db: Database = request.app.state.db
+    owner = _owner_scope(user)
+    now = _db_now(db)
+    since = _since_param(request.query_params.get("since"))
+    changed: dict[int, Job] = {}
+    for row in db.all("panel_jobs_active", {"owner_id": owner}):
+        job = job_from_row(row)
+        changed[job.id] = job
+    ended: list[Job] = []
+    if since:
+        for row in db.all("panel_jobs_finished_since", {"owner_id": owner, "since": since}):
+            job = job_from_row(row)
+            changed[job.id] = job
+            if job.owner_id == user.id:
+                ended.append(job)
+    template = request.app.state.templates.get_template("_job_row.html")
+    show_owner = user.is_admin
+    payload = []
+    for job in changed.values():
+        item = job.as_dict()
+        item["display"] = _display(request, job, now)
+        item["row_html"] = template.render(request=request, job=job, show_owner=show_owner, now=now, elapsed=elapsed_seconds,
+                                           next_url=safe_next(request.query_params.get("next"), "/jobs"))
+        payload.append(item)
+    body = {
+        "now": now.isoformat(),
+        "jobs": payload,
+        "finished": [
+            {"id": j.id, "file_name": j.file_name, "status": j.status.value, "error": j.error_message,
+             "finished_at": j.date_result.isoformat() if j.date_result else None,
+             "result_url": f"/jobs/{j.id}/result.xlsx" if j.status is Status.PROCESS_OK else None}
+            for j in ended
+        ],
+        "newest_id": _newest_id(db, owner),
+        "counts": request.app.state.jobs.status_counts(owner),
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+# -- one job ---------------------------------------------------------------------------------------
+def visible_job(request: Request, user: User) -> Job:
+    """The job in the URL if this user may see it; anyone else's is 'not found', so ids of
+    other people's files are not even confirmed to exist."""
+    job_id = request.path_params["job_id"]
+    job = request.app.state.jobs.get_visible(job_id, user.id, user.is_admin)
+    if job is None:
+        raise NotFound("There is no such file in your list.")
+    return job
+
+
+def download_name(user_name: str, suffix: str) -> str:
+    """'Mar ventas.csv' -> 'Mar ventas-result.xlsx': the user's name without its extension,
+    stripped of anything that could break a header or a path."""
+    stem = re.sub(r"\.(csv|txt|tsv)$", "", user_name.strip(), flags=re.IGNORECASE)
+    stem = re.sub(r'[\x00-\x1f\x7f"\\/:*?<>|;]+', "_", stem).strip(" ._") or "result"
+    return f"{stem[:150]}{suffix}"
+
+
+def content_disposition(filename: str) -> str:
+    # An ASCII fallback for old clients plus the exact UTF-8 name (RFC 6266 / 5987).
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    ascii_name = re.sub(r'[^A-Za-z0-9 ._()\-]+', "_", ascii_name).strip() or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _stored(directory: Path, name: str | None) -> Path | None:
+    # Stored names are generated by us, but never trust a column with a path: keep the base name.
+    if not name:
+        return None
+    path = directory / Path(name).name
+    return path if path.is_file() else None
+
+
+def _file(path: Path, filename: str, media_type: str) -> Response:
+    return FileResponse(path, media_type=media_type,
+                        headers={"Content-Disposition": content_disposition(filename),
+                                 "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+
+
+@page
+def download(request: Request, user: User, form: FormData | None) -> Response:
+    job = visible_job(request, user)
+    settings: Settings = request.app.state.settings
+    kind = request.url.path.rsplit("/", 1)[-1]
+    if kind == "original.csv":
+        path = _stored(settings.input_dir, job.path_up)
+        if path is None:
+            raise NotFound("The uploaded file is no longer stored on the server.")
+        return _file(path, download_name(job.file_name, ".csv"), "text/csv; charset=utf-8")
+    if job.status is not Status.PROCESS_OK:
+        raise Conflict(f"“{job.file_name}” has no result yet: its status is {job.status.value}. "
+                       "Results can be downloaded once it is PROCESS OK.")
+    if kind == "result.xlsx":
+        path = _stored(settings.output_dir, job.path_result)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        name = download_name(job.file_name, "-result.xlsx")
+    else:
+        path = _stored(settings.output_dir, job.path_result_csv)
+        media, name = "text/csv; charset=utf-8", download_name(job.file_name, "-result.csv")
+    if path is None:
+        raise NotFound("The result file is no longer stored on the server; retry the file to produce it again.")
+    return _file(path, name, media)
+
+
+def _back(form: FormData | None) -> str:
+    target = safe_next(field(form, "next"), "/jobs")
+    return target if target.startswith("/jobs") else "/jobs"
+
+
+@page
+def retry(request: Request, user: User, form: FormData | None) -> Response:
+    job = visible_job(request, user)
+    if request.app.state.jobs.retry(job.id):
+        flash(request, f"“{job.file_name}” is waiting to be processed again.", "success")
+    else:
+        flash(request, f"“{job.file_name}” is {job.status.value}; only files that ended in ERROR can be retried.",
+              "error")
+    return see_other(_back(form))
+
+
+@page
+def set_archived(request: Request, user: User, form: FormData | None) -> Response:
+    job = visible_job(request, user)
+    archive = request.url.path.endswith("/archive")
+    request.app.state.jobs.set_archived(job.id, archive)
+    if archive:
+        flash(request, f"“{job.file_name}” archived; find it under “Archived”.", "success")
+    else:
+        flash(request, f"“{job.file_name}” is back in the main list.", "success")
+    return see_other(_back(form))
+
+
+@page
+def delete(request: Request, user: User, form: FormData | None) -> Response:
+    job = visible_job(request, user)
+    settings: Settings = request.app.state.settings
+    if not request.app.state.jobs.delete(job.id):
+        # The delete query refuses a running job: its worker is writing the result right now.
+        flash(request, f"“{job.file_name}” is being processed right now and cannot be deleted. "
+                       "Wait until it finishes, then delete it.", "error")
+        return see_other(_back(form))
+    for directory, name in ((settings.input_dir, job.path_up), (settings.output_dir, job.path_result),
+                            (settings.output_dir, job.path_result_csv)):
+        path = _stored(directory, name)
+        if path is not None:
+            path.unlink(missing_ok=True)
+    flash(request, f"“{job.file_name}” and its files were deleted.", "success")
+    return see_other(_back(form))
+
+
+routes: list[BaseRoute] = [
+    Route("/jobs", jobs_page, methods=["GET"]),
+    Route("/jobs/upload", upload, methods=["POST"]),
+    Route("/jobs/updates", updates, methods=["GET"]),
+    Route("/jobs/{job_id:int}/result.xlsx", download, methods=["GET"]),
+    Route("/jobs/{job_id:int}/result.csv", download, methods=["GET"]),
+    Route("/jobs/{job_id:int}/original.csv", download, methods=["GET"]),
+    Route("/jobs/{job_id:int}/retry", retry, methods=["POST"]),
+    Route("/jobs/{job_id:int}/archive", set_archived, methods=["POST"]),
+    Route("/jobs/{job_id:int}/unarchive", set_archived, methods=["POST"]),
+    Route("/jobs/{job_id:int}/delete", delete, methods=["POST"]),
+]
