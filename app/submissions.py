@@ -36,7 +36,10 @@ def human_size(n: int) -> str:
 def display_name(raw: str | None) -> str:
     """The user's file name, for display only: last path component, no control characters.
     It never becomes a path on disk (`../../etc/passwd.csv` shows as `passwd.csv`)."""
-    name = re.split(r"[\\/]", raw or "")[-1]
+    # Browsers send '"', CR and LF in a file name percent-encoded (HTML spec, multipart/form-data
+    # encoding algorithm); undo just those three so "a "b".csv" shows as the user named it.
+    raw = (raw or "").replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
+    name = re.split(r"[\\/]", raw)[-1]
     name = "".join(ch for ch in name if ch.isprintable()).strip()
     return name[:255] or "upload.csv"
 
