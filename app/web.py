@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -25,12 +30,12 @@ from app.auth import csrf_token, session_user
 from app.db import Database, DatabaseUnavailable, open_database
 from app.errors import EXCEPTION_HANDLERS
 from app.jobs import Jobs, Status
-from app.settings import ROOT, Settings, load_settings
+from app.logfmt import log_event
+from app.settings import ENV_PREFIX, KEYS, ROOT, Settings, load_settings
 from app.submissions import human_size
 from app.tokens import Tokens
 from app.users import Users
 from model.artifact import ModelError, load_model
-from scheduler.worker import Worker
 
 log = logging.getLogger("beyond.web")
 TEMPLATES_DIR = ROOT / "templates"
@@ -92,24 +97,89 @@ def health(request: Request) -> Response:
 
 
 class EmbeddedWorkers:
-    """MAX_CONCURRENT_JOBS worker threads inside the server, so a newcomer needs no cron."""
+    """MAX_CONCURRENT_JOBS worker processes run by the server, so a newcomer needs no cron.
 
-    def __init__(self, settings: Settings, db: Database) -> None:
-        self.workers = [Worker(settings, db) for _ in range(settings.max_concurrent_jobs)]
-        self.threads = [
-            threading.Thread(target=w.loop, args=(settings.scheduler_interval,), name=f"embedded-worker-{i}", daemon=True)
-            for i, w in enumerate(self.workers)
-        ]
+    Processes, not threads: a job is CPU-bound and most of it (rendering the .xlsx XML and the
+    CSV) holds the GIL, so two jobs in two threads of one process run mostly one after the
+    other, while two processes use both cores (bench/RESULTS.md, "Several jobs at once"). Each
+    child is `scheduler/process_pending.py --loop`, the same code cron runs, given exactly this
+    server's settings through BEYOND_* variables. A child that dies is started again; on
+    shutdown each gets SIGTERM, hands its running job back to the queue and exits. Children
+    also get SIGTERM from the kernel if the server dies without shutting down.
+    """
+
+    SCRIPT = ROOT / "scheduler" / "process_pending.py"
+    # Runs in the child before the worker: ask the kernel for SIGTERM when the parent dies, and
+    # quit at once if it died already (then our parent is no longer the server).
+    BOOT = (
+        "import ctypes, os, runpy, signal, sys; "
+        "getattr(ctypes.CDLL(None), 'prctl', lambda *a: 0)(1, signal.SIGTERM); "  # PR_SET_PDEATHSIG (Linux)
+        "os.getppid() == int(sys.argv[1]) or sys.exit(0); "
+        "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+        self.settings = settings
+        self.procs: list[subprocess.Popen | None] = [None] * settings.max_concurrent_jobs
+        self.started_at = [0.0] * settings.max_concurrent_jobs
+        self.stopping = threading.Event()
+        self.monitor = threading.Thread(target=self._watch, name="embedded-workers", daemon=True)
+
+    @staticmethod
+    def environment(settings: Settings) -> dict[str, str]:
+        """This process's environment with every setting as BEYOND_<KEY>, so the child's
+        load_settings() returns the same Settings whatever files it finds."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        for key in KEYS:
+            value = getattr(settings, key.name.lower())
+            env[ENV_PREFIX + key.name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        env["APP_CONFIG"] = os.devnull  # exists and is empty: nothing but the variables counts
+        return env
+
+    def _spawn(self, slot: int) -> None:
+        command = [sys.executable, "-c", self.BOOT, str(os.getpid()), str(self.SCRIPT),
+                   "--loop", "--interval", str(self.settings.scheduler_interval)]
+        self.procs[slot] = subprocess.Popen(command, cwd=ROOT, env=self.environment(self.settings))
+        self.started_at[slot] = time.monotonic()
+        log_event(log, "web.worker_started", slot=slot, pid=self.procs[slot].pid)
 
     def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
+        for slot in range(len(self.procs)):
+            self._spawn(slot)
+        self.monitor.start()
+
+    def _watch(self) -> None:
+        failures = [0] * len(self.procs)
+        while not self.stopping.wait(1.0):
+            for slot, proc in enumerate(self.procs):
+                if proc is None or proc.poll() is None:
+                    continue
+                # Died on its own: start it again, waiting longer each time it dies young
+                # (a broken configuration must not become a fork loop).
+                young = time.monotonic() - self.started_at[slot] < 30
+                failures[slot] = failures[slot] + 1 if young else 0
+                delay = min(60.0, 2.0 ** failures[slot]) if young else 0.0
+                log_event(log, "web.worker_died", logging.ERROR, slot=slot, pid=proc.pid,
+                          exit_code=proc.returncode, restart_in=delay)
+                self.procs[slot] = None
+                if self.stopping.wait(delay):
+                    return
+                self._spawn(slot)
 
     def stop(self, timeout: float = 30) -> None:
-        for worker in self.workers:
-            worker.stop()
-        for thread in self.threads:
-            thread.join(timeout)
+        self.stopping.set()
+        if self.monitor.is_alive():
+            self.monitor.join(timeout)
+        running = [p for p in self.procs if p is not None and p.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)  # the worker releases its job at the next chunk
+        deadline = time.monotonic() + timeout
+        for proc in running:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:

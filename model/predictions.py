@@ -2,24 +2,36 @@
 
 Reads the CSV in chunks, predicts each chunk, and writes its rows to the .xlsx (and a CSV
 twin) before reading the next, so memory stays flat whatever the file size. The workbook holds
-every input column unchanged and in order, then ``prediction`` and ``probability``.
+every input column in order, then ``prediction`` and ``probability``: feature columns as the
+numbers the model saw, other columns as their text (numbers where they are plain numbers).
+The CSV twin holds the same values.
+
+Where the time goes (bench/RESULTS.md): pandas' C parser reads the feature columns straight
+into floats (a column it cannot read falls back to `feature_matrix`, the validator's own
+conversion, so what is predicted is exactly what was accepted); numbers are formatted by
+orjson a column at a time; the CSV rows are built with one %-template per row instead of the
+csv module. No Python code runs per cell on the common path.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
+import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from model.artifact import ROOT, Model, load_model
-from model.csv_input import CsvReport, feature_matrix, inspect_csv, iter_chunks
+from model.csv_input import MISSING_WORDS, CsvReport, feature_matrix, inspect_csv
 from model.xlsx_writer import StreamingXlsxWriter, guard_text, is_plain_number
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
@@ -28,6 +40,18 @@ PROBABILITY_COLUMN = "probability"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[int, int], None]
+
+# Cells pandas may turn into NaN while reading: exact spellings of the validator's missing
+# words. Any other spelling (" N/A ") leaves the column as text, and that column then goes
+# through feature_matrix, which knows every spelling.
+_NA_TEXTS = sorted({
+    variant
+    for word in MISSING_WORDS
+    for variant in (word, word.upper(), word.title(), word.replace("nan", "NaN"))
+})
+_CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
+_FORMULA_AFTER_SEP = re.compile("(?:^|\x00)[=+\\-@\t\r]")
+_CSV_BLOCK_ROWS = 8192  # CSV rows formatted at a time
 
 
 class InvalidInput(ValueError):
@@ -53,6 +77,118 @@ def _temp_beside(path: Path) -> Path:
     # Same directory as the final file, so os.replace is an atomic rename; hidden and
     # suffixed so nothing lists or serves it as a result.
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _read_chunks(
+    path: Path, report: CsvReport, features: Sequence[str], chunk_rows: int
+) -> Iterator[tuple[np.ndarray, dict[int, list[str]]]]:
+    """(X, texts) per chunk of rows: X is float64 rows x features (missing -> NaN), texts maps
+    each other column's index to its cells' exact text."""
+    fmt = report.format
+    if not report.ok or fmt is None:
+        raise ValueError("_read_chunks() needs the report of a file without problems.")
+    feature_at = [report.feature_columns[f] for f in features]
+    others = [i for i in range(len(report.header)) if i not in set(feature_at)]
+    with pd.read_csv(
+        path, sep=fmt.delimiter, encoding=fmt.encoding, header=None, engine="c", quotechar='"',
+        doublequote=True, skip_blank_lines=True, decimal=fmt.decimal,
+        dtype={i: str for i in others}, keep_default_na=False,
+        na_values={i: _NA_TEXTS for i in feature_at}, iterator=True, low_memory=False,
+    ) as reader:
+        # The header alone first, so its names do not spoil the float inference of the
+        # first chunk (header=None rather than skiprows: blank lines before it are skipped).
+        reader.get_chunk(1)
+        while True:
+            try:
+                chunk = reader.get_chunk(chunk_rows)
+            except StopIteration:
+                return
+            if not len(chunk):
+                return
+            # Column-major: the writer takes X[:, k] column by column without copying it.
+            X = np.empty((len(chunk), len(features)), dtype=np.float64, order="F")
+            for k, (name, index) in enumerate(zip(features, feature_at)):
+                column = chunk[index]
+                if column.dtype.kind in "fiu":
+                    X[:, k] = column.to_numpy(dtype=np.float64)
+                else:  # some cell pandas could not read as a number (" N/A ", "17,99"...)
+                    texts = [v if isinstance(v, str) else "" if pd.isna(v) else str(v)
+                             for v in column.to_numpy(dtype=object)]
+                    frame = pd.DataFrame({index: np.array(texts, dtype=object)})
+                    X[:, k] = feature_matrix(frame, report, [name])[:, 0]
+            yield X, {i: chunk[i].tolist() for i in others}
+
+
+# -- the CSV twin -------------------------------------------------------------------------------
+
+
+def _number_texts(values: np.ndarray) -> list[str]:
+    """Per row, the shortest round-trip text of each number in it ("17.99"), comma-separated
+    for a 2-D block; "" for NaN/inf. One C call for the whole block."""
+    text = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY).decode("ascii")
+    if "null" in text:
+        text = text.replace("null", "")
+    return text[2:-2].split("],[") if values.ndim == 2 else text[1:-1].split(",")
+
+
+def _csv_texts(values: list[str]) -> list[str]:
+    """Pass-through text as CSV fields: formula-looking text guarded like the .xlsx does,
+    quoted as the csv module would (QUOTE_MINIMAL). Checked on the joined column first:
+    most columns need neither, and then nothing runs per cell."""
+    joined = "\x00".join(values)
+    if _FORMULA_AFTER_SEP.search(joined):
+        values = _guard_csv_column(values)
+        joined = "\x00".join(values)
+    if _CSV_SPECIAL.search(joined):
+        values = [f'"{v.replace(chr(34), chr(34) * 2)}"' if _CSV_SPECIAL.search(v) else v for v in values]
+    return values
+
+
+class _CsvTwin:
+    """The CSV result: UTF-8 with BOM (Excel then reads accents right when the file is
+    double-clicked), comma-separated, CRLF line ends, like csv.writer's defaults.
+
+    Rows are built from a few ready-made segments each: every run of adjacent feature
+    columns is one segment, formatted for a block of rows by one orjson call on the 2-D
+    array ("[[17.99,10.38],[20.57,17.77]]" -> "17.99,10.38", "20.57,17.77")."""
+
+    def __init__(self, path: Path, header: Sequence[str], feature_of: dict[int, int], n_in: int) -> None:
+        self.handle = open(path, "wb")
+        line = io.StringIO()
+        csv.writer(line).writerow(_guard_csv_column(list(header)))
+        self.handle.write(("\ufeff" + line.getvalue()).encode("utf-8"))
+        # ("x", [X columns]) for a run of feature columns, ("t", index) for a text column
+        self.segments: list[tuple[str, Any]] = []
+        for i in range(n_in):
+            if i in feature_of:
+                if self.segments and self.segments[-1][0] == "x":
+                    self.segments[-1][1].append(feature_of[i])
+                else:
+                    self.segments.append(("x", [feature_of[i]]))
+            else:
+                self.segments.append(("t", i))
+        self.template = ",".join(["%s"] * (len(self.segments) + len(header) - n_in)) + "\r\n"
+
+    def write(self, X: np.ndarray, texts: dict[int, list[str]], tail: Sequence[np.ndarray | list[str]]) -> None:
+        """One chunk: the features, the other input columns' texts, then the output columns
+        (numbers, or ready CSV fields), in blocks of rows so the texts stay small."""
+        for start in range(0, len(X), _CSV_BLOCK_ROWS):
+            stop = start + _CSV_BLOCK_ROWS
+            columns = [
+                _number_texts(X[start:stop, what]) if kind == "x" else _csv_texts(texts[what][start:stop])
+                for kind, what in self.segments
+            ]
+            columns += [_number_texts(c[start:stop]) if isinstance(c, np.ndarray) else c[start:stop] for c in tail]
+            self.handle.write("".join(map(self.template.__mod__, zip(*columns))).encode("utf-8"))
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+# -- the job ------------------------------------------------------------------------------------
 
 
 def prediction(
@@ -95,46 +231,50 @@ def prediction(
     out_columns = [PREDICTION_COLUMN] + ([PROBABILITY_COLUMN] if model.is_classifier else [])
     header = list(report.header) + out_columns
     n_in = len(report.header)
-    feature_at = {index: k for k, index in enumerate(report.feature_columns[f] for f in features)}
+    feature_of = {report.feature_columns[f]: k for k, f in enumerate(features)}  # column -> X column
     class_counts: Counter[str] = Counter()
     rows_done = 0
 
     xlsx_tmp = _temp_beside(xlsx_path)
     csv_tmp = _temp_beside(csv_path) if csv_path else None
-    csv_handle = None
+    twin: _CsvTwin | None = None
     try:
         with StreamingXlsxWriter(xlsx_tmp, header, highlight=range(n_in, len(header))) as book:
             if csv_tmp:
-                # UTF-8 with BOM: Excel then reads accents right when the CSV is double-clicked.
-                csv_handle = open(csv_tmp, "w", encoding="utf-8-sig", newline="")
-                csv_out = csv.writer(csv_handle)
-                csv_out.writerow(_guard_csv_column(header))
-            for chunk in iter_chunks(input_path, report, chunksize=chunk_rows):
-                X = feature_matrix(chunk, report, features)
+                twin = _CsvTwin(csv_tmp, header, feature_of, n_in)
+            for X, texts in _read_chunks(input_path, report, features, chunk_rows):
                 labels, probability = model.predict(pd.DataFrame(X, columns=features))
-                label_text = [str(v) for v in labels.tolist()]
-                class_counts.update(label_text)
+                numeric_labels = np.issubdtype(np.asarray(labels).dtype, np.number)
+                label_values = labels.tolist()
+                classes = model.is_classifier or not numeric_labels  # a regressor's are not
+                if classes:
+                    counts = Counter(label_values)
+                    class_counts.update({str(label): count for label, count in counts.items()})
+                    label_text = {label: str(label) for label in counts}
 
-                columns: list[np.ndarray | list[str]] = []
-                text_columns: list[list[str]] = []
-                for index in range(n_in):
-                    raw = chunk[index].tolist()
-                    text_columns.append(raw if index in feature_at else _guard_csv_column(raw))
-                    # Features are numbers (decimal commas already converted); the other
-                    # columns pass through as text, numbers where they are plain numbers.
-                    columns.append(X[:, feature_at[index]] if index in feature_at else raw)
-                if np.issubdtype(np.asarray(labels).dtype, np.number):
+                # Features are numbers (missing -> empty); the other columns pass through as
+                # text, which the writer stores as numbers where they are plain numbers.
+                columns: list[np.ndarray | list[str]] = [
+                    X[:, feature_of[i]] if i in feature_of else texts[i] for i in range(n_in)
+                ]
+                if numeric_labels:
                     columns.append(np.asarray(labels, dtype=float))
                 else:
-                    columns.append(label_text)
-                text_columns.append(label_text)
+                    columns.append(list(map(label_text.__getitem__, label_values)))
                 if probability is not None:
                     columns.append(probability)
-                    text_columns.append([repr(p) for p in probability.tolist()])
                 book.write_chunk(columns)
-                if csv_handle:
-                    csv_out.writerows(zip(*text_columns))
-                rows_done += len(chunk)
+
+                if twin:
+                    if classes:  # "1" for class 1, not "1.0"
+                        csv_label = dict(zip(label_text, _csv_texts(list(label_text.values()))))
+                        tail: list[np.ndarray | list[str]] = [list(map(csv_label.__getitem__, label_values))]
+                    else:
+                        tail = [np.asarray(labels, dtype=float)]
+                    if probability is not None:
+                        tail.append(probability)
+                    twin.write(X, texts, tail)
+                rows_done += len(X)
                 if progress:
                     progress(rows_done, report.rows)
 
@@ -148,15 +288,15 @@ def prediction(
                 ("processing time (s)", round(time.monotonic() - started, 3)),
             ]
             book.set_summary(summary)
-        if csv_handle:
-            csv_handle.close()
-            csv_handle = None
+        if twin:
+            twin.close()
+            twin = None
         os.replace(xlsx_tmp, xlsx_path)
         if csv_path and csv_tmp:
             os.replace(csv_tmp, csv_path)
     finally:
-        if csv_handle:
-            csv_handle.close()
+        if twin:
+            twin.close()
         for leftover in (xlsx_tmp, csv_tmp):
             if leftover:
                 leftover.unlink(missing_ok=True)

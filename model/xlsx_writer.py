@@ -8,9 +8,10 @@ a bold frozen header with an autofilter, a fill on the prediction columns, and
 an optional "summary" sheet.
 
 Cell values:
-  * numeric ``np.ndarray``: numbers; NaN and +-inf become empty cells.  Written
-    as the shortest round-trip repr, or, for columns with few decimals, as an
-    exact scaled integer such as "1799e-2" (see :func:`_as_scaled_ints`).
+  * numeric ``np.ndarray``: numbers, written as the shortest text that reads
+    back to the same double ("17.99", "0.30000000000000004", "1e-7"), formatted
+    by orjson for the whole column at once (see :func:`_number_texts`); NaN and
+    +-inf become empty cells.
   * anything else (a sequence of str): "" -> empty cell; a plain decimal number
     (:func:`is_plain_number`) -> numeric cell; otherwise a text cell passed
     through :func:`guard_text`.
@@ -27,6 +28,7 @@ need zip64, which Excel handles badly.
 from __future__ import annotations
 
 import math
+import operator
 import os
 import re
 import zipfile
@@ -39,6 +41,7 @@ from types import TracebackType
 from typing import Any, Callable
 
 import numpy as np
+import orjson
 
 MAX_ROWS = 1_048_576
 MAX_COLS = 16_384
@@ -62,7 +65,13 @@ _ENTRY_LIMIT = zipfile.ZIP64_LIMIT - (1 << 20)  # stay clear of zip64 (+ room fo
 _BLOCK_CELLS = 1 << 18  # rows are rendered in blocks of about this many cells
 _MAX_PENDING = 2  # rendered blocks waiting for the compressor thread
 _JOIN_ROWS = 512  # rows per C-level join, so the GIL is released often (see _write_block)
-_MAX_DECIMALS = 9  # see _as_scaled_ints
+_SEP = "\x00"  # joins a column's texts so one C-level pass escapes them all (see _text_tails)
+# _ILLEGAL_XML without NUL: the separator; values holding a NUL take the per-value path.
+_ILLEGAL_XML_BUT_SEP = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ILLEGAL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 13))  # as _ILLEGAL_XML, + NUL
+# A value starting with one of these needs a per-value decision (number? formula?).
+_CAREFUL_START = frozenset("-0123456789=+@\t\r")
+_FIRST, _LAST = operator.itemgetter(0), operator.itemgetter(-1)
 
 # Style ids into cellXfs in _STYLES.
 _PLAIN, _FILLED, _HEADER, _HEADER_FILLED = 0, 1, 2, 3
@@ -116,28 +125,19 @@ def is_plain_number(s: str) -> bool:
     return 2.2250738585072014e-308 <= f <= 1.7976931348623157e308
 
 
-def _as_scaled_ints(a: np.ndarray) -> tuple[list[int], str] | None:
-    """(m, suffix) with every a[i] == float(f"{m[i]}{suffix}") exactly, or None.
+def _number_texts(a: np.ndarray) -> tuple[list[str], bool]:
+    """(texts, gaps): the shortest round-trip text of each number, formatted by orjson in
+    one C call for the whole column ~5x faster than Python's repr per value.  Without gaps
+    (NaN/inf) the texts are the bare numbers; with gaps each is a cell tail, `><v>1.5</v></c>`
+    or `/>` (an empty cell), so the caller never decides per cell.
 
-    Formatting a float (shortest repr) costs ~3x formatting an int, and most
-    data has few decimals (17.99, 0.1184): for the smallest k <= _MAX_DECIMALS
-    with a == rint(a * 10**k) / 10**k we write m = rint(a * 10**k) as "{m}e-{k}",
-    a valid xsd:double.  Exact: that division and reading the decimal m*10**-k
-    back both round the same rational to the nearest double.
+    orjson writes NaN and +-inf as null, exponents as "1e-7"/"1e+16": valid xsd:double.
     """
-    if a.size == 0:
-        return None
-    peak = float(np.abs(a).max())
-    sample = a[:64]
-    for k in range(_MAX_DECIMALS + 1):
-        scale = 10.0**k
-        if peak * scale >= 2.0**53:  # m would no longer be an exact integer
-            return None
-        if np.array_equal(np.rint(sample * scale) / scale, sample):  # cheap pre-check
-            m = np.rint(a * scale)
-            if np.array_equal(m / scale, a):
-                return m.astype(np.int64).tolist(), f"e-{k}" if k else ""
-    return None
+    text = orjson.dumps(np.ascontiguousarray(a), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode("ascii")
+    if "null" not in text:
+        return text.split(","), False
+    cells = "><v>" + text.replace(",", "</v></c>,><v>") + "</v></c>"
+    return cells.replace("><v>null</v></c>", "/>").split(","), True
 
 
 def _col_letter(i: int) -> str:
@@ -193,6 +193,73 @@ def _text_cell_tail(value: Any, style: str) -> str | None:
     return f'{style} t="inlineStr">{_inline_str(guard_text(s))}</c>'
 
 
+def _text_tails(values: Sequence[Any], style: str) -> list[str]:
+    """What follows `<c r="A1"` for each auto-policy value, as `_text_cell_tail` says, with
+    `{style}/>` (an empty cell) where it says None.
+
+    Each distinct value is classified once (labels repeat a lot).  A column of plain text (no
+    value empty or starting with a digit, "-" or a formula character) is escaped as one
+    joined string: 50,000 distinct ids cost a few C calls, not 50,000 `_inline_str` calls.
+    """
+    head = values[:256]
+    if len(set(head)) == len(head):  # looks all distinct (ids): hashing them all buys nothing
+        keys, tails = values if isinstance(values, list) else list(values), None
+    else:
+        tails = dict.fromkeys(values)
+        keys = list(tails)
+    out = _plain_text_tails(keys, style)
+    if out is None:
+        out = [_text_cell_tail(v, style) or f"{style}/>" for v in keys]
+    if tails is None or len(keys) == len(values):  # keys are the values, in order
+        return out
+    for k, t in zip(keys, out):
+        tails[k] = t
+    return list(map(tails.__getitem__, values))
+
+
+def _plain_text_tails(texts: list[Any], style: str) -> list[str] | None:
+    """`_text_tails` for values that are all plain text, or None if any is not."""
+    try:
+        joined = _SEP.join(texts)
+    except TypeError:  # not all str
+        return None
+    if (
+        joined.count(_SEP) != len(texts) - 1  # a NUL inside a value
+        or not joined  # an empty value: first, last or in between
+        or joined[0] == _SEP
+        or joined[-1] == _SEP
+        or _SEP + _SEP in joined
+        or len(joined) > MAX_CELL_CHARS // 2 and max(map(len, texts)) > MAX_CELL_CHARS // 2
+    ):
+        return None
+    firsts = set(map(_FIRST, texts))
+    if not firsts.isdisjoint(_CAREFUL_START):
+        return None
+    # Now every value needs exactly what _inline_str does, and each step works on the
+    # joined string the same as on each value (no pattern can match across a NUL).
+    if joined.isascii():  # O(1) in CPython
+        raw = joined.encode("ascii")
+        illegal = len(raw) - len(raw.translate(None, _ILLEGAL_BYTES)) > len(texts) - 1
+    else:
+        illegal = _ILLEGAL_XML_BUT_SEP.search(joined) is not None
+    if illegal:
+        joined = _ILLEGAL_XML_BUT_SEP.sub("\ufffd", joined)
+    if "_x" in joined:
+        joined = _EXCEL_ESCAPE.sub("_x005F_", joined)
+    # t != t.strip() exactly when t's first or last character is a space (one that was
+    # illegal became U+FFFD above, which is not).
+    ends = firsts | set(map(_LAST, texts))
+    spaced = any(c.isspace() and not _ILLEGAL_XML.match(c) for c in ends)
+    head, tail = f'{style} t="inlineStr"><is><t>', "</t></is></c>"
+    out = (head + _escape(joined).replace(_SEP, tail + _SEP + head) + tail).split(_SEP)
+    if spaced:
+        keep = f'{style} t="inlineStr"><is><t xml:space="preserve">'
+        for k, t in enumerate(joined.split(_SEP)):
+            if t != t.strip():
+                out[k] = keep + out[k][len(head):]
+    return out
+
+
 def _sheet_head(*, selected: bool, frozen: bool, widths: dict[int, float]) -> str:
     """A worksheet up to and including `<sheetData>` (schema order matters)."""
     view = ' tabSelected="1"' if selected else ""
@@ -226,7 +293,9 @@ def _as_column(c: np.ndarray | Sequence[Any]) -> np.ndarray | Sequence[Any]:
             return c.astype(np.uint8)
         if c.dtype.kind == "f":  # float32 etc.: exact in float64, and the checks below need float64
             return c.astype(np.float64, copy=False)
-        return c if c.dtype.kind in "iu" else c.tolist()
+        if c.dtype.kind in "iu":  # orjson formats native-byte-order arrays only
+            return c.astype(c.dtype.newbyteorder("="), copy=False)
+        return c.tolist()
     return c if isinstance(c, (list, tuple)) else list(c)
 
 
@@ -360,44 +429,25 @@ class StreamingXlsxWriter:
         """Render rows [start, stop) into the open sheet; return the next row to write."""
         first = self._sheet_rows + 2  # sheet row number of `start` (row 1 is the header)
         rownums = list(map(str, range(first, first + stop - start)))
-        # One str.format template per row: numeric columns that need no per-cell
-        # decision are formatted straight into it ({k} -> str(float), the shortest
-        # round-trip repr); other columns supply ready-made cell strings.
-        template = ['<row r="{0}">']
-        args: list[list[Any]] = [rownums]
+        # One %-template per row (%-formatting beats str.format by ~1.5x here); every column
+        # supplies ready-made texts, formatted column by column in C (see _number_texts and
+        # _text_tails), so no Python code runs per cell.  "%s" takes the row number again
+        # for each cell reference.
+        template = ['<row r="%s">']
+        args: list[list[str]] = [rownums]
         for j, col in enumerate(cols):
             letter, style, part = self._letters[j], self._styles[j], col[start:stop]
             if isinstance(part, np.ndarray):
-                finite = np.isfinite(part)
-                clean = part if finite.all() else np.where(finite, part, 0)
-                scaled = _as_scaled_ints(clean) if part.dtype.kind == "f" else None
-                values, suffix = scaled or (clean.tolist(), "")
-                if clean is part:
-                    template.append(f'<c r="{letter}{{0}}"{style}><v>{{{len(args)}}}{suffix}</v></c>')
-                    args.append(values)
-                else:  # NaN/inf -> no cell at all
-                    cells = [f'<c r="{letter}{r}"{style}><v>{v}{suffix}</v></c>' for r, v in zip(rownums, values)]
-                    for i in np.flatnonzero(~finite).tolist():
-                        cells[i] = ""
-                    template.append(f"{{{len(args)}}}")
-                    args.append(cells)
+                texts, gaps = _number_texts(part)
+                template.append(f'<c r="{letter}%s"{style}%s' if gaps else f'<c r="{letter}%s"{style}><v>%s</v></c>')
             else:
-                # Labels repeat a lot: classify each distinct value once.
-                tails = dict.fromkeys(part)
-                for value in tails:
-                    tails[value] = _text_cell_tail(value, style)
-                cells = [f'<c r="{letter}{r}"{t}' for r, t in zip(rownums, map(tails.__getitem__, part))]
-                if None in tails.values():
-                    empty = {v for v, t in tails.items() if t is None}
-                    for i, v in enumerate(part):
-                        if v in empty:
-                            cells[i] = ""
-                template.append(f"{{{len(args)}}}")
-                args.append(cells)
+                texts = _text_tails(part, style)
+                template.append(f'<c r="{letter}%s"%s')
+            args += [rownums, texts]
         template.append("</row>")
         # Join in slices: one long C call would hold the GIL and stall the
         # deflate thread, which needs it briefly between its zlib calls.
-        rows = map("".join(template).format, *args)
+        rows = map("".join(template).__mod__, zip(*args))
         data = "".join(["".join(islice(rows, _JOIN_ROWS)) for _ in range(0, stop - start, _JOIN_ROWS)]).encode()
 
         if self._sheet_bytes + len(data) > _ENTRY_LIMIT:

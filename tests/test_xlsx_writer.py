@@ -219,7 +219,7 @@ def test_float_columns_round_trip_exactly(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     columns = [
         rng.random(200),  # full precision
-        np.round(rng.normal(0, 1000, 200), 2),  # few decimals: written as scaled integers
+        np.round(rng.normal(0, 1000, 200), 2),  # few decimals
         np.round(rng.random(200), 9),
         np.array([0.1, 0.2, 0.1 + 0.2, -0.05, 2.0**53 - 1, 2.0**53, -(2.0**60), 5e-324] * 25),
         rng.integers(-10**6, 10**6, 200).astype(float),
@@ -236,16 +236,22 @@ def test_float_columns_round_trip_exactly(tmp_path: Path) -> None:
         assert got == [float(v) if np.isfinite(v) else None for v in col], f"column {j}"
 
 
-def test_scaled_int_formatting_is_exact() -> None:
+def test_numbers_are_written_as_conventional_shortest_text(tmp_path: Path) -> None:
+    # "17.99", not a scaled integer such as "1799e-2": every reader parses the former.
+    texts, gaps = xlsx_writer._number_texts(np.array([17.99, 0.1184, 2.0, -0.05, 0.1 + 0.2, 1e-7, 1e16]))
+    assert (texts, gaps) == (["17.99", "0.1184", "2.0", "-0.05", "0.30000000000000004", "1e-7", "1e+16"], False)
+    texts, gaps = xlsx_writer._number_texts(np.array([1.5, np.nan, np.inf, 3.0]))
+    assert (texts, gaps) == (["><v>1.5</v></c>", "/>", "/>", "><v>3.0</v></c>"], True)
+    path = write(tmp_path / "n.xlsx", ["x"], [[np.array([17.99, np.nan, 0.1184])]])
+    with zipfile.ZipFile(path) as zf:
+        sheet = zf.read("xl/worksheets/sheet1.xml").decode()
+    assert '<c r="A2"><v>17.99</v></c><' in sheet and '<c r="A3"/>' in sheet and "<v>0.1184</v>" in sheet
     rng = np.random.default_rng(1)
     for k in range(12):
         a = np.round(rng.normal(0, 10.0 ** rng.integers(0, 6), 5_000), k)
-        scaled = xlsx_writer._as_scaled_ints(a)
-        if scaled is not None:
-            m, suffix = scaled
-            assert [float(f"{v}{suffix}") for v in m] == a.tolist()
-    assert xlsx_writer._as_scaled_ints(np.array([0.1 + 0.2])) is None
-    assert xlsx_writer._as_scaled_ints(np.array([17.99, 0.1184])) == ([179900, 1184], "e-4")
+        texts, _ = xlsx_writer._number_texts(a)
+        assert [float(t) for t in texts] == a.tolist()
+        assert all(len(t) <= len(repr(v)) + 3 for t, v in zip(texts, a.tolist()))  # shortest digits
 
 
 def test_object_values_in_auto_columns(tmp_path: Path) -> None:
