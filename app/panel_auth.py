@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from app import auth
 from app.auth import CSRF_FIELD, check_csrf, session_user
 from app.errors import NotFound
-from app.panel_common import field, flash, page, read_form, render, safe_next, see_other
+from app.panel_common import MAX_ID, field, flash, page, read_form, render, safe_next, see_other
 from app.users import THROTTLE_WINDOW, User, UserError, Users
 
 BAD_LOGIN = "Unknown user name or wrong password."
@@ -181,7 +181,7 @@ def admin_reset_password(request: Request, user: User, form: FormData | None) ->
 
 def _int_param(request: Request, name: str) -> int:
     value = request.path_params[name]
-    if not isinstance(value, int):
+    if not isinstance(value, int) or value > MAX_ID:
         raise NotFound("There is nothing at this address.")
     return value
 

@@ -19,6 +19,9 @@ from app.users import User
 SESSION_FLASH = "flash"
 MAX_FORM_FIELDS = 50
 MAX_FIELD_BYTES = 64 * 1024
+# Ids in panel URLs match [0-9]+ of any length; no row has an id past SQLite's signed 64-bit
+# INTEGER, and binding a larger int overflows the sqlite3 driver (a 500): such ids are 404.
+MAX_ID = 2**63 - 1
 
 # No inline script or style anywhere in the templates, so the policy can be strict: a string
 # that slipped past autoescaping still could not run.

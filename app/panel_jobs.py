@@ -21,7 +21,7 @@ from app.auth import CSRF_FIELD, check_csrf, session_user
 from app.db import Database
 from app.errors import BadRequest, Conflict, HTTPError, NotFound, PayloadTooLarge, Unprocessable
 from app.jobs import Job, Jobs, Status, job_from_row, parse_time
-from app.panel_common import field, flash, login_redirect, page, render, safe_next, see_other
+from app.panel_common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
 from app.settings import Settings
 from app.submissions import Upload, accept, human_size, receive_upload
 from app.users import User
@@ -234,7 +234,7 @@ def visible_job(request: Request, user: User) -> Job:
     """The job in the URL if this user may see it; anyone else's is 'not found', so ids of
     other people's files are not even confirmed to exist."""
     job_id = request.path_params["job_id"]
-    job = request.app.state.jobs.get_visible(job_id, user.id, user.is_admin)
+    job = request.app.state.jobs.get_visible(job_id, user.id, user.is_admin) if job_id <= MAX_ID else None
     if job is None:
         raise NotFound("There is no such file in your list.")
     return job
