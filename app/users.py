@@ -81,6 +81,10 @@ class Users:
         return user
 
     def by_name(self, username: str) -> User | None:
+        # A name that could never have been created is not looked up: MySQL's PAD SPACE
+        # comparison would otherwise find 'alice' for 'alice '.
+        if not USERNAME_RE.fullmatch(username or ""):
+            return None
         row = self.db.one("user_by_name", {"username": username})
         return user_from_row(row) if row else None
 
@@ -102,7 +106,8 @@ class Users:
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the name and password match an active account, else None. Callers show
         one message for every failure, so nobody learns which names exist."""
-        row = self.db.one("user_by_name", {"username": username[:64]}) if username else None
+        valid = bool(USERNAME_RE.fullmatch(username or ""))
+        row = self.db.one("user_by_name", {"username": username}) if valid else None
         stored = row["password_hash"] if row else _DUMMY_HASH
         try:
             ok = _hasher.verify(stored, password)

@@ -183,3 +183,13 @@ def test_both_engines_have_the_same_migrations() -> None:
 
     names = {engine: sorted(p.name for p in (SQL_DIR / engine).glob("*.sql")) for engine in ("sqlite", "mysql")}
     assert names["sqlite"] == names["mysql"]
+
+
+def test_user_names_are_exact_on_both_engines(users) -> None:
+    alice = users.create("alice", "alice-password-1")
+    assert users.authenticate("alice", "alice-password-1") == alice
+    for other in ("ALICE", "Alice", "alice ", " alice"):
+        assert users.authenticate(other, "alice-password-1") is None
+        assert users.by_name(other) is None
+    bigger = users.create("Alice", "other-password-1")  # a different account, not a clash
+    assert bigger.id != alice.id
