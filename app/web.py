@@ -34,7 +34,7 @@ from app.logfmt import log_event
 from app.settings import ENV_PREFIX, KEYS, ROOT, Settings, load_settings
 from app.submissions import human_size
 from app.tokens import Tokens
-from app.users import Users
+from app.users import User, Users
 from model.artifact import ModelError, load_model
 
 log = logging.getLogger("beyond.web")
@@ -59,8 +59,16 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         hours, minutes = divmod(minutes, 60)
         return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
+    def current_user(request: Request) -> User | None:
+        # The 503 page is rendered by base.html too while the database is down: show it signed
+        # out instead of failing again inside the error handler (which would answer a bare 500).
+        try:
+            return session_user(request)
+        except DatabaseUnavailable:
+            return None
+
     env.filters.update(localtime=localtime, duration=duration, filesize=human_size)
-    env.globals.update(csrf_token=csrf_token, current_user=session_user, Status=Status,
+    env.globals.update(csrf_token=csrf_token, current_user=current_user, Status=Status,
                        time_zone=settings.time_zone, app_version=__version__)
     return templates
 
@@ -192,7 +200,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             db.init_schema()
         except DatabaseUnavailable as exc:
             # Start anyway: pages answer 503 until the database is back.
-            log.error("event=web.start_without_database error=%r", str(exc))
+            log_event(log, "web.start_without_database", logging.ERROR, error=exc)
         workers = EmbeddedWorkers(settings, db) if settings.embedded_worker else None
         if workers:
             workers.start()

@@ -23,7 +23,7 @@ from pathlib import Path
 from app import notify
 from app.db import Database, DatabaseUnavailable
 from app.jobs import Claim, Job, Jobs, Status, worker_identity
-from app.logfmt import log_event
+from app.logfmt import log_event, logfmt
 from app.settings import Settings
 from model.artifact import Model, ModelError, load_model
 from model.predictions import InvalidInput, prediction
@@ -40,14 +40,18 @@ class ShutdownRequested(Exception):
 
 
 class Heartbeat:
-    """Keeps a claimed job's lease alive from a background thread and carries progress."""
+    """Keeps a claimed job's lease alive from a background thread and carries progress.
+
+    Only that thread talks to the database: the model's thread never waits on a heartbeat (while
+    the database is unreachable a connection attempt can take seconds, once per chunk)."""
 
     def __init__(self, jobs: Jobs, claim: Claim, every: float) -> None:
         self.jobs, self.claim, self.every = jobs, claim, every
         self.rows_done, self.rows_total = 0, claim.job.rows_total
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._last_write = time.monotonic()
+        self._wake = threading.Event()
+        self._last_attempt = time.monotonic()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claim.job.id}", daemon=True)
 
@@ -57,30 +61,40 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=10)
 
     def beat(self) -> None:
         with self._lock:
+            self._last_attempt = time.monotonic()
             try:
                 ok = self.jobs.heartbeat(self.claim, self.rows_done, self.rows_total)
-            except DatabaseUnavailable as exc:
-                # Keep working: the lease is long enough to ride out a short outage.
-                log_event(log, "job.heartbeat_failed", logging.WARNING, job=self.claim.job.id, error=exc)
+            except Exception as exc:
+                # Keep working: the lease is long enough to ride out a short outage. Any error
+                # (not only DatabaseUnavailable: SQLite's "database is locked" too) is caught,
+                # because a heartbeat thread that died would let a healthy run's lease expire.
+                error = exc if isinstance(exc, DatabaseUnavailable) else f"{type(exc).__name__}: {exc}"
+                log_event(log, "job.heartbeat_failed", logging.WARNING, job=self.claim.job.id, error=error)
                 return
-            self._last_write = time.monotonic()
             if not ok:
                 self.lost.set()
 
     def progress(self, rows_done: int, rows_total: int) -> None:
-        """Called by prediction() after each chunk; writes at most about once a second."""
+        """Called by prediction() after each chunk: records the count and has the heartbeat
+        thread write it, at most about once a second. Raises LeaseLost once a write has found
+        the claim gone."""
         self.rows_done, self.rows_total = rows_done, rows_total
-        if time.monotonic() - self._last_write >= 1.0:
-            self.beat()
+        if time.monotonic() - self._last_attempt >= 1.0:
+            self._wake.set()
         if self.lost.is_set():
             raise LeaseLost(f"job {self.claim.job.id}: lease lost")
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
+        while True:
+            self._wake.wait(self.every)  # every HEARTBEAT_SECONDS, or sooner for progress
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             self.beat()
 
 
@@ -111,6 +125,13 @@ def host_slot(settings: Settings, wait: bool) -> Iterator[int | None]:
         time.sleep(0.5)
 
 
+def result_stem(job_id: int, token: str) -> str:
+    """Result files are named per claim, so two claims of one job never write the same name,
+    and the reaper can find what a lost claim left behind (its ``.<stem>.*.part`` temp files
+    and results published just before it died)."""
+    return f"job-{job_id}-{token[:8]}"
+
+
 class Worker:
     def __init__(self, settings: Settings, db: Database, worker_id: str | None = None) -> None:
         self.settings = settings
@@ -124,14 +145,41 @@ class Worker:
         return load_model(self.settings.model_path)
 
     def reap(self) -> None:
-        requeued, failed = self.jobs.reap(self.settings.lease_seconds, self.settings.max_attempts)
-        for job_id in requeued:
-            log_event(log, "job.requeued", logging.WARNING, job=job_id, worker=self.worker_id, reason="lease expired")
-        for job_id in failed:
-            log_event(log, "job.failed", logging.ERROR, job=job_id, worker=self.worker_id, reason="worker lost, attempts exhausted")
-            lost = self.jobs.get(job_id)
-            if lost is not None:
-                notify.job_finished(self.settings, self.db, lost)  # best effort, never raises
+        for lost in self.jobs.reap_lost(self.settings.lease_seconds, self.settings.max_attempts):
+            removed = self._remove_claim_files(lost.id, lost.token) if lost.token else 0
+            log_event(
+                log, "job.failed" if lost.failed else "job.requeued",
+                logging.ERROR if lost.failed else logging.WARNING,
+                job=lost.id, user=lost.owner_name, worker=lost.lost_worker, duration=lost.held_seconds,
+                status=(Status.ERROR if lost.failed else Status.PENDING).value, attempts=lost.attempts,
+                reason="worker lost, attempts exhausted" if lost.failed else "lease expired",
+                reaper=self.worker_id, files_removed=removed,
+            )
+            if lost.failed:
+                ended = self.jobs.get(lost.id)
+                if ended is not None:
+                    notify.job_finished(self.settings, self.db, ended)  # best effort, never raises
+
+    def _remove_claim_files(self, job_id: int, token: str) -> int:
+        """Delete what a reaped claim left in OUTPUT_DIR: a killed worker's hidden .part temp
+        files, and results it published but never recorded. Safe: the claim is fenced out, and
+        no other claim writes these names. A stopped (not dead) worker that resumes finds its
+        lease lost and discards its output anyway."""
+        stem = result_stem(job_id, token)
+        directory = self.settings.output_dir
+        removed = 0
+        candidates = [directory / f"{stem}.xlsx", directory / f"{stem}.csv"]
+        if directory.is_dir():
+            candidates += list(directory.glob(f".{stem}.*.part"))
+        for path in candidates:
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # storage trouble must not stop the reaper
+                log_event(log, "job.cleanup_failed", logging.WARNING, job=job_id, file=path.name, error=exc)
+        return removed
 
     def claim_next(self) -> Claim | None:
         claim = self.jobs.claim_next(self.worker_id)
@@ -146,12 +194,15 @@ class Worker:
         return claim
 
     def _log_claimed(self, claim: Claim) -> None:
+        job = claim.job
+        # duration: seconds the job waited since its upload (both times from the database clock)
+        waited = round((job.date_init - job.date_up).total_seconds(), 3) if job.date_init and job.date_up else None
         log_event(
-            log, "job.claimed", job=claim.job.id, user=claim.job.owner_name, worker=self.worker_id,
-            attempt=claim.job.attempts, rows=claim.job.rows_total,
+            log, "job.claimed", job=job.id, user=job.owner_name, worker=self.worker_id, duration=waited,
+            status=Status.IN_PROCESS.value, attempt=job.attempts, rows=job.rows_total,
         )
 
-    def _retry_final(self, what: str, write) -> bool:  # type: ignore[no-untyped-def]
+    def _retry_final(self, what: str, write, job: Job) -> bool:  # type: ignore[no-untyped-def]
         """The final write must not be lost to a short database outage: retry with backoff.
         If the database stays away, give up; the reaper requeues the job after the lease."""
         delay = 0.5
@@ -160,10 +211,11 @@ class Worker:
             try:
                 return bool(write())
             except DatabaseUnavailable as exc:
+                fields = dict(job=job.id, user=job.owner_name, worker=self.worker_id, what=what, error=exc)
                 if time.monotonic() > deadline:
-                    log_event(log, "job.final_write_abandoned", logging.ERROR, what=what, error=exc)
+                    log_event(log, "job.final_write_abandoned", logging.ERROR, **fields)
                     raise
-                log_event(log, "job.final_write_retry", logging.WARNING, what=what, error=exc, delay=delay)
+                log_event(log, "job.final_write_retry", logging.WARNING, **fields, delay=delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -173,7 +225,7 @@ class Worker:
         job = claim.job
         started = time.monotonic()
         input_path = self.settings.input_dir / job.path_up
-        stem = f"job-{job.id}-{claim.token[:8]}"
+        stem = result_stem(job.id, claim.token)
         xlsx_path = self.settings.output_dir / f"{stem}.xlsx"
         csv_path = self.settings.output_dir / f"{stem}.csv"
         self.settings.output_dir.mkdir(parents=True, exist_ok=True)
@@ -209,7 +261,7 @@ class Worker:
             except MemoryError:
                 outcome, message = "error", "The file is too large to process with the memory available."
             except Exception as exc:  # any model failure must end the job, not the worker
-                log.exception("job %s failed", job.id)
+                log.exception(logfmt("job.exception", job=job.id, worker=self.worker_id))
                 outcome, message = "error", f"Processing failed: {type(exc).__name__}: {exc}"
 
         elapsed = round(time.monotonic() - started, 3)
@@ -220,6 +272,7 @@ class Worker:
             done = self._retry_final(
                 "complete",
                 lambda: self.jobs.complete(claim, xlsx_path.name, csv_path.name, rows, model.version),
+                job,
             )
             if done:
                 for old in (job.path_result, job.path_result_csv):
@@ -229,13 +282,15 @@ class Worker:
             else:
                 outcome = "lease_lost"
         elif outcome == "error":
-            if self._retry_final("fail", lambda: self.jobs.fail(claim, message or "failed")):
+            if self._retry_final("fail", lambda: self.jobs.fail(claim, message or "failed"), job):
                 log_event(log, "job.failed", logging.WARNING, **fields, status=Status.ERROR.value, error=message)
             else:
                 outcome = "lease_lost"
         elif outcome == "released":
-            self._retry_final("release", lambda: self.jobs.release(claim))
-            log_event(log, "job.released", logging.WARNING, **fields, status=Status.PENDING.value, reason="shutdown")
+            if self._retry_final("release", lambda: self.jobs.release(claim), job):
+                log_event(log, "job.released", logging.WARNING, **fields, status=Status.PENDING.value, reason="shutdown")
+            else:
+                outcome = "lease_lost"  # not ours to give back any more
         if outcome in ("lease_lost", "released", "error"):
             # Never leave a result that the database does not point at.
             xlsx_path.unlink(missing_ok=True)
