@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs-1m", type=int, default=3, help="runs for sizes of 1,000,000 rows and more")
     ap.add_argument("--quick", action="store_true", help="10k and 100k, one run, no service parts")
     ap.add_argument("--skip-service", action="store_true", help="no server, queue or parallelism parts")
-    ap.add_argument("--worker-jobs", type=int, default=4, help="100k jobs for the one/two worker processes test")
+    ap.add_argument("--worker-jobs", type=int, default=6, help="100k jobs for the one/two worker processes test")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)}")
     args = ap.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                                   f"**{ratios[n][1]:.1f}x**", "", ""])
 
     parallel_rows, worker_rows, embedded_rows, service, rates = [], [], [], None, {}
+    args.load_parts = load_average()
     if not args.skip_service and 100_000 in sources:
         src = sources[100_000]
         for mode in ("one", "threads", "processes"):
@@ -146,11 +147,15 @@ def main(argv: list[str] | None = None) -> int:
                                   f"{median([r['p50_ms'] for r in runs]):.0f}", f"{median([r['p99_ms'] for r in runs]):.0f}",
                                   f"{max(r['max_ms'] for r in runs):.0f}", str(sum(int(r["polls"]) for r in runs))])
             print(f"  embedded {label}: {best}", flush=True)
-        for processes in (1, 2):
-            r = worker_throughput(src, args.worker_jobs, processes)
+        drained: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+        for processes in (1, 2, 1, 2):  # alternated, best of two: outside load only ever slows
+            drained[processes].append(worker_throughput(src, args.worker_jobs, processes))
+            print(f"  {processes} worker process(es): {args.worker_jobs} jobs in {drained[processes][-1]['seconds']:.1f} s",
+                  flush=True)
+        for processes, results in drained.items():
+            r = min(results, key=lambda x: x["seconds"])
             worker_rows.append([str(processes), str(r["jobs"]), f"{r['seconds']:.1f}", f"{r['jobs_per_min']:.1f}",
                                 f"{r['jobs'] * 100_000 / r['seconds']:,.0f}"])
-            print(f"  {processes} worker process(es): {r['jobs']} jobs in {r['seconds']:.1f} s", flush=True)
         service = one_job(src)
         print(f"  service: {json.dumps({k: round(v, 2) for k, v in service.items()})}", flush=True)
         rates = api_rates(sources[min(sources)] if min(sources) < 100_000 else src)
@@ -218,6 +223,8 @@ def render(sizes, size_rows, ratios, peaks, checks, parallel_rows, worker_rows, 
         out += [
             "## Several jobs at once",
             "",
+            f"(Load average when these parts started: {args.load_parts}.)",
+            "",
             "Two 100,000-row jobs started together, the model loaded beforehand (job time only):",
             "",
             fmt_table(["what", "seconds until both done", "rows/s"], parallel_rows),
@@ -230,7 +237,8 @@ def render(sizes, size_rows, ratios, peaks, checks, parallel_rows, worker_rows, 
                        "API calls"], embedded_rows),
             "",
             f"The queue drained by cron-style worker processes (`scheduler/process_pending.py --all`, "
-            f"{args.worker_jobs} queued jobs of 100,000 rows, SQLite, each process's start and model load included):",
+            f"{args.worker_jobs} queued jobs of 100,000 rows, SQLite, each process's start and model load included; "
+            "best of two runs each):",
             "",
             fmt_table(["worker processes", "jobs", "seconds", "jobs/min", "rows/s"], worker_rows),
             "",
