@@ -239,7 +239,8 @@ def prediction(
     csv_tmp = _temp_beside(csv_path) if csv_path else None
     twin: _CsvTwin | None = None
     try:
-        with StreamingXlsxWriter(xlsx_tmp, header, highlight=range(n_in, len(header))) as book:
+        with StreamingXlsxWriter(xlsx_tmp, header, highlight=range(n_in, len(header)),
+                                 expected_rows=report.rows) as book:
             if csv_tmp:
                 twin = _CsvTwin(csv_tmp, header, feature_of, n_in)
             for X, texts in _read_chunks(input_path, report, features, chunk_rows):

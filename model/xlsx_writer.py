@@ -260,7 +260,7 @@ def _plain_text_tails(texts: list[Any], style: str) -> list[str] | None:
     return out
 
 
-def _sheet_head(*, selected: bool, frozen: bool, widths: dict[int, float]) -> str:
+def _sheet_head(*, selected: bool, frozen: bool, widths: dict[int, float], dimension: str | None = None) -> str:
     """A worksheet up to and including `<sheetData>` (schema order matters)."""
     view = ' tabSelected="1"' if selected else ""
     pane = (
@@ -272,7 +272,9 @@ def _sheet_head(*, selected: bool, frozen: bool, widths: dict[int, float]) -> st
         f'<col min="{j + 1}" max="{j + 1}" width="{w}" customWidth="1"/>' for j, w in sorted(widths.items())
     )
     return (
-        f'{_XML_DECL}<worksheet {_NS} {_NS_R}><sheetViews><sheetView{view} workbookViewId="0">{pane}'
+        f'{_XML_DECL}<worksheet {_NS} {_NS_R}>'
+        + (f'<dimension ref="{dimension}"/>' if dimension else "")
+        + f'<sheetViews><sheetView{view} workbookViewId="0">{pane}'
         '</sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/>'
         + (f"<cols>{cols}</cols>" if cols else "")
         + "<sheetData>"
@@ -317,6 +319,7 @@ class StreamingXlsxWriter:
         sheet_name: str = "predictions",
         max_rows_per_sheet: int = MAX_ROWS,
         compresslevel: int = 1,
+        expected_rows: int | None = None,
     ) -> None:
         ncols = len(header)
         if not 1 <= ncols <= MAX_COLS:
@@ -346,6 +349,12 @@ class StreamingXlsxWriter:
         self._header_row = self._render_header(header)
         self._sheet_name = sheet_name
         self._max_data_rows = max_rows_per_sheet - 1
+        # With the row count known in advance each sheet starts with a <dimension> record.
+        # Readers use it as the sheet's size: openpyxl's read-only mode (and so pandas) must
+        # otherwise scan the whole sheet just to open it (8 s for 100,000 rows). It must
+        # never understate (openpyxl stops reading at it), so a sheet is also cut at it.
+        self._expected = expected_rows
+        self._sheet_cap = self._max_data_rows
         self._block_rows = max(1, _BLOCK_CELLS // ncols)
         self._sheets: list[tuple[str, int]] = []  # (name, data rows) of finished data sheets
         self._sheet_rows = -1  # data rows in the open sheet; -1: no sheet open
@@ -371,9 +380,9 @@ class StreamingXlsxWriter:
             raise ValueError(f"all columns of a chunk must have the same length, got {sorted({len(c) for c in cols})}")
         start = 0
         while start < n:
-            if self._sheet_rows in (-1, self._max_data_rows):
+            if self._sheet_rows in (-1, self._sheet_cap):
                 self._next_sheet()
-            stop = min(n, start + self._block_rows, start + self._max_data_rows - self._sheet_rows)
+            stop = min(n, start + self._block_rows, start + self._sheet_cap - self._sheet_rows)
             start = self._write_block(cols, start, stop)
 
     def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:
@@ -477,8 +486,13 @@ class StreamingXlsxWriter:
         suffix = f"_{n}" if n > 1 else ""
         name = self._sheet_name[: 31 - len(suffix)] + suffix
         self._sheets.append((name, 0))
+        remaining = (self._expected or 0) - self.rows_written
+        # More rows than announced (a wrong hint) continue on a sheet without a size record.
+        self._sheet_cap = min(self._max_data_rows, remaining) if remaining > 0 else self._max_data_rows
+        dimension = f"A1:{self._letters[-1]}{self._sheet_cap + 1}" if remaining > 0 else None
         head = _sheet_head(
-            selected=n == 1, frozen=True, widths={j: _HIGHLIGHT_WIDTH for j in self._highlight}
+            selected=n == 1, frozen=True, widths={j: _HIGHLIGHT_WIDTH for j in self._highlight},
+            dimension=dimension,
         ) + self._header_row
         data = head.encode()
         self._submit(self._w_open, f"xl/worksheets/sheet{n}.xml", data)

@@ -337,3 +337,30 @@ def test_libreoffice_reads_the_file(tmp_path: Path) -> None:
             assert math.isclose(float(row[0]), num, rel_tol=1e-14)  # LibreOffice prints 15 digits
         assert int(row[1]) == i
         assert row[2] == text
+
+
+def test_expected_rows_write_a_size_record_that_never_understates(tmp_path) -> None:
+    """With the row count announced, each sheet carries <dimension>, so openpyxl's read-only
+    mode opens it without scanning; a wrong (low) hint never loses rows."""
+    import numpy as np
+
+    path = tmp_path / "d.xlsx"
+    with StreamingXlsxWriter(path, ["a", "b"], max_rows_per_sheet=5, expected_rows=6) as book:
+        book.write_chunk([np.arange(6, dtype=float), [f"r{i}" for i in range(6)]])
+    with zipfile.ZipFile(path) as z:
+        first = z.read("xl/worksheets/sheet1.xml").decode()
+        second = z.read("xl/worksheets/sheet2.xml").decode()
+    assert '<dimension ref="A1:B5"/>' in first and '<dimension ref="A1:B3"/>' in second
+    book_ro = openpyxl.load_workbook(path, read_only=True)
+    assert book_ro["predictions"].max_row == 5 and book_ro["predictions_2"].max_row == 3
+    assert [r[1] for r in book_ro["predictions_2"].iter_rows(min_row=2, values_only=True)] == ["r4", "r5"]
+    book_ro.close()
+
+    low = tmp_path / "low.xlsx"
+    with StreamingXlsxWriter(low, ["a"], expected_rows=2) as book:
+        book.write_chunk([np.arange(5, dtype=float)])
+    book_ro = openpyxl.load_workbook(low, read_only=True)
+    values = [r[0] for name in book_ro.sheetnames if name != "summary"
+              for r in book_ro[name].iter_rows(min_row=2, values_only=True)]
+    book_ro.close()
+    assert values == [0, 1, 2, 3, 4]
