@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from app.db import Database
 from app.jobs import Jobs, Status
