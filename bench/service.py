@@ -230,7 +230,7 @@ def api_rates(small_csv: Path, jobs: int = 20, seconds: int = 10) -> dict[str, d
                 wait_done(client, base, job_id)
             return {
                 "GET /api/jobs": http_rate(f"{base}/api/jobs", headers, seconds),
-                f"GET /api/jobs/{{id}}": http_rate(f"{base}/api/jobs/{ids[-1]}", headers, seconds),
+                "GET /api/jobs/{id}": http_rate(f"{base}/api/jobs/{ids[-1]}", headers, seconds),
             }
 
 
