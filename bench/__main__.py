@@ -192,7 +192,7 @@ def render(sizes, size_rows, ratios, peaks, checks, parallel_rows, worker_rows, 
         "## Prediction: the article's way versus ours",
         "",
         "Each run is a separate process. *wall*: process start to exit, so interpreter start, imports "
-        "(pandas, scikit-learn) and the model load (about 2 s) are included; *job*: the time the process "
+        "(pandas, scikit-learn) and the model load (about 1.7 s) are included; *job*: the time the process "
         "reports for the job itself, which is what a long-lived worker (embedded or `--loop`) spends per "
         "job. *rows/s* uses the job time. *peak RSS*: the kernel's maximum resident set size of the process "
         "(largest of the runs). The article's way: `pd.read_csv`, `predict_proba`, `DataFrame.to_excel` "
