@@ -232,22 +232,35 @@ class Database(ABC):
         row = self.one("schema_version_get")
         return int(row["version"] or 0) if row else 0
 
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Serialise schema creation between processes (several cron hosts, or the server and
+        its workers, may start on a fresh database at once)."""
+        yield
+
     def init_schema(self) -> int:
         """Apply every migration newer than the recorded version; idempotent. Returns the version."""
         self.create_database()
-        with self.transaction() as tx:
-            for stmt in split_statements((SQL_DIR / self.engine / "000_schema_version.sql").read_text()):
-                self._cursor(tx.conn).execute(stmt)
-        current = self.schema_version()
-        for version, path in self.migrations():
-            if version == 0 or version <= current:
-                continue
-            log.info("applying schema migration %s", path.name)
+        with self._migration_lock():
             with self.transaction() as tx:
-                for stmt in split_statements(path.read_text(encoding="utf-8")):
+                for stmt in split_statements((SQL_DIR / self.engine / "000_schema_version.sql").read_text()):
                     self._cursor(tx.conn).execute(stmt)
-                tx.execute("schema_version_set", {"version": version})
-            current = version
+            current = self.schema_version()
+            for version, path in self.migrations():
+                if version == 0 or version <= current:
+                    continue
+                with self.transaction() as tx:
+                    # Re-read inside the write transaction: on SQLite this is the lock (BEGIN
+                    # IMMEDIATE), so a migration another process just applied is not repeated.
+                    row = tx.one("schema_version_get")
+                    if row and row["version"] is not None and int(row["version"]) >= version:
+                        current = int(row["version"])
+                        continue
+                    log.info("applying schema migration %s", path.name)
+                    for stmt in split_statements(path.read_text(encoding="utf-8")):
+                        self._cursor(tx.conn).execute(stmt)
+                    tx.execute("schema_version_set", {"version": version})
+                current = version
         return current
 
 
@@ -355,6 +368,26 @@ class MySQLDatabase(Database):
             return True
         # 2003/2006/2013: cannot connect / server gone away / lost connection
         return isinstance(exc, errors.Error) and getattr(exc, "errno", None) in (2003, 2006, 2013, 2055)
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        # MySQL DDL commits implicitly, so a transaction cannot serialise migrations: a named
+        # server lock does, held on a connection of its own.
+        conn = self._server_connect(self.dbname)
+        cursor = conn.cursor()
+        try:
+            cursor.execute("SELECT GET_LOCK(%s, 60)", (f"beyond_schema_{self.dbname}",))
+            got = cursor.fetchone()
+            if not got or got[0] != 1:
+                raise DatabaseUnavailable("timed out waiting for another process's schema migration")
+            yield
+        finally:
+            try:
+                cursor.execute("SELECT RELEASE_LOCK(%s)", (f"beyond_schema_{self.dbname}",))
+                cursor.fetchone()
+            finally:
+                cursor.close()
+                conn.close()
 
     def create_database(self) -> None:
         try:

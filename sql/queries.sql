@@ -189,3 +189,6 @@ WHERE user_id = :user_id ORDER BY id DESC
 
 -- name: token_revoke
 UPDATE api_tokens SET revoked_at = {now} WHERE id = :id AND user_id = :user_id AND revoked_at IS NULL
+
+-- name: schema_versions_applied
+SELECT COUNT(*) AS n FROM schema_version

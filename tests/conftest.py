@@ -66,6 +66,23 @@ def new_mysql_name() -> str:
     return f"beyond_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
 
 
+def settings_values(engine: str, tmp_path: Path, model_dir: Path) -> dict[str, str]:
+    """Settings for one test: its own data directories, SQLite file or MySQL database."""
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "INPUT_DIR": str(tmp_path / "in"),
+        "OUTPUT_DIR": str(tmp_path / "out"),
+        "SQLITE_PATH": str(tmp_path / "beyond.sqlite3"),
+        "MODEL_PATH": str(model_dir),
+        "EMBEDDED_WORKER": "false",
+        "HEARTBEAT_SECONDS": "1",
+    }
+    if engine == "mysql":
+        values.update(HOST=MYSQL["host"], PORT=str(MYSQL["port"]), USER=MYSQL["user"],
+                      PASSWORD=MYSQL["password"], DBNAME=new_mysql_name())
+    return values
+
+
 @pytest.fixture(params=["sqlite", "mysql"])
 def engine(request: pytest.FixtureRequest) -> str:
     if request.param == "mysql":
@@ -76,21 +93,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
     def make(engine: str = "sqlite", **overrides: str) -> Settings:
-        values = {
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "INPUT_DIR": str(tmp_path / "in"),
-            "OUTPUT_DIR": str(tmp_path / "out"),
-            "SQLITE_PATH": str(tmp_path / "beyond.sqlite3"),
-            "MODEL_PATH": str(model_dir),
-            "EMBEDDED_WORKER": "false",
-            "HEARTBEAT_SECONDS": "1",
-        }
-        if engine == "mysql":
-            values.update(
-                HOST=MYSQL["host"], PORT=str(MYSQL["port"]), USER=MYSQL["user"],
-                PASSWORD=MYSQL["password"], DBNAME=new_mysql_name(),
-            )
-        values.update(overrides)
+        values = {**settings_values(engine, tmp_path, model_dir), **overrides}
         # environ={} so the developer's own BEYOND_* variables never leak into tests.
         return load_settings(config_path=os.devnull, environ={}, overrides=values)
 
@@ -170,21 +173,9 @@ def make_config(tmp_path: Path, model_dir: Path) -> Callable[..., tuple[Path, Se
     created: list[Settings] = []
 
     def make(engine: str = "sqlite", **overrides: str) -> tuple[Path, Settings]:
-        values = {
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "INPUT_DIR": str(tmp_path / "in"),
-            "OUTPUT_DIR": str(tmp_path / "out"),
-            "SQLITE_PATH": str(tmp_path / "beyond.sqlite3"),
-            "MODEL_PATH": str(model_dir),
-            "EMBEDDED_WORKER": "false",
-            "HEARTBEAT_SECONDS": "1",
-            "LOG_LEVEL": "INFO",
-        }
         if engine == "mysql":
             require_mysql()
-            values.update(HOST=MYSQL["host"], PORT=str(MYSQL["port"]), USER=MYSQL["user"],
-                          PASSWORD=MYSQL["password"], DBNAME=new_mysql_name())
-        values.update(overrides)
+        values = {**settings_values(engine, tmp_path, model_dir), "LOG_LEVEL": "INFO", **overrides}
         path = tmp_path / f"config-{uuid.uuid4().hex[:6]}.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
         settings = load_settings(config_path=path, environ={})
@@ -269,46 +260,77 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(make_config, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """live_server(engine, **config) -> (base_url, config_path, settings): a real
-    `python -m app serve` on a free 127.0.0.1 port, stopped (SIGTERM) at teardown."""
+def start_server(config: Path, log_dir: Path, timeout: float = 60):  # type: ignore[no-untyped-def]
+    """A real `python -m app serve` with APP_CONFIG=config on a free 127.0.0.1 port, once `/`
+    answers 200. Returns (process, base_url); output goes to log_dir/server-<port>.log."""
     import subprocess
     import time
 
     import httpx2
 
-    started: list[subprocess.Popen] = []
+    port = free_port()
+    log_path = log_dir / f"server-{port}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
+    env.update(APP_CONFIG=str(config), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log_path.read_text()}")
+        try:
+            if httpx2.get(base + "/", timeout=2).status_code == 200:
+                return proc, base
+        except httpx2.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+
+
+def stop_server(proc) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def live_server(make_config, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """live_server(engine, **config) -> (base_url, config_path, settings): a real
+    `python -m app serve` on a free 127.0.0.1 port, stopped (SIGTERM) at teardown."""
+    started = []
 
     def start(engine: str = "sqlite", **overrides: str):  # type: ignore[no-untyped-def]
         config, settings = make_config(engine, **overrides)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
-        env.update(APP_CONFIG=str(config), PYTHONPATH=str(ROOT))
-        log = open(tmp_path / f"server-{port}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        proc, base = start_server(config, tmp_path)
         started.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {(tmp_path / f'server-{port}.log').read_text()}")
-            try:
-                if httpx2.get(base + "/", timeout=2).status_code == 200:
-                    return base, config, settings
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {(tmp_path / f'server-{port}.log').read_text()}")
-            time.sleep(0.2)
+        return base, config, settings
 
     yield start
     for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
+
+
+@pytest.fixture
+def app(settings, db):  # type: ignore[no-untyped-def]
+    """The real application on this test's database (no embedded workers: tests drive them)."""
+    from app.web import create_app
+
+    return create_app(settings, db)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    """A TestClient on `app`, with its lifespan run."""
+    from starlette.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client

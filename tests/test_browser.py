@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx2
 import openpyxl
 import pytest
 
@@ -28,7 +25,7 @@ from app.settings import Settings
 from app.submissions import submit_path
 from app.users import Users
 from scheduler.worker import Worker, host_slot
-from tests.conftest import IN_CI, ROOT, breast_cancer_frame
+from tests.conftest import IN_CI, ROOT, breast_cancer_frame, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
@@ -74,14 +71,6 @@ ROW_RECORDER = """
 """
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
@@ -100,7 +89,7 @@ def browser() -> Iterator[object]:
 def server(make_config, tmp_path: Path) -> Iterator[Callable[..., tuple[str, Settings]]]:
     """server(engine, **config) -> (base_url, settings): `python -m app serve` on a free port,
     with users alice (user) and admin; stopped at teardown."""
-    started: list[tuple[subprocess.Popen, Path]] = []
+    started: list[subprocess.Popen] = []
 
     def start(engine: str, **overrides: str) -> tuple[str, Settings]:
         config, settings = make_config(engine, **overrides)
@@ -110,36 +99,13 @@ def server(make_config, tmp_path: Path) -> Iterator[Callable[..., tuple[str, Set
         users.create("alice", "alice-password-1", email="alice@example.org")
         users.create("admin", "admin-password-1", is_admin=True)
         db.close()
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
-        env.update(APP_CONFIG=str(config), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        log_path = tmp_path / f"server-{port}.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        started.append((proc, log_path))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{log_path.read_text()}")
-            try:
-                if httpx2.get(base + "/", timeout=2).status_code == 200:
-                    return base, settings
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        proc, base = start_server(config, tmp_path)
+        started.append(proc)
+        return base, settings
 
     yield start
-    for proc, _ in started:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    for proc in started:
+        stop_server(proc)
 
 
 def new_page(browser, base: str, width: int = 1440, height: int = 900):  # type: ignore[no-untyped-def]
@@ -196,7 +162,7 @@ def bad_csv(path: Path) -> Path:
 def test_upload_watch_it_run_get_notified_and_download(browser, server, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     base, settings = server(engine, EMBEDDED_WORKER="true", SCHEDULER_INTERVAL="1", CHUNK_ROWS="5000",
                             MAX_CONCURRENT_JOBS="1", HEARTBEAT_SECONDS="1")
-    rows = 100_000  # with CHUNK_ROWS=5000: about 4 s of IN PROCESS, two polls or more
+    rows = 200_000  # with CHUNK_ROWS=5000: several seconds of IN PROCESS, so polls every 2 s see it even on a fast machine
     source = tmp_path / "patients-2024.csv"
     breast_cancer_frame(rows, seed=1).to_csv(source, index=False)
     context, page = new_page(browser, base)

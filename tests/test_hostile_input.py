@@ -104,11 +104,6 @@ class Entrance:
 
 
 @pytest.fixture
-def app(settings, db):  # type: ignore[no-untyped-def]
-    return create_app(settings, db)
-
-
-@pytest.fixture
 def open_entrance(alice, bearer):  # type: ignore[no-untyped-def]
     """open_entrance(kind, app) -> an Entrance signed in as alice; clients closed at teardown."""
     clients: list[TestClient] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 
 from app.db import SCHEMA_VERSION, load_queries
 from app.jobs import Jobs, Status
@@ -193,3 +192,23 @@ def test_user_names_are_exact_on_both_engines(users) -> None:
         assert users.by_name(other) is None
     bigger = users.create("Alice", "other-password-1")  # a different account, not a clash
     assert bigger.id != alice.id
+
+
+def test_concurrent_schema_creation_on_a_fresh_database(settings) -> None:
+    """Several processes (cron hosts, the server and its workers) may create the schema of a
+    fresh database at the same moment: all succeed and the version is recorded once each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.db import SCHEMA_VERSION, open_database
+
+    databases = [open_database(settings) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            versions = list(pool.map(lambda d: d.init_schema(), databases))
+        assert versions == [SCHEMA_VERSION] * 4
+        applied = databases[0].one("schema_versions_applied")
+        assert applied is not None and int(applied["n"]) == SCHEMA_VERSION
+    finally:
+        for d in databases[1:]:
+            d.close()
+        databases[0].drop_database()

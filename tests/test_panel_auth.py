@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from starlette.testclient import TestClient
 
 from app.tokens import Tokens
@@ -14,17 +13,6 @@ from app.web import create_app
 from tests.panel_helpers import csrf_of, flashes_of, login
 
 BAD_LOGIN = "Unknown user name or wrong password."
-
-
-@pytest.fixture
-def app(settings, db):  # type: ignore[no-untyped-def]
-    return create_app(settings, db)
-
-
-@pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
-    with TestClient(app) as c:
-        yield c
 
 
 def new_client(app, **kwargs) -> TestClient:  # type: ignore[no-untyped-def]

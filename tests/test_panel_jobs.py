@@ -28,17 +28,6 @@ XSS_NAME = "<script>alert(1)</script>.csv"
 
 
 @pytest.fixture
-def app(settings, db):  # type: ignore[no-untyped-def]
-    return create_app(settings, db)
-
-
-@pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
 def bob(users):  # type: ignore[no-untyped-def]
     return users.create("bob", "bob-password-1")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -13,14 +12,9 @@ from aiosmtpd.controller import Controller
 
 from app import notify
 from app.jobs import Status
+from tests.conftest import free_port
 from app.submissions import submit_path
 from scheduler.worker import Worker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Inbox:

@@ -93,11 +93,6 @@ def snapshot(db: Database, *dirs: Path) -> dict[str, Any]:
 
 # -- fixtures -------------------------------------------------------------------------------------------
 @pytest.fixture
-def app(settings, db):  # type: ignore[no-untyped-def]
-    return create_app(settings, db)
-
-
-@pytest.fixture
 def bob(users):  # type: ignore[no-untyped-def]
     return users.create("bob", PASSWORDS["bob"])
 
