@@ -9,6 +9,7 @@ taken over matches 0 rows and must discard its output.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import socket
 import uuid
@@ -17,6 +18,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from app.db import Database, Row
+from app.logfmt import log_event
+
+log = logging.getLogger("beyond.jobs")
 
 
 class Status(str, enum.Enum):
@@ -180,6 +184,8 @@ class Jobs:
         )
         job = self.get(job_id)
         assert job is not None
+        log_event(log, "job.created", job=job.id, user=job.owner_name, worker="web",
+                  status=job.status.value, rows=rows_total, bytes=file_size)
         return job
 
     def get(self, job_id: int) -> Job | None:
@@ -336,11 +342,20 @@ class Jobs:
 
     # -- user actions ------------------------------------------------------------------------------
     def retry(self, job_id: int) -> bool:
-        return self.db.execute("job_retry", {"id": job_id}) == 1
+        done = self.db.execute("job_retry", {"id": job_id}) == 1
+        if done:
+            log_event(log, "job.retried", job=job_id, worker="web", status=Status.PENDING.value)
+        return done
 
     def set_archived(self, job_id: int, archived: bool) -> bool:
-        return self.db.execute("job_set_archived", {"id": job_id, "archived": int(archived)}) == 1
+        done = self.db.execute("job_set_archived", {"id": job_id, "archived": int(archived)}) == 1
+        if done:
+            log_event(log, "job.archived" if archived else "job.unarchived", job=job_id, worker="web")
+        return done
 
     def delete(self, job_id: int) -> bool:
         """Remove the row (not while it runs). The caller removes the files."""
-        return self.db.execute("job_delete", {"id": job_id}) == 1
+        done = self.db.execute("job_delete", {"id": job_id}) == 1
+        if done:
+            log_event(log, "job.deleted", job=job_id, worker="web")
+        return done

@@ -212,3 +212,19 @@ def test_concurrent_schema_creation_on_a_fresh_database(settings) -> None:
         for d in databases[1:]:
             d.close()
         databases[0].drop_database()
+
+
+def test_user_actions_log_one_line_each(jobs, alice, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="beyond.jobs")
+    job = make_job(jobs, alice.id)
+    claim = jobs.claim_next("w")
+    jobs.fail(claim, "bad")
+    jobs.retry(job.id)
+    jobs.set_archived(job.id, True)
+    jobs.delete(job.id)
+    lines = [r.getMessage() for r in caplog.records if r.name == "beyond.jobs"]
+    assert [line.split()[0] for line in lines] == [
+        "event=job.created", "event=job.retried", "event=job.archived", "event=job.deleted"]
+    assert f"job={job.id}" in lines[0] and "user=alice" in lines[0]
