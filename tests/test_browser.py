@@ -188,7 +188,7 @@ def test_upload_watch_it_run_get_notified_and_download(browser, server, engine, 
             row = page.locator("tr.job").first
             job_id = int(row.get_attribute("data-job-id"))
             assert row.locator("[data-field=status]").inner_text() == "PENDING"
-            assert "accepted (100,000 rows)" in page.locator(".flash-success").inner_text()
+            assert f"accepted ({rows:,} rows)" in page.locator(".flash-success").inner_text()
             page.evaluate(ROW_RECORDER, job_id)
 
         row = page.locator(f"#job-{job_id}")
@@ -203,7 +203,7 @@ def test_upload_watch_it_run_get_notified_and_download(browser, server, engine, 
         partial = [e for e in seen if e.startswith("IN PROCESS|") and 0 < int(e.split("|")[1]) < rows]
         assert partial, f"no partial progress was shown: {seen}"
 
-        assert "100,000 / 100,000 rows" in row.inner_text()
+        assert f"{rows:,} / {rows:,} rows" in row.inner_text()
         assert row.locator("[data-field=finished]").inner_text().strip()
         assert row.locator("[data-field=duration]").inner_text().strip().endswith("s")
         assert row.locator("[data-field=attempts]").inner_text().strip() == "1"
