@@ -9,7 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from app.settings import ROOT, SettingsError, example_properties, load_settings, new_secret_key
+from app.core.settings import ROOT, SettingsError, example_properties, load_settings, new_secret_key
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -21,10 +21,10 @@ def _settings():  # type: ignore[no-untyped-def]
 
 
 def _services(settings):  # type: ignore[no-untyped-def]
-    from app.db import DatabaseUnavailable, open_database
-    from app.jobs import Jobs
-    from app.tokens import Tokens
-    from app.users import Users
+    from app.core.db import DatabaseUnavailable, open_database
+    from app.core.jobs import Jobs
+    from app.core.tokens import Tokens
+    from app.core.users import Users
 
     db = open_database(settings)
     try:
@@ -53,7 +53,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    from app.users import UserError
+    from app.core.users import UserError
 
     settings = _settings()
     _, users, _, _ = _services(settings)
@@ -81,8 +81,8 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from app.errors import HTTPError
-    from app.submissions import submit_path
+    from app.core.errors import BeyondError, Unavailable
+    from app.core.submissions import submit_path
 
     settings = _settings()
     _, users, _, jobs = _services(settings)
@@ -96,8 +96,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 2
     try:
         job = submit_path(settings, jobs, user.id, source)
-    except HTTPError as exc:
+    except BeyondError as exc:
         print(exc.message, file=sys.stderr)
+        if isinstance(exc, Unavailable) and exc.detail:
+            print(f"  ({exc.detail})", file=sys.stderr)
         for problem in exc.extra.get("errors", []):
             print(f"  - {problem['message']}", file=sys.stderr)
         return 1
@@ -135,13 +137,14 @@ def cmd_setup(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.logfmt import setup_logging
+    from app.core.logfmt import setup_logging
     from app.web import create_app
 
     settings = _settings()
     setup_logging(settings.log_level)
     app = create_app(settings)
-    print(f"Beyond on http://{args.host}:{args.port}  ({'MySQL ' + settings.host if settings.uses_mysql else 'SQLite ' + str(settings.sqlite_path)})")
+    where = f"MySQL {settings.host}" if settings.uses_mysql else f"SQLite {settings.sqlite_path}"
+    print(f"Beyond on http://{args.host}:{args.port}  ({where})")
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), proxy_headers=False)
     return 0
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from model.xlsx_writer import StreamingXlsxWriter  # noqa: E402
+from model.xlsx_writer import StreamingXlsxWriter
 
 
 def peak_rss_mb() -> float:

@@ -246,10 +246,9 @@ def worker_throughput(source: Path, jobs: int, processes: int) -> dict[str, floa
             if w.wait(3600) != 0:
                 raise RuntimeError(f"worker exited with {w.returncode}")
         seconds = time.perf_counter() - started
-        sys.path.insert(0, str(ROOT))
-        from app.db import open_database
-        from app.jobs import Jobs
-        from app.settings import load_settings
+        from app.core.db import open_database
+        from app.core.jobs import Jobs
+        from app.core.settings import load_settings
 
         db = open_database(load_settings(config_path=inst.config, environ={}))
         try:

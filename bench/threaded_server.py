@@ -11,7 +11,7 @@ import threading
 
 import uvicorn
 
-from app.settings import load_settings
+from app.core.settings import load_settings
 from app.web import create_app
 from scheduler.worker import Worker
 

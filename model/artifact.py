@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def build_schema(estimator: Any, X: pd.DataFrame, version: str, **extra: Any) ->
     return {
         "format": SCHEMA_FORMAT,
         "version": version,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "features": features,
         "classes": classes,
         **extra,

@@ -56,11 +56,14 @@ import csv
 import difflib
 import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterator, Sequence
+from typing import Any, TextIO, TypeAlias
 
 import numpy as np
 import pandas as pd
+
+PathLike: TypeAlias = str | os.PathLike[str]
 
 DELIMITERS = (",", ";", "\t")
 MAX_LINE_CHARS = 10_000_000  # a longer line is not a table row (and would cost memory)
@@ -183,7 +186,8 @@ class _Problems:
     """Keeps the first `keep` problems and counts all of them."""
 
     def __init__(self, keep: int):
-        self.keep, self.kept, self.total = max(keep, 0), [], 0
+        self.keep, self.total = max(keep, 0), 0
+        self.kept: list[Problem] = []
 
     @property
     def room(self) -> int:
@@ -248,7 +252,7 @@ def _column_texts(col: pd.Series) -> np.ndarray:
     return np.array([v if isinstance(v, str) else str(v) for v in values], dtype=object)
 
 
-def _check_bytes(path, problems: _Problems) -> str | None:
+def _check_bytes(path: PathLike, problems: _Problems) -> str | None:
     """One streaming pass over the raw bytes: binary? empty? which encoding?  Returns the
     encoding, or None after adding the problem that ends the inspection."""
     utf8 = codecs.getincrementaldecoder("utf-8")()
@@ -295,13 +299,13 @@ class _Lines:
     """Physical lines (line break kept) with a length cap, so that one 30 MB line cannot
     exhaust memory.  `too_long` tells why iteration stopped early; `last` is the last line."""
 
-    def __init__(self, f, strip_bom: bool):
+    def __init__(self, f: TextIO, strip_bom: bool):
         self.f, self.strip_bom = f, strip_bom
         self.too_long, self.last, self.count = False, "", 0
         # (number, text) of the last line that followed a line of spaces/tabs ended by a lone CR
         self.after_cr_blank = (0, "")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         readline = self.f.readline
         line = readline(MAX_LINE_CHARS)
         if self.strip_bom and line.startswith("\ufeff"):
@@ -320,7 +324,7 @@ class _Lines:
             line = readline(MAX_LINE_CHARS)
 
 
-def _first_content_line(path, encoding: str) -> tuple[int, str | None]:
+def _first_content_line(path: PathLike, encoding: str) -> tuple[int, str | None]:
     """(row, line) of the first line with visible content; line None if it is too long."""
     with open(path, encoding=encoding, newline="") as f:
         lines = _Lines(f, encoding == "utf-8-sig")
@@ -363,7 +367,7 @@ class _NumericCheck:
     pass (both see the same non-blank records in the same order; with usecols pandas keeps
     rows with a wrong field count too, so the two stay aligned)."""
 
-    def __init__(self, path, fmt: CsvFormat, columns: dict[int, str], pandas_decimal: str):
+    def __init__(self, path: PathLike, fmt: CsvFormat, columns: dict[int, str], pandas_decimal: str):
         self.indices = sorted(columns)
         self.names = [columns[i] for i in self.indices]
         self.decimal_comma = fmt.decimal == ","
@@ -423,12 +427,12 @@ def _comma_number(value: str) -> bool:
 class _Scan:
     """The csv pass over the decoded text, with the numeric check in lockstep."""
 
-    def __init__(self, path, features: list[str], max_columns: int, encoding: str,
+    def __init__(self, path: PathLike, features: list[str], max_columns: int, encoding: str,
                  report: CsvReport, problems: _Problems):
         self.path, self.features, self.max_columns = path, features, max_columns
         self.encoding, self.report, self.problems = encoding, report, problems
         self.numeric: _NumericCheck | None = None
-        self.numeric_args: tuple | None = None  # (fmt, columns) once the header is read
+        self.numeric_args: tuple[CsvFormat, dict[int, str]] | None = None  # once the header is read
         self.first_good: list[str] | None = None  # the first well-formed data row
         self.flushed = False  # a block was flushed already (the numeric check cannot start late)
         self.structure_problems = 0
@@ -460,7 +464,7 @@ class _Scan:
         self.problems.add(f"Row {row:,} is longer than {MAX_LINE_CHARS:,} characters without a "
                           "line break; this does not look like a CSV table.", row)
 
-    def _scan(self, records, lines: _Lines, fmt: CsvFormat) -> None:
+    def _scan(self, records: Iterator[list[str]], lines: _Lines, fmt: CsvFormat) -> None:
         blank_chars = " \t".replace(fmt.delimiter, "")
         cr_line = 0  # line number of the last blank line if it ended with a lone CR
 
@@ -571,18 +575,18 @@ class _Scan:
 
     def _flush(self) -> None:
         """Number-check the buffered records and file their problems in row order."""
-        count, found = 0, []
-        start = self.numeric is None and self.numeric_args and not self.flushed
+        count, found = 0, list[tuple[Any, ...]]()
+        start = self.numeric is None and self.numeric_args is not None and not self.flushed
         if self.block_rows and (self.numeric is not None or start):
             try:
                 if self.numeric is None:
                     # pandas parses decimal commas natively if the first row uses them (speed
                     # only: cells it cannot parse go through _to_floats, which accepts both).
+                    assert self.numeric_args is not None
                     fmt, columns = self.numeric_args
                     comma = fmt.decimal == "," and self.first_good is not None and any(
                         "," in self.first_good[i] for i in columns)
-                    self.numeric = _NumericCheck(self.path, *self.numeric_args,
-                                                 "," if comma else ".")
+                    self.numeric = _NumericCheck(self.path, fmt, columns, "," if comma else ".")
                 count, found = self.numeric.check(self.block_rows, self.block_skip,
                                                   self.problems.room)
             except (ValueError, StopIteration) as error:
@@ -624,7 +628,7 @@ class _Scan:
             add(f"Row {row} looks like data, not column names. The file needs a header row "
                 f"with the column names first: {shown}{more}.", row)
             return None
-        for name, where in positions.items():
+        for where in positions.values():
             if len(where) > 1:
                 cols = [f"{i + 1:,}" for i in where[:5]]
                 more = f" and {len(where) - 5:,} more" if len(where) > 5 else ""
@@ -646,8 +650,9 @@ class _Scan:
         cells = np.array([c for c in header if c.strip()], dtype=object)
         if not cells.size:
             return False
-        nums, bad = _to_floats(cells, self.report.format.decimal == ",")
-        return np.count_nonzero(~np.isnan(nums)) * 2 > cells.size
+        decimal_comma = self.report.format is not None and self.report.format.decimal == ","
+        nums, _ = _to_floats(cells, decimal_comma)
+        return bool(np.count_nonzero(~np.isnan(nums)) * 2 > cells.size)
 
     @staticmethod
     def _hint(feature: str, unmatched: list[str], header: list[str],

@@ -212,7 +212,7 @@ def prediction(
     """
     started = time.monotonic()
     input_path = Path(input_file)
-    model = model or load_model(model_dir)
+    model = model or load_model(Path(model_dir) if model_dir is not None else None)
     features = model.features
     report = report or inspect_csv(input_path, features)
     if not report.ok:

@@ -33,12 +33,12 @@ import os
 import re
 import zipfile
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import orjson
@@ -205,7 +205,7 @@ def _text_tails(values: Sequence[Any], style: str) -> list[str]:
     if len(set(head)) == len(head):  # looks all distinct (ids): hashing them all buys nothing
         keys, tails = values if isinstance(values, list) else list(values), None
     else:
-        tails = dict.fromkeys(values)
+        tails = dict.fromkeys(values, "")
         keys = list(tails)
     out = _plain_text_tails(keys, style)
     if out is None:
@@ -568,11 +568,11 @@ class StreamingXlsxWriter:
         root_rels = (
             f'{_XML_DECL}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
-            '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/>'
+            '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/>'  # noqa: E501
             f'<Relationship Id="rId3" Type="{_REL}/extended-properties" Target="docProps/app.xml"/>'
             "</Relationships>"
         )
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         core = (
             f"{_XML_DECL}<cp:coreProperties"
             ' xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'

@@ -3,10 +3,13 @@
     python scheduler/process_pending.py            # the article's behaviour: the oldest PENDING job
     python scheduler/process_pending.py --all      # drain the queue
     python scheduler/process_pending.py --loop --interval 5   # a long-lived worker
+    python scheduler/process_pending.py --job 7 [--force]     # one given job (the API's /process_file)
+    python scheduler/process_pending.py --all --max-id 90     # PENDING jobs up to id 90 (/process_all)
 
 Exit codes: 0 when the jobs it ran ended (PROCESS OK or ERROR alike: a bad file is the
 user's to fix, not cron's) or nothing was pending; 1 when the model or database is unusable;
-2 for bad arguments. Safe to run from any number of hosts at once.
+2 for bad arguments; 3 when the job given with --job could not be claimed (it is running,
+finished without --force, or gone). Safe to run from any number of hosts at once.
 """
 
 from __future__ import annotations
@@ -14,16 +17,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from app.db import DatabaseUnavailable, open_database  # noqa: E402
-from app.logfmt import log_event, setup_logging  # noqa: E402
-from app.settings import SettingsError, load_settings  # noqa: E402
-from model.artifact import ModelError  # noqa: E402
-from scheduler.worker import Worker, log  # noqa: E402
+from app.core.db import DatabaseUnavailable, open_database
+from app.core.files import make_private
+from app.core.logfmt import log_event, setup_logging
+from app.core.settings import SettingsError, load_settings
+from model.artifact import ModelError
+from scheduler.worker import Worker, log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--all", action="store_true", help="process every PENDING job, then exit")
     mode.add_argument("--loop", action="store_true", help="keep polling until SIGTERM/SIGINT")
+    mode.add_argument("--job", type=int, metavar="ID", help="process this one job (waits for a free host slot)")
+    parser.add_argument("--force", action="store_true", help="with --job: run it again even if it ended")
+    parser.add_argument("--max-id", type=int, metavar="ID", help="with --all: only jobs up to this id")
     parser.add_argument("--interval", type=float, default=None, help="seconds between polls with --loop")
     args = parser.parse_args(argv)
+    if args.force and args.job is None:
+        parser.error("--force goes with --job")
+    if args.max_id is not None and not args.all:
+        parser.error("--max-id goes with --all")
+
+    make_private()
 
     try:
         settings = load_settings()
@@ -64,9 +73,15 @@ def main(argv: list[str] | None = None) -> int:
                     log_event(log, "worker.database_unavailable", worker=worker.worker_id, error=exc, retry_in=interval)
                     worker.stopping.wait(interval)
             worker.loop(interval)
+        elif args.job is not None:
+            db.init_schema()
+            job = worker.run_job(args.job, force=args.force)
+            if job is None:
+                log_event(log, "worker.not_claimed", worker=worker.worker_id, job=args.job)
+                return 3
         elif args.all:
             db.init_schema()
-            jobs = worker.drain()
+            jobs = worker.drain(max_id=args.max_id)
             log_event(log, "worker.drained", worker=worker.worker_id, jobs=len(jobs))
         else:
             db.init_schema()

@@ -18,12 +18,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from app import notify
-from app.db import Database, DatabaseUnavailable
-from app.jobs import Claim, Job, Jobs, Status, worker_identity
-from app.logfmt import log_event, logfmt
-from app.settings import Settings
+from app.core import notify
+from app.core.db import Database, DatabaseUnavailable
+from app.core.files import stored_path
+from app.core.jobs import Claim, Job, Jobs, Status, worker_identity
+from app.core.logfmt import log_event, logfmt
+from app.core.settings import Settings
 from model.artifact import Model, ModelError, load_model
 from model.predictions import InvalidInput, prediction
 
@@ -264,7 +266,7 @@ class Worker:
                 outcome, message = "error", f"Processing failed: {type(exc).__name__}: {exc}"
 
         elapsed = round(time.monotonic() - started, 3)
-        fields = dict(job=job.id, user=job.owner_name, worker=self.worker_id, duration=elapsed)
+        fields: dict[str, Any] = dict(job=job.id, user=job.owner_name, worker=self.worker_id, duration=elapsed)
         if outcome == "ok":
             assert model is not None
             rows = heartbeat.rows_done
@@ -274,9 +276,11 @@ class Worker:
                 job,
             )
             if done:
+                # A forced re-run replaces the previous claim's results.
                 for old in (job.path_result, job.path_result_csv):
-                    if old and old not in (xlsx_path.name, csv_path.name):
-                        (self.settings.output_dir / old).unlink(missing_ok=True)
+                    path = stored_path(self.settings.output_dir, old)
+                    if path is not None and path.name not in (xlsx_path.name, csv_path.name):
+                        path.unlink(missing_ok=True)
                 log_event(log, "job.done", **fields, rows=rows, status=Status.PROCESS_OK.value, model=model.version)
             else:
                 outcome = "lease_lost"
@@ -315,8 +319,30 @@ class Worker:
                 return None
             return self.run_claim(claim)
 
-    def drain(self) -> list[Job]:
+    def run_job(self, job_id: int, force: bool = False) -> Job | None:
+        """Reap, wait for a host slot, then claim and process this one job (``force``: even
+        if it ended). None if it could not be claimed: running, ended without force, gone."""
+        self.reap()
+        with host_slot(self.settings, wait=True):
+            self.model()
+            claim = self.claim(job_id, force=force)
+            if claim is None:
+                return None
+            return self.run_claim(claim)
+
+    def drain(self, max_id: int | None = None) -> list[Job]:
+        """Process PENDING jobs until none is left (with ``max_id``: only those up to that id,
+        the ones PENDING when an API call asked, so a stream of new uploads cannot keep it
+        going for ever; they are the scheduler's)."""
         done = []
+        if max_id is not None:
+            for job_id in self.jobs.pending_ids():
+                if self.stopping.is_set() or job_id > max_id:
+                    break
+                job = self.run_job(job_id)
+                if job is not None:
+                    done.append(job)
+            return done
         while not self.stopping.is_set():
             job = self.run_once()
             if job is None:

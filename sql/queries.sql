@@ -1,5 +1,5 @@
--- Every query Beyond runs, by name. Loaded by app/db.py into a dict; a test checks the names.
--- Parameters are written :name (both engines; app/db.py rewrites them for MySQL).
+-- Every query Beyond runs, by name. Loaded by app/core/db.py into a dict; a test checks the names.
+-- Parameters are written :name (both engines; app/core/db.py rewrites them for MySQL).
 -- Macros filled per engine: {now} the database's current UTC time, {cutoff} now minus
 -- :lease_seconds, {skip_locked} "FOR UPDATE SKIP LOCKED" on MySQL/MariaDB, nothing on SQLite
 -- (SQLite serialises writers with BEGIN IMMEDIATE instead).
@@ -126,6 +126,32 @@ GROUP BY status_file
 
 -- name: jobs_pending_ids
 SELECT id FROM wp_records WHERE status_file = 'PENDING' ORDER BY id
+
+------------------------------------------------------------------ jobs: the panel's live updates (/jobs/updates)
+
+-- name: jobs_active
+-- Jobs that may still change on their own (a worker moves them along). The queue index
+-- (status_file, id) serves it; the cap keeps one poll cheap whatever the backlog.
+SELECT r.*, u.username AS owner_name
+FROM wp_records r JOIN users u ON u.id = r.owner_id
+WHERE r.status_file IN ('PENDING', 'IN PROCESS')
+  AND (:owner_id IS NULL OR r.owner_id = :owner_id)
+ORDER BY r.id DESC
+LIMIT 200
+
+-- name: jobs_finished_since
+-- Jobs that ended (PROCESS OK or ERROR) at or after :since, a database time the previous
+-- poll returned; served by the wp_records_finished index (migration 002).
+SELECT r.*, u.username AS owner_name
+FROM wp_records r JOIN users u ON u.id = r.owner_id
+WHERE r.date_result >= :since
+  AND r.status_file IN ('PROCESS OK', 'ERROR')
+  AND (:owner_id IS NULL OR r.owner_id = :owner_id)
+ORDER BY r.id DESC
+LIMIT 200
+
+-- name: jobs_newest_id
+SELECT MAX(id) AS id FROM wp_records WHERE (:owner_id IS NULL OR owner_id = :owner_id)
 
 ------------------------------------------------------------------ users
 

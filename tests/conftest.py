@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from app.core.db import Database, MySQLDatabase, SQLiteDatabase
+from app.core.settings import Settings, load_settings
 
-from app.db import Database, MySQLDatabase, SQLiteDatabase  # noqa: E402
-from app.settings import Settings, load_settings  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+# Worker and server processes started by tests load test-only estimators (tests.support.models)
+# from pickles, so the project directory must be importable in them too; the packages
+# themselves come from the editable install.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
 MYSQL = {
     "host": os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),
@@ -119,14 +122,14 @@ def db(settings: Settings) -> Iterator[Database]:
 
 @pytest.fixture
 def users(db: Database):  # type: ignore[no-untyped-def]
-    from app.users import Users
+    from app.core.users import Users
 
     return Users(db)
 
 
 @pytest.fixture
 def jobs(db: Database):  # type: ignore[no-untyped-def]
-    from app.jobs import Jobs
+    from app.core.jobs import Jobs
 
     return Jobs(db)
 
@@ -214,7 +217,7 @@ def api_client(settings: Settings, db: Database):  # type: ignore[no-untyped-def
 @pytest.fixture
 def bearer(db: Database) -> Callable[..., dict[str, str]]:
     """bearer(user) -> {"Authorization": "Bearer <a fresh token of that user>"}."""
-    from app.tokens import Tokens
+    from app.core.tokens import Tokens
 
     def make(user) -> dict[str, str]:  # type: ignore[no-untyped-def]
         token, _ = Tokens(db).create(user.id, "test")
@@ -226,7 +229,7 @@ def bearer(db: Database) -> Callable[..., dict[str, str]]:
 @pytest.fixture
 def submit_job(settings: Settings, jobs, make_csv):  # type: ignore[no-untyped-def]
     """submit_job(user, rows=20) -> a PENDING job with a real stored CSV (as an upload makes)."""
-    from app.submissions import submit_path
+    from app.core.submissions import submit_path
 
     def make(user, rows: int = 20):  # type: ignore[no-untyped-def]
         return submit_path(settings, jobs, user.id, make_csv(rows, name=f"in-{rows}.csv"))

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from app.db import Database
+from app.core.db import Database
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -9,10 +9,12 @@ from datetime import datetime
 import pytest
 from starlette.testclient import TestClient
 
-from app.jobs import Status
-from app.tokens import Tokens
+from app.core.jobs import Status
+from app.core.tokens import Tokens
 from app.web import create_app
-from tests.conftest import assert_json_error as assert_error, basic_auth as basic, free_port
+from tests.conftest import assert_json_error as assert_error
+from tests.conftest import basic_auth as basic
+from tests.conftest import free_port
 
 PROTECTED = [
     ("GET", "/process_file?id=1"), ("POST", "/process_file?id=1"), ("GET", "/process_all"), ("POST", "/process_all"),

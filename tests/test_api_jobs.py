@@ -10,9 +10,10 @@ import pytest
 from openpyxl import load_workbook
 from starlette.testclient import TestClient
 
-from app.jobs import Status
+from app.core.jobs import Status
 from app.web import create_app
-from tests.conftest import assert_json_error as assert_error, basic_auth as basic
+from tests.conftest import assert_json_error as assert_error
+from tests.conftest import basic_auth as basic
 
 
 @pytest.fixture

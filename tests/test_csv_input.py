@@ -7,7 +7,6 @@ import functools
 import io
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,14 +17,22 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # so "model" imports however pytest is started
-    sys.path.insert(0, str(ROOT))
+from model.csv_input import (
+    MAX_LINE_CHARS,
+    MISSING_WORDS,
+    SCAN_LIMIT,
+    CsvFormat,
+    CsvReport,
+    Problem,
+    _to_floats,
+    feature_matrix,
+    inspect_csv,
+    iter_chunks,
+)
+from tests.hostile_cases import FEATURES, HOSTILE_CASES, HOSTILE_DIR
 
-from tests.hostile_cases import FEATURES, HOSTILE_CASES, HOSTILE_DIR  # noqa: E402
-from model.csv_input import (  # noqa: E402
-    MAX_LINE_CHARS, MISSING_WORDS, SCAN_LIMIT, CsvFormat, CsvReport, Problem, _to_floats,
-    feature_matrix, inspect_csv, iter_chunks)
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @functools.cache
 def data():

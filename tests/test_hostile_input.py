@@ -26,7 +26,7 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from app.jobs import Job, Status
+from app.core.jobs import Job, Status
 from app.web import create_app
 from model.artifact import load_model
 from model.csv_input import MISSING_WORDS, CsvReport, inspect_csv

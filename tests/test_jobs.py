@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-
-from app.db import SCHEMA_VERSION, load_queries
-from app.jobs import Jobs, Status
+from app.core.db import SCHEMA_VERSION, load_queries
+from app.core.jobs import Jobs, Status
 
 
 def make_job(jobs: Jobs, owner_id: int, name: str = "a.csv", rows: int = 10):
@@ -178,7 +177,7 @@ def test_new_rows_are_seen_by_a_long_lived_connection(db, jobs, alice) -> None:
 
 
 def test_both_engines_have_the_same_migrations() -> None:
-    from app.db import SQL_DIR
+    from app.core.db import SQL_DIR
 
     names = {engine: sorted(p.name for p in (SQL_DIR / engine).glob("*.sql")) for engine in ("sqlite", "mysql")}
     assert names["sqlite"] == names["mysql"]
@@ -199,7 +198,7 @@ def test_concurrent_schema_creation_on_a_fresh_database(settings) -> None:
     fresh database at the same moment: all succeed and the version is recorded once each."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.db import SCHEMA_VERSION, open_database
+    from app.core.db import SCHEMA_VERSION, open_database
 
     databases = [open_database(settings) for _ in range(4)]
     try:

@@ -16,8 +16,8 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from app.jobs import Status
-from app.submissions import submit_path
+from app.core.jobs import Status
+from app.core.submissions import submit_path
 from app.web import create_app
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
@@ -266,7 +266,7 @@ def test_updates_report_progress_and_finished_jobs(as_alice, settings, db, jobs,
     body = first.json()
     assert [j["id"] for j in body["jobs"]] == [mine.id]  # never bob's
     assert body["finished"] == [] and body["newest_id"] == mine.id
-    assert 'id="job-%d"' % mine.id in body["jobs"][0]["row_html"]
+    assert f'id="job-{mine.id}"' in body["jobs"][0]["row_html"]
 
     claim = jobs.claim_next("w")
     assert claim.job.id == mine.id
@@ -339,7 +339,7 @@ def test_downloads_of_a_processed_job(as_alice, settings, db, jobs, make_csv) ->
 
 
 def test_download_names_are_safe_in_a_header() -> None:
-    from app.panel_jobs import content_disposition, download_name
+    from app.web.panel.jobs import content_disposition, download_name
 
     assert download_name("ventas.CSV", "-result.xlsx") == "ventas-result.xlsx"
     assert download_name('a"b\\c/d:e\r\nX-Evil: 1.csv', ".csv") == "a_b_c_d_e_X-Evil_ 1.csv"
@@ -436,7 +436,7 @@ def test_a_running_job_cannot_be_deleted(as_alice, settings, jobs, make_csv, ali
 
 
 def test_every_post_needs_the_csrf_token(app, settings, jobs, make_csv, db, admin, alice) -> None:  # type: ignore[no-untyped-def]
-    from app.tokens import Tokens
+    from app.core.tokens import Tokens
 
     job = submit(settings, jobs, alice, make_csv)
     _, token_id = Tokens(db).create(admin.id, "t")

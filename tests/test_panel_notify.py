@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import pytest
 from aiosmtpd.controller import Controller
 
-from app import notify
-from app.jobs import Status
-from tests.conftest import free_port
-from app.submissions import submit_path
+from app.core import notify
+from app.core.jobs import Status
+from app.core.submissions import submit_path
 from scheduler.worker import Worker
+from tests.conftest import free_port
 
 
 class Inbox:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import psutil
 
-from app.db import Database
-from app.jobs import Jobs, Status
-from app.settings import Settings, load_settings
-from app.submissions import submit_path
-from app.web import EmbeddedWorkers
+from app.core.db import Database
+from app.core.jobs import Jobs, Status
+from app.core.settings import Settings, load_settings
+from app.core.submissions import submit_path
+from scheduler.supervisor import EmbeddedWorkers, worker_environment
 from tests.conftest import breast_cancer_frame
 
 
@@ -31,7 +31,7 @@ def wait_for(condition, timeout: float = 60, what: str = "condition"):  # type: 
 def test_children_get_exactly_the_servers_settings(make_settings) -> None:  # type: ignore[no-untyped-def]
     settings: Settings = make_settings("sqlite", PASSWORD="  odd pass=word ", MAX_CONCURRENT_JOBS="3",
                                        EMBEDDED_WORKER="true", UPLOAD_LIMIT="7M", HTTPS="true")
-    env = EmbeddedWorkers.environment(settings)
+    env = worker_environment(settings)
     assert load_settings(environ=env) == settings
     assert env["APP_CONFIG"] == os.devnull
 
@@ -46,7 +46,7 @@ def test_worker_processes_run_jobs_restart_and_stop(settings: Settings, db: Data
         breast_cancer_frame(300, seed=i).to_csv(sources[-1], index=False)
     created = [submit_path(settings, jobs, owner.id, s) for s in sources]
 
-    workers = EmbeddedWorkers(settings, db)
+    workers = EmbeddedWorkers(settings)
     workers.start()
     try:
         pids = [p.pid for p in workers.procs if p]

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.db import open_database
-from app.jobs import Jobs
-from app.tokens import Tokens
-from app.users import Users
+from app.core.db import open_database
+from app.core.jobs import Jobs
+from app.core.tokens import Tokens
+from app.core.users import Users
 from tests.conftest import breast_cancer_frame
 from tests.support.mariadb import free_port
 from tests.support.procs import Procs, parse_logfmt, state_changes, wait_until
@@ -38,7 +38,7 @@ def procs(tmp_path: Path, make_config) -> Iterator[Procs]:  # type: ignore[no-un
 
 
 def test_logfmt_parser_reads_what_log_event_writes() -> None:
-    from app.logfmt import logfmt
+    from app.core.logfmt import logfmt
 
     line = logfmt("job.failed", job=7, user="ana maría", error='bad "x"\\y\r\n\tz', empty=None, n=1.5)
     assert parse_logfmt(line) == {"event": "job.failed", "job": "7", "user": "ana maría",

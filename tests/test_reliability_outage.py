@@ -20,15 +20,15 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.db import open_database
-from app.settings import load_settings
-from app.tokens import Tokens
-from app.users import Users
+from app.core.db import open_database
+from app.core.settings import load_settings
+from app.core.tokens import Tokens
+from app.core.users import Users
 from tests.conftest import IN_CI, breast_cancer_frame
 from tests.support import mariadb
+from tests.support.mariadb import PrivateMariaDB, free_port
 from tests.support.models import make_model_dir
 from tests.support.procs import Procs, events, output_files, wait_until
-from tests.support.mariadb import PrivateMariaDB, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 

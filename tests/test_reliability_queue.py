@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from app.db import Database, open_database
-from app.jobs import Job, Jobs, Status
-from app.settings import Settings
-from app.users import User, Users
+from app.core.db import Database, open_database
+from app.core.jobs import Job, Jobs, Status
+from app.core.settings import Settings
+from app.core.users import User, Users
 from tests.conftest import breast_cancer_frame
 from tests.support.models import make_model_dir
 from tests.support.procs import Procs, job_rows, output_files, seed_jobs, state_changes, wait_until
@@ -330,11 +330,12 @@ def test_polling_worker_sees_jobs_inserted_by_other_connections_within_one_inter
     wait_until(lambda: looping.events("worker.started"), 30, "the worker to start")
     time.sleep(2.5)  # it has polled (and found nothing) a few times: any snapshot would be old now
     waits = []
-    for round_ in range(3):
+    for _ in range(3):
         (job,) = seed_jobs(q.settings, q.db, q.owner.id, source, count=1, rows=10)
-        claimed = wait_until(lambda: (j := q.job(job.id)).date_init and j, 10, f"job {job.id} to be claimed")
+        job_id = job.id
+        claimed = wait_until(lambda: (j := q.job(job_id)).date_init and j, 10, f"job {job_id} to be claimed")  # noqa: B023
         waits.append((claimed.date_init - claimed.date_up).total_seconds())
-        wait_until(lambda: q.job(job.id).finished, 30, f"job {job.id} to finish")
+        wait_until(lambda: q.job(job_id).finished, 30, f"job {job_id} to finish")  # noqa: B023
         time.sleep(1.3)  # let it go back to sleep between polls
     looping.signal(signal.SIGTERM)
     assert looping.wait(15) == 0

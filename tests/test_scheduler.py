@@ -8,8 +8,8 @@ import sys
 import openpyxl
 import pytest
 
-from app.db import open_database
-from app.jobs import Jobs, Status
+from app.core.db import open_database
+from app.core.jobs import Jobs, Status
 from tests.conftest import ROOT, breast_cancer_frame, run_cli
 
 
@@ -66,7 +66,7 @@ def test_one_bad_job_does_not_stop_the_others(config, tmp_path) -> None:
     path, settings = config
     run_cli(path, "-m", "app", "init-db")
     db = open_database(settings)
-    from app.users import Users
+    from app.core.users import Users
 
     owner = Users(db).create("carol", "carol-password")
     jobs = Jobs(db)
@@ -88,7 +88,7 @@ def test_two_schedulers_race_over_50_jobs_on_mariadb(make_config, tmp_path) -> N
     path, settings = make_config("mysql", MAX_CONCURRENT_JOBS="4")
     run_cli(path, "-m", "app", "init-db")
     db = open_database(settings)
-    from app.users import Users
+    from app.core.users import Users
 
     owner = Users(db).create("racer", "racer-password")
     jobs = Jobs(db)

@@ -21,11 +21,11 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from app.db import Database, open_database
-from app.jobs import Job, Status
-from app.submissions import display_name, submit_path
-from app.tokens import Tokens
-from app.users import THROTTLE_FAILURES, USERNAME_RE, Users
+from app.core.db import Database, open_database
+from app.core.jobs import Job, Status
+from app.core.submissions import display_name, submit_path
+from app.core.tokens import Tokens
+from app.core.users import THROTTLE_FAILURES, USERNAME_RE, Users
 from app.web import create_app
 from scheduler.worker import Worker
 from tests.conftest import assert_json_error, basic_auth

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import KEYS, SettingsError, example_properties, load_settings
+from app.core.settings import KEYS, SettingsError, example_properties, load_settings
 
 SECRET = {"SECRET_KEY": "x" * 32}
 
@@ -57,6 +57,7 @@ def test_app_config_names_the_file(tmp_path: Path) -> None:
         ("HTTPS=maybe", "HTTPS"),
         ("MAX_ATTEMPTS=-1", "MAX_ATTEMPTS"),
         ("NOT_A_KEY=1", "NOT_A_KEY"),
+        ("LOG_LEVEL=verbose", "LOG_LEVEL"),
     ],
 )
 def test_malformed_value_names_the_key(tmp_path: Path, line: str, key: str) -> None:
@@ -74,7 +75,7 @@ def test_example_documents_every_key() -> None:
     for key in KEYS:
         assert f"\n{key.name}=" in text
     committed = (Path(__file__).resolve().parent.parent / "config.properties.example").read_text(encoding="utf-8")
-    assert committed == text, "regenerate config.properties.example with `python -m app.settings`"
+    assert committed == text, "regenerate config.properties.example with `python -m app.core.settings`"
 
 
 def test_example_file_loads(tmp_path: Path) -> None:
@@ -82,3 +83,19 @@ def test_example_file_loads(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, example), environ={})
     assert settings.scheduler_interval == 5
     assert os.fspath(settings.input_dir).endswith("data/in")
+
+
+def test_log_level_is_checked_at_load_and_normalised(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "SECRET_KEY=" + "k" * 20 + "\nLOG_LEVEL=warning"), environ={}).log_level == "WARNING"
+
+
+def test_serve_with_a_bad_log_level_stops_with_a_message_naming_the_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = write(tmp_path, "SECRET_KEY=" + "k" * 20 + "\nLOG_LEVEL=chatty")
+    env = {**os.environ, "APP_CONFIG": str(config)}
+    done = subprocess.run([sys.executable, "-m", "app", "serve", "--port", "1"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    assert "LOG_LEVEL='chatty'" in done.stderr and "Traceback" not in done.stderr

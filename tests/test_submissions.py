@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.submissions import display_name, human_size
+from app.core.submissions import display_name, human_size
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from app.db import Database
-from app.jobs import Job, Jobs
-from app.settings import Settings
+from app.core.db import Database
+from app.core.jobs import Job, Jobs
+from app.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 T = TypeVar("T")

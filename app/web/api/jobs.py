@@ -14,13 +14,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from app.api_params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status
-from app.errors import Conflict, NotFound, ServiceUnavailable
-from app.jobs import Job, Jobs, Status
-from app.settings import Settings
-from app.submissions import accept, receive_upload
-from app.users import User
-from model.artifact import ModelError
+from app.core.errors import Conflict, NotFound
+from app.core.files import existing_file, remove_job_files
+from app.core.jobs import Job, Jobs, Status
+from app.core.settings import Settings
+from app.core.submissions import accept
+from app.core.users import User
+from app.web.api.params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status
+from app.web.uploads import receive_upload
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -51,24 +52,13 @@ def visible_job(request: Request, user: User) -> Job:
     return job
 
 
-def stored_file(directory: Path, name: str | None) -> Path | None:
-    """A file the database names inside one of our directories. Only the last path component
-    is used, so a bad row can never point the API at a file elsewhere on the server."""
-    if not name:
-        return None
-    return directory / Path(name).name
-
-
 # -- submit -----------------------------------------------------------------------------------
 async def create_job(request: Request) -> Response:
     # Credentials first: an anonymous caller must not get to stream 200 MB onto the disk.
     user = await caller(request)
     settings: Settings = request.app.state.settings
     upload = await receive_upload(request, settings)
-    try:
-        job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, upload)
-    except ModelError as exc:
-        raise ServiceUnavailable(f"The model is not available, so the file cannot be checked: {exc}") from exc
+    job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, upload)
     body = job_json(job)
     return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
 
@@ -111,8 +101,8 @@ async def job_result(request: Request) -> Response:
         raise Conflict(f"Job {job.id} has no result: {hint}.", extra={"id": job.id, "job_status": job.status.value})
     settings: Settings = request.app.state.settings
     name = job.path_result if fmt == "xlsx" else job.path_result_csv
-    path = stored_file(settings.output_dir, name)
-    if path is None or not path.is_file():
+    path = existing_file(settings.output_dir, name)
+    if path is None:
         raise NotFound(f"The {fmt} result of job {job.id} is no longer on the server; re-run the job to make it again.",
                        extra={"id": job.id})
     download = f"{Path(job.file_name).stem or 'result'}-predictions.{fmt}"
@@ -172,12 +162,7 @@ async def delete_job(request: Request) -> Response:
             if jobs.get(job.id) is None:
                 raise NotFound(f"There is no job {job.id}.", extra={"id": job.id})
             raise running
-        # The row is gone first, so nothing can point at a file after it is removed.
-        for directory, name in ((settings.input_dir, job.path_up), (settings.output_dir, job.path_result),
-                                (settings.output_dir, job.path_result_csv)):
-            path = stored_file(directory, name)
-            if path is not None:
-                path.unlink(missing_ok=True)
+        remove_job_files(settings, job)  # the row is gone first: nothing points at them now
         return job
 
     job = await run_in_threadpool(run)

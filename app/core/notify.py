@@ -12,11 +12,11 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from app.db import Database
-from app.jobs import Job, Status
-from app.logfmt import log_event
-from app.settings import Settings
-from app.users import User, Users
+from app.core.db import Database
+from app.core.jobs import Job, Status
+from app.core.logfmt import log_event
+from app.core.settings import Settings
+from app.core.users import User, Users
 
 log = logging.getLogger("beyond.notify")
 SMTP_TIMEOUT = 10  # seconds

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jproperties import Properties
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project directory
 ENV_PREFIX = "BEYOND_"
 
 
@@ -77,6 +77,18 @@ def _str(raw: str) -> str:
     return raw
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(raw: str) -> str:
+    # uvicorn and logging both take these names; anything else used to surface as a KeyError
+    # from inside uvicorn at `serve`, after the rest of the start had succeeded.
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 @dataclass(frozen=True)
 class Key:
     name: str
@@ -112,7 +124,7 @@ KEYS: tuple[Key, ...] = (
     Key("SMTP_HOST", "", _str, "SMTP server for completion e-mails. Empty: no e-mail."),
     Key("SMTP_PORT", "25", _int(1), "SMTP port."),
     Key("SMTP_FROM", "beyond@localhost", _str, "Sender address of completion e-mails."),
-    Key("LOG_LEVEL", "INFO", _str, "Python logging level."),
+    Key("LOG_LEVEL", "INFO", _log_level, "Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
 )
 
 
@@ -235,5 +247,5 @@ def example_properties() -> str:
 
 
 if __name__ == "__main__":
-    # python -m app.settings > config.properties.example
+    # python -m app.core.settings > config.properties.example
     print(example_properties(), end="")

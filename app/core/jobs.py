@@ -8,22 +8,23 @@ taken over matches 0 rows and must discard its output.
 
 from __future__ import annotations
 
+import builtins  # Jobs.list shadows the name list inside the class
 import enum
 import logging
 import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from app.db import Database, Row
-from app.logfmt import log_event
+from app.core.db import Database, Row
+from app.core.logfmt import log_event
 
 log = logging.getLogger("beyond.jobs")
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     PENDING = "PENDING"
     IN_PROCESS = "IN PROCESS"
     PROCESS_OK = "PROCESS OK"
@@ -39,7 +40,15 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def db_time_text(value: datetime) -> str:
+    """A time as the naive UTC text both engines compare with their stored times
+    (millisecond precision, like SQLite's clock)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 
 @dataclass(frozen=True)
@@ -243,8 +252,28 @@ class Jobs:
             counts[row["status_file"]] = int(row["n"])
         return counts
 
-    def pending_ids(self) -> list[int]:
+    def pending_ids(self) -> builtins.list[int]:
         return [int(r["id"]) for r in self.db.all("jobs_pending_ids")]
+
+    # -- what the panel's live updates ask ------------------------------------------------------
+    def db_now(self) -> datetime:
+        """The database's clock (every stored time comes from it)."""
+        row = self.db.one("now")
+        now = parse_time(row["now"]) if row else None
+        return now or datetime.now(UTC)
+
+    def active(self, owner_id: int | None) -> builtins.list[Job]:
+        """Jobs that may still change on their own (PENDING, IN PROCESS), newest first."""
+        return [job_from_row(r) for r in self.db.all("jobs_active", {"owner_id": owner_id})]
+
+    def finished_since(self, owner_id: int | None, since: datetime) -> builtins.list[Job]:
+        """Jobs that ended at or after ``since`` (a time an earlier db_now() returned)."""
+        params = {"owner_id": owner_id, "since": db_time_text(since)}
+        return [job_from_row(r) for r in self.db.all("jobs_finished_since", params)]
+
+    def newest_id(self, owner_id: int | None) -> int:
+        row = self.db.one("jobs_newest_id", {"owner_id": owner_id})
+        return int(row["id"]) if row and row["id"] is not None else 0
 
     # -- claim ------------------------------------------------------------------------------
     def claim_next(self, worker: str) -> Claim | None:
@@ -308,16 +337,16 @@ class Jobs:
         return self.db.execute("job_release", {"id": claim.job.id, "token": claim.token}) == 1
 
     # -- recovery --------------------------------------------------------------------------------
-    def reap(self, lease_seconds: int, max_attempts: int) -> tuple[list[int], list[int]]:
+    def reap(self, lease_seconds: int, max_attempts: int) -> tuple[builtins.list[int], builtins.list[int]]:
         """Jobs whose heartbeat is older than the lease: back to PENDING, or ERROR once they
         have used max_attempts. Returns (requeued ids, failed ids)."""
         lost = self.reap_lost(lease_seconds, max_attempts)
         return [r.id for r in lost if not r.failed], [r.id for r in lost if r.failed]
 
-    def reap_lost(self, lease_seconds: int, max_attempts: int) -> list[Reaped]:
+    def reap_lost(self, lease_seconds: int, max_attempts: int) -> builtins.list[Reaped]:
         """``reap`` with what the caller needs to log the change and remove the lost claim's
         files. Each job is reaped by exactly one reaper: the guarded UPDATEs decide."""
-        reaped: list[Reaped] = []
+        reaped: builtins.list[Reaped] = []
         for row in self.db.all("jobs_stale", {"lease_seconds": lease_seconds}):
             # The token in the guard: only the claim seen as stale is reaped, never a newer one.
             params = {"id": row["id"], "token": row["claim_token"], "lease_seconds": lease_seconds,

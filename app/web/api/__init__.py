@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import api_jobs, api_process
-from app.openapi import openapi_document
+from app.web.api import jobs as api_jobs
+from app.web.api import process as api_process
+from app.web.api.openapi import openapi_document
 
 
 async def openapi(request: Request) -> Response:

@@ -16,11 +16,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from app.settings import Settings
+from app.core.settings import ROOT, Settings
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = ROOT / "sql"
 
 def _latest_migration() -> int:
     return max(int(p.name[:3]) for p in (SQL_DIR / "sqlite").glob("[0-9][0-9][0-9]_*.sql"))
@@ -113,7 +113,7 @@ class Database(ABC):
     its own transaction) and ``with db.transaction() as tx`` for several in one."""
 
     engine: str
-    macros: dict[str, str]
+    macros: ClassVar[dict[str, str]]
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -267,7 +267,7 @@ class Database(ABC):
 
 class SQLiteDatabase(Database):
     engine = "sqlite"
-    macros = {
+    macros: ClassVar[dict[str, str]] = {
         "now": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         "cutoff": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || :lease_seconds || ' seconds')",
         "skip_locked": "",
@@ -317,7 +317,7 @@ class SQLiteDatabase(Database):
 
 class MySQLDatabase(Database):
     engine = "mysql"
-    macros = {
+    macros: ClassVar[dict[str, str]] = {
         "now": "UTC_TIMESTAMP(6)",
         "cutoff": "(UTC_TIMESTAMP(6) - INTERVAL :lease_seconds SECOND)",
         "skip_locked": "FOR UPDATE SKIP LOCKED",

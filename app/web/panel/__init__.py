@@ -3,6 +3,7 @@
 
 from starlette.routing import BaseRoute
 
-from app import panel_auth, panel_jobs
+from app.web.panel import jobs as panel_jobs
+from app.web.panel import people as panel_auth
 
 routes: list[BaseRoute] = [*panel_auth.routes, *panel_jobs.routes]

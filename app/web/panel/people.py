@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app import auth
-from app.auth import CSRF_FIELD, check_csrf, session_user
-from app.errors import NotFound
-from app.panel_common import MAX_ID, field, flash, page, read_form, render, safe_next, see_other
-from app.users import THROTTLE_WINDOW, User, UserError, Users
+from app.core.users import THROTTLE_WINDOW, User, UserError, Users
+from app.web import auth
+from app.web.auth import session_user
+from app.web.csrf import CSRF_FIELD, check_csrf
+from app.web.errors import NotFound
+from app.web.panel.common import MAX_ID, field, flash, page, read_form, render, safe_next, see_other
 
 BAD_LOGIN = "Unknown user name or wrong password."
 THROTTLED = (f"Too many failed sign-ins for this user name. Wait {THROTTLE_WINDOW // 60} minutes "

@@ -8,9 +8,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.db import Database
-from app.jobs import parse_time
-from app.users import User, user_from_row
+from app.core.db import Database
+from app.core.jobs import parse_time
+from app.core.users import User, user_from_row
 
 TOKEN_PREFIX = "byd_"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -17,20 +17,25 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.auth import CSRF_FIELD, check_csrf, session_user
-from app.db import Database
-from app.errors import BadRequest, Conflict, HTTPError, NotFound, PayloadTooLarge, Unprocessable
-from app.jobs import Job, Jobs, Status, job_from_row, parse_time
-from app.panel_common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
-from app.settings import Settings
-from app.submissions import Upload, accept, human_size, receive_upload
-from app.users import User
+from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, TooLarge, Unavailable
+from app.core.files import existing_file, human_size, remove_job_files
+from app.core.jobs import Job, Jobs, Status
+from app.core.settings import Settings
+from app.core.submissions import Upload, accept
+from app.core.users import User
+from app.web.auth import session_user
+from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
+from app.web.panel.common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
+from app.web.uploads import receive_upload
 from model.artifact import ModelError, load_model
 
 PAGE_SIZE = 25
 MAX_SEARCH = 100
 POLL_SECONDS = 2
 SHOWN_PROBLEMS = 20
+# The range of `since` times worth asking the database about (both engines store these).
+MIN_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_SINCE = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 # -- what the list shows -------------------------------------------------------------------------
@@ -43,8 +48,10 @@ class Filters:
         self.status = Status(raw_status) if raw_status in {s.value for s in Status} else None
         self.search = (params.get("q") or "").strip()[:MAX_SEARCH]
         self.archived = params.get("archived") in ("1", "true", "on")
+        # ASCII digits only: str.isdigit() accepts '²' and '٣', which int() then refuses or
+        # reads; and never below 1 (page 0 made a negative OFFSET, a MariaDB error).
         page = params.get("page") or "1"
-        self.page = int(page) if page.isdigit() and 0 < len(page) < 7 else 1
+        self.page = max(1, int(page)) if re.fullmatch(r"[0-9]{1,6}", page) else 1
 
     def query(self, **changes: Any) -> str:
         values = {"status": self.status.value if self.status else "", "q": self.search,
@@ -60,12 +67,6 @@ def _owner_scope(user: User) -> int | None:
     return None if user.is_admin else user.id
 
 
-def _db_now(db: Database) -> datetime:
-    row = db.one("now")
-    now = parse_time(row["now"]) if row else None
-    return now or datetime.now(timezone.utc)
-
-
 def _model_features(settings: Settings) -> list[str]:
     try:
         return load_model(settings.model_path).features
@@ -77,7 +78,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
     jobs: Jobs = request.app.state.jobs
     settings: Settings = request.app.state.settings
     owner = _owner_scope(user)
-    now = _db_now(request.app.state.db)
+    now = jobs.db_now()
     search = filters.search or None
     total = jobs.count(owner, filters.status, filters.archived, search)
     pages = max(1, math.ceil(total / PAGE_SIZE))
@@ -93,18 +94,13 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
         "now": now,
         "elapsed": elapsed_seconds,
         "since": now.isoformat(),
-        "newest_id": _newest_id(request.app.state.db, owner),
+        "newest_id": jobs.newest_id(owner),
         "features": _model_features(settings),
         "upload_limit": settings.upload_limit,
         "upload_limit_text": human_size(settings.upload_limit),
         "poll_ms": POLL_SECONDS * 1000,
         "statuses": list(Status),
     }
-
-
-def _newest_id(db: Database, owner: int | None) -> int:
-    row = db.one("panel_jobs_newest_id", {"owner_id": owner})
-    return int(row["id"]) if row and row["id"] is not None else 0
 
 
 def render_panel(request: Request, user: User, status: int = 200, **extra: Any) -> Response:
@@ -125,18 +121,27 @@ async def upload(request: Request) -> Response:
     user = await run_in_threadpool(session_user, request)
     if user is None:
         return login_redirect(request)
+    # The CSRF token is checked before the file's first byte is written: from the X-CSRF-Token
+    # header if a script sent one, else from the form field, which the page places before
+    # the file (a body without it is refused at the start of the file part).
+    if request.headers.get(CSRF_HEADER):
+        check_csrf(request, None)
+
+    def csrf_before_file(fields: dict[str, str]) -> None:
+        check_csrf(request, fields.get(CSRF_FIELD))
+
     try:
-        received: Upload = await receive_upload(request, settings)
-    except (PayloadTooLarge, BadRequest) as exc:
-        return await run_in_threadpool(render_panel, request, user, exc.status, upload_error=exc.message)
-    try:
-        check_csrf(request, received.fields.get(CSRF_FIELD))
-    except HTTPError:
-        received.discard()
-        raise
+        received: Upload = await receive_upload(request, settings, before_file=csrf_before_file)
+    except (TooLarge, InvalidRequest) as exc:
+        status = 413 if isinstance(exc, TooLarge) else 400
+        return await run_in_threadpool(render_panel, request, user, status, upload_error=exc.message)
     try:
         job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, received)
-    except Unprocessable as exc:
+    except Unavailable as exc:
+        message = f"{exc.message} ({exc.detail})" if user.is_admin and exc.detail else exc.message
+        return await run_in_threadpool(render_panel, request, user, 503, upload_error=message,
+                                       upload_name=received.filename)
+    except FileRejected as exc:
         problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS]
         return await run_in_threadpool(
             render_panel, request, user, 422, upload_error=exc.message, upload_problems=problems,
@@ -171,18 +176,23 @@ def elapsed_seconds(job: Job, now: datetime) -> float | None:
     return None
 
 
-def _since_param(raw: str | None) -> str | None:
-    """The previous poll's database time, as the naive UTC text both engines compare with
-    their stored times (millisecond precision, like SQLite's clock; a repeat is harmless)."""
-    if not raw:
+def _since_param(raw: str | None) -> datetime | None:
+    """The previous poll's database time (an ISO 8601 text the last answer gave), or None
+    when absent or not a usable time. Lenient like the other panel parameters: a bad value
+    only means "no jobs ended since" is not asked, never an error (an offset pushing year 1
+    or 9999 past the calendar's edge made this a 500 once)."""
+    if not raw or len(raw) > 64:
         return None
     try:
         value = datetime.fromisoformat(raw)
-    except ValueError:
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    if not MIN_SINCE <= value <= MAX_SINCE:
+        return None
+    return value
 
 
 @page
@@ -190,18 +200,14 @@ def updates(request: Request, user: User, form: FormData | None) -> Response:
     """JSON for the page's poll: the jobs that may have changed since the last poll (still
     waiting or running, or ended since ``since``), each with its row rendered by the same
     template as the page, and which of the user's own jobs just ended (for the notice)."""
-    db: Database = request.app.state.db
+    jobs: Jobs = request.app.state.jobs
     owner = _owner_scope(user)
-    now = _db_now(db)
+    now = jobs.db_now()
     since = _since_param(request.query_params.get("since"))
-    changed: dict[int, Job] = {}
-    for row in db.all("panel_jobs_active", {"owner_id": owner}):
-        job = job_from_row(row)
-        changed[job.id] = job
+    changed: dict[int, Job] = {job.id: job for job in jobs.active(owner)}
     ended: list[Job] = []
     if since:
-        for row in db.all("panel_jobs_finished_since", {"owner_id": owner, "since": since}):
-            job = job_from_row(row)
+        for job in jobs.finished_since(owner, since):
             changed[job.id] = job
             if job.owner_id == user.id:
                 ended.append(job)
@@ -223,8 +229,8 @@ def updates(request: Request, user: User, form: FormData | None) -> Response:
              "result_url": f"/jobs/{j.id}/result.xlsx" if j.status is Status.PROCESS_OK else None}
             for j in ended
         ],
-        "newest_id": _newest_id(db, owner),
-        "counts": request.app.state.jobs.status_counts(owner),
+        "newest_id": jobs.newest_id(owner),
+        "counts": jobs.status_counts(owner),
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
@@ -255,14 +261,6 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _stored(directory: Path, name: str | None) -> Path | None:
-    # Stored names are generated by us, but never trust a column with a path: keep the base name.
-    if not name:
-        return None
-    path = directory / Path(name).name
-    return path if path.is_file() else None
-
-
 def _file(path: Path, filename: str, media_type: str) -> Response:
     return FileResponse(path, media_type=media_type,
                         headers={"Content-Disposition": content_disposition(filename),
@@ -275,7 +273,7 @@ def download(request: Request, user: User, form: FormData | None) -> Response:
     settings: Settings = request.app.state.settings
     kind = request.url.path.rsplit("/", 1)[-1]
     if kind == "original.csv":
-        path = _stored(settings.input_dir, job.path_up)
+        path = existing_file(settings.input_dir, job.path_up)
         if path is None:
             raise NotFound("The uploaded file is no longer stored on the server.")
         return _file(path, download_name(job.file_name, ".csv"), "text/csv; charset=utf-8")
@@ -283,11 +281,11 @@ def download(request: Request, user: User, form: FormData | None) -> Response:
         raise Conflict(f"“{job.file_name}” has no result yet: its status is {job.status.value}. "
                        "Results can be downloaded once it is PROCESS OK.")
     if kind == "result.xlsx":
-        path = _stored(settings.output_dir, job.path_result)
+        path = existing_file(settings.output_dir, job.path_result)
         media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         name = download_name(job.file_name, "-result.xlsx")
     else:
-        path = _stored(settings.output_dir, job.path_result_csv)
+        path = existing_file(settings.output_dir, job.path_result_csv)
         media, name = "text/csv; charset=utf-8", download_name(job.file_name, "-result.csv")
     if path is None:
         raise NotFound("The result file is no longer stored on the server; retry the file to produce it again.")
@@ -331,11 +329,7 @@ def delete(request: Request, user: User, form: FormData | None) -> Response:
         flash(request, f"“{job.file_name}” is being processed right now and cannot be deleted. "
                        "Wait until it finishes, then delete it.", "error")
         return see_other(_back(form))
-    for directory, name in ((settings.input_dir, job.path_up), (settings.output_dir, job.path_result),
-                            (settings.output_dir, job.path_result_csv)):
-        path = _stored(directory, name)
-        if path is not None:
-            path.unlink(missing_ok=True)
+    remove_job_files(settings, job)  # the row is gone first: nothing points at them now
     flash(request, f"“{job.file_name}” and its files were deleted.", "success")
     return see_other(_back(form))
 

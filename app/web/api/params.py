@@ -12,10 +12,10 @@ import re
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from app.auth import api_user, require_admin
-from app.errors import BadRequest
-from app.jobs import Status
-from app.users import User
+from app.core.errors import InvalidRequest
+from app.core.jobs import Status
+from app.core.users import User
+from app.web.auth import api_user, require_admin
 
 _DIGITS = re.compile(r"[0-9]{1,18}")  # < 2**63: fits a signed 64-bit column on both engines
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -35,14 +35,14 @@ def parse_int(name: str, raw: str | None, *, default: int | None = None, minimum
               maximum: int | None = None) -> int:
     if raw is None or raw == "":
         if default is None:
-            raise BadRequest(f"The parameter '{name}' is required (a whole number).", extra={"parameter": name})
+            raise InvalidRequest(f"The parameter '{name}' is required (a whole number).", extra={"parameter": name})
         return default
     if not _DIGITS.fullmatch(raw):
-        raise BadRequest(f"The parameter '{name}' must be a whole number, not {raw[:40]!r}.", extra={"parameter": name})
+        raise InvalidRequest(f"The parameter '{name}' must be a whole number, not {raw[:40]!r}.", extra={"parameter": name})
     value = int(raw)
     if value < minimum or (maximum is not None and value > maximum):
         span = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise BadRequest(f"The parameter '{name}' must be {span}; got {value}.", extra={"parameter": name})
+        raise InvalidRequest(f"The parameter '{name}' must be {span}; got {value}.", extra={"parameter": name})
     return value
 
 
@@ -54,7 +54,7 @@ def parse_bool(name: str, raw: str | None, default: bool | None = False) -> bool
         return True
     if lowered in FALSE_WORDS:
         return False
-    raise BadRequest(f"The parameter '{name}' must be true or false (or 1 / 0), not {raw[:40]!r}.",
+    raise InvalidRequest(f"The parameter '{name}' must be true or false (or 1 / 0), not {raw[:40]!r}.",
                      extra={"parameter": name})
 
 
@@ -63,7 +63,7 @@ def parse_choice(name: str, raw: str | None, choices: tuple[str, ...], default: 
         return default
     if raw not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise BadRequest(f"The parameter '{name}' must be one of {allowed}; got {raw[:40]!r}.",
+        raise InvalidRequest(f"The parameter '{name}' must be one of {allowed}; got {raw[:40]!r}.",
                          extra={"parameter": name, "allowed": list(choices)})
     return raw
 

@@ -1,9 +1,10 @@
 """The article's endpoints: /process_file?id=N runs one job now, /process_all runs every job
 that is PENDING when the call arrives. Administrators only.
 
-Both claim through scheduler.worker.Worker - the same claim, heartbeat and fenced final write
-as cron and the embedded worker - and run it in the thread pool, so the event loop keeps
-answering other requests while the model works.
+Both run the worker as a child process - `process_pending.py --job N [--force]` or
+`--all --max-id N`, the same claim, host cap (MAX_CONCURRENT_JOBS), reaper, heartbeat and
+fenced final write as cron and the embedded workers - wait for it in the thread pool, and
+answer from the job rows. No model ever runs under the web server's GIL.
 
 State rules of /process_file (documented in docs/api.md):
   PENDING                  -> runs
@@ -18,7 +19,7 @@ even when it ended in ERROR (the request did what was asked).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -26,15 +27,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.api_params import caller, parse_bool, parse_int
-from app.errors import Conflict, NotFound, ServiceUnavailable
-from app.jobs import Job, Status
-from model.artifact import ModelError
-from scheduler.worker import Worker
+from app.core.errors import Conflict, NotFound, Unavailable
+from app.core.jobs import Job, Jobs, Status
+from app.core.settings import Settings
+from app.core.submissions import current_model
+from app.web.api.params import caller, parse_bool, parse_int
+from scheduler.supervisor import EXIT_NOT_CLAIMED, EXIT_OK, ChildRun, run_worker
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def outcome(job: Job) -> str:
@@ -44,19 +46,8 @@ def outcome(job: Job) -> str:
     if job.status is Status.ERROR:
         return f"ERROR: {job.error_message or 'processing failed'}"
     if job.status is Status.PENDING:
-        return "PENDING: the server is shutting down; the job was handed back to the queue"
+        return "PENDING: the worker stopped before the job ended; it was handed back to the queue"
     return f"{job.status.value}: another worker took the job over; poll /api/jobs/{job.id}"
-
-
-def worker_for(request: Request) -> Worker:
-    """A Worker for this request, with the model checked first: a broken model directory is
-    the server's problem (503), and must not turn the job into an ERROR."""
-    worker = Worker(request.app.state.settings, request.app.state.db)
-    try:
-        worker.model()
-    except ModelError as exc:
-        raise ServiceUnavailable(f"The model is not available, so nothing was processed: {exc}") from exc
-    return worker
 
 
 def refuse(job: Job, force: bool) -> Conflict | None:
@@ -76,35 +67,47 @@ def refuse(job: Job, force: bool) -> Conflict | None:
     return None
 
 
-def process_one(request: Request, job_id: int, force: bool) -> Job:
-    worker = worker_for(request)
-    job = worker.jobs.get(job_id)
+def check_worker_run(run: ChildRun) -> None:
+    """A worker that could not run at all (model or database unusable) is the server's
+    problem: 503, and the job is untouched."""
+    if run.exit_code not in (EXIT_OK, EXIT_NOT_CLAIMED):
+        last = run.stderr.strip().splitlines()[-1:] or [f"exit code {run.exit_code}"]
+        raise Unavailable("The worker could not run, so nothing was processed; try again later.",
+                          detail=last[0][-500:])
+
+
+def process_one(settings: Settings, jobs: Jobs, job_id: int, force: bool) -> Job:
+    current_model(settings)  # a broken model directory is a 503 before any job is touched
+    job = jobs.get(job_id)
     if job is None:
         raise NotFound(f"There is no job {job_id}.", extra={"id": job_id})
     problem = refuse(job, force)
     if problem:
         raise problem
-    claim = worker.claim(job_id, force=force)
-    if claim is None:
-        # It changed between the read and the claim (a worker took it, or it was deleted).
-        current = worker.jobs.get(job_id)
-        if current is None:
-            raise NotFound(f"There is no job {job_id}.", extra={"id": job_id})
-        raise refuse(current, force) or Conflict(f"Job {job_id} changed state meanwhile; try again.", extra={"id": job_id})
-    return worker.run_claim(claim)
+    args = ["--job", str(job_id)] + (["--force"] if force else [])
+    run = run_worker(settings, *args)
+    check_worker_run(run)
+    current = jobs.get(job_id)
+    if current is None:
+        raise NotFound(f"There is no job {job_id} (it was deleted meanwhile).", extra={"id": job_id})
+    if run.exit_code == EXIT_NOT_CLAIMED:
+        # It changed between the read and the claim (a worker took it, or it ended).
+        raise refuse(current, force) or Conflict(f"Job {job_id} changed state meanwhile; try again.",
+                                                 extra={"id": job_id})
+    return current
 
 
-def process_pending(request: Request) -> list[Job]:
-    """Every job PENDING at the start of the call, oldest first. The list is fixed up front so
-    a steady stream of new uploads cannot keep the request open forever; those are left to
-    the scheduler. A job someone else claims meanwhile is simply skipped."""
-    worker = worker_for(request)
-    done = []
-    for job_id in worker.jobs.pending_ids():
-        claim = worker.claim(job_id)
-        if claim is not None:
-            done.append(worker.run_claim(claim))
-    return done
+def process_pending(settings: Settings, jobs: Jobs) -> list[Job]:
+    """Every job PENDING at the start of the call, oldest first. The list is fixed up front
+    (--max-id) so a steady stream of new uploads cannot keep the request open forever; those
+    are left to the scheduler. A job another worker claimed meanwhile is reported as it is."""
+    current_model(settings)
+    ids = jobs.pending_ids()
+    if not ids:
+        return []
+    check_worker_run(run_worker(settings, "--all", "--max-id", str(max(ids))))
+    found = [jobs.get(job_id) for job_id in ids]
+    return [job for job in found if job is not None]
 
 
 async def process_file(request: Request) -> Response:
@@ -113,7 +116,7 @@ async def process_file(request: Request) -> Response:
     job_id = parse_int("id", query.get("id"))
     force = bool(parse_bool("force", query.get("force"), default=False))
     start = now_iso()
-    job = await run_in_threadpool(process_one, request, job_id, force)
+    job = await run_in_threadpool(process_one, request.app.state.settings, request.app.state.jobs, job_id, force)
     body: dict[str, Any] = {"result": outcome(job), "Start": start, "End": now_iso(), "id": job.id,
                             "status": job.status.value}
     return JSONResponse(body)
@@ -122,7 +125,7 @@ async def process_file(request: Request) -> Response:
 async def process_all(request: Request) -> Response:
     await caller(request, admin=True)
     start = now_iso()
-    jobs = await run_in_threadpool(process_pending, request)
+    jobs = await run_in_threadpool(process_pending, request.app.state.settings, request.app.state.jobs)
     results = [{"id": j.id, "status": j.status.value, "result": outcome(j)} for j in jobs]
     return JSONResponse({"result": results, "Start": start, "End": now_iso()})
 

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import secrets
 
 from starlette.requests import Request
 
-from app.errors import Forbidden, Unauthorized
-from app.users import User
+from app.core.errors import AuthenticationRequired, PermissionDenied
+from app.core.users import User
+from app.web.csrf import SESSION_CSRF
 
 SESSION_USER = "uid"
 SESSION_VERSION = "sv"
-SESSION_CSRF = "csrf"
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
-WWW_AUTHENTICATE = 'Bearer realm="beyond", Basic realm="beyond", charset="UTF-8"'
 
 
 def login(request: Request, user: User) -> None:
@@ -55,22 +51,6 @@ def session_user(request: Request) -> User | None:
     return user
 
 
-def csrf_token(request: Request) -> str:
-    token = request.session.get(SESSION_CSRF)
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.session[SESSION_CSRF] = token
-    return token
-
-
-def check_csrf(request: Request, submitted: str | None) -> None:
-    """Raise 403 unless the form field or X-CSRF-Token header carries this session's token."""
-    expected = request.session.get(SESSION_CSRF) if "session" in request.scope else None
-    given = submitted or request.headers.get(CSRF_HEADER) or ""
-    if not expected or not hmac.compare_digest(str(expected), given):
-        raise Forbidden("The form expired or did not come from this site (CSRF check failed). Reload the page and try again.")
-
-
 def api_user(request: Request) -> User:
     """The user behind `Authorization: Bearer <token>` or HTTP Basic; 401 otherwise."""
     header = request.headers.get("authorization", "")
@@ -88,15 +68,14 @@ def api_user(request: Request) -> User:
         if sep and not users.throttled(username):
             user = users.authenticate(username, password)
     if user is None:
-        raise Unauthorized(
+        raise AuthenticationRequired(
             "Valid credentials are required: send 'Authorization: Bearer <token>' (create one with "
-            "`python -m app create-token NAME` or on the Tokens page) or HTTP Basic.",
-            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+            "`python -m app create-token NAME` or on the Tokens page) or HTTP Basic."
         )
     return user
 
 
 def require_admin(user: User) -> User:
     if not user.is_admin:
-        raise Forbidden("This needs an administrator account.")
+        raise PermissionDenied("This needs an administrator account.")
     return user

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from app import __version__
-from app.jobs import Status
-from app.settings import Settings
-from app.submissions import human_size
+from app.core.jobs import Status
+from app.core.settings import Settings
+from app.core.submissions import human_size
 
 STATUSES = [s.value for s in Status]
 

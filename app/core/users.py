@@ -10,8 +10,8 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.db import Database, Row
-from app.jobs import parse_time
+from app.core.db import Database, Row
+from app.core.jobs import parse_time
 
 # argon2-cffi's defaults follow RFC 9106's second recommendation (argon2id, 64 MiB, t=3).
 _hasher = PasswordHasher()
@@ -101,7 +101,7 @@ class Users:
 
     def throttled(self, username: str) -> bool:
         row = self.db.one("login_failures_recent", {"username": username[:64], "lease_seconds": THROTTLE_WINDOW})
-        return bool(row) and int(row["n"]) >= THROTTLE_FAILURES
+        return row is not None and int(row["n"]) >= THROTTLE_FAILURES
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the name and password match an active account, else None. Callers show
@@ -109,6 +109,7 @@ class Users:
         valid = bool(USERNAME_RE.fullmatch(username or ""))
         row = self.db.one("user_by_name", {"username": username}) if valid else None
         stored = row["password_hash"] if row else _DUMMY_HASH
+        ok: bool
         try:
             ok = _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):

@@ -1,5 +1,6 @@
-"""What every panel page shares: the logged-in-user + CSRF wrapper, rendering with security
-headers, one-shot flash messages, and safe redirect targets."""
+"""What every panel page shares: the logged-in-user + CSRF wrapper, rendering, one-shot flash
+messages, and safe redirect targets. (Security headers are added to every response by
+app/web/security.py.)"""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from app.auth import CSRF_FIELD, check_csrf, require_admin, session_user
-from app.users import User
+from app.core.users import User
+from app.web.auth import require_admin, session_user
+from app.web.csrf import CSRF_FIELD, check_csrf
 
 SESSION_FLASH = "flash"
 MAX_FORM_FIELDS = 50
@@ -22,21 +24,6 @@ MAX_FIELD_BYTES = 64 * 1024
 # Ids in panel URLs match [0-9]+ of any length; no row has an id past SQLite's signed 64-bit
 # INTEGER, and binding a larger int overflows the sqlite3 driver (a 500): such ids are 404.
 MAX_ID = 2**63 - 1
-
-# No inline script or style anywhere in the templates, so the policy can be strict: a string
-# that slipped past autoescaping still could not run.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    # Pages show one user's files: never cache them (nor show them again from history).
-    "Cache-Control": "no-store",
-}
 
 Handler = Callable[[Request, User, FormData | None], Response]
 
@@ -57,9 +44,7 @@ def pop_flashes(request: Request) -> list[tuple[str, str]]:
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
            headers: dict[str, str] | None = None) -> Response:
     ctx = {"flashes": pop_flashes(request), **(context or {})}
-    return request.app.state.templates.TemplateResponse(
-        request, template, ctx, status_code=status, headers={**PAGE_HEADERS, **(headers or {})}
-    )
+    return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status, headers=headers)
 
 
 def safe_next(target: str | None, default: str = "/jobs") -> str:

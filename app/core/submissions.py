@@ -1,0 +1,93 @@
+"""From an uploaded file on disk to a PENDING job: validate against the model, store under a
+generated name, create the job row. Used by the panel, the JSON API and `python -m app
+submit` alike, so every entrance gives the same answers. Receiving the bytes of an HTTP
+upload is the web layer's part (app/web/uploads.py); it hands over an ``Upload``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.core.errors import FileRejected, TooLarge, Unavailable
+from app.core.files import display_name, human_size, new_part_path
+from app.core.jobs import Job, Jobs
+from app.core.settings import Settings
+from model.artifact import Model, ModelError, load_model
+from model.csv_input import CsvReport, inspect_csv
+
+
+@dataclass
+class Upload:
+    path: Path            # a hidden .part file in the input directory
+    filename: str         # display name
+    size: int
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def too_large(limit: int) -> TooLarge:
+    return TooLarge(f"The file is larger than the upload limit of {human_size(limit)}.",
+                    extra={"limit_bytes": limit})
+
+
+def current_model(settings: Settings) -> Model:
+    """The model uploads are checked against; Unavailable (with the reason for admins) when
+    its directory is missing or broken."""
+    try:
+        return load_model(settings.model_path)
+    except ModelError as exc:
+        raise Unavailable("The model is not available, so the file cannot be checked. "
+                          "An administrator has to deploy or fix it.", detail=str(exc)) from exc
+
+
+def validate(settings: Settings, path: Path) -> CsvReport:
+    return inspect_csv(path, current_model(settings).features)
+
+
+def rejection(report: CsvReport) -> FileRejected:
+    shown = len(report.problems)
+    summary = (
+        f"The file was not accepted: {report.total_problems} problem"
+        f"{'s' if report.total_problems != 1 else ''} found"
+        + (f" (the first {shown} are listed)." if report.total_problems > shown else ".")
+    )
+    return FileRejected(
+        summary,
+        extra={"errors": [p.as_dict() for p in report.problems], "total_errors": report.total_problems},
+    )
+
+
+def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload) -> Job:
+    """Validate an upload already on disk; on success store it and create the PENDING job.
+    On any failure the file is removed, so a rejected or half-done upload leaves nothing."""
+    try:
+        report = validate(settings, upload.path)
+        if not report.ok:
+            raise rejection(report)
+        stored = settings.input_dir / f"upload-{uuid.uuid4().hex}.csv"
+        os.replace(upload.path, stored)
+    except BaseException:
+        upload.discard()
+        raise
+    try:
+        return jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows)
+    except BaseException:
+        stored.unlink(missing_ok=True)
+        raise
+
+
+def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path) -> Job:
+    """The CLI's `submit`: copy a local CSV in, then the same checks as an upload."""
+    settings.input_dir.mkdir(parents=True, exist_ok=True)
+    size = source.stat().st_size
+    if size > settings.upload_limit:
+        raise too_large(settings.upload_limit)
+    part = new_part_path(settings.input_dir, uuid.uuid4().hex)
+    shutil.copyfile(source, part)
+    return accept(settings, jobs, owner_id, Upload(part, display_name(source.name), size))
