@@ -72,6 +72,7 @@ def api_user(request: Request) -> User:
             "Valid credentials are required: send 'Authorization: Bearer <token>' (create one with "
             "`python -m app create-token NAME` or on the Tokens page) or HTTP Basic."
         )
+    request.scope["beyond.user"] = user  # as session_user does: error answers see who asked
     return user
 
 
