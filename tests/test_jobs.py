@@ -26,6 +26,19 @@ def test_schema_is_idempotent_and_versioned(db) -> None:
     assert db.init_schema() == SCHEMA_VERSION  # second run: nothing to do, nothing lost
 
 
+def test_migrations_rerun_after_a_crash_between_ddl_and_version_row(db, jobs, alice) -> None:
+    """MySQL commits each DDL statement by itself: a crash after a migration's ALTER TABLE but
+    before its schema_version row leaves the index there and the version unrecorded. The next
+    start runs the migrations again; they must not fail (ADD INDEX used to: duplicate key name)."""
+    job = make_job(jobs, alice.id)
+    with db.transaction() as tx:
+        tx.conn.cursor().execute("DELETE FROM schema_version WHERE version >= 2")
+    assert db.schema_version() == 1
+    assert db.init_schema() == SCHEMA_VERSION
+    assert db.schema_version() == SCHEMA_VERSION
+    assert jobs.get(job.id) is not None
+
+
 def test_schema_rerun_keeps_rows(db, jobs, alice) -> None:
     job = make_job(jobs, alice.id)
     db.init_schema()

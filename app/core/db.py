@@ -135,6 +135,10 @@ class Database(ABC):
     @abstractmethod
     def _is_connection_error(self, exc: BaseException) -> bool: ...
 
+    def _apply(self, conn: Any, migration: str, statement: str) -> None:
+        """Run one statement of a migration file."""
+        self._cursor(conn).execute(statement)
+
     def _prepare(self, query: str) -> str:
         for key, value in self.macros.items():
             query = query.replace("{" + key + "}", value)
@@ -259,7 +263,7 @@ class Database(ABC):
                         continue
                     log.info("applying schema migration %s", path.name)
                     for stmt in split_statements(path.read_text(encoding="utf-8")):
-                        self._cursor(tx.conn).execute(stmt)
+                        self._apply(tx.conn, path.name, stmt)
                     tx.execute("schema_version_set", {"version": version})
                 current = version
         return current
@@ -378,6 +382,28 @@ class MySQLDatabase(Database):
             return True
         # 2003/2006/2013: cannot connect / server gone away / lost connection
         return isinstance(exc, errors.Error) and getattr(exc, "errno", None) in (2003, 2006, 2013, 2055)
+
+    # Errors that mean "this DDL statement already took effect": the table, column or index
+    # exists, or the one being dropped is gone.
+    ALREADY_APPLIED: ClassVar[dict[int, str]] = {
+        1050: "table exists", 1060: "column exists", 1061: "index exists", 1091: "already dropped",
+    }
+
+    def _apply(self, conn: Any, migration: str, statement: str) -> None:
+        # MySQL commits every DDL statement on its own, so a crash between a migration's DDL and
+        # its schema_version row leaves the DDL applied and the version unrecorded: on the next
+        # start the same statements run again and must not fail (MySQL 8 has no
+        # ADD INDEX IF NOT EXISTS, so the error itself is the check).
+        import mysql.connector.errors as errors
+
+        try:
+            super()._apply(conn, migration, statement)
+        except errors.Error as exc:
+            reason = self.ALREADY_APPLIED.get(getattr(exc, "errno", None) or 0)
+            if reason is None:
+                raise
+            log.warning("schema migration %s: skipped a statement already applied (%s): %s",
+                        migration, reason, " ".join(statement.split())[:120])
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
