@@ -9,6 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from app.core.files import make_private
 from app.core.settings import ROOT, SettingsError, example_properties, load_settings, new_secret_key
 
 
@@ -135,17 +136,14 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from app.core.logfmt import setup_logging
-    from app.web import create_app
+    from app.web.server import serve
 
     settings = _settings()
     setup_logging(settings.log_level)
-    app = create_app(settings)
     where = f"MySQL {settings.host}" if settings.uses_mysql else f"SQLite {settings.sqlite_path}"
     print(f"Beyond on http://{args.host}:{args.port}  ({where})")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), proxy_headers=False)
+    serve(settings, args.host, args.port)
     return 0
 
 
@@ -182,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_submit)
 
     args = parser.parse_args(argv)
+    # Every file this process creates (config.properties with the secret key, the SQLite
+    # file, uploads, results) is readable by the service's user only.
+    make_private()
     return int(args.func(args))
 
 

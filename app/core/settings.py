@@ -124,6 +124,10 @@ KEYS: tuple[Key, ...] = (
     Key("SMTP_HOST", "", _str, "SMTP server for completion e-mails. Empty: no e-mail."),
     Key("SMTP_PORT", "25", _int(1), "SMTP port."),
     Key("SMTP_FROM", "beyond@localhost", _str, "Sender address of completion e-mails."),
+    Key("MAX_CONNECTIONS", "200", _int(1),
+        "Connections plus requests in progress the server accepts at once; more are answered 503."),
+    Key("HEADER_TIMEOUT_SECONDS", "10", _int(1),
+        "A connection whose request headers have not all arrived within this time is closed."),
     Key("LOG_LEVEL", "INFO", _log_level, "Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
 )
 
@@ -154,6 +158,8 @@ class Settings:
     smtp_host: str
     smtp_port: int
     smtp_from: str
+    max_connections: int
+    header_timeout_seconds: int
     log_level: str
 
     @property
