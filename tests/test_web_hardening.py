@@ -258,6 +258,9 @@ def test_serve_passes_the_connection_limits_to_uvicorn(settings) -> None:
     options = uvicorn_options(settings.replace(max_connections=123, header_timeout_seconds=7))
     assert options["limit_concurrency"] == 123 and options["timeout_keep_alive"] == 5
     assert issubclass(options["http"], HeaderTimeoutH11) and options["http"].header_timeout == 7.0
+    assert options["proxy_headers"] is False  # X-Forwarded-For is anyone's to forge
+    behind = uvicorn_options(settings.replace(trusted_proxies="127.0.0.1"))
+    assert behind["proxy_headers"] is True and behind["forwarded_allow_ips"] == "127.0.0.1"
 
 
 def test_the_login_page_token_matches_the_upload_form(client, users) -> None:

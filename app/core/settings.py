@@ -128,6 +128,9 @@ KEYS: tuple[Key, ...] = (
         "Connections plus requests in progress the server accepts at once; more are answered 503."),
     Key("HEADER_TIMEOUT_SECONDS", "10", _int(1),
         "A connection whose request headers have not all arrived within this time is closed."),
+    Key("TRUSTED_PROXIES", "", _str,
+        "Addresses of reverse proxies whose X-Forwarded-For names the real client (comma-separated). "
+        "Empty: the connection's address is the client."),
     Key("LOG_LEVEL", "INFO", _log_level, "Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
 )
 
@@ -160,6 +163,7 @@ class Settings:
     smtp_from: str
     max_connections: int
     header_timeout_seconds: int
+    trusted_proxies: str
     log_level: str
 
     @property

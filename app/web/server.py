@@ -73,7 +73,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "limit_concurrency": settings.max_connections,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "log_level": settings.log_level.lower(),
-        "proxy_headers": False,
+        # The client address (per-client sign-in limits, logs) comes from the connection unless
+        # it is a proxy we were told to trust.
+        "proxy_headers": bool(settings.trusted_proxies.strip()),
+        "forwarded_allow_ips": settings.trusted_proxies.strip() or None,
     }
 
 
