@@ -8,12 +8,19 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.files import make_private
-from app.core.settings import ROOT, SettingsError, example_properties, load_settings, new_secret_key
+from app.core.settings import ROOT, Settings, SettingsError, example_properties, load_settings, new_secret_key
+
+if TYPE_CHECKING:  # the commands import what they use, so `--help` stays fast
+    from app.core.db import Database
+    from app.core.jobs import Jobs
+    from app.core.tokens import Tokens
+    from app.core.users import User, Users
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
@@ -21,7 +28,7 @@ def _settings():  # type: ignore[no-untyped-def]
         raise SystemExit(1) from exc
 
 
-def _services(settings):  # type: ignore[no-untyped-def]
+def _services(settings: Settings) -> tuple[Database, Users, Tokens, Jobs]:
     from app.core.db import DatabaseUnavailable, open_database
     from app.core.jobs import Jobs
     from app.core.tokens import Tokens
@@ -34,6 +41,14 @@ def _services(settings):  # type: ignore[no-untyped-def]
         print(f"database error: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
     return db, Users(db), Tokens(db), Jobs(db)
+
+
+def _user_named(users: Users, name: str) -> User:
+    user = users.by_name(name)
+    if user is None:
+        print(f"No user named {name!r}; create it with `python -m app create-user`.", file=sys.stderr)
+        raise SystemExit(2)
+    return user
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -71,10 +86,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 def cmd_create_token(args: argparse.Namespace) -> int:
     settings = _settings()
     _, users, tokens, _ = _services(settings)
-    user = users.by_name(args.user)
-    if user is None:
-        print(f"No user named {args.user!r}; create it with `python -m app create-user`.", file=sys.stderr)
-        return 2
+    user = _user_named(users, args.user)
     token, _ = tokens.create(user.id, args.name)
     print(token)
     print(f"(API token {args.name!r} for {user.username}; shown once, store it now)", file=sys.stderr)
@@ -87,10 +99,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     settings = _settings()
     _, users, _, jobs = _services(settings)
-    user = users.by_name(args.user)
-    if user is None:
-        print(f"No user named {args.user!r}.", file=sys.stderr)
-        return 2
+    user = _user_named(users, args.user)
     source = Path(args.file)
     if not source.is_file():
         print(f"{source}: no such file", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""Runs claimed jobs: the one code path used by cron (process_pending.py), the API's
-/process_file and /process_all, and the worker embedded in the web server.
+"""Runs claimed jobs: the one code path of every worker process (process_pending.py), whether
+cron started it, the web server's embedded workers (supervisor.py), or the API's /process_file
+and /process_all (which start `process_pending.py --job N` / `--all` as a child).
 
 A run: claim (committed) -> heartbeat thread starts -> the model runs outside any transaction,
 reporting progress -> the result files are published under names unique to this claim ->

@@ -2,7 +2,7 @@
 run (hypothesis) over the operations it lists - valid and hostile parameters, with and
 without credentials - finds no 500 and no answer that breaks the documented schema.
 
-The schema check is a small JSON Schema validator for exactly the keywords app/openapi.py
+The schema check is a small JSON Schema validator for exactly the keywords app/web/api/openapi.py
 uses; an unknown keyword fails the test, so the validator cannot silently skip a rule.
 """
 

@@ -1,4 +1,4 @@
-"""Completion e-mail (app/notify.py) against a real SMTP server (aiosmtpd on 127.0.0.1), sent
+"""Completion e-mail (app/core/notify.py) against a real SMTP server (aiosmtpd on 127.0.0.1), sent
 by the real worker when a job ends; on SQLite and MariaDB."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""app/submissions.py: the display name of an uploaded file is text, never a path."""
+"""app/core/files.py: the display name of an uploaded file is text, never a path."""
 
 from __future__ import annotations
 

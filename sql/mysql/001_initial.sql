@@ -1,4 +1,4 @@
--- Beyond schema version 1, MySQL / MariaDB (InnoDB, utf8mb4). Applied once, in order, by app/db.py.
+-- Beyond schema version 1, MySQL / MariaDB (InnoDB, utf8mb4). Applied once, in order, by app/core/db.py.
 CREATE TABLE IF NOT EXISTS users (
     id              INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     username        VARCHAR(64)  NOT NULL,

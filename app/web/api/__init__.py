@@ -1,6 +1,6 @@
-"""The API for other software: the article's /process_file and /process_all
-(app/api_process.py), the JSON jobs API (app/api_jobs.py) and /openapi.json (app/openapi.py).
-The health answer at / lives in app/web.py. Walk-through with curl: docs/api.md."""
+"""The API for other software: the article's /process_file and /process_all (process.py),
+the JSON jobs API (jobs.py) and /openapi.json (openapi.py). The health answer at / lives in
+app/web/app.py. Walk-through with curl: docs/api.md."""
 
 from __future__ import annotations
 

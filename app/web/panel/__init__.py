@@ -1,9 +1,8 @@
-"""The web panel: sign-in, account, tokens and users (app/panel_auth.py) and the job panel
-(app/panel_jobs.py). app/web.py mounts ``routes``."""
+"""The web panel: sign-in, account, tokens and users (people.py) and the job panel (jobs.py).
+app/web/app.py mounts ``routes``."""
 
 from starlette.routing import BaseRoute
 
-from app.web.panel import jobs as panel_jobs
-from app.web.panel import people as panel_auth
+from app.web.panel import jobs, people
 
-routes: list[BaseRoute] = [*panel_auth.routes, *panel_jobs.routes]
+routes: list[BaseRoute] = [*people.routes, *jobs.routes]
