@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from app.core.logfmt import log_event
@@ -63,27 +64,34 @@ class ChildRun:
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_NOT_CLAIMED = 0, 1, 2, 3
 
 
-def run_worker(settings: Settings, *args: str, timeout: float | None = None) -> ChildRun:
+def run_worker(settings: Settings, *args: str) -> ChildRun:
     """Run ``process_pending.py ARGS`` to its end (blocking: call it from a thread pool).
-    If this thread's wait is interrupted, or ``timeout`` passes, the child gets SIGTERM and
-    hands its job back to the queue, as on any shutdown."""
+
+    The child's log lines are passed on to this process's standard error as they come, so the
+    server's log tells the whole story of a job it ran; the last ones are kept for the answer.
+    If the wait is interrupted, the child gets SIGTERM and hands its job back to the queue, as
+    on any shutdown."""
     proc = subprocess.Popen(worker_command(*args), cwd=ROOT, env=worker_environment(settings),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
     log_event(log, "web.worker_run", pid=proc.pid, args=" ".join(args))
+    last: deque[str] = deque(maxlen=20)
     try:
-        _, stderr = proc.communicate(timeout=timeout)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            last.append(line)
+        proc.wait()
     except BaseException:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.communicate(timeout=30)
+            proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+            proc.wait()
         raise
     if proc.returncode not in (EXIT_OK, EXIT_NOT_CLAIMED):
-        log_event(log, "web.worker_run_failed", logging.WARNING, pid=proc.pid, exit_code=proc.returncode,
-                  stderr=stderr[-2000:])
-    return ChildRun(proc.returncode, stderr)
+        log_event(log, "web.worker_run_failed", logging.WARNING, pid=proc.pid, exit_code=proc.returncode)
+    return ChildRun(proc.returncode, "".join(last))
 
 
 class EmbeddedWorkers:
