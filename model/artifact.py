@@ -9,7 +9,6 @@ A model directory holds exactly two files:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -92,10 +91,6 @@ def save_model(estimator: Any, schema: dict[str, Any], directory: str | Path) ->
     joblib.dump(estimator, directory / MODEL_FILE)
     (directory / SCHEMA_FILE).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
     return directory
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 _cache: dict[tuple[str, float, float], Model] = {}
