@@ -31,7 +31,7 @@ import orjson
 import pandas as pd
 
 from model.artifact import ROOT, Model, load_model
-from model.csv_input import MISSING_WORDS, CsvReport, feature_matrix, inspect_csv
+from model.csv_input import CsvReport, feature_matrix, inspect_csv, read_csv_options
 from model.xlsx_writer import StreamingXlsxWriter, guard_text, is_plain_number
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
@@ -41,14 +41,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[int, int], None]
 
-# Cells pandas may turn into NaN while reading: exact spellings of the validator's missing
-# words. Any other spelling (" N/A ") leaves the column as text, and that column then goes
-# through feature_matrix, which knows every spelling.
-_NA_TEXTS = sorted({
-    variant
-    for word in MISSING_WORDS
-    for variant in (word, word.upper(), word.title(), word.replace("nan", "NaN"))
-})
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
 _FORMULA_AFTER_SEP = re.compile("(?:^|\x00)[=+\\-@\t\r]")
 _CSV_BLOCK_ROWS = 8192  # CSV rows formatted at a time
@@ -92,12 +84,7 @@ def _read_chunks(
         raise ValueError("_read_chunks() needs the report of a file without problems.")
     feature_at = [report.feature_columns[f] for f in features]
     others = [i for i in range(len(report.header)) if i not in set(feature_at)]
-    with pd.read_csv(
-        path, sep=fmt.delimiter, encoding=fmt.encoding, header=None, engine="c", quotechar='"',
-        doublequote=True, skip_blank_lines=True, decimal=fmt.decimal,
-        dtype={i: str for i in others}, keep_default_na=False,
-        na_values={i: _NA_TEXTS for i in feature_at}, iterator=True, low_memory=False,
-    ) as reader:
+    with pd.read_csv(path, **read_csv_options(fmt, feature_at, others)) as reader:
         # The header alone first, so its names do not spoil the float inference of the
         # first chunk (header=None rather than skiprows: blank lines before it are skipped).
         reader.get_chunk(1)

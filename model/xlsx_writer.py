@@ -58,7 +58,10 @@ _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 # Excel decodes "_xHHHH_" in cell text as the character U+HHHH; a literal one is
 # kept by escaping its underscore as "_x005F_".
 _EXCEL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
-_MISSING_REPRS = frozenset({"nan", "NaN", "<NA>", "NaT"})  # str() of non-str missing values
+# str() of the missing-value objects (NaN, pd.NA, NaT) an object column may hold: such a value
+# is an empty cell.  Not csv_input.MISSING_WORDS: those are texts a user typed in a feature
+# cell, while a str value here, "nan" or "N/A" included, is text and is written as it is.
+_MISSING_REPRS = frozenset({"nan", "NaN", "<NA>", "NaT"})
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 _ENTRY_LIMIT = zipfile.ZIP64_LIMIT - (1 << 20)  # stay clear of zip64 (+ room for the tail)
