@@ -32,17 +32,15 @@ import pandas as pd
 
 from model.artifact import ROOT, Model, load_model
 from model.csv_input import CsvReport, feature_matrix, inspect_csv, read_csv_options
-from model.xlsx_writer import StreamingXlsxWriter, guard_text, is_plain_number
+from model.xlsx_writer import MAYBE_FORMULA, StreamingXlsxWriter, guard_text
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_COLUMN = "probability"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[int, int], None]
 
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
-_FORMULA_AFTER_SEP = re.compile("(?:^|\x00)[=+\\-@\t\r]")
 _CSV_BLOCK_ROWS = 8192  # CSV rows formatted at a time
 
 
@@ -59,10 +57,7 @@ class InvalidInput(ValueError):
 def _guard_csv_column(values: list[str]) -> list[str]:
     # The CSV result is opened in spreadsheets too: neutralise formula-looking text the same
     # way the .xlsx does (numbers such as -1 stay numbers).
-    return [
-        guard_text(v) if v and v.startswith(FORMULA_START) and not is_plain_number(v) else v
-        for v in values
-    ]
+    return list(map(guard_text, values))
 
 
 def _temp_beside(path: Path) -> Path:
@@ -126,7 +121,7 @@ def _csv_texts(values: list[str]) -> list[str]:
     quoted as the csv module would (QUOTE_MINIMAL). Checked on the joined column first:
     most columns need neither, and then nothing runs per cell."""
     joined = "\x00".join(values)
-    if _FORMULA_AFTER_SEP.search(joined):
+    if MAYBE_FORMULA.search(joined):
         values = _guard_csv_column(values)
         joined = "\x00".join(values)
     if _CSV_SPECIAL.search(joined):
