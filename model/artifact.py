@@ -1,6 +1,6 @@
 """A deployed model: the fitted estimator (joblib) plus schema.json describing its input.
 
-A model directory holds exactly two files:
+A model directory holds two files:
 - ``model.joblib``: any fitted scikit-learn estimator or Pipeline with ``predict`` (and,
   for classifiers, ``predict_proba`` and ``classes_``).
 - ``schema.json``: the feature names the CSV must carry (they become the required columns),

@@ -30,7 +30,8 @@ Rules (the tests in tests/test_csv_input.py and the corpus in tests/data/hostile
 * Line breaks: LF, CRLF or a lone CR (old Mac).  One pandas quirk is refused rather than
   misread: a row starting with the delimiter right after a blank line ended by a lone CR.
 * Every accepted file is read by pandas (`iter_chunks`, and the prediction code) exactly as the
-  csv module read it here; a property test in tests/test_csv_input.py checks that.
+  csv module read it here, always with the options `read_csv_options` builds; a property test
+  in tests/test_csv_input.py checks that.
 * Limits: a physical line longer than `MAX_LINE_CHARS` and a value longer than the csv
   module's field_size_limit (131,072 by default; we do not raise it because it is
   process-global) are problems, not exceptions.  After `SCAN_LIMIT` problems scanning stops

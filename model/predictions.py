@@ -2,14 +2,17 @@
 
 Reads the CSV in chunks, predicts each chunk, and writes its rows to the .xlsx (and a CSV
 twin) before reading the next, so memory stays flat whatever the file size. The workbook holds
-every input column in order, then ``prediction`` and ``probability``: feature columns as the
-numbers the model saw, other columns as their text (numbers where they are plain numbers).
-The CSV twin holds the same values.
+every input column in order, then ``prediction`` (and, for classifiers, ``probability``: that
+of the predicted class): feature columns as the numbers the model saw, other columns as their
+text (numbers where they are plain numbers, formula-like text guarded by
+``xlsx_writer.guard_text``); then a "summary" sheet. The CSV twin holds the same rows and
+values.
 
-Where the time goes (bench/RESULTS.md): pandas' C parser reads the feature columns straight
-into floats (a column it cannot read falls back to `feature_matrix`, the validator's own
-conversion, so what is predicted is exactly what was accepted); numbers are formatted by
-orjson a column at a time; the CSV rows are built with one %-template per row instead of the
+Where the time goes (bench/RESULTS.md): pandas' C parser, with the validator's
+``read_csv_options``, reads the feature columns straight into floats (a column it cannot read
+falls back to `feature_matrix`, the validator's own conversion, so what is predicted is
+exactly what was accepted); numbers are formatted by orjson a column (or a run of adjacent
+feature columns) at a time; the CSV rows are built with one %-template per row instead of the
 csv module. No Python code runs per cell on the common path.
 """
 
