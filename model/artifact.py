@@ -1,15 +1,15 @@
 """A deployed model: the fitted estimator (joblib) plus schema.json describing its input.
 
-A model directory holds exactly two files:
+A model directory holds two files:
 - ``model.joblib``: any fitted scikit-learn estimator or Pipeline with ``predict`` (and,
   for classifiers, ``predict_proba`` and ``classes_``).
 - ``schema.json``: the feature names the CSV must carry (they become the required columns),
-  their dtypes and training statistics, the class labels and a version string.
+  their dtypes and training statistics, the class labels and a version string (at most
+  `MAX_VERSION_CHARS` characters: every result records it in the jobs table).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -26,6 +26,9 @@ DEFAULT_MODEL_DIR = ROOT / "model" / "artifacts" / "breast_cancer"
 MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
 SCHEMA_FORMAT = 1
+# jobs.model_version is VARCHAR(64) in MySQL (sql/mysql/001_initial.sql): a longer version
+# would make every job fail when its result is recorded, after the work is done.
+MAX_VERSION_CHARS = 64
 
 
 class ModelError(Exception):
@@ -60,9 +63,24 @@ class Model:
         return np.asarray(self.estimator.predict(X)), None
 
 
+def check_version(version: Any) -> str:
+    """The model version if it can be recorded with every result, else ModelError."""
+    if not isinstance(version, str) or not version.strip():
+        raise ModelError(f"The model version must be a non-empty text, not {version!r}.")
+    if len(version) > MAX_VERSION_CHARS:
+        shown = version if len(version) <= 100 else version[:97] + "..."
+        raise ModelError(
+            f"The model version {shown!r} is {len(version):,} characters long; at most "
+            f"{MAX_VERSION_CHARS} fit in the jobs table (model_version)."
+        )
+    return version
+
+
 def build_schema(estimator: Any, X: pd.DataFrame, version: str, **extra: Any) -> dict[str, Any]:
     """schema.json contents for an estimator trained on the DataFrame X (its columns are the
-    features the uploaded CSVs must have)."""
+    features the uploaded CSVs must have).  ModelError if `version` is unfit (see
+    `check_version`)."""
+    check_version(version)
     features = []
     for name in X.columns:
         column = pd.to_numeric(X[name], errors="coerce")
@@ -87,15 +105,12 @@ def build_schema(estimator: Any, X: pd.DataFrame, version: str, **extra: Any) ->
 
 
 def save_model(estimator: Any, schema: dict[str, Any], directory: str | Path) -> Path:
+    check_version(schema.get("version"))
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, directory / MODEL_FILE)
     (directory / SCHEMA_FILE).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
     return directory
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 _cache: dict[tuple[str, float, float], Model] = {}
@@ -120,11 +135,17 @@ def load_model(directory: str | Path | None = None) -> Model:
             schema = json.loads(schema_file.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise ModelError(f"{schema_file} is not valid JSON: {exc}") from exc
+        if not isinstance(schema, dict):
+            raise ModelError(f"{schema_file} must hold a JSON object, not {type(schema).__name__}")
         for field in ("version", "features"):
             if field not in schema:
                 raise ModelError(f"{schema_file} has no {field!r} entry")
         if not schema["features"] or not all("name" in f for f in schema["features"]):
             raise ModelError(f"{schema_file}: 'features' must be a non-empty list of {{'name': ...}}")
+        try:
+            check_version(schema["version"])
+        except ModelError as exc:
+            raise ModelError(f"{schema_file}: {exc}") from None
         estimator = joblib.load(model_file)
         if not hasattr(estimator, "predict"):
             raise ModelError(f"{model_file} holds a {type(estimator).__name__}, which has no predict()")

@@ -30,7 +30,8 @@ Rules (the tests in tests/test_csv_input.py and the corpus in tests/data/hostile
 * Line breaks: LF, CRLF or a lone CR (old Mac).  One pandas quirk is refused rather than
   misread: a row starting with the delimiter right after a blank line ended by a lone CR.
 * Every accepted file is read by pandas (`iter_chunks`, and the prediction code) exactly as the
-  csv module read it here; a property test in tests/test_csv_input.py checks that.
+  csv module read it here, always with the options `read_csv_options` builds; a property test
+  in tests/test_csv_input.py checks that.
 * Limits: a physical line longer than `MAX_LINE_CHARS` and a value longer than the csv
   module's field_size_limit (131,072 by default; we do not raise it because it is
   process-global) are problems, not exceptions.  After `SCAN_LIMIT` problems scanning stops
@@ -56,7 +57,7 @@ import csv
 import difflib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO, TypeAlias
 
@@ -71,11 +72,13 @@ SCAN_LIMIT = 100_000  # stop scanning after this many problems; nobody reads mor
 BLOCK_ROWS = 50_000  # rows per pandas chunk in the numeric check
 SNIFF_BYTES = 64 * 1024
 
-# Missing values, compared after strip() and lower().  pandas' na_values (exact matches) are
-# common spellings of them; any other spelling is found by _to_floats.
+# Missing values in feature cells, compared after strip() and lower() (see _to_floats).
 MISSING_WORDS = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none", "<na>"})
-_NA_EXACT = sorted({variant for word in MISSING_WORDS
-                    for variant in (word, word.upper(), word.title(), word.replace("nan", "NaN"))})
+# Their common spellings, as pandas' na_values (exact matches) for the feature columns: pandas
+# reads those as NaN while it parses a column as floats.  A column holding any other spelling
+# (" N/A ") stays text and goes through _to_floats, which knows every spelling.
+_NA_SPELLINGS = sorted({variant for word in MISSING_WORDS
+                        for variant in (word, word.upper(), word.title(), word.replace("nan", "NaN"))})
 
 # Control bytes that text files do not contain (tab, LF, VT, FF, CR are allowed; FileMaker
 # writes VT for line breaks inside a value).
@@ -135,6 +138,36 @@ def inspect_csv(path: str | os.PathLike, features: Sequence[str], *, max_problem
     return report
 
 
+def read_csv_options(fmt: CsvFormat, numbers: Collection[int] = (), texts: Collection[int] = (),
+                     *, decimal: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for every ``pd.read_csv`` of an upload (the numeric check here,
+    `iter_chunks`, the prediction reader), so that pandas reads the records the csv pass
+    found: the file's delimiter and encoding, RFC 4180 quotes, blank lines skipped, an
+    iterator for ``get_chunk``.  header=None: the header is the first record pandas returns
+    (skiprows would count physical lines, and blank lines before the header would shift it).
+
+    numbers: positions of feature columns, parsed as floats where pandas can (the common
+    missing-value spellings become NaN; decimal mark `decimal`, by default the file's); a
+    column pandas cannot parse comes back as text, for `_to_floats`.  texts: positions read as
+    their exact text ("" stays "", nothing becomes NaN).  Only the listed columns are read;
+    with neither, every column is read as text.
+    """
+    options: dict[str, Any] = {
+        "sep": fmt.delimiter, "encoding": fmt.encoding, "header": None, "engine": "c",
+        "quotechar": '"', "doublequote": True, "skip_blank_lines": True,
+        "keep_default_na": False, "iterator": True, "low_memory": False,
+    }
+    if not numbers and not texts:
+        return {**options, "dtype": str, "na_filter": False}
+    return {
+        **options,
+        "usecols": sorted({*numbers, *texts}),
+        "dtype": dict.fromkeys(texts, str),
+        "na_values": dict.fromkeys(numbers, _NA_SPELLINGS),
+        "decimal": decimal or fmt.decimal,
+    }
+
+
 def iter_chunks(path: str | os.PathLike, report: CsvReport,
                 chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
     """Yield the data rows of an ok file as DataFrames of exact strings.
@@ -145,11 +178,7 @@ def iter_chunks(path: str | os.PathLike, report: CsvReport,
     fmt = report.format
     if not report.ok or fmt is None:
         raise ValueError("iter_chunks() needs the report of a file without problems.")
-    # header=None and drop the first record (the header) rather than skiprows=1: skiprows
-    # counts physical lines, so blank lines before the header would shift it.
-    with pd.read_csv(path, sep=fmt.delimiter, encoding=fmt.encoding, header=None, dtype=str,
-                     keep_default_na=False, na_filter=False, engine="c", quotechar='"',
-                     doublequote=True, skip_blank_lines=True, iterator=True) as reader:
+    with pd.read_csv(path, **read_csv_options(fmt)) as reader:
         start, size = 0, chunksize + 1
         while True:
             try:
@@ -371,10 +400,7 @@ class _NumericCheck:
         self.indices = sorted(columns)
         self.names = [columns[i] for i in self.indices]
         self.decimal_comma = fmt.decimal == ","
-        self.reader = pd.read_csv(
-            path, sep=fmt.delimiter, encoding=fmt.encoding, header=None, usecols=self.indices,
-            keep_default_na=False, na_values=_NA_EXACT, engine="c", quotechar='"',
-            doublequote=True, decimal=pandas_decimal, iterator=True, low_memory=False)
+        self.reader = pd.read_csv(path, **read_csv_options(fmt, self.indices, decimal=pandas_decimal))
         # The header is the first record pandas sees (it skips blank lines like we do).  Read
         # it alone so its text does not spoil the float inference of the first chunk; not with
         # skiprows, which counts lines and mishandles a delimiter right after a "\r".

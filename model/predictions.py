@@ -2,14 +2,17 @@
 
 Reads the CSV in chunks, predicts each chunk, and writes its rows to the .xlsx (and a CSV
 twin) before reading the next, so memory stays flat whatever the file size. The workbook holds
-every input column in order, then ``prediction`` and ``probability``: feature columns as the
-numbers the model saw, other columns as their text (numbers where they are plain numbers).
-The CSV twin holds the same values.
+every input column in order, then ``prediction`` (and, for classifiers, ``probability``: that
+of the predicted class): feature columns as the numbers the model saw, other columns as their
+text (numbers where they are plain numbers, formula-like text guarded by
+``xlsx_writer.guard_text``); then a "summary" sheet. The CSV twin holds the same rows and
+values.
 
-Where the time goes (bench/RESULTS.md): pandas' C parser reads the feature columns straight
-into floats (a column it cannot read falls back to `feature_matrix`, the validator's own
-conversion, so what is predicted is exactly what was accepted); numbers are formatted by
-orjson a column at a time; the CSV rows are built with one %-template per row instead of the
+Where the time goes (bench/RESULTS.md): pandas' C parser, with the validator's
+``read_csv_options``, reads the feature columns straight into floats (a column it cannot read
+falls back to `feature_matrix`, the validator's own conversion, so what is predicted is
+exactly what was accepted); numbers are formatted by orjson a column (or a run of adjacent
+feature columns) at a time; the CSV rows are built with one %-template per row instead of the
 csv module. No Python code runs per cell on the common path.
 """
 
@@ -31,26 +34,16 @@ import orjson
 import pandas as pd
 
 from model.artifact import ROOT, Model, load_model
-from model.csv_input import MISSING_WORDS, CsvReport, feature_matrix, inspect_csv
-from model.xlsx_writer import StreamingXlsxWriter, guard_text, is_plain_number
+from model.csv_input import CsvReport, feature_matrix, inspect_csv, read_csv_options
+from model.xlsx_writer import MAYBE_FORMULA, StreamingXlsxWriter, guard_text
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_COLUMN = "probability"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[int, int], None]
 
-# Cells pandas may turn into NaN while reading: exact spellings of the validator's missing
-# words. Any other spelling (" N/A ") leaves the column as text, and that column then goes
-# through feature_matrix, which knows every spelling.
-_NA_TEXTS = sorted({
-    variant
-    for word in MISSING_WORDS
-    for variant in (word, word.upper(), word.title(), word.replace("nan", "NaN"))
-})
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
-_FORMULA_AFTER_SEP = re.compile("(?:^|\x00)[=+\\-@\t\r]")
 _CSV_BLOCK_ROWS = 8192  # CSV rows formatted at a time
 
 
@@ -67,10 +60,7 @@ class InvalidInput(ValueError):
 def _guard_csv_column(values: list[str]) -> list[str]:
     # The CSV result is opened in spreadsheets too: neutralise formula-looking text the same
     # way the .xlsx does (numbers such as -1 stay numbers).
-    return [
-        guard_text(v) if v and v.startswith(FORMULA_START) and not is_plain_number(v) else v
-        for v in values
-    ]
+    return list(map(guard_text, values))
 
 
 def _temp_beside(path: Path) -> Path:
@@ -92,12 +82,7 @@ def _read_chunks(
         raise ValueError("_read_chunks() needs the report of a file without problems.")
     feature_at = [report.feature_columns[f] for f in features]
     others = [i for i in range(len(report.header)) if i not in set(feature_at)]
-    with pd.read_csv(
-        path, sep=fmt.delimiter, encoding=fmt.encoding, header=None, engine="c", quotechar='"',
-        doublequote=True, skip_blank_lines=True, decimal=fmt.decimal,
-        dtype={i: str for i in others}, keep_default_na=False,
-        na_values={i: _NA_TEXTS for i in feature_at}, iterator=True, low_memory=False,
-    ) as reader:
+    with pd.read_csv(path, **read_csv_options(fmt, feature_at, others)) as reader:
         # The header alone first, so its names do not spoil the float inference of the
         # first chunk (header=None rather than skiprows: blank lines before it are skipped).
         reader.get_chunk(1)
@@ -139,7 +124,7 @@ def _csv_texts(values: list[str]) -> list[str]:
     quoted as the csv module would (QUOTE_MINIMAL). Checked on the joined column first:
     most columns need neither, and then nothing runs per cell."""
     joined = "\x00".join(values)
-    if _FORMULA_AFTER_SEP.search(joined):
+    if MAYBE_FORMULA.search(joined):
         values = _guard_csv_column(values)
         joined = "\x00".join(values)
     if _CSV_SPECIAL.search(joined):

@@ -1,7 +1,8 @@
 """Train the default model: `python -m model.train [--out DIR]`.
 
 A scikit-learn Pipeline (median imputation, scaling, logistic regression) on the breast cancer
-Wisconsin data set that ships with scikit-learn. Fixed seed, so the same artifact every time.
+Wisconsin data set that ships with scikit-learn. Fixed seed, so the same model every time
+(schema.json differs only in its created_at).
 """
 
 from __future__ import annotations

@@ -53,12 +53,21 @@ _PLAIN_NUMBER = re.compile(
     # integer (an account or order id) would be silently changed as a number.
     r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet may read text starting with one of these as a formula (OWASP "CSV
+# injection"), also after leading whitespace: LibreOffice's "Trim spaces" CSV import option
+# removes it.  See needs_guard.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Finds a value that may need guard_text in values joined by NUL (a superset of needs_guard:
+# \s is exactly what str.lstrip() removes), so a column without one costs one C-level search.
+MAYBE_FORMULA = re.compile("(?:^|\x00)\\s*[" + re.escape("".join(FORMULA_START)) + "]")
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Excel decodes "_xHHHH_" in cell text as the character U+HHHH; a literal one is
 # kept by escaping its underscore as "_x005F_".
 _EXCEL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
-_MISSING_REPRS = frozenset({"nan", "NaN", "<NA>", "NaT"})  # str() of non-str missing values
+# str() of the missing-value objects (NaN, pd.NA, NaT) an object column may hold: such a value
+# is an empty cell.  Not csv_input.MISSING_WORDS: those are texts a user typed in a feature
+# cell, while a str value here, "nan" or "N/A" included, is text and is written as it is.
+_MISSING_REPRS = frozenset({"nan", "NaN", "<NA>", "NaT"})
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 _ENTRY_LIMIT = zipfile.ZIP64_LIMIT - (1 << 20)  # stay clear of zip64 (+ room for the tail)
@@ -70,7 +79,7 @@ _SEP = "\x00"  # joins a column's texts so one C-level pass escapes them all (se
 _ILLEGAL_XML_BUT_SEP = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ILLEGAL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 13))  # as _ILLEGAL_XML, + NUL
 # A value starting with one of these needs a per-value decision (number? formula?).
-_CAREFUL_START = frozenset("-0123456789=+@\t\r")
+_CAREFUL_START = frozenset("0123456789").union(FORMULA_START)
 _FIRST, _LAST = operator.itemgetter(0), operator.itemgetter(-1)
 
 # Style ids into cellXfs in _STYLES.
@@ -105,10 +114,20 @@ _STYLES = (
 )
 
 
+def needs_guard(s: str) -> bool:
+    """True for text a spreadsheet could take for a formula: it starts with = + - @ tab or
+    CR, or has = + - @ after leading whitespace (" =1+1", "\\u00a0@SUM(A1)").  A plain number
+    (`is_plain_number`), also after spaces ("-1.5", " -2"), is a number, not a formula."""
+    if s.startswith(FORMULA_START):
+        return not is_plain_number(s)
+    head = s.lstrip()
+    return len(head) < len(s) and head.startswith(FORMULA_START) and not is_plain_number(head)
+
+
 def guard_text(s: str) -> str:
-    """Defuse CSV/formula injection (OWASP): prefix "'" to text that starts with
-    = + - @ tab or CR, so no spreadsheet ever evaluates it as a formula."""
-    return "'" + s if s.startswith(_FORMULA_START) else s
+    """Defuse CSV/formula injection (OWASP): prefix "'" to text `needs_guard` flags, so no
+    spreadsheet ever evaluates it as a formula; anything else is returned unchanged."""
+    return "'" + s if needs_guard(s) else s
 
 
 def is_plain_number(s: str) -> bool:
@@ -198,8 +217,9 @@ def _text_tails(values: Sequence[Any], style: str) -> list[str]:
     `{style}/>` (an empty cell) where it says None.
 
     Each distinct value is classified once (labels repeat a lot).  A column of plain text (no
-    value empty or starting with a digit, "-" or a formula character) is escaped as one
-    joined string: 50,000 distinct ids cost a few C calls, not 50,000 `_inline_str` calls.
+    value empty or starting with a digit or a formula character, also after whitespace) is
+    escaped as one joined string: 50,000 distinct ids cost a few C calls, not 50,000
+    `_inline_str` calls.
     """
     head = values[:256]
     if len(set(head)) == len(head):  # looks all distinct (ids): hashing them all buys nothing
@@ -234,6 +254,8 @@ def _plain_text_tails(texts: list[Any], style: str) -> list[str] | None:
         return None
     firsts = set(map(_FIRST, texts))
     if not firsts.isdisjoint(_CAREFUL_START):
+        return None
+    if any(c.isspace() for c in firsts) and MAYBE_FORMULA.search(joined):  # " =1+1"
         return None
     # Now every value needs exactly what _inline_str does, and each step works on the
     # joined string the same as on each value (no pattern can match across a NUL).
