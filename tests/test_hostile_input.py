@@ -30,15 +30,13 @@ from app.core.jobs import Job, Status
 from app.web import create_app
 from model.artifact import load_model
 from model.csv_input import MISSING_WORDS, CsvReport, inspect_csv
-from model.xlsx_writer import MAX_CELL_CHARS, is_plain_number
+from model.xlsx_writer import FORMULA_START, MAX_CELL_CHARS, is_plain_number
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import HOSTILE_CASES, HOSTILE_DIR, HostileCase
 from tests.panel_helpers import login, problems_of
 
 ENTRANCES = ("panel", "api")
-# What a spreadsheet reads as the start of a formula (OWASP CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STORED_NAME = re.compile(r"upload-[0-9a-f]{32}\.csv")
 
@@ -178,7 +176,10 @@ def drain(settings, db, timeout: float = 180) -> list[Job]:  # type: ignore[no-u
 
 
 def guarded(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_START) else text
+    # also after leading whitespace (LibreOffice's "Trim spaces" import drops it); numbers stay
+    head = text.lstrip()
+    formula = text.startswith(("\t", "\r")) or head.startswith(FORMULA_START) and not is_plain_number(head)
+    return "'" + text if formula else text
 
 
 def source_table(path: Path, report: CsvReport) -> tuple[list[str], list[list[str]]]:
@@ -525,7 +526,7 @@ def test_formula_cells_are_stored_as_text_and_numbers_stay_numbers(entrance, set
     assert comments["\tleading tab"] == "'\tleading tab" and comments["\rleading CR"] == "'\rleading CR"
     assert comments["-1"] == -1 and comments["-1.5e3"] == -1500 and comments["1"] == 1  # numbers stay numbers
     assert comments["-"] == "'-" and comments["--1"] == "'--1" and comments["-nan"] == "'-nan"
-    assert comments[" =not a formula"] == " =not a formula" and comments["'already quoted"] == "'already quoted"
+    assert comments[" =not a formula"] == "' =not a formula" and comments["'already quoted"] == "'already quoted"
     csv_comments = {f: r[n] for f, r in zip(FORMULAS, result[1:])}
     assert csv_comments["-1"] == "-1" and csv_comments["+1"] == "'+1" and csv_comments["=1+1"] == "'=1+1"
     assert csv_comments["\rleading CR"] == "'\rleading CR"
