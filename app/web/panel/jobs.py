@@ -25,6 +25,7 @@ from app.core.submissions import Upload, accept
 from app.core.users import User
 from app.web.auth import session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
+from app.web.errors import status_of
 from app.web.panel.common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
 from app.web.uploads import receive_upload
 from model.artifact import ModelError, load_model
@@ -133,18 +134,17 @@ async def upload(request: Request) -> Response:
     try:
         received: Upload = await receive_upload(request, settings, before_file=csrf_before_file)
     except (TooLarge, InvalidRequest) as exc:
-        status = 413 if isinstance(exc, TooLarge) else 400
-        return await run_in_threadpool(render_panel, request, user, status, upload_error=exc.message)
+        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message)
     try:
         job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, received)
     except Unavailable as exc:
         message = f"{exc.message} ({exc.detail})" if user.is_admin and exc.detail else exc.message
-        return await run_in_threadpool(render_panel, request, user, 503, upload_error=message,
+        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=message,
                                        upload_name=received.filename)
     except FileRejected as exc:
         problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS]
         return await run_in_threadpool(
-            render_panel, request, user, 422, upload_error=exc.message, upload_problems=problems,
+            render_panel, request, user, status_of(exc)[0], upload_error=exc.message, upload_problems=problems,
             upload_total=exc.extra.get("total_errors", len(problems)), upload_name=received.filename,
         )
     rows = f"{job.rows_total:,} rows" if job.rows_total is not None else "rows unknown"
