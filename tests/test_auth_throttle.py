@@ -8,6 +8,7 @@ an administrator's unlock and reset."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -215,6 +216,34 @@ def test_a_ceiling_per_client_stops_random_user_name_floods(from_address, db) ->
     assert refused.status_code == 429 and "from your address" in refused.text
     assert int(refused.headers["retry-after"]) >= 60
     assert sign_in(other, "yet-another-name", "whatever-123").status_code == 400  # judged normally
+
+
+def test_a_blocked_address_is_refused_without_database_work_and_logged_once(db, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="beyond.auth")
+    users = Users(db, throttle=Throttle(db, Policy(per_client=3)))
+    for i in range(3):
+        assert users.authenticate(f"random-{i}", "whatever-123", client="192.0.2.30") is None
+    for _ in range(4):
+        with pytest.raises(Throttled) as refused:
+            users.authenticate("alice", "whatever-123", client="192.0.2.30")
+        assert refused.value.extra["limit"] == "client" and refused.value.retry_after > 0
+    assert len(auth_events(caplog, "auth.throttled")) == 1  # the block's start, not every request
+    if db.engine == "sqlite":
+        other = sqlite3.connect(db.path, timeout=1, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the database is busy writing: a write would wait 30 s
+        try:
+            started = time.monotonic()
+            with pytest.raises(Throttled):
+                users.authenticate("bob", "whatever-123", client="192.0.2.30")
+            assert time.monotonic() - started < 2
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    # When the block ends, one line says how many requests it refused.
+    users.throttle._blocked["192.0.2.30"][0] = 0
+    users.throttle.prune(force=True)
+    [ended] = auth_events(caplog, "auth.client_unblocked")
+    assert ended["client"] == "192.0.2.30" and int(ended["refused"]) == (4 if db.engine == "sqlite" else 3)
 
 
 def test_http_basic_is_throttled_per_client_too(app, db, alice) -> None:  # type: ignore[no-untyped-def]

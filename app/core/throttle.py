@@ -18,11 +18,16 @@ Two guards, both in front of the expensive part (argon2id, 64 MiB and ~0.2 s of 
   - per client address, whatever the names: ``per_client`` failures (random-name floods).
 
 User names are counted by their lower-case key, like accounts (migration 004).
+
+An address over its ceiling is also remembered in this process until its Retry-After has
+passed: a flood from it is then refused with no database work at all (and one log line when
+the block starts and one when it ends, not one per request).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import threading
 import time
@@ -35,6 +40,9 @@ from typing import Any
 from app.core.db import Database, Row
 from app.core.errors import Throttled
 from app.core.jobs import parse_time
+from app.core.logfmt import log_event
+
+log = logging.getLogger("beyond.auth")
 
 MAX_CLIENT = 64  # characters of a client address kept (an IPv6 address has at most 45)
 
@@ -104,6 +112,7 @@ class Attempt:
 class Refusal:
     limit: str  # pair | user | client
     retry_after: int
+    repeat: bool = False  # an address already blocked in this process: not logged again
 
     def error(self) -> Throttled:
         wait = wait_text(self.retry_after)
@@ -112,7 +121,7 @@ class Refusal:
         else:
             message = (f"Too many failed sign-ins for this user name. Wait {wait} and try again, "
                        "or ask an administrator to unlock the account.")
-        return Throttled(message, retry_after=self.retry_after, extra={"limit": self.limit})
+        return Throttled(message, retry_after=self.retry_after, extra={"limit": self.limit, "repeat": self.repeat})
 
 
 def _age(now: datetime | None, then: Any) -> float:
@@ -127,7 +136,9 @@ class Throttle:
         self.db = db
         self.policy = policy or Policy()
         self._pruned_at = -math.inf
-        self._prune_lock = threading.Lock()
+        self._lock = threading.Lock()
+        # client address -> [monotonic end of its block, requests refused during it]
+        self._blocked: dict[str, list[float]] = {}
 
     def _params(self, key: str, client: str, attempt_id: int) -> dict[str, Any]:
         return {"username": key, "client": client, "id": attempt_id, "lease_seconds": self.policy.window}
@@ -160,6 +171,9 @@ class Throttle:
         a limit. Call ``succeeded`` or ``abandon`` after the check; a failure keeps the row."""
         self.prune()
         key, client = name_key(username), (client or "")[:MAX_CLIENT]
+        blocked = self._still_blocked(client)
+        if blocked is not None:
+            raise blocked.error()
         attempt_id = self.db.insert("login_attempt_insert", {"username": key, "client": client})
         try:
             row = self.db.one("login_attempt_counts", self._params(key, client, attempt_id))
@@ -170,9 +184,23 @@ class Throttle:
         refused = self.refusal(row)
         if refused is not None:
             self.db.execute("login_attempt_delete", {"id": attempt_id})
+            if refused.limit == "client":
+                with self._lock:
+                    self._blocked[client] = [time.monotonic() + refused.retry_after, 0]
             raise refused.error()
         assert row is not None
         return Attempt(attempt_id, key, client, int(row["pair_n"]) - 1)
+
+    def _still_blocked(self, client: str) -> Refusal | None:
+        with self._lock:
+            entry = self._blocked.get(client)
+            if entry is None:
+                return None
+            left = entry[0] - time.monotonic()
+            if left <= 0:
+                return None  # over: the database decides again (prune logs and forgets it)
+            entry[1] += 1
+        return Refusal("client", max(1, math.ceil(left)), repeat=True)
 
     def check(self, username: str, client: str) -> Refusal | None:
         """Would a new attempt be refused now? A read only (the admin page, tests)."""
@@ -202,8 +230,13 @@ class Throttle:
     def prune(self, force: bool = False) -> None:
         """Remove rows older than the window, at most every ``prune_every`` seconds."""
         now = time.monotonic()
-        with self._prune_lock:
+        with self._lock:
             if not force and now - self._pruned_at < self.policy.prune_every:
                 return
             self._pruned_at = now
+            ended = {c: int(e[1]) for c, e in self._blocked.items() if e[0] <= now}
+            for client in ended:
+                del self._blocked[client]
+        for client, refused in ended.items():
+            log_event(log, "auth.client_unblocked", logging.WARNING, client=client, refused=refused)
         self.db.execute("login_failures_prune", {"lease_seconds": self.policy.window})

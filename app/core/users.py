@@ -144,8 +144,9 @@ class Users:
         try:
             attempt = self.throttle.begin(username, client)
         except Throttled as exc:
-            log_event(log, "auth.throttled", logging.WARNING, **fields, limit=exc.extra.get("limit"),
-                      retry_after=exc.retry_after)
+            if not exc.extra.get("repeat"):  # an address blocked in this process is logged once
+                log_event(log, "auth.throttled", logging.WARNING, **fields, limit=exc.extra.get("limit"),
+                          retry_after=exc.retry_after)
             raise
         row = None
         ok = False
