@@ -366,7 +366,8 @@ def test_an_admin_reset_offers_to_revoke_the_api_tokens(client, db, admin, alice
     first, _ = tokens.create(alice.id, "one")
     second, _ = tokens.create(alice.id, "two")
     csrf = login(client, "admin", "admin-password-1")
-    assert f'id="revoke-{alice.id}" name="revoke_tokens"' in client.get("/admin/users").text
+    page = client.get("/admin/users").text
+    assert f'id="revoke-{alice.id}" name="revoke_tokens" type="checkbox" form="reset-{alice.id}"' in page
     data = {"csrf_token": csrf, "password": "reset-by-admin", **({"revoke_tokens": "on"} if revoke else {})}
     reset = client.post(f"/admin/users/{alice.id}/password", data=data)
     assert reset.status_code == 200 and ("2 API tokens revoked" in reset.text) == revoke
