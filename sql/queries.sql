@@ -160,13 +160,14 @@ INSERT INTO users (username, password_hash, is_admin, is_active, email, created_
 VALUES (:username, :password_hash, :is_admin, 1, :email, {now})
 
 -- name: user_by_name
-SELECT * FROM users WHERE username = :username
+-- username_key: the lower-case name, unique (migration 004); :username_key is lower-cased in Python.
+SELECT * FROM users WHERE username_key = :username_key
 
 -- name: user_by_id
 SELECT * FROM users WHERE id = :id
 
 -- name: users_list
-SELECT * FROM users ORDER BY username
+SELECT * FROM users ORDER BY username_key
 
 -- name: users_count
 SELECT COUNT(*) AS n FROM users
@@ -186,14 +187,45 @@ UPDATE users SET email = :email, notify_email = :notify_email WHERE id = :id
 -- name: user_bump_session
 UPDATE users SET session_version = session_version + 1 WHERE id = :id
 
--- name: login_failure_insert
-INSERT INTO login_failures (username, failed_at) VALUES (:username, {now})
+------------------------------------------------------------------ sign-in attempts (login_failures)
+-- A row is written BEFORE the password is checked (app/core/throttle.py): attempts that are
+-- refused or succeed remove their row again, so what stays is failures. username is the
+-- lower-case name key, client the address the attempt came from.
+
+-- name: login_attempt_insert
+INSERT INTO login_failures (username, client, failed_at) VALUES (:username, :client, {now})
+
+-- name: login_attempt_counts
+-- Everything the throttle decides on, in one read after the attempt's own row is committed.
+SELECT
+  (SELECT COUNT(*) FROM login_failures
+    WHERE username = :username AND client = :client AND failed_at >= {cutoff}) AS pair_n,
+  (SELECT MAX(failed_at) FROM login_failures
+    WHERE username = :username AND client = :client AND failed_at >= {cutoff} AND id <> :id) AS pair_newest,
+  (SELECT COUNT(*) FROM login_failures WHERE username = :username AND failed_at >= {cutoff}) AS name_n,
+  (SELECT MIN(failed_at) FROM login_failures WHERE username = :username AND failed_at >= {cutoff}) AS name_oldest,
+  (SELECT COUNT(*) FROM login_failures WHERE client = :client AND failed_at >= {cutoff}) AS client_n,
+  (SELECT MIN(failed_at) FROM login_failures WHERE client = :client AND failed_at >= {cutoff}) AS client_oldest,
+  {now} AS now
+
+-- name: login_attempt_delete
+DELETE FROM login_failures WHERE id = :id
+
+-- name: login_failures_clear_pair
+DELETE FROM login_failures WHERE username = :username AND client = :client
+
+-- name: login_failures_clear
+DELETE FROM login_failures WHERE username = :username
+
+-- name: login_failures_prune
+DELETE FROM login_failures WHERE failed_at < {cutoff}
 
 -- name: login_failures_recent
 SELECT COUNT(*) AS n FROM login_failures WHERE username = :username AND failed_at >= {cutoff}
 
--- name: login_failures_clear
-DELETE FROM login_failures WHERE username = :username
+-- name: login_failures_by_name
+-- The administrators' user list: recent failures per name key.
+SELECT username, COUNT(*) AS n FROM login_failures WHERE failed_at >= {cutoff} GROUP BY username
 
 ------------------------------------------------------------------ API tokens
 
@@ -202,7 +234,9 @@ INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at)
 VALUES (:user_id, :name, :token_hash, :prefix, {now})
 
 -- name: token_by_hash
-SELECT t.id AS token_id, t.name AS token_name, t.token_hash, u.*
+-- now: the database clock, so "used in the last minute?" is decided without a write.
+SELECT t.id AS token_id, t.name AS token_name, t.token_hash, t.last_used_at AS token_last_used_at,
+       {now} AS now, u.*
 FROM api_tokens t JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL
 
@@ -215,6 +249,9 @@ WHERE user_id = :user_id ORDER BY id DESC
 
 -- name: token_revoke
 UPDATE api_tokens SET revoked_at = {now} WHERE id = :id AND user_id = :user_id AND revoked_at IS NULL
+
+-- name: tokens_revoke_all
+UPDATE api_tokens SET revoked_at = {now} WHERE user_id = :user_id AND revoked_at IS NULL
 
 -- name: schema_versions_applied
 SELECT COUNT(*) AS n FROM schema_version

@@ -1,9 +1,11 @@
-"""Users of the panel and their passwords (argon2id), plus login throttling."""
+"""Users of the panel and their passwords (argon2id); sign-ins go through app/core/throttle.py."""
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +13,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.core.db import Database, Row
+from app.core.errors import Throttled
 from app.core.jobs import parse_time
+from app.core.logfmt import log_event
+from app.core.throttle import PASSWORD_GATE, PasswordGate, Policy, ServerBusy, Throttle, name_key
+
+log = logging.getLogger("beyond.auth")
 
 # argon2-cffi's defaults follow RFC 9106's second recommendation (argon2id, 64 MiB, t=3).
 _hasher = PasswordHasher()
@@ -20,8 +27,11 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 MIN_PASSWORD = 8
-THROTTLE_FAILURES = 5       # failures within the window before logins for that name pause
-THROTTLE_WINDOW = 15 * 60   # seconds
+THROTTLE_FAILURES = Policy.free_per_pair  # failures of one name from one client before pauses begin
+THROTTLE_WINDOW = Policy.window           # seconds a failure counts
+# Hashing a new password (an administrator creating a user, a password change) waits this long
+# for a slot of the password gate: those are rare and must not fail because of a sign-in flood.
+NEW_HASH_WAIT = 10.0
 
 
 class UserError(ValueError):
@@ -53,8 +63,18 @@ def user_from_row(row: Row) -> User:
     )
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def hash_password(password: str, gate: PasswordGate = PASSWORD_GATE) -> str:
+    with gate.slot(wait=NEW_HASH_WAIT):
+        return _hasher.hash(password)
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    """A unique index refused the row (on SQLite or MySQL/MariaDB)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    from mysql.connector import errors
+
+    return isinstance(exc, errors.IntegrityError) and exc.errno == 1062  # ER_DUP_ENTRY
 
 
 def check_new_password(password: str) -> None:
@@ -63,29 +83,38 @@ def check_new_password(password: str) -> None:
 
 
 class Users:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, throttle: Throttle | None = None, gate: PasswordGate = PASSWORD_GATE) -> None:
         self.db = db
+        self.throttle = throttle or Throttle(db)
+        self.gate = gate
 
     def create(self, username: str, password: str, is_admin: bool = False, email: str | None = None) -> User:
         if not USERNAME_RE.fullmatch(username):
             raise UserError("A user name is 1-64 letters, digits or . _ @ - (no spaces).")
         check_new_password(password)
+        taken = UserError(f"The user {username!r} already exists (user names ignore case).")
         if self.by_name(username):
-            raise UserError(f"The user {username!r} already exists.")
-        user_id = self.db.insert(
-            "user_insert",
-            {"username": username, "password_hash": hash_password(password), "is_admin": int(is_admin), "email": email},
-        )
+            raise taken
+        params = {"username": username, "password_hash": hash_password(password, self.gate),
+                  "is_admin": int(is_admin), "email": email}
+        try:
+            user_id = self.db.insert("user_insert", params)
+        except Exception as exc:
+            # Another create of the same name (in any case) won the race since the check above.
+            if is_duplicate_key(exc):
+                raise taken from None
+            raise
         user = self.by_id(user_id)
         assert user is not None
         return user
 
     def by_name(self, username: str) -> User | None:
-        # A name that could never have been created is not looked up: MySQL's PAD SPACE
-        # comparison would otherwise find 'alice' for 'alice '.
+        """The account of this name, ignoring case ('Maria' finds 'maria'). A name that could
+        never have been created is not looked up (MySQL's PAD SPACE comparison would otherwise
+        find 'alice' for 'alice ')."""
         if not USERNAME_RE.fullmatch(username or ""):
             return None
-        row = self.db.one("user_by_name", {"username": username})
+        row = self.db.one("user_by_name", {"username_key": name_key(username)})
         return user_from_row(row) if row else None
 
     def by_id(self, user_id: int) -> User | None:
@@ -99,31 +128,66 @@ class Users:
         row = self.db.one("users_count")
         return int(row["n"]) if row else 0
 
-    def throttled(self, username: str) -> bool:
-        row = self.db.one("login_failures_recent", {"username": username[:64], "lease_seconds": THROTTLE_WINDOW})
-        return row is not None and int(row["n"]) >= THROTTLE_FAILURES
+    def throttled(self, username: str, client: str = "") -> bool:
+        """Would a sign-in as ``username`` from ``client`` be refused right now? (A read only.)"""
+        return self.throttle.check(username, client) is not None
 
-    def authenticate(self, username: str, password: str) -> User | None:
-        """The user if the name and password match an active account, else None. Callers show
-        one message for every failure, so nobody learns which names exist."""
-        valid = bool(USERNAME_RE.fullmatch(username or ""))
-        row = self.db.one("user_by_name", {"username": username}) if valid else None
-        stored = row["password_hash"] if row else _DUMMY_HASH
-        ok: bool
+    def authenticate(self, username: str, password: str, *, client: str = "", via: str = "direct") -> User | None:
+        """The user if the name (any case) and password match an active account, else None.
+        Callers show one message for every failure, so nobody learns which names exist.
+
+        The attempt is counted before the password is checked; raises Throttled (refused, no
+        hash computed) when this name or client has failed too often, ServerBusy when every
+        password-check slot is taken. ``client`` is the address the attempt comes from, ``via``
+        the way in (form, basic, account), both for the throttle and the log."""
+        fields = {"user": username[:64], "client": client, "via": via}
         try:
-            ok = _hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            ok = False
+            attempt = self.throttle.begin(username, client)
+        except Throttled as exc:
+            if not exc.extra.get("repeat"):  # an address blocked in this process is logged once
+                log_event(log, "auth.throttled", logging.WARNING, **fields, limit=exc.extra.get("limit"),
+                          retry_after=exc.retry_after)
+            raise
+        row = None
+        ok = False
+        # A name that does not match USERNAME_RE cannot exist: refused without hashing (the
+        # rule is public, so the shorter answer tells nothing).
+        if USERNAME_RE.fullmatch(username or ""):
+            row = self.db.one("user_by_name", {"username_key": name_key(username)})
+            stored = row["password_hash"] if row else _DUMMY_HASH
+            try:
+                with self.gate.slot():
+                    try:
+                        ok = _hasher.verify(stored, password)
+                    except (VerificationError, InvalidHashError):
+                        ok = False
+            except ServerBusy as exc:
+                self.throttle.abandon(attempt)
+                log_event(log, "auth.throttled", logging.WARNING, **fields, limit="busy", retry_after=exc.retry_after)
+                raise
         if not ok or row is None or not row["is_active"]:
-            self.db.execute("login_failure_insert", {"username": username[:64]})
+            # The attempt's row stays: it is the recorded failure.
+            log_event(log, "auth.failed", logging.WARNING, **fields)
             return None
-        self.db.execute("login_failures_clear", {"username": username[:64]})
+        self.throttle.succeeded(attempt)
         return user_from_row(row)
 
+    def unlock(self, user_id: int) -> int:
+        """An administrator forgets the failed sign-ins of a user (from every client)."""
+        user = self.by_id(user_id)
+        return self.throttle.unlock(user.username) if user else 0
+
+    def recent_failures(self) -> dict[int, int]:
+        """Failed sign-ins within the throttle window, by user id (users with none left out)."""
+        by_key = self.throttle.recent_failures()
+        return {u.id: by_key[name_key(u.username)] for u in self.list() if name_key(u.username) in by_key}
+
     def set_password(self, user_id: int, password: str) -> None:
-        """New password; every existing session of the user ends (session_version bump)."""
+        """New password; every existing session of the user ends (session_version bump) and the
+        failed sign-ins of the name are forgotten (an administrator's reset unlocks)."""
         check_new_password(password)
-        self.db.execute("user_set_password", {"id": user_id, "password_hash": hash_password(password)})
+        self.db.execute("user_set_password", {"id": user_id, "password_hash": hash_password(password, self.gate)})
+        self.unlock(user_id)
 
     def set_active(self, user_id: int, active: bool) -> None:
         self.db.execute("user_set_active", {"id": user_id, "is_active": int(active)})

@@ -8,7 +8,8 @@ import secrets
 
 from starlette.requests import Request
 
-from app.core.errors import AuthenticationRequired, PermissionDenied
+from app.core.errors import AuthenticationRequired, PermissionDenied, Throttled
+from app.core.throttle import ServerBusy
 from app.core.users import User
 from app.web.csrf import SESSION_CSRF
 
@@ -30,6 +31,12 @@ def logout(request: Request) -> None:
         # Bumping the version makes every cookie issued before now (a copied one included) invalid.
         request.app.state.users.end_sessions(user.id)
     request.session.clear()
+
+
+def client_address(request: Request) -> str:
+    """The address sign-in attempts are counted by (the peer of the connection: the server runs
+    uvicorn without proxy headers, so a forged X-Forwarded-For changes nothing)."""
+    return request.client.host if request.client else ""
 
 
 def session_user(request: Request) -> User | None:
@@ -64,9 +71,14 @@ def api_user(request: Request) -> User:
         except (binascii.Error, UnicodeDecodeError):
             decoded = ""
         username, sep, password = decoded.partition(":")
-        users = request.app.state.users
-        if sep and not users.throttled(username):
-            user = users.authenticate(username, password)
+        if sep:
+            try:
+                user = request.app.state.users.authenticate(username, password, client=client_address(request),
+                                                             via="basic")
+            except ServerBusy:
+                raise  # 429 with Retry-After: the credentials were not checked, try again
+            except Throttled:
+                user = None  # refused without a check: answered exactly like wrong credentials
     if user is None:
         raise AuthenticationRequired(
             "Valid credentials are required: send 'Authorization: Bearer <token>' (create one with "

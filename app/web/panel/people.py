@@ -9,16 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.core.users import THROTTLE_WINDOW, User, UserError, Users
+from app.core.errors import Throttled
+from app.core.users import User, UserError, Users, check_new_password
 from app.web import auth
-from app.web.auth import session_user
+from app.web.auth import client_address, session_user
 from app.web.csrf import CSRF_FIELD, check_csrf
 from app.web.errors import NotFound
 from app.web.panel.common import MAX_ID, field, flash, page, read_form, render, safe_next, see_other
 
 BAD_LOGIN = "Unknown user name or wrong password."
-THROTTLED = (f"Too many failed sign-ins for this user name. Wait {THROTTLE_WINDOW // 60} minutes "
-             "and try again, or ask an administrator to reset the password.")
 
 
 def _users(request: Request) -> Users:
@@ -43,10 +42,12 @@ def _login_submit(request: Request, form: FormData) -> Response:
     target = safe_next(field(form, "next"))
     users = _users(request)
     context = {"next": target, "username": username}
-    if users.throttled(username):
-        return render(request, "login.html", {**context, "error": THROTTLED}, status=429,
-                      headers={"Retry-After": str(THROTTLE_WINDOW)})
-    user = users.authenticate(username, password)
+    try:
+        user = users.authenticate(username, password, client=client_address(request), via="form")
+    except Throttled as exc:
+        # The same page for the right and a wrong password: a refused try reveals nothing.
+        return render(request, "login.html", {**context, "error": exc.message}, status=429,
+                      headers={"Retry-After": str(exc.retry_after)})
     if user is None:
         # One message for an unknown name, a wrong password and a disabled account.
         return render(request, "login.html", {**context, "error": BAD_LOGIN}, status=400)
@@ -69,6 +70,8 @@ def account(request: Request, user: User, form: FormData | None) -> Response:
         return render(request, "account.html", {"email_enabled": bool(settings.smtp_host)})
     users = _users(request)
     action = field(form, "action")
+    headers: dict[str, str] = {}
+    status = 400
     try:
         if action == "email":
             email = field(form, "email", 255)
@@ -82,22 +85,37 @@ def account(request: Request, user: User, form: FormData | None) -> Response:
         elif action == "password":
             current = str(form.get("current_password") or "")
             new, repeat = str(form.get("new_password") or ""), str(form.get("repeat_password") or "")
-            if users.authenticate(user.username, current) is None:
-                raise UserError("The current password is wrong.")
             if new != repeat:
                 raise UserError("The new passwords differ.")
+            check_new_password(new)  # before the current one is checked: no hash spent on a refusal
+            try:
+                checked = users.authenticate(user.username, current, client=client_address(request), via="account")
+            except Throttled as exc:
+                status, headers = 429, {"Retry-After": str(exc.retry_after)}
+                raise UserError(exc.message) from None
+            if checked is None:
+                raise UserError("The current password is wrong.")
             users.set_password(user.id, new)
+            revoke = form.get("revoke_tokens") == "on"
+            revoked = request.app.state.tokens.revoke_all(user.id) if revoke else 0
             # The password change ended every session, this one included; start a fresh one here.
             refreshed = users.by_id(user.id)
             assert refreshed is not None
             auth.login(request, refreshed)
-            flash(request, "Password changed. Other sessions of your account have been signed out.", "success")
+            flash(request, "Password changed. Other sessions of your account have been signed out."
+                  + (f" {_tokens_revoked(revoked)}" if revoke else ""), "success")
         else:
             raise UserError("Unknown action.")
     except UserError as exc:
         return render(request, "account.html", {"email_enabled": bool(settings.smtp_host), "error": str(exc)},
-                      status=400)
+                      status=status, headers=headers)
     return see_other("/account")
+
+
+def _tokens_revoked(count: int) -> str:
+    if count == 0:
+        return "There were no API tokens to revoke."
+    return f"{count} API token{'s' if count != 1 else ''} revoked: programs using {'them' if count != 1 else 'it'} are refused."
 
 
 # -- API tokens --------------------------------------------------------------------------------------
@@ -132,16 +150,21 @@ def token_revoke(request: Request, user: User, form: FormData | None) -> Respons
 def admin_users(request: Request, user: User, form: FormData | None) -> Response:
     users = _users(request)
     if form is None:
-        return render(request, "admin_users.html", {"users": users.list()})
+        return render(request, "admin_users.html", _admin_context(users))
     username, password = field(form, "username", 64), str(form.get("password") or "")
     try:
         created = users.create(username, password, is_admin=form.get("is_admin") == "on",
                                email=field(form, "email", 255) or None)
     except UserError as exc:
         return render(request, "admin_users.html",
-                      {"users": users.list(), "error": str(exc), "username": username}, status=400)
+                      {**_admin_context(users), "error": str(exc), "username": username}, status=400)
     flash(request, f"User {created.username} created.", "success")
     return see_other("/admin/users")
+
+
+def _admin_context(users: Users) -> dict[str, object]:
+    return {"users": users.list(), "failures": users.recent_failures(),
+            "window_minutes": users.throttle.policy.window // 60}
 
 
 def _target_user(request: Request) -> User:
@@ -172,11 +195,23 @@ def admin_reset_password(request: Request, user: User, form: FormData | None) ->
     except UserError as exc:
         flash(request, f"{target.username}: {exc}", "error")
         return see_other("/admin/users")
+    revoke = form is not None and form.get("revoke_tokens") == "on"
+    revoked = request.app.state.tokens.revoke_all(target.id) if revoke else 0
     if target.id == user.id:
         refreshed = users.by_id(user.id)
         assert refreshed is not None
         auth.login(request, refreshed)
-    flash(request, f"New password set for {target.username}; their sessions have been signed out.", "success")
+    flash(request, f"New password set for {target.username}; their sessions have been signed out and failed "
+                   "sign-ins forgotten." + (f" {_tokens_revoked(revoked)}" if revoke else ""), "success")
+    return see_other("/admin/users")
+
+
+@page(admin=True)
+def admin_unlock(request: Request, user: User, form: FormData | None) -> Response:
+    target = _target_user(request)
+    forgotten = _users(request).unlock(target.id)
+    flash(request, f"{target.username} unlocked: {forgotten} failed sign-in{'s' if forgotten != 1 else ''} "
+                   "forgotten.", "success")
     return see_other("/admin/users")
 
 
@@ -198,4 +233,5 @@ routes: list[BaseRoute] = [
     Route("/admin/users/{user_id:int}/disable", admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/enable", admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/password", admin_reset_password, methods=["POST"]),
+    Route("/admin/users/{user_id:int}/unlock", admin_unlock, methods=["POST"]),
 ]

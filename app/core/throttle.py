@@ -1,0 +1,242 @@
+"""Sign-in throttling: how many password checks may run at once, and who may try again when.
+
+Two guards, both in front of the expensive part (argon2id, 64 MiB and ~0.2 s of CPU a check):
+
+* ``PasswordGate``: at most ``slots`` password hashes run at once in this process; an attempt
+  that cannot get a slot within a short wait is refused at once (``ServerBusy``, a 429 with
+  Retry-After) instead of queueing a 64 MiB allocation behind every other one.
+* ``Throttle``: every attempt is written to ``login_failures`` BEFORE its password is checked,
+  then counted; an attempt over a limit is refused without hashing and its row removed. The
+  rows that stay are failures. Counting after one's own committed insert means the k-th of a
+  parallel burst sees at least k rows, so a burst of 40 gets no more checks than a patient
+  attacker. Limits, within ``window`` seconds:
+
+  - per (user name, client address): ``free_per_pair`` failures, then a pause before each
+    further attempt that doubles from ``first_delay`` up to ``max_delay``; a success from that
+    client clears that client's failures only. An attacker elsewhere slows only himself.
+  - per user name, from all clients together: ``per_name`` failures (distributed guessing).
+  - per client address, whatever the names: ``per_client`` failures (random-name floods).
+
+User names are counted by their lower-case key, like accounts (migration 004).
+
+An address over its ceiling is also remembered in this process until its Retry-After has
+passed: a flood from it is then refused with no database work at all (and one log line when
+the block starts and one when it ends, not one per request).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.core.db import Database, Row
+from app.core.errors import Throttled
+from app.core.jobs import parse_time
+from app.core.logfmt import log_event
+
+log = logging.getLogger("beyond.auth")
+
+MAX_CLIENT = 64  # characters of a client address kept (an IPv6 address has at most 45)
+
+
+class ServerBusy(Throttled):
+    """Every password-check slot stayed taken for the whole short wait."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    window: int = 15 * 60    # seconds a failure counts (and the age past which rows are pruned)
+    free_per_pair: int = 5   # failures of one name from one client before pauses begin
+    first_delay: int = 30    # seconds of the first pause; doubled for each further failure
+    max_delay: int = 15 * 60
+    per_name: int = 50       # failures of one name from all clients together
+    per_client: int = 20     # failures from one client address, any names
+    prune_every: float = 60  # seconds between two prunes of old rows (per process)
+
+    def pause(self, pair_n: int) -> int:
+        """The pause before attempt number ``pair_n`` of one name from one client (0: none)."""
+        over = pair_n - self.free_per_pair
+        if over <= 0:
+            return 0
+        return min(self.first_delay * 2 ** min(over - 1, 30), self.max_delay)
+
+
+class PasswordGate:
+    """A small counting semaphore around password hashing, with a short wait."""
+
+    def __init__(self, slots: int = 2, wait: float = 0.25) -> None:
+        self.slots, self.wait = slots, wait
+        self._semaphore = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def slot(self, wait: float | None = None) -> Iterator[None]:
+        if not self._semaphore.acquire(timeout=self.wait if wait is None else wait):
+            raise ServerBusy("The server is busy checking other sign-ins. Try again in a moment.", retry_after=1)
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
+# One per process: every Users of the process shares it, so the bound holds whatever builds them.
+PASSWORD_GATE = PasswordGate()
+
+
+def name_key(username: str) -> str:
+    return (username or "").lower()[:64]
+
+
+def wait_text(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: int
+    key: str
+    client: str
+    earlier_failures: int  # of this name from this client, within the window
+
+
+@dataclass(frozen=True)
+class Refusal:
+    limit: str  # pair | user | client
+    retry_after: int
+    repeat: bool = False  # an address already blocked in this process: not logged again
+
+    def error(self) -> Throttled:
+        wait = wait_text(self.retry_after)
+        if self.limit == "client":
+            message = f"Too many failed sign-ins from your address. Wait {wait} and try again."
+        else:
+            message = (f"Too many failed sign-ins for this user name. Wait {wait} and try again, "
+                       "or ask an administrator to unlock the account.")
+        return Throttled(message, retry_after=self.retry_after, extra={"limit": self.limit, "repeat": self.repeat})
+
+
+def _age(now: datetime | None, then: Any) -> float:
+    start = parse_time(then)
+    if now is None or start is None:
+        return 0.0
+    return max(0.0, (now - start).total_seconds())
+
+
+class Throttle:
+    def __init__(self, db: Database, policy: Policy | None = None) -> None:
+        self.db = db
+        self.policy = policy or Policy()
+        self._pruned_at = -math.inf
+        self._lock = threading.Lock()
+        # client address -> [monotonic end of its block, requests refused during it]
+        self._blocked: dict[str, list[float]] = {}
+
+    def _params(self, key: str, client: str, attempt_id: int) -> dict[str, Any]:
+        return {"username": key, "client": client, "id": attempt_id, "lease_seconds": self.policy.window}
+
+    def refusal(self, row: Row | None, pending: int = 0) -> Refusal | None:
+        """Whether the counted attempt must be refused. ``pending``: attempts not in the counts
+        yet (1 for a look without an attempt row of its own)."""
+        if row is None:
+            return None
+        policy = self.policy
+        now = parse_time(row["now"])
+        pair_n = int(row["pair_n"]) + pending
+        found: list[Refusal] = []
+        pause = policy.pause(pair_n)
+        if pause and row["pair_newest"] is not None and _age(now, row["pair_newest"]) < pause:
+            # The whole pause, not what is left of it: the same answer for every refused try.
+            found.append(Refusal("pair", pause))
+        if int(row["name_n"]) + pending > policy.per_name:
+            found.append(Refusal("user", self._until_expiry(now, row["name_oldest"])))
+        if int(row["client_n"]) + pending > policy.per_client:
+            found.append(Refusal("client", self._until_expiry(now, row["client_oldest"])))
+        return max(found, key=lambda r: r.retry_after) if found else None
+
+    def _until_expiry(self, now: datetime | None, oldest: Any) -> int:
+        left = self.policy.window - _age(now, oldest)
+        return max(60, math.ceil(left / 60) * 60)  # whole minutes
+
+    def begin(self, username: str, client: str) -> Attempt:
+        """Record an attempt, then count; raises Throttled (the row removed again) when it is over
+        a limit. Call ``succeeded`` or ``abandon`` after the check; a failure keeps the row."""
+        self.prune()
+        key, client = name_key(username), (client or "")[:MAX_CLIENT]
+        blocked = self._still_blocked(client)
+        if blocked is not None:
+            raise blocked.error()
+        attempt_id = self.db.insert("login_attempt_insert", {"username": key, "client": client})
+        try:
+            row = self.db.one("login_attempt_counts", self._params(key, client, attempt_id))
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self.db.execute("login_attempt_delete", {"id": attempt_id})
+            raise
+        refused = self.refusal(row)
+        if refused is not None:
+            self.db.execute("login_attempt_delete", {"id": attempt_id})
+            if refused.limit == "client":
+                with self._lock:
+                    self._blocked[client] = [time.monotonic() + refused.retry_after, 0]
+            raise refused.error()
+        assert row is not None
+        return Attempt(attempt_id, key, client, int(row["pair_n"]) - 1)
+
+    def _still_blocked(self, client: str) -> Refusal | None:
+        with self._lock:
+            entry = self._blocked.get(client)
+            if entry is None:
+                return None
+            left = entry[0] - time.monotonic()
+            if left <= 0:
+                return None  # over: the database decides again (prune logs and forgets it)
+            entry[1] += 1
+        return Refusal("client", max(1, math.ceil(left)), repeat=True)
+
+    def check(self, username: str, client: str) -> Refusal | None:
+        """Would a new attempt be refused now? A read only (the admin page, tests)."""
+        key, client = name_key(username), (client or "")[:MAX_CLIENT]
+        return self.refusal(self.db.one("login_attempt_counts", self._params(key, client, -1)), pending=1)
+
+    def succeeded(self, attempt: Attempt) -> None:
+        # Only this client's failures go: another client's stay counted against the name.
+        if attempt.earlier_failures:
+            self.db.execute("login_failures_clear_pair", {"username": attempt.key, "client": attempt.client})
+        else:
+            self.db.execute("login_attempt_delete", {"id": attempt.id})
+
+    def abandon(self, attempt: Attempt) -> None:
+        """The password was not checked after all (the server was busy): the try does not count."""
+        self.db.execute("login_attempt_delete", {"id": attempt.id})
+
+    def unlock(self, username: str) -> int:
+        """Forget every failure of this name (an administrator's unlock, a password reset)."""
+        return self.db.execute("login_failures_clear", {"username": name_key(username)})
+
+    def recent_failures(self) -> dict[str, int]:
+        """Failures within the window, by lower-case name key."""
+        rows = self.db.all("login_failures_by_name", {"lease_seconds": self.policy.window})
+        return {r["username"]: int(r["n"]) for r in rows}
+
+    def prune(self, force: bool = False) -> None:
+        """Remove rows older than the window, at most every ``prune_every`` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._pruned_at < self.policy.prune_every:
+                return
+            self._pruned_at = now
+            ended = {c: int(e[1]) for c, e in self._blocked.items() if e[0] <= now}
+            for client in ended:
+                del self._blocked[client]
+        for client, refused in ended.items():
+            log_event(log, "auth.client_unblocked", logging.WARNING, client=client, refused=refused)
+        self.db.execute("login_failures_prune", {"lease_seconds": self.policy.window})
