@@ -178,9 +178,6 @@ UPDATE users SET password_hash = :password_hash, session_version = session_versi
 -- name: user_set_active
 UPDATE users SET is_active = :is_active, session_version = session_version + 1 WHERE id = :id
 
--- name: user_set_admin
-UPDATE users SET is_admin = :is_admin WHERE id = :id
-
 -- name: user_set_email
 UPDATE users SET email = :email, notify_email = :notify_email WHERE id = :id
 

@@ -38,6 +38,10 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached; the web answers 503, workers retry."""
 
 
+class DuplicateKey(Exception):
+    """A write was refused by a unique index (the same on every engine)."""
+
+
 def load_queries(directory: Path = SQL_DIR) -> dict[str, str]:
     """Every ``-- name: x`` query of sql/queries*.sql (one file per area of the product)."""
     queries: dict[str, str] = {}
@@ -135,6 +139,9 @@ class Database(ABC):
     @abstractmethod
     def _is_connection_error(self, exc: BaseException) -> bool: ...
 
+    @abstractmethod
+    def _is_duplicate_key(self, exc: BaseException) -> bool: ...
+
     def _apply(self, conn: Any, migration: str, statement: str) -> None:
         """Run one statement of a migration file."""
         self._cursor(conn).execute(statement)
@@ -202,6 +209,8 @@ class Database(ABC):
             if self._is_connection_error(exc):
                 self._discard()
                 raise DatabaseUnavailable(f"{self.engine} database unavailable: {exc}") from exc
+            if self._is_duplicate_key(exc):
+                raise DuplicateKey(str(exc)) from exc
             raise
 
     def all(self, name: str, params: Params | None = None) -> list[Row]:
@@ -313,6 +322,9 @@ class SQLiteDatabase(Database):
     def _is_connection_error(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc)
 
+    def _is_duplicate_key(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
     def drop_database(self) -> None:
         self.close()
         for suffix in ("", "-wal", "-shm"):
@@ -382,6 +394,11 @@ class MySQLDatabase(Database):
             return True
         # 2003/2006/2013: cannot connect / server gone away / lost connection
         return isinstance(exc, errors.Error) and getattr(exc, "errno", None) in (2003, 2006, 2013, 2055)
+
+    def _is_duplicate_key(self, exc: BaseException) -> bool:
+        import mysql.connector.errors as errors
+
+        return isinstance(exc, errors.IntegrityError) and exc.errno == 1062  # ER_DUP_ENTRY
 
     # Errors that mean "this DDL statement already took effect": the table, column or index
     # exists, or the one being dropped is gone.

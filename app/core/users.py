@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.core.db import Database, Row
+from app.core.db import Database, DuplicateKey, Row
 from app.core.errors import Throttled
 from app.core.jobs import parse_time
 from app.core.logfmt import log_event
@@ -68,15 +67,6 @@ def hash_password(password: str, gate: PasswordGate = PASSWORD_GATE) -> str:
         return _hasher.hash(password)
 
 
-def is_duplicate_key(exc: BaseException) -> bool:
-    """A unique index refused the row (on SQLite or MySQL/MariaDB)."""
-    if isinstance(exc, sqlite3.IntegrityError):
-        return "UNIQUE" in str(exc)
-    from mysql.connector import errors
-
-    return isinstance(exc, errors.IntegrityError) and exc.errno == 1062  # ER_DUP_ENTRY
-
-
 def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise UserError(f"The password must have at least {MIN_PASSWORD} characters.")
@@ -99,11 +89,9 @@ class Users:
                   "is_admin": int(is_admin), "email": email}
         try:
             user_id = self.db.insert("user_insert", params)
-        except Exception as exc:
+        except DuplicateKey:
             # Another create of the same name (in any case) won the race since the check above.
-            if is_duplicate_key(exc):
-                raise taken from None
-            raise
+            raise taken from None
         user = self.by_id(user_id)
         assert user is not None
         return user
@@ -192,8 +180,6 @@ class Users:
     def set_active(self, user_id: int, active: bool) -> None:
         self.db.execute("user_set_active", {"id": user_id, "is_active": int(active)})
 
-    def set_admin(self, user_id: int, admin: bool) -> None:
-        self.db.execute("user_set_admin", {"id": user_id, "is_admin": int(admin)})
 
     def set_email(self, user_id: int, email: str | None, notify: bool) -> None:
         self.db.execute("user_set_email", {"id": user_id, "email": email or None, "notify_email": int(notify)})
