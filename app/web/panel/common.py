@@ -14,7 +14,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from app.core.users import User
+from app.core.errors import NotFound
+from app.core.users import User, Users
 from app.web.auth import require_admin, session_user
 from app.web.csrf import CSRF_FIELD, check_csrf
 
@@ -112,3 +113,22 @@ def field(form: FormData | None, name: str, limit: int = 1000) -> str:
     """A text field of a submitted form, trimmed; '' when absent."""
     value = _text(form.get(name)) if form is not None else None
     return (value or "").strip()[:limit]
+
+
+def users_of(request: Request) -> Users:
+    return request.app.state.users
+
+
+def path_id(request: Request, name: str) -> int:
+    """An {name:int} path parameter that can be a row id; anything larger is 'not found'."""
+    value = request.path_params[name]
+    if not isinstance(value, int) or value > MAX_ID:
+        raise NotFound("There is nothing at this address.")
+    return value
+
+
+def revoked_tokens_text(count: int) -> str:
+    if count == 0:
+        return "There were no API tokens to revoke."
+    return f"{count} API token{'s' if count != 1 else ''} revoked: programs using {'them' if count != 1 else 'it'} are refused."
+

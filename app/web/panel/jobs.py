@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, TooLarge, Unavailable
 from app.core.files import existing_file, human_size, remove_job_files
@@ -332,17 +331,3 @@ def delete(request: Request, user: User, form: FormData | None) -> Response:
     remove_job_files(settings, job)  # the row is gone first: nothing points at them now
     flash(request, f"“{job.file_name}” and its files were deleted.", "success")
     return see_other(_back(form))
-
-
-routes: list[BaseRoute] = [
-    Route("/jobs", jobs_page, methods=["GET"]),
-    Route("/jobs/upload", upload, methods=["POST"]),
-    Route("/jobs/updates", updates, methods=["GET"]),
-    Route("/jobs/{job_id:int}/result.xlsx", download, methods=["GET"]),
-    Route("/jobs/{job_id:int}/result.csv", download, methods=["GET"]),
-    Route("/jobs/{job_id:int}/original.csv", download, methods=["GET"]),
-    Route("/jobs/{job_id:int}/retry", retry, methods=["POST"]),
-    Route("/jobs/{job_id:int}/archive", set_archived, methods=["POST"]),
-    Route("/jobs/{job_id:int}/unarchive", set_archived, methods=["POST"]),
-    Route("/jobs/{job_id:int}/delete", delete, methods=["POST"]),
-]

@@ -1,0 +1,45 @@
+"""Panel: a user's API tokens (create, shown once; revoke)."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.core.errors import NotFound
+from app.core.users import User
+from app.web.panel.common import (
+    field,
+    flash,
+    page,
+    path_id,
+    render,
+    see_other,
+)
+
+
+# -- API tokens --------------------------------------------------------------------------------------
+@page
+def tokens_page(request: Request, user: User, form: FormData | None) -> Response:
+    store = request.app.state.tokens
+    new_token = None
+    if form is not None:
+        name = field(form, "name", 100)
+        if not name:
+            return render(request, "tokens.html", {"tokens": store.list_for(user.id),
+                                                   "error": "Give the token a name, e.g. the program that will use it."},
+                          status=400)
+        new_token, _ = store.create(user.id, name)
+    # The new token is rendered in this response only (never in a cookie or URL): it cannot
+    # be shown again.
+    return render(request, "tokens.html", {"tokens": store.list_for(user.id), "new_token": new_token},
+                  status=201 if new_token else 200)
+
+
+@page
+def token_revoke(request: Request, user: User, form: FormData | None) -> Response:
+    token_id = path_id(request, "token_id")
+    if not request.app.state.tokens.revoke(token_id, user.id):
+        raise NotFound("No such active token of yours.")
+    flash(request, "Token revoked: programs using it are refused from now on.", "success")
+    return see_other("/tokens")
