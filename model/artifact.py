@@ -62,17 +62,18 @@ class ModelError(Exception):
 class FeatureSpec:
     """One input column: what its cells in an upload must be and what the model is given.
 
-    ======== ============================================= ==========================================
-    type     an upload's cells                             the model gets
-    ======== ============================================= ==========================================
-    number   numbers                                       float64
-    integer  whole numbers ("3", "3.0"; not "3.5")         int64; float64 in a chunk with missing cells
-    boolean  true/false, yes/no, 1/0, t/f, y/n (any case)  bool; object True/False/NaN with missing
-    category any text (values unseen in training are      str (missing: NaN), exactly as written
-             counted in the report, not refused)
-    datetime dates in `format`, e.g. YYYY-MM-DD            datetime64 in the training unit (`dtype`)
-    text     any text                                      str (missing: NaN), exactly as written
-    ======== ============================================= ==========================================
+    Per type, an upload's cells -> what the model gets:
+
+    - number: numbers -> float64.
+    - integer: whole numbers ("3", "3.0"; not "3.5") -> int64; float64 in a chunk with
+      missing cells.
+    - boolean: true/false, yes/no, 1/0, t/f, y/n, any case -> bool; object True/False/NaN in
+      a chunk with missing cells.
+    - category: any text; values unseen in training are counted in the upload report, not
+      refused -> str, exactly as written.
+    - datetime: dates in `format` (e.g. "%Y-%m-%d") -> datetime64 in the training unit
+      (`dtype`).
+    - text: any text -> str, exactly as written.
 
     Cells of every type may be empty or a missing word (csv_input.MISSING_WORDS); the model
     then gets NaN (NaT for datetimes).  That is what ``pd.read_csv`` gives the pipeline for
