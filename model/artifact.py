@@ -3,17 +3,24 @@
 A model directory holds two files:
 - ``model.joblib``: any fitted scikit-learn estimator or Pipeline with ``predict`` (and,
   for classifiers, ``predict_proba`` and ``classes_``).
-- ``schema.json``: the feature names the CSV must carry (they become the required columns),
-  their dtypes and training statistics, the class labels and a version string (at most
+- ``schema.json``: the feature columns the CSV must carry, each with its type (see
+  `FeatureSpec`) and training statistics, the class labels and a version string (at most
   `MAX_VERSION_CHARS` characters: every result records it in the jobs table).
+
+Schema format 2 (written by `build_schema`) gives each feature ``{"name", "type",
+"required", "dtype"}`` plus ``categories`` (category), ``format`` (datetime) and ``min``,
+``max``, ``mean`` (number, integer).  Format 1 schemas (``"dtype": "float64"`` for every
+feature, no type) still load: all their features are required numbers.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +32,90 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = ROOT / "model" / "artifacts" / "breast_cancer"
 MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
-SCHEMA_FORMAT = 1
+SCHEMA_FORMAT = 2  # format 1: every feature a number ("dtype": "float64")
 # jobs.model_version is VARCHAR(64) in MySQL (sql/mysql/001_initial.sql): a longer version
 # would make every job fail when its result is recorded, after the work is done.
 MAX_VERSION_CHARS = 64
 
+# Feature types (schema.json "type"); see FeatureSpec for what each accepts and what the
+# model is given.
+NUMBER, INTEGER, BOOLEAN, CATEGORY, DATETIME, TEXT = "number", "integer", "boolean", "category", "datetime", "text"
+FEATURE_TYPES = (NUMBER, INTEGER, BOOLEAN, CATEGORY, DATETIME, TEXT)
+NUMERIC_TYPES = frozenset({NUMBER, INTEGER})  # read as numbers by pandas' C parser
+# A text column of the training data is a category when it has at most CATEGORY_MAX_VALUES
+# distinct values and at most CATEGORY_MAX_SHARE of its non-missing cells are distinct (each
+# value appears twice on average); otherwise it is free text.  `types=` overrides this.
+CATEGORY_MAX_VALUES = 1_000
+CATEGORY_MAX_SHARE = 0.5
+# Datetime cell formats (ISO 8601, as DataFrame.to_csv writes datetime64 columns), inferred
+# from the training values: dates at midnight only, whole seconds, or fractions of a second.
+DATE_FORMAT = "%Y-%m-%d"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+FRACTION_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
 
 class ModelError(Exception):
     """The model directory is missing or inconsistent; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One input column: what its cells in an upload must be and what the model is given.
+
+    Per type, an upload's cells -> what the model gets:
+
+    - number: numbers -> float64.
+    - integer: whole numbers ("3", "3.0"; not "3.5") -> int64; float64 in a chunk with
+      missing cells.
+    - boolean: true/false, yes/no, 1/0, t/f, y/n, any case -> bool; object True/False/NaN in
+      a chunk with missing cells.
+    - category: any text; values unseen in training are counted in the upload report, not
+      refused -> str, exactly as written.
+    - datetime: dates in `format` (e.g. "%Y-%m-%d") -> datetime64 in the training unit
+      (`dtype`).
+    - text: any text -> str, exactly as written.
+
+    Cells of every type may be empty or a missing word (csv_input.MISSING_WORDS); the model
+    then gets NaN (NaT for datetimes).  That is what ``pd.read_csv`` gives the pipeline for
+    the same file (with ``parse_dates`` for datetime columns), so the model sees the dtypes
+    it was trained with.  required=False: the CSV may leave the column out; the model then
+    gets it with every cell missing.
+    """
+
+    name: str
+    type: str = NUMBER
+    required: bool = True
+    categories: tuple[str, ...] = ()  # category: the training values, sorted
+    format: str | None = None  # datetime: the cells' strftime format, e.g. "%Y-%m-%d"
+    dtype: str | None = None  # the training column's dtype, e.g. "int64", "datetime64[us]"
+
+    @classmethod
+    def from_schema(cls, entry: Mapping[str, Any]) -> FeatureSpec:
+        """A schema.json feature entry (format 1 or 2); ModelError naming what is wrong."""
+        name = str(entry["name"])
+        kind = entry.get("type", NUMBER)
+        if kind not in FEATURE_TYPES:
+            raise ModelError(f"feature {name!r} has type {kind!r}; the types are {', '.join(FEATURE_TYPES)}")
+        required = entry.get("required", True)
+        if not isinstance(required, bool):
+            raise ModelError(f"feature {name!r}: 'required' must be true or false, not {required!r}")
+        categories = entry.get("categories")
+        if kind == CATEGORY and not (isinstance(categories, list) and all(isinstance(c, str) for c in categories)):
+            raise ModelError(f"feature {name!r} is a category: 'categories' must be a list of texts")
+        fmt = entry.get("format")
+        if kind == DATETIME and not (isinstance(fmt, str) and fmt):
+            raise ModelError(f"feature {name!r} is a datetime: 'format' must be a strftime format such as '%Y-%m-%d'")
+        dtype = entry.get("dtype")
+        return cls(name, kind, required, tuple(categories or ()) if kind == CATEGORY else (),
+                   fmt if kind == DATETIME else None, str(dtype) if dtype is not None else None)
+
+    def as_schema(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required, "dtype": self.dtype}
+        if self.type == CATEGORY:
+            entry["categories"] = list(self.categories)
+        if self.type == DATETIME:
+            entry["format"] = self.format
+        return entry
 
 
 @dataclass(frozen=True)
@@ -44,6 +127,11 @@ class Model:
     @property
     def features(self) -> list[str]:
         return [f["name"] for f in self.schema["features"]]
+
+    @cached_property
+    def feature_specs(self) -> list[FeatureSpec]:
+        """The features with their types, in training order (ModelError if one is unfit)."""
+        return [FeatureSpec.from_schema(f) for f in self.schema["features"]]
 
     @property
     def version(self) -> str:
@@ -76,23 +164,53 @@ def check_version(version: Any) -> str:
     return version
 
 
-def build_schema(estimator: Any, X: pd.DataFrame, version: str, **extra: Any) -> dict[str, Any]:
+def build_schema(
+    estimator: Any,
+    X: pd.DataFrame,
+    version: str,
+    *,
+    types: Mapping[str, str] | None = None,
+    optional: Collection[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """schema.json contents for an estimator trained on the DataFrame X (its columns are the
-    features the uploaded CSVs must have).  ModelError if `version` is unfit (see
-    `check_version`)."""
+    features the uploaded CSVs must have), with `extra` entries added as they are.
+
+    Each feature's type follows its dtype in X, as ``pd.read_csv`` or a database gives it:
+    float -> number; int (also Int64) -> integer; bool (also "boolean", or an object column
+    of True/False with NaN, which is what read_csv makes of true/false with gaps) -> boolean;
+    datetime64 -> datetime (cells written like DataFrame.to_csv writes them: "%Y-%m-%d"
+    when every training value is at midnight, else "%Y-%m-%d %H:%M:%S", with ".%f" when
+    some have fractions of a second; timezone-aware columns are refused); str, object of
+    strings or category -> category when it has at most `CATEGORY_MAX_VALUES` distinct
+    values and at most `CATEGORY_MAX_SHARE` (half) of its non-missing cells are distinct,
+    else text.  Uploads then accept, per type: numbers; whole numbers ("3", "3.0", not
+    "3.5"); true/false, yes/no, 1/0, t/f, y/n in any case with surrounding spaces; the
+    datetime format; any text (see `FeatureSpec`).
+
+    types: {column: type} overrides the inferred type.  It changes how uploads are checked,
+    never the kind of value the model gets, so it must fit the training column: number or
+    integer for numeric columns (integer: whole values only), boolean for bool columns or
+    numbers that are all 0/1, category or text for text columns, datetime for datetime64.
+    optional: columns the CSV may leave out (the model then gets them as missing values).
+
+    ModelError if `version` is unfit (see `check_version`), a column's type cannot be
+    inferred or does not fit the override, or `types`/`optional` name unknown columns.
+    """
     check_version(version)
-    features = []
-    for name in X.columns:
-        column = pd.to_numeric(X[name], errors="coerce")
-        features.append(
-            {
-                "name": str(name),
-                "dtype": "float64",
-                "min": float(column.min()),
-                "max": float(column.max()),
-                "mean": float(column.mean()),
-            }
-        )
+    if isinstance(optional, str):
+        raise ModelError(f"optional must be a list of column names, not the text {optional!r}")
+    types, optional = dict(types or {}), set(optional or ())
+    names = [str(c) for c in X.columns]
+    if len(set(names)) != len(names):
+        raise ModelError(f"X has duplicate column names: {sorted({n for n in names if names.count(n) > 1})}")
+    unknown = sorted((set(types) | optional) - set(names))
+    if unknown:
+        raise ModelError(f"types/optional name columns X does not have: {', '.join(map(repr, unknown))}")
+    for name, kind in types.items():
+        if kind not in FEATURE_TYPES:
+            raise ModelError(f"types[{name!r}] is {kind!r}; the types are {', '.join(FEATURE_TYPES)}")
+    features = [_describe(name, X[label], types.get(name), name not in optional) for name, label in zip(names, X.columns)]
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     return {
         "format": SCHEMA_FORMAT,
@@ -102,6 +220,96 @@ def build_schema(estimator: Any, X: pd.DataFrame, version: str, **extra: Any) ->
         "classes": classes,
         **extra,
     }
+
+
+def _describe(name: str, column: pd.Series, override: str | None, required: bool) -> dict[str, Any]:
+    """The schema entry of one training column."""
+    learned = _value_kind(column)
+    kind = override or _infer_type(name, column, learned)
+    if override and not _fits(kind, column, learned):
+        raise ModelError(
+            f"Column {name!r} holds {learned} values ({column.dtype}) in the training data, so the model "
+            f"learned those; type {override!r} would give it other values. Convert the column and train again, "
+            "or leave its type out."
+        )
+    categories: tuple[str, ...] = ()
+    fmt = None
+    if kind == CATEGORY:
+        categories = tuple(sorted({str(v) for v in column.dropna().unique()}))
+    elif kind == DATETIME:
+        fmt = _datetime_format(column.dropna())
+    entry = FeatureSpec(name, kind, required, categories, fmt, str(column.dtype)).as_schema()
+    if kind in NUMERIC_TYPES:
+        numbers = pd.to_numeric(column, errors="coerce").astype(float)
+        entry.update(min=float(numbers.min()), max=float(numbers.max()), mean=float(numbers.mean()))
+    return entry
+
+
+def _value_kind(column: pd.Series) -> str:
+    """What the column holds: "bool", "integer", "float", "datetime", "datetime with timezone",
+    "string", "empty" (only missing values) or the kind pandas infers for an object column
+    ("mixed", "decimal", "date"...)."""
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return "datetime with timezone"
+    if pd.api.types.is_datetime64_dtype(dtype):
+        return "datetime"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _value_kind(pd.Series(dtype.categories)) if len(dtype.categories) else "empty"
+    kind = str(pd.api.types.infer_dtype(column, skipna=True))
+    return {"boolean": "bool", "floating": "float"}.get(kind, kind)
+
+
+def _infer_type(name: str, column: pd.Series, learned: str) -> str:
+    simple = {"bool": BOOLEAN, "integer": INTEGER, "float": NUMBER, "datetime": DATETIME}
+    if learned in simple:
+        return simple[learned]
+    if learned == "string":
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            return CATEGORY
+        values = column.dropna()
+        distinct = values.nunique()
+        return CATEGORY if distinct <= CATEGORY_MAX_VALUES and distinct <= CATEGORY_MAX_SHARE * len(values) else TEXT
+    if learned == "datetime with timezone":
+        raise ModelError(f"Column {name!r} holds timezone-aware datetimes; convert them to naive ones "
+                         "(column.dt.tz_convert(None)) and train again.")
+    if learned == "empty":
+        raise ModelError(f"Column {name!r} has no values in the training data, so its type cannot be "
+                         f"inferred; name it in types=.")
+    raise ModelError(f"Column {name!r} holds {learned} values (dtype {column.dtype}); give it one dtype "
+                     "(numbers, bool, datetime64 or str) and train again, or name its type in types=.")
+
+
+def _fits(kind: str, column: pd.Series, learned: str) -> bool:
+    """Whether the model, trained on `column`, may be given values of type `kind`."""
+    if learned == "empty":  # nothing was learned from the column
+        return True
+    if kind in NUMERIC_TYPES:
+        if learned not in ("bool", "integer", "float", "mixed-integer-float", "decimal"):
+            return False
+        numbers = pd.to_numeric(column.dropna(), errors="coerce").astype(float)
+        return kind == NUMBER or bool((numbers == np.floor(numbers)).all())
+    if kind == BOOLEAN:
+        if learned in ("integer", "float"):
+            return bool(column.dropna().isin([0, 1]).all())
+        return learned == "bool"
+    if kind in (CATEGORY, TEXT):
+        return learned == "string"
+    return learned == "datetime"
+
+
+def _datetime_format(values: pd.Series) -> str:
+    if (values == values.dt.normalize()).all():
+        return DATE_FORMAT
+    if ((values.dt.microsecond == 0) & (values.dt.nanosecond == 0)).all():
+        return DATETIME_FORMAT
+    return FRACTION_FORMAT
 
 
 def save_model(estimator: Any, schema: dict[str, Any], directory: str | Path) -> Path:
@@ -140,10 +348,18 @@ def load_model(directory: str | Path | None = None) -> Model:
         for field in ("version", "features"):
             if field not in schema:
                 raise ModelError(f"{schema_file} has no {field!r} entry")
-        if not schema["features"] or not all("name" in f for f in schema["features"]):
+        if not schema["features"] or not all(isinstance(f, dict) and "name" in f for f in schema["features"]):
             raise ModelError(f"{schema_file}: 'features' must be a non-empty list of {{'name': ...}}")
+        if schema.get("format", 1) not in (1, SCHEMA_FORMAT):
+            raise ModelError(f"{schema_file} has schema format {schema.get('format')!r}; this version of "
+                             f"Beyond reads formats 1 and {SCHEMA_FORMAT}")
         try:
             check_version(schema["version"])
+        except ModelError as exc:
+            raise ModelError(f"{schema_file}: {exc}") from None
+        try:  # Model.feature_specs then cannot fail
+            for entry in schema["features"]:
+                FeatureSpec.from_schema(entry)
         except ModelError as exc:
             raise ModelError(f"{schema_file}: {exc}") from None
         estimator = joblib.load(model_file)

@@ -22,9 +22,22 @@ Rules (the tests in tests/test_csv_input.py and the corpus in tests/data/hostile
 * Feature columns match header cells ignoring case and surrounding spaces.  Extra columns are
   passed through untouched; extra columns may have an empty name.  Non-empty names must be
   unique (after the same normalisation).
-* Feature cells must be numbers (surrounding spaces allowed) or empty/missing words
-  (see `MISSING_WORDS`, any case); missing values are imputed by the model.  inf/Infinity is
-  rejected.
+* Feature cells must fit the feature's type (`FeatureSpec`; a feature given as a bare name
+  is a number), or be empty or a missing word (see `MISSING_WORDS`, any case), which the model
+  gets as a missing value for every type:
+  - number: a number (surrounding spaces allowed); inf/Infinity is rejected.
+  - integer: a number with no fraction ("3", "3.0", "3e2"; not "3.5"), at most
+    `INTEGER_LIMIT` either way.
+  - boolean: true/false, yes/no, 1/0, t/f, y/n (`TRUE_WORDS`, `FALSE_WORDS`), any case,
+    surrounding spaces allowed.
+  - datetime: the feature's strftime format (surrounding spaces allowed); with fractions of a
+    second (".%f") whole seconds are accepted too.
+  - category: any text.  Values not among the training categories are not problems (the
+    pipeline decides, e.g. OneHotEncoder(handle_unknown="ignore")); `unseen_categories`
+    counts them per feature.  Category and text cells reach the model exactly as written.
+  - text: any text.
+* A required feature's column must be present; an optional one may be absent (the model then
+  gets it with every cell missing, see `model_values`).
 * Quoting is RFC 4180: a quote inside a quoted value is doubled.  Text after a closing quote
   (`"ab"cd`) and a quote left open at the end of the file are rejected.
 * Line breaks: LF, CRLF or a lone CR (old Mac).  One pandas quirk is refused rather than
@@ -47,7 +60,10 @@ feature columns in chunks and infers float columns natively (with `usecols` pand
 non-blank record, even one with a wrong field count, so the i-th pandas row is the i-th record
 the csv module found).  Only a column chunk that pandas
 could not read as numbers goes through `pd.to_numeric`, the same conversion `feature_matrix`
-uses, to find the offending cells.  Nothing holds more than one chunk of rows in memory.
+uses, to find the offending cells.  Columns of the other types are read as their text and
+checked once per distinct value (`pd.factorize`) by the conversions the prediction uses
+(`model_values`); number columns never take that path.  Nothing holds more than one chunk of
+rows in memory.
 """
 
 from __future__ import annotations
@@ -58,18 +74,20 @@ import difflib
 import os
 import re
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO, TypeAlias
 
 import numpy as np
 import pandas as pd
+
+from model.artifact import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMERIC_TYPES, FeatureSpec
 
 PathLike: TypeAlias = str | os.PathLike[str]
 
 DELIMITERS = (",", ";", "\t")
 MAX_LINE_CHARS = 10_000_000  # a longer line is not a table row (and would cost memory)
 SCAN_LIMIT = 100_000  # stop scanning after this many problems; nobody reads more
-BLOCK_ROWS = 50_000  # rows per pandas chunk in the numeric check
+BLOCK_ROWS = 50_000  # rows per pandas chunk in the cell check
 SNIFF_BYTES = 64 * 1024
 
 # Missing values in feature cells, compared after strip() and lower() (see _to_floats).
@@ -79,6 +97,15 @@ MISSING_WORDS = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none
 # (" N/A ") stays text and goes through _to_floats, which knows every spelling.
 _NA_SPELLINGS = sorted({variant for word in MISSING_WORDS
                         for variant in (word, word.upper(), word.title(), word.replace("nan", "NaN"))})
+# Boolean cells, compared after strip() and lower() (see _to_booleans).
+TRUE_WORDS = frozenset({"true", "yes", "1", "t", "y"})
+FALSE_WORDS = frozenset({"false", "no", "0", "f", "n"})
+BOOLEAN_HINT = "true/false, yes/no, 1/0"  # the spellings a message suggests
+# Integer cells go through float64, which holds every whole number up to 2**53 exactly.
+INTEGER_LIMIT = 2**53
+# Datetime units whose range is narrower than the years 1-9999 a format's %Y can give.
+_DATETIME_RANGE = {"datetime64[ns]": (pd.Timestamp.min, pd.Timestamp.max)}
+_FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS", "%f": "ffffff"}
 
 # Control bytes that text files do not contain (tab, LF, VT, FF, CR are allowed; FileMaker
 # writes VT for line breaks inside a value).
@@ -113,8 +140,10 @@ class CsvReport:
     total_problems: int
     format: CsvFormat | None
     header: list[str]
-    feature_columns: dict[str, int]
+    feature_columns: dict[str, int]  # feature name -> file column index, for the columns present
     rows: int
+    # category feature -> cells holding a value not seen in training (for a quality report)
+    unseen_categories: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -124,15 +153,18 @@ class CsvReport:
 # Public API
 
 
-def inspect_csv(path: str | os.PathLike, features: Sequence[str], *, max_problems: int = 20,
-                max_columns: int = 16_000) -> CsvReport:
-    """Check an uploaded CSV; never raises on bad content (OSError if the path is unreadable)."""
+def inspect_csv(path: str | os.PathLike, features: Sequence[str | FeatureSpec], *,
+                max_problems: int = 20, max_columns: int = 16_000) -> CsvReport:
+    """Check an uploaded CSV; never raises on bad content (OSError if the path is unreadable).
+
+    features: the model's `FeatureSpec`s (Model.feature_specs); a bare name is a required
+    number."""
     problems = _Problems(max_problems)
     report = CsvReport(ok=False, problems=problems.kept, total_problems=0, format=None,
                        header=[], feature_columns={}, rows=0)
     encoding = _check_bytes(path, problems)
     if encoding is not None:
-        _Scan(path, [str(f) for f in features], max_columns, encoding, report, problems).run()
+        _Scan(path, feature_specs(features), max_columns, encoding, report, problems).run()
     report.total_problems = problems.total
     report.ok = problems.total == 0
     return report
@@ -140,7 +172,7 @@ def inspect_csv(path: str | os.PathLike, features: Sequence[str], *, max_problem
 
 def read_csv_options(fmt: CsvFormat, numbers: Collection[int] = (), texts: Collection[int] = (),
                      *, decimal: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for every ``pd.read_csv`` of an upload (the numeric check here,
+    """Keyword arguments for every ``pd.read_csv`` of an upload (the cell check here,
     `iter_chunks`, the prediction reader), so that pandas reads the records the csv pass
     found: the file's delimiter and encoding, RFC 4180 quotes, blank lines skipped, an
     iterator for ``get_chunk``.  header=None: the header is the first record pandas returns
@@ -149,8 +181,8 @@ def read_csv_options(fmt: CsvFormat, numbers: Collection[int] = (), texts: Colle
     numbers: positions of feature columns, parsed as floats where pandas can (the common
     missing-value spellings become NaN; decimal mark `decimal`, by default the file's); a
     column pandas cannot parse comes back as text, for `_to_floats`.  texts: positions read as
-    their exact text ("" stays "", nothing becomes NaN).  Only the listed columns are read;
-    with neither, every column is read as text.
+    their exact text ("" stays "", nothing becomes NaN): other columns, and features of the
+    other types.  Only the listed columns are read; with neither, every column is read as text.
     """
     options: dict[str, Any] = {
         "sep": fmt.delimiter, "encoding": fmt.encoding, "header": None, "engine": "c",
@@ -205,6 +237,49 @@ def feature_matrix(chunk: pd.DataFrame, report: CsvReport,
         texts = chunk[report.feature_columns[name]].to_numpy(dtype=object)
         out[:, j] = _to_floats(texts, decimal_comma)[0]
     return out
+
+
+def feature_specs(features: Sequence[str | FeatureSpec]) -> list[FeatureSpec]:
+    """Specs for features given as specs or bare names (a required number)."""
+    return [f if isinstance(f, FeatureSpec) else FeatureSpec(str(f)) for f in features]
+
+
+def model_values(spec: FeatureSpec, values: np.ndarray | None, n: int) -> Any:
+    """The column the model gets for feature `spec` (see `FeatureSpec`), from `values`:
+    float64 numbers for number and integer (as `_to_floats` or pandas' parser read them), the
+    cells' exact texts (object array) for the other types, or None for an optional column the
+    file lacks (then `n` missing values).  The same conversions decide at upload whether a
+    cell is accepted, so what is predicted is exactly what was accepted."""
+    if spec.type in NUMERIC_TYPES:
+        if values is None:
+            return np.full(n, np.nan)
+        if spec.type == INTEGER and not np.isnan(values).any():
+            return values.astype(np.int64)
+        return values
+    texts = np.full(n, "", dtype=object) if values is None else values
+    if spec.type == BOOLEAN:
+        booleans, _ = _to_booleans(texts)
+        return booleans if pd.isna(booleans).any() else booleans.astype(bool)
+    if spec.type == DATETIME:
+        return _to_datetimes(texts, spec)[0]
+    return pd.array(_to_texts(texts), dtype="str")
+
+
+def feature_frame(chunk: pd.DataFrame, report: CsvReport,
+                  features: Sequence[str | FeatureSpec]) -> pd.DataFrame:
+    """The model's input for a chunk from `iter_chunks`: one column per feature, in the order
+    of `features`, typed by `model_values` (an optional feature the file lacks is missing)."""
+    decimal_comma = report.format is not None and report.format.decimal == ","
+    columns = {}
+    for spec in feature_specs(features):
+        index = report.feature_columns.get(spec.name)
+        if index is None and spec.required:
+            raise ValueError(f"The report has no column for feature {spec.name!r}.")
+        values = None if index is None else chunk[index].to_numpy(dtype=object)
+        if values is not None and spec.type in NUMERIC_TYPES:
+            values = _to_floats(values, decimal_comma)[0]
+        columns[spec.name] = model_values(spec, values, len(chunk))
+    return pd.DataFrame(columns, index=chunk.index)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,6 +347,66 @@ def _to_floats(texts: np.ndarray, decimal_comma: bool) -> tuple[np.ndarray, np.n
                               dtype=bool, count=failed.size)
         bad[failed[~missing]] = True
     return nums, bad
+
+
+def _per_value(texts: np.ndarray, classify: Any) -> tuple[np.ndarray, ...]:
+    """classify(distinct texts) -> arrays, one entry per distinct text; returns them spread
+    back over `texts`.  Typed columns repeat few values, so the Python work stays small."""
+    codes, uniques = pd.factorize(texts)
+    return tuple(np.asarray(a)[codes] for a in classify(list(uniques)))
+
+
+def _missing_flags(uniques: list[str]) -> np.ndarray:
+    return np.fromiter((u.strip().lower() in MISSING_WORDS for u in uniques), dtype=bool, count=len(uniques))
+
+
+def _to_booleans(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Strings -> (object array of True/False, NaN where missing or bad; bad cells)."""
+    def classify(uniques: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        keys = [u.strip().lower() for u in uniques]
+        values = np.array([True if k in TRUE_WORDS else False if k in FALSE_WORDS else np.nan for k in keys],
+                          dtype=object)
+        return values, pd.isna(values) & ~_missing_flags(uniques)
+    values, bad = _per_value(texts, classify)  # two arrays
+    return values, bad
+
+
+def _to_datetimes(texts: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Strings -> (datetime64 in the unit the model was trained with, NaT where missing or
+    not accepted; bad cells: not in the format; out: dates the unit cannot hold)."""
+    fmt = spec.format or "%Y-%m-%d"
+    dtype = spec.dtype if spec.dtype and spec.dtype.startswith("datetime64[") else "datetime64[us]"
+
+    def classify(uniques: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        stripped = np.array([u.strip() for u in uniques], dtype=object)
+        parsed = pd.to_datetime(stripped, format=fmt, errors="coerce")
+        if fmt.endswith(".%f") and parsed.isna().any():  # whole seconds, without a fraction
+            parsed = parsed.where(~parsed.isna(), pd.to_datetime(stripped, format=fmt[:-3], errors="coerce"))
+        failed = np.asarray(parsed.isna())
+        out = np.zeros(len(uniques), dtype=bool)
+        if dtype in _DATETIME_RANGE:
+            low, high = _DATETIME_RANGE[dtype]
+            out = ~failed & np.asarray((parsed < low) | (parsed > high))
+            parsed = parsed.where(~out)
+        return np.asarray(parsed.astype(dtype)), failed & ~_missing_flags(uniques), out
+    if not len(texts):
+        return np.array([], dtype=dtype), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    values, bad, out = _per_value(texts, classify)
+    return values, bad, out
+
+
+def _to_texts(texts: np.ndarray) -> np.ndarray:
+    """Strings -> the same strings (object array), NaN where missing."""
+    def classify(uniques: list[str]) -> tuple[np.ndarray]:
+        return (np.array([np.nan if m else u for u, m in zip(uniques, _missing_flags(uniques))], dtype=object),)
+    return _per_value(texts, classify)[0]
+
+
+def _format_hint(spec: FeatureSpec) -> str:
+    """'a date (YYYY-MM-DD)' or 'a date and time (YYYY-MM-DD HH:MM:SS)' for a message."""
+    fmt = spec.format or "%Y-%m-%d"
+    shown = re.sub("%[A-Za-z]", lambda m: _FORMAT_WORDS.get(m.group(), m.group()), fmt)
+    return f"a date and time ({shown})" if re.search("%[HIMSfp]", fmt) else f"a date ({shown})"
 
 
 def _column_texts(col: pd.Series) -> np.ndarray:
@@ -391,16 +526,28 @@ def _csv_error_message(error: csv.Error, row: int) -> str:
     return f"Row {row:,} could not be read as CSV ({text})."
 
 
-class _NumericCheck:
+# Problem codes of a cell in _CellCheck.check
+_NOT_A_NUMBER, _INFINITE, _NOT_WHOLE, _TOO_LARGE, _WRONG, _OUT_OF_RANGE = range(1, 7)
+
+
+class _CellCheck:
     """Reads the feature columns with pandas' C parser, chunk by chunk, in step with the csv
     pass (both see the same non-blank records in the same order; with usecols pandas keeps
-    rows with a wrong field count too, so the two stay aligned)."""
+    rows with a wrong field count too, so the two stay aligned).  Number and integer columns
+    are parsed as floats; the other types are read as their exact text."""
 
-    def __init__(self, path: PathLike, fmt: CsvFormat, columns: dict[int, str], pandas_decimal: str):
+    def __init__(self, path: PathLike, fmt: CsvFormat, columns: dict[int, tuple[str, FeatureSpec]],
+                 pandas_decimal: str, unseen: dict[str, int]):
         self.indices = sorted(columns)
-        self.names = [columns[i] for i in self.indices]
+        self.names = [columns[i][0] for i in self.indices]
+        self.specs = [columns[i][1] for i in self.indices]
         self.decimal_comma = fmt.decimal == ","
-        self.reader = pd.read_csv(path, **read_csv_options(fmt, self.indices, decimal=pandas_decimal))
+        numbers = [i for i, spec in zip(self.indices, self.specs) if spec.type in NUMERIC_TYPES]
+        texts = [i for i, spec in zip(self.indices, self.specs) if spec.type not in NUMERIC_TYPES]
+        self.categories = {j: frozenset(spec.categories) for j, spec in enumerate(self.specs)
+                           if spec.type == CATEGORY}
+        self.unseen = unseen  # the report's counts, updated in place
+        self.reader = pd.read_csv(path, **read_csv_options(fmt, numbers, texts, decimal=pandas_decimal))
         # The header is the first record pandas sees (it skips blank lines like we do).  Read
         # it alone so its text does not spoil the float inference of the first chunk; not with
         # skiprows, which counts lines and mishandles a delimiter right after a "\r".
@@ -416,17 +563,33 @@ class _NumericCheck:
         chunk = self.reader.get_chunk(len(rows))
         if len(chunk) != len(rows):
             raise ValueError("pandas and the csv module disagree on the number of rows")
-        flags = np.zeros((len(rows), len(self.indices)), dtype=np.int8)  # 1 text, 2 infinite
+        flags = np.zeros((len(rows), len(self.indices)), dtype=np.int8)  # the problem codes
         texts = {}
         for j, index in enumerate(self.indices):
-            col = chunk[index]
-            if col.dtype.kind in "fiu":  # pandas parsed every cell: only infinities are wrong
-                flags[np.isinf(col.to_numpy(dtype=np.float64)), j] = 2
-            else:
-                texts[j] = _column_texts(col)
-                nums, bad = _to_floats(texts[j], self.decimal_comma)
-                flags[np.isinf(nums), j] = 2
-                flags[bad, j] = 1
+            col, kind = chunk[index], self.specs[j].type
+            if kind in NUMERIC_TYPES:
+                if col.dtype.kind in "fiu":  # pandas parsed every cell: only infinities are wrong
+                    nums = col.to_numpy(dtype=np.float64)
+                    flags[np.isinf(nums), j] = _INFINITE
+                else:
+                    texts[j] = _column_texts(col)
+                    nums, bad = _to_floats(texts[j], self.decimal_comma)
+                    flags[np.isinf(nums), j] = _INFINITE
+                    flags[bad, j] = _NOT_A_NUMBER
+                if kind == INTEGER:
+                    finite = np.isfinite(nums)
+                    flags[finite & (nums != np.floor(nums)), j] = _NOT_WHOLE
+                    flags[finite & (np.abs(nums) > INTEGER_LIMIT), j] = _TOO_LARGE
+            elif kind == BOOLEAN:
+                texts[j] = col.to_numpy(dtype=object)
+                flags[_to_booleans(texts[j])[1], j] = _WRONG
+            elif kind == DATETIME:
+                texts[j] = col.to_numpy(dtype=object)
+                _, bad, out = _to_datetimes(texts[j], self.specs[j])
+                flags[bad, j] = _WRONG
+                flags[out, j] = _OUT_OF_RANGE
+            elif kind == CATEGORY:
+                self._count_unseen(j, col.to_numpy(dtype=object), skip)
         if skip:
             flags[skip] = 0
         count = int(np.count_nonzero(flags))
@@ -435,14 +598,44 @@ class _NumericCheck:
             name = self.names[j]
             if j in texts:
                 value = texts[j][i]
-            else:  # pandas kept only the float; show it the way Python writes it
-                value = repr(float(chunk.iat[i, j]))
-            what = "is not a number" if flags[i, j] == 1 else "is not a finite number"
-            message = f"Row {rows[i]:,}, column '{name.strip()}': {_show(value)} {what}."
-            if flags[i, j] == 1 and not self.decimal_comma and _comma_number(value):
+            else:  # pandas kept only the number; show it the way Python writes it
+                cell = chunk.iat[i, j]
+                value = str(cell) if isinstance(cell, (int, np.integer)) else repr(float(cell))
+            code = flags[i, j]
+            message = f"Row {rows[i]:,}, column '{name.strip()}': {_show(value)} {self._what(j, code)}."
+            if code == _NOT_A_NUMBER and not self.decimal_comma and _comma_number(value):
                 message += " Use a point (.) as the decimal separator."
             found.append((rows[i], self.indices[j], Problem(message, rows[i], name)))
         return count, found
+
+    def _what(self, j: int, code: int) -> str:
+        if code == _NOT_A_NUMBER:
+            return "is not a number"
+        if code == _INFINITE:
+            return "is not a finite number"
+        if code == _NOT_WHOLE:
+            return "is not a whole number"
+        if code == _TOO_LARGE:
+            return f"is too large for a whole number (at most {INTEGER_LIMIT:,} either way)"
+        spec = self.specs[j]
+        if spec.type == BOOLEAN:
+            return f"is not true/false ({BOOLEAN_HINT})"
+        if code == _OUT_OF_RANGE:
+            low, high = _DATETIME_RANGE[str(spec.dtype)]
+            return f"is outside the dates the model takes ({low.date()} to {high.date()})"
+        return f"is not {_format_hint(spec)}"
+
+    def _count_unseen(self, j: int, texts: np.ndarray, skip: list[int]) -> None:
+        codes, uniques = pd.factorize(texts)
+        known = self.categories[j]
+        unseen = np.fromiter((u not in known for u in uniques), dtype=bool, count=len(uniques))
+        unseen &= ~_missing_flags(list(uniques))
+        if unseen.any():
+            hits = unseen[codes]
+            if skip:
+                hits[skip] = False
+            name = self.specs[j].name
+            self.unseen[name] = self.unseen.get(name, 0) + int(np.count_nonzero(hits))
 
 
 def _comma_number(value: str) -> bool:
@@ -451,18 +644,20 @@ def _comma_number(value: str) -> bool:
 
 
 class _Scan:
-    """The csv pass over the decoded text, with the numeric check in lockstep."""
+    """The csv pass over the decoded text, with the cell check in lockstep."""
 
-    def __init__(self, path: PathLike, features: list[str], max_columns: int, encoding: str,
+    def __init__(self, path: PathLike, specs: list[FeatureSpec], max_columns: int, encoding: str,
                  report: CsvReport, problems: _Problems):
-        self.path, self.features, self.max_columns = path, features, max_columns
+        self.path, self.specs, self.max_columns = path, specs, max_columns
+        self.features = [spec.name for spec in specs]
         self.encoding, self.report, self.problems = encoding, report, problems
-        self.numeric: _NumericCheck | None = None
-        self.numeric_args: tuple[CsvFormat, dict[int, str]] | None = None  # once the header is read
+        self.cells: _CellCheck | None = None
+        # once the header is read: the format and {file column: (header cell, spec)}
+        self.cells_args: tuple[CsvFormat, dict[int, tuple[str, FeatureSpec]]] | None = None
         self.first_good: list[str] | None = None  # the first well-formed data row
-        self.flushed = False  # a block was flushed already (the numeric check cannot start late)
+        self.flushed = False  # a block was flushed already (the cell check cannot start late)
         self.structure_problems = 0
-        self.block_rows: list[int] = []  # row numbers of the records not yet number-checked
+        self.block_rows: list[int] = []  # row numbers of the records whose cells are not yet checked
         self.block_skip: list[int] = []  # their positions that have a wrong field count
         self.pending: list[tuple] = []  # earliest field-count problems of this block
         self.pending_count = 0
@@ -483,8 +678,8 @@ class _Scan:
             try:
                 self._scan(records, lines, fmt)
             finally:
-                if self.numeric is not None:
-                    self.numeric.close()
+                if self.cells is not None:
+                    self.cells.close()
 
     def _too_long(self, row: int) -> None:
         self.problems.add(f"Row {row:,} is longer than {MAX_LINE_CHARS:,} characters without a "
@@ -533,7 +728,7 @@ class _Scan:
             if columns is None:
                 return
             if columns:
-                self.numeric_args = (fmt, columns)
+                self.cells_args = (fmt, columns)
             rows = 0
             for record in records:
                 row += 1
@@ -577,7 +772,7 @@ class _Scan:
             self._end(lines, row, _csv_error_message(error, row + 1), row + 1)
 
     def _row_problem(self, row: int, message: str) -> None:
-        """A data row whose fields cannot be trusted: reported, and not number-checked."""
+        """A data row whose fields cannot be trusted: reported, and its cells not checked."""
         self.structure_problems += 1
         self.pending_count += 1
         if len(self.pending) < self.problems.room:
@@ -600,21 +795,23 @@ class _Scan:
         return True
 
     def _flush(self) -> None:
-        """Number-check the buffered records and file their problems in row order."""
+        """Check the cells of the buffered records and file their problems in row order."""
         count, found = 0, list[tuple[Any, ...]]()
-        start = self.numeric is None and self.numeric_args is not None and not self.flushed
-        if self.block_rows and (self.numeric is not None or start):
+        start = self.cells is None and self.cells_args is not None and not self.flushed
+        if self.block_rows and (self.cells is not None or start):
             try:
-                if self.numeric is None:
+                if self.cells is None:
                     # pandas parses decimal commas natively if the first row uses them (speed
                     # only: cells it cannot parse go through _to_floats, which accepts both).
-                    assert self.numeric_args is not None
-                    fmt, columns = self.numeric_args
+                    assert self.cells_args is not None
+                    fmt, columns = self.cells_args
                     comma = fmt.decimal == "," and self.first_good is not None and any(
-                        "," in self.first_good[i] for i in columns)
-                    self.numeric = _NumericCheck(self.path, fmt, columns, "," if comma else ".")
-                count, found = self.numeric.check(self.block_rows, self.block_skip,
-                                                  self.problems.room)
+                        "," in self.first_good[i] for i, (_, spec) in columns.items()
+                        if spec.type in NUMERIC_TYPES)
+                    self.cells = _CellCheck(self.path, fmt, columns, "," if comma else ".",
+                                              self.report.unseen_categories)
+                count, found = self.cells.check(self.block_rows, self.block_skip,
+                                                self.problems.room)
             except (ValueError, StopIteration) as error:
                 # pandas cannot read what the csv module read.  After a structure problem that
                 # is expected (the file is rejected anyway); otherwise iter_chunks would fail
@@ -623,19 +820,19 @@ class _Scan:
                     first = self.block_rows[0]
                     self.problems.add(f"The rows from row {first:,} on could not be read "
                                       f"consistently as a table ({error}).", first)
-                if self.numeric is not None:
-                    self.numeric.close()
-                self.numeric_args = None
-                self.numeric = None
+                if self.cells is not None:
+                    self.cells.close()
+                self.cells_args = None
+                self.cells = None
         self.flushed = True
         merged = sorted(self.pending + found, key=lambda p: p[:2])
         self.problems.add_batch(self.pending_count + count, [p[2] for p in merged])
         self.block_rows.clear()  # in place: _scan holds a reference
         self.block_skip, self.pending, self.pending_count = [], [], 0
 
-    def _check_header(self, header: list[str], row: int) -> dict[int, str] | None:
-        """Header problems; returns {file column index: header cell} of the features found,
-        or None when the rest of the file cannot be checked."""
+    def _check_header(self, header: list[str], row: int) -> dict[int, tuple[str, FeatureSpec]] | None:
+        """Header problems; returns {file column index: (header cell, spec)} of the features
+        found, or None when the rest of the file cannot be checked."""
         add = self.problems.add
         self.report.header = header
         if len(header) > self.max_columns:
@@ -664,13 +861,16 @@ class _Scan:
                     f"(columns {listed}).", row, header[where[0]])
         matched = {_norm(f) for f in found}
         unmatched = [n for n in positions if n not in matched]
-        for feature in self.features:
-            if feature not in found:
+        for spec in self.specs:
+            feature = spec.name
+            if feature not in found and spec.required:
                 hint = self._hint(feature, unmatched, header, positions)
                 add(f"Missing column '{feature}'." + (f" Did you mean '{hint}'?" if hint else ""),
                     row, feature)
         self.report.feature_columns = found
-        return {index: header[index] for index in set(found.values())}
+        self.report.unseen_categories = {s.name: 0 for s in self.specs if s.type == CATEGORY and s.name in found}
+        # A column two features match (same name up to case) is checked as the first one.
+        return {found[s.name]: (header[found[s.name]], s) for s in reversed(self.specs) if s.name in found}
 
     def _looks_like_data(self, header: list[str]) -> bool:
         cells = np.array([c for c in header if c.strip()], dtype=object)

@@ -1,11 +1,14 @@
 """The article's contract: ``prediction(input_file) -> output_file``.
 
 Reads the CSV in chunks, predicts each chunk, and writes its rows to the .xlsx (and a CSV
-twin) before reading the next, so memory stays flat whatever the file size. The workbook holds
-every input column in order, then ``prediction`` (and, for classifiers, ``probability``: that
-of the predicted class): feature columns as the numbers the model saw, other columns as their
-text (numbers where they are plain numbers, formula-like text guarded by
-``xlsx_writer.guard_text``); then a "summary" sheet. The CSV twin holds the same rows and
+twin) before reading the next, so memory stays flat whatever the file size. The model gets one
+column per feature with the dtype it was trained with (``csv_input.model_values``). The
+workbook holds every input column in order, then ``prediction`` (and, for classifiers,
+``probability``: that of the predicted class): number and integer features as the numbers the
+model saw (integers without a fraction), features of the other types (boolean, category,
+datetime, text) as text cells holding what the user wrote, other columns as their text
+(numbers where they are plain numbers); formula-like text is guarded by
+``xlsx_writer.guard_text``; then a "summary" sheet. The CSV twin holds the same rows and
 values.
 
 Where the time goes (bench/RESULTS.md): pandas' C parser, with the validator's
@@ -25,7 +28,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +36,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from model.artifact import ROOT, Model, load_model
-from model.csv_input import CsvReport, feature_matrix, inspect_csv, read_csv_options
+from model.artifact import INTEGER, NUMBER, NUMERIC_TYPES, ROOT, FeatureSpec, Model, load_model
+from model.csv_input import CsvReport, feature_matrix, inspect_csv, model_values, read_csv_options
 from model.xlsx_writer import MAYBE_FORMULA, StreamingXlsxWriter, guard_text
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
@@ -76,7 +79,8 @@ def _read_chunks(
     path: Path, report: CsvReport, features: Sequence[str], chunk_rows: int
 ) -> Iterator[tuple[np.ndarray, dict[int, list[str]]]]:
     """(X, texts) per chunk of rows: X is float64 rows x features (missing -> NaN), texts maps
-    each other column's index to its cells' exact text."""
+    each other column's index to its cells' exact text.  `features` are numeric (number or
+    integer) features; those of the other types are other columns here."""
     fmt = report.format
     if not report.ok or fmt is None:
         raise ValueError("_read_chunks() needs the report of a file without problems.")
@@ -119,6 +123,16 @@ def _number_texts(values: np.ndarray) -> list[str]:
     return text[2:-2].split("],[") if values.ndim == 2 else text[1:-1].split(",")
 
 
+def _integer_texts(values: np.ndarray) -> list[str]:
+    """Whole numbers as "3" (not "3.0"), "" where missing. One C call for the column."""
+    missing = np.isnan(values)
+    texts = _number_texts(np.where(missing, 0, values).astype(np.int64))
+    if missing.any():
+        for i in np.flatnonzero(missing):
+            texts[i] = ""
+    return texts
+
+
 def _csv_texts(values: list[str]) -> list[str]:
     """Pass-through text as CSV fields: formula-looking text guarded like the .xlsx does,
     quoted as the csv module would (QUOTE_MINIMAL). Checked on the joined column first:
@@ -136,19 +150,24 @@ class _CsvTwin:
     """The CSV result: UTF-8 with BOM (Excel then reads accents right when the file is
     double-clicked), comma-separated, CRLF line ends, like csv.writer's defaults.
 
-    Rows are built from a few ready-made segments each: every run of adjacent feature
-    columns is one segment, formatted for a block of rows by one orjson call on the 2-D
-    array ("[[17.99,10.38],[20.57,17.77]]" -> "17.99,10.38", "20.57,17.77")."""
+    Rows are built from a few ready-made segments each: every run of adjacent number
+    feature columns is one segment, formatted for a block of rows by one orjson call on the
+    2-D array ("[[17.99,10.38],[20.57,17.77]]" -> "17.99,10.38", "20.57,17.77"); an integer
+    feature column is a segment of its own ("3")."""
 
-    def __init__(self, path: Path, header: Sequence[str], feature_of: dict[int, int], n_in: int) -> None:
+    def __init__(self, path: Path, header: Sequence[str], feature_of: dict[int, int], n_in: int,
+                 integers: Collection[int] = ()) -> None:
         self.handle = open(path, "wb")
         line = io.StringIO()
         csv.writer(line).writerow(_guard_csv_column(list(header)))
         self.handle.write(("\ufeff" + line.getvalue()).encode("utf-8"))
-        # ("x", [X columns]) for a run of feature columns, ("t", index) for a text column
+        # ("x", [X columns]) for a run of number columns, ("i", X column) for an integer
+        # column, ("t", index) for a text column
         self.segments: list[tuple[str, Any]] = []
         for i in range(n_in):
-            if i in feature_of:
+            if i in feature_of and feature_of[i] in integers:
+                self.segments.append(("i", feature_of[i]))
+            elif i in feature_of:
                 if self.segments and self.segments[-1][0] == "x":
                     self.segments[-1][1].append(feature_of[i])
                 else:
@@ -163,7 +182,9 @@ class _CsvTwin:
         for start in range(0, len(X), _CSV_BLOCK_ROWS):
             stop = start + _CSV_BLOCK_ROWS
             columns = [
-                _number_texts(X[start:stop, what]) if kind == "x" else _csv_texts(texts[what][start:stop])
+                _number_texts(X[start:stop, what]) if kind == "x"
+                else _integer_texts(X[start:stop, what]) if kind == "i"
+                else _csv_texts(texts[what][start:stop])
                 for kind, what in self.segments
             ]
             columns += [_number_texts(c[start:stop]) if isinstance(c, np.ndarray) else c[start:stop] for c in tail]
@@ -171,6 +192,28 @@ class _CsvTwin:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _model_frame(specs: Sequence[FeatureSpec], report: CsvReport, X: np.ndarray, features: list[str],
+                 texts: dict[int, list[str]]) -> pd.DataFrame:
+    """The model's input for a chunk: every feature in training order, typed by model_values
+    from its numbers (X, columns `features`), its texts, or nothing (an absent optional one)."""
+    x_of = {name: k for k, name in enumerate(features)}
+    columns = {}
+    for spec in specs:
+        if spec.name in x_of:
+            values = X[:, x_of[spec.name]]
+        elif spec.name in report.feature_columns:
+            values = np.array(texts[report.feature_columns[spec.name]], dtype=object)
+        else:
+            values = None
+        columns[spec.name] = model_values(spec, values, len(X))
+    return pd.DataFrame(columns)
+
+
+def _integer_column(values: np.ndarray) -> np.ndarray | list[str]:
+    """An integer feature for the workbook: int64 numbers, or texts ("3", "") with gaps."""
+    return _integer_texts(values) if np.isnan(values).any() else values.astype(np.int64)
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -198,10 +241,19 @@ def prediction(
     started = time.monotonic()
     input_path = Path(input_file)
     model = model or load_model(Path(model_dir) if model_dir is not None else None)
-    features = model.features
-    report = report or inspect_csv(input_path, features)
+    specs = model.feature_specs
+    report = report or inspect_csv(input_path, specs)
     if not report.ok:
         raise InvalidInput(report)
+    # Number and integer features are read as floats (X); the others as text, like the other
+    # columns, and converted for the model by model_values.  An optional feature the file
+    # lacks is not read at all.
+    present = [s for s in specs if s.name in report.feature_columns]
+    numeric = [s for s in present if s.type in NUMERIC_TYPES]
+    features = [s.name for s in numeric]
+    integers = {k for k, s in enumerate(numeric) if s.type == INTEGER}  # their X columns
+    typed = {report.feature_columns[s.name] for s in present if s.type not in NUMERIC_TYPES}
+    all_numbers = len(features) == len(specs) and all(s.type == NUMBER for s in specs)
 
     xlsx_path = Path(output_file) if output_file else DEFAULT_OUTPUT_DIR / f"{input_path.stem}.xlsx"
     csv_path: Path | None
@@ -224,12 +276,16 @@ def prediction(
     csv_tmp = _temp_beside(csv_path) if csv_path else None
     twin: _CsvTwin | None = None
     try:
-        with StreamingXlsxWriter(xlsx_tmp, header, highlight=range(n_in, len(header)),
+        with StreamingXlsxWriter(xlsx_tmp, header, highlight=range(n_in, len(header)), text_columns=typed,
                                  expected_rows=report.rows) as book:
             if csv_tmp:
-                twin = _CsvTwin(csv_tmp, header, feature_of, n_in)
+                twin = _CsvTwin(csv_tmp, header, feature_of, n_in, integers)
             for X, texts in _read_chunks(input_path, report, features, chunk_rows):
-                labels, probability = model.predict(pd.DataFrame(X, columns=features))
+                if all_numbers:  # the common case: one float64 block, no per-column work
+                    frame = pd.DataFrame(X, columns=features)
+                else:
+                    frame = _model_frame(specs, report, X, features, texts)
+                labels, probability = model.predict(frame)
                 numeric_labels = np.issubdtype(np.asarray(labels).dtype, np.number)
                 label_values = labels.tolist()
                 classes = model.is_classifier or not numeric_labels  # a regressor's are not
@@ -238,10 +294,14 @@ def prediction(
                     class_counts.update({str(label): count for label, count in counts.items()})
                     label_text = {label: str(label) for label in counts}
 
-                # Features are numbers (missing -> empty); the other columns pass through as
-                # text, which the writer stores as numbers where they are plain numbers.
+                # Number features are numbers (missing -> empty), integers whole numbers; the
+                # other columns pass through as text, which the writer stores as numbers where
+                # they are plain numbers (not in the typed feature columns: text cells there).
                 columns: list[np.ndarray | list[str]] = [
-                    X[:, feature_of[i]] if i in feature_of else texts[i] for i in range(n_in)
+                    texts[i] if i not in feature_of
+                    else _integer_column(X[:, feature_of[i]]) if feature_of[i] in integers
+                    else X[:, feature_of[i]]
+                    for i in range(n_in)
                 ]
                 if numeric_labels:
                     columns.append(np.asarray(labels, dtype=float))

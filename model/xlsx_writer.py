@@ -14,7 +14,9 @@ Cell values:
     +-inf become empty cells.
   * anything else (a sequence of str): "" -> empty cell; a plain decimal number
     (:func:`is_plain_number`) -> numeric cell; otherwise a text cell passed
-    through :func:`guard_text`.
+    through :func:`guard_text`.  In a column listed in ``text_columns`` every
+    value but "" is a text cell, numbers too (a category "10", a date
+    "20240105"), still passed through :func:`guard_text`.
   * text cells: characters XML 1.0 forbids are replaced by U+FFFD and text is
     truncated to Excel's cell limit of 32,767 characters (UTF-16 code units,
     the unit Excel counts in).
@@ -80,6 +82,7 @@ _ILLEGAL_XML_BUT_SEP = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufff
 _ILLEGAL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 13))  # as _ILLEGAL_XML, + NUL
 # A value starting with one of these needs a per-value decision (number? formula?).
 _CAREFUL_START = frozenset("0123456789").union(FORMULA_START)
+_CAREFUL_TEXT_START = frozenset(FORMULA_START)  # the same in a text_columns column
 _FIRST, _LAST = operator.itemgetter(0), operator.itemgetter(-1)
 
 # Style ids into cellXfs in _STYLES.
@@ -197,8 +200,9 @@ def _inline_str(text: str) -> str:
     return f"<is><t{space}>{_escape(text)}</t></is>"
 
 
-def _text_cell_tail(value: Any, style: str) -> str | None:
-    """What follows `<c r="A1"` for one auto-policy value; None for an empty cell."""
+def _text_cell_tail(value: Any, style: str, as_text: bool = False) -> str | None:
+    """What follows `<c r="A1"` for one auto-policy value (as_text: a value of a
+    text_columns column); None for an empty cell."""
     if isinstance(value, str):
         s = value
     else:  # None, NaN, pd.NA, NaT in object columns are missing values, not text
@@ -207,12 +211,12 @@ def _text_cell_tail(value: Any, style: str) -> str | None:
             s = ""
     if not s:
         return None
-    if is_plain_number(s):
+    if not as_text and is_plain_number(s):
         return f"{style}><v>{s}</v></c>"
     return f'{style} t="inlineStr">{_inline_str(guard_text(s))}</c>'
 
 
-def _text_tails(values: Sequence[Any], style: str) -> list[str]:
+def _text_tails(values: Sequence[Any], style: str, as_text: bool = False) -> list[str]:
     """What follows `<c r="A1"` for each auto-policy value, as `_text_cell_tail` says, with
     `{style}/>` (an empty cell) where it says None.
 
@@ -227,9 +231,9 @@ def _text_tails(values: Sequence[Any], style: str) -> list[str]:
     else:
         tails = dict.fromkeys(values, "")
         keys = list(tails)
-    out = _plain_text_tails(keys, style)
+    out = _plain_text_tails(keys, style, _CAREFUL_TEXT_START if as_text else _CAREFUL_START)
     if out is None:
-        out = [_text_cell_tail(v, style) or f"{style}/>" for v in keys]
+        out = [_text_cell_tail(v, style, as_text) or f"{style}/>" for v in keys]
     if tails is None or len(keys) == len(values):  # keys are the values, in order
         return out
     for k, t in zip(keys, out):
@@ -237,8 +241,9 @@ def _text_tails(values: Sequence[Any], style: str) -> list[str]:
     return list(map(tails.__getitem__, values))
 
 
-def _plain_text_tails(texts: list[Any], style: str) -> list[str] | None:
-    """`_text_tails` for values that are all plain text, or None if any is not."""
+def _plain_text_tails(texts: list[Any], style: str, careful: frozenset[str] = _CAREFUL_START) -> list[str] | None:
+    """`_text_tails` for values that are all plain text, or None if any is not (empty, or
+    starting with a character of `careful`, which needs a per-value decision)."""
     try:
         joined = _SEP.join(texts)
     except TypeError:  # not all str
@@ -253,7 +258,7 @@ def _plain_text_tails(texts: list[Any], style: str) -> list[str] | None:
     ):
         return None
     firsts = set(map(_FIRST, texts))
-    if not firsts.isdisjoint(_CAREFUL_START):
+    if not firsts.isdisjoint(careful):
         return None
     if any(c.isspace() for c in firsts) and MAYBE_FORMULA.search(joined):  # " =1+1"
         return None
@@ -338,6 +343,7 @@ class StreamingXlsxWriter:
         header: Sequence[str],
         *,
         highlight: Collection[int] = (),
+        text_columns: Collection[int] = (),
         sheet_name: str = "predictions",
         max_rows_per_sheet: int = MAX_ROWS,
         compresslevel: int = 1,
@@ -358,15 +364,17 @@ class StreamingXlsxWriter:
             or sheet_name.lower() in (SUMMARY_SHEET, "history")
         ):
             raise ValueError(f"invalid sheet name {sheet_name!r}")
-        bad = [j for j in highlight if not 0 <= j < ncols]
-        if bad:
-            raise ValueError(f"highlight column index out of range: {bad}")
+        for what, indices in (("highlight", highlight), ("text_columns", text_columns)):
+            bad = [j for j in indices if not 0 <= j < ncols]
+            if bad:
+                raise ValueError(f"{what} column index out of range: {bad}")
 
         self.path = os.fspath(path)
         self.rows_written = 0
         self._ncols = ncols
         self._letters = [_col_letter(j) for j in range(ncols)]
         self._highlight = frozenset(highlight)
+        self._text_columns = frozenset(text_columns)
         self._styles = [_STYLE_ATTR[_FILLED if j in self._highlight else _PLAIN] for j in range(ncols)]
         self._header_row = self._render_header(header)
         self._sheet_name = sheet_name
@@ -472,7 +480,7 @@ class StreamingXlsxWriter:
                 texts, gaps = _number_texts(part)
                 template.append(f'<c r="{letter}%s"{style}%s' if gaps else f'<c r="{letter}%s"{style}><v>%s</v></c>')
             else:
-                texts = _text_tails(part, style)
+                texts = _text_tails(part, style, j in self._text_columns)
                 template.append(f'<c r="{letter}%s"%s')
             args += [rownums, texts]
         template.append("</row>")

@@ -47,7 +47,7 @@ def current_model(settings: Settings) -> Model:
 
 
 def validate(settings: Settings, path: Path) -> CsvReport:
-    return inspect_csv(path, current_model(settings).features)
+    return inspect_csv(path, current_model(settings).feature_specs)
 
 
 def rejection(report: CsvReport) -> FileRejected:
