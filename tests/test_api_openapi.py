@@ -119,6 +119,77 @@ def test_the_document_needs_no_credentials_and_shows_the_upload_limit(api_client
     assert "200.0 MB" in body["paths"]["/api/jobs"]["post"]["description"]
 
 
+def test_links_lead_from_every_job_answer_to_what_can_be_done_with_it(doc) -> None:  # type: ignore[no-untyped-def]
+    by_id = {op["operationId"]: op for _, _, op in operations(doc)}
+    on_one_job = {op["operationId"] for path, _, op in operations(doc) if path.startswith("/api/jobs/{id}")}
+    answering_a_job = []
+    for path, method, op in operations(doc):
+        for status, response in op["responses"].items():
+            schema = resolve(doc, response).get("content", {}).get("application/json", {}).get("schema")
+            if schema != {"$ref": "#/components/schemas/Job"}:
+                assert "links" not in resolve(doc, response), (path, method, status)
+                continue
+            answering_a_job.append(op["operationId"])
+            links = response["links"]
+            for link in links.values():
+                declared = {p["name"] for p in by_id[link["operationId"]]["parameters"] if p["in"] == "path"}
+                assert link["parameters"] == {"id": "$response.body#/id"} and declared == {"id"}, link
+            # Every operation on one job, except the one that answered.
+            assert {link["operationId"] for link in links.values()} == on_one_job - {op["operationId"]}, (path, method)
+    assert sorted(answering_a_job) == ["archive_job", "create_job", "get_job", "retry_job", "unarchive_job"]
+
+
+def _parameters(doc: dict) -> list[tuple[str, str, dict, dict]]:
+    return [(path, method, op, param) for path, method, op in operations(doc) for param in op.get("parameters", [])]
+
+
+def _ask(api_client, headers: dict, path: str, method: str, param: dict, value: str):  # type: ignore[no-untyped-def]
+    """`path` with `param` set to `value` (a path id, or one query parameter next to a valid id)."""
+    url, query = path.replace("{id}", "1"), {}
+    if param["in"] == "path":
+        url = path.replace("{" + param["name"] + "}", quote(value, safe="") or "%20")
+    else:
+        query = {"id": "1"} if path == "/process_file" and param["name"] != "id" else {}
+        query[param["name"]] = value
+    return api_client.request(method.upper(), url, params=query, headers=headers)
+
+
+def test_an_empty_parameter_is_a_400_naming_it_everywhere(api_client, doc, admin, bearer) -> None:  # type: ignore[no-untyped-def]
+    """The documented choice: an empty value is not "absent" (that would be a silent default)
+    but a value outside the schema, for every parameter the description lists."""
+    headers = bearer(admin)
+    queried = set()
+    for path, method, _, param in _parameters(doc):
+        if param["in"] != "query":
+            continue
+        response = _ask(api_client, headers, path, method, param, "")
+        assert response.status_code == 400, (method, path, param["name"], response.text)
+        assert response.json()["parameter"] == param["name"]
+        queried.add(param["name"])
+    assert queried == {"id", "force", "limit", "offset", "status", "archived", "format"}
+
+
+def test_integer_bounds_in_the_document_are_the_servers(api_client, doc, admin, bearer) -> None:  # type: ignore[no-untyped-def]
+    """Each integer parameter's `minimum` and `maximum` are accepted, one past them is a 400
+    naming the parameter (the server reads at most 18 digits: the 19-digit maximum + 1 too)."""
+    headers = bearer(admin)
+    checked = set()
+    for path, method, _, param in _parameters(doc):
+        schema = param["schema"]
+        if schema.get("type") != "integer":
+            continue
+        assert "minimum" in schema and "maximum" in schema, (path, param["name"])
+        for value in (schema["minimum"] - 1, schema["maximum"] + 1):
+            response = _ask(api_client, headers, path, method, param, str(value))
+            assert response.status_code == 400 and response.json()["parameter"] == param["name"], \
+                (method, path, param["name"], value, response.text)
+        for value in (schema["minimum"], schema["maximum"]):
+            response = _ask(api_client, headers, path, method, param, str(value))
+            assert response.status_code in (200, 404), (method, path, param["name"], value, response.text)
+        checked.add(param["name"])
+    assert checked == {"id", "limit", "offset"}
+
+
 # -- property-based run --------------------------------------------------------------------------
 HOSTILE = ["", " ", "-1", "0", "1.5", "1e3", "9" * 30, " 7", "7_0", "\u0667", "true", "null", "%00", "'; --",
            "IN PROCESS", "PROCESS OK", "csv", "xlsx", "ERROR", "../etc/passwd", "\u00e9t\u00e9"]

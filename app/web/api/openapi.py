@@ -2,7 +2,13 @@
 
 Written as a plain dict rather than generated from docstrings: Starlette's SchemaGenerator
 would need PyYAML and still could not describe response bodies. tests/test_api_openapi.py
-checks that every API route is described here and fuzzes the API against these schemas.
+checks that every API route is described here and fuzzes the API against these schemas;
+tests/test_api_schemathesis.py runs schemathesis against it, following the `links` from a
+submitted job to everything that can be done with it.
+
+The parameter schemas state exactly what app/web/api/params.py accepts: whole numbers of at
+most 18 ASCII digits (`maximum` MAX_NUMBER), enums matched exactly, and no empty values
+(an empty one is a 400 like any other value outside the schema).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from app import __version__
 from app.core.jobs import Status
 from app.core.settings import Settings
 from app.core.submissions import human_size
+from app.web.api.jobs import DEFAULT_LIMIT, MAX_LIMIT
+from app.web.api.params import MAX_NUMBER
 
 STATUSES = [s.value for s in Status]
 
@@ -165,7 +173,7 @@ def _error(description: str) -> dict[str, Any]:
 
 
 RESPONSES: dict[str, Any] = {
-    "BadRequest": _error("A parameter is missing or malformed; 'parameter' names it."),
+    "BadRequest": _error("A parameter is missing, empty or malformed; 'parameter' names it."),
     "Unauthorized": {
         **_error("No credentials, or wrong ones."),
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer and Basic."}},
@@ -190,17 +198,40 @@ def _query(name: str, schema: dict[str, Any], description: str, required: bool =
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
-JOB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
-          "description": "The job's id."}
+# Every id and offset: what parse_int lets through (at most 18 digits).
+NUMBER = {"type": "integer", "minimum": 0, "maximum": MAX_NUMBER}
+JOB_ID = {"name": "id", "in": "path", "required": True, "schema": NUMBER, "description": "The job's id."}
 FORCE = _query("force", {"type": "boolean", "default": False},
                "1/true: also re-run a job that is PROCESS OK or ERROR (never one IN PROCESS).")
+
+
+# What can be done with a job once an answer has named it: OpenAPI links from every answer
+# that is a Job (its `id`) to these operations, so clients and schemathesis's stateful runs
+# can go from a submitted job to the rest of its life.
+NEXT_STEPS = {
+    "get_job": ("GetJob", "Poll the job."),
+    "get_result": ("GetResult", "Download its result (409 until it is PROCESS OK)."),
+    "retry_job": ("RetryJob", "Queue it again if it ended in ERROR."),
+    "archive_job": ("ArchiveJob", "Archive it."),
+    "unarchive_job": ("UnarchiveJob", "Bring it back from the archive."),
+    "delete_job": ("DeleteJob", "Delete it with its files."),
+}
+
+
+def _job_links(this: str) -> dict[str, Any]:
+    return {name: {"operationId": operation_id, "parameters": {"id": "$response.body#/id"}, "description": text}
+            for operation_id, (name, text) in NEXT_STEPS.items() if operation_id != this}
+
+
+def _job_answer(description: str, this: str) -> dict[str, Any]:
+    return {**_json(_ref("Job"), description), "links": _job_links(this)}
 
 
 def _job_action(summary: str, description: str, operation_id: str) -> dict[str, Any]:
     return {"post": {
         "operationId": operation_id, "summary": summary, "description": description, "tags": ["jobs"],
         "parameters": [JOB_ID],
-        "responses": _responses(_json(_ref("Job"), "The job after the change."),
+        "responses": _responses(_job_answer("The job after the change.", operation_id),
                                 "BadRequest", "Unauthorized", "NotFound", "Conflict"),
     }}
 
@@ -215,7 +246,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "job). PENDING runs; IN PROCESS is 409; PROCESS OK and ERROR are 409 unless force=1. "
             "The HTTP status is 200 whenever the run took place: the job's outcome is `status`."
         ),
-        "parameters": [_query("id", {"type": "integer", "minimum": 0}, "The job's id.", required=True), FORCE],
+        "parameters": [_query("id", NUMBER, "The job's id.", required=True), FORCE],
         "responses": _responses(_json(_ref("ProcessResult"), "The run took place; see `status`."),
                                 "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict"),
     }
@@ -235,7 +266,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "Upload a CSV, the model predicts every row, fetch the result as .xlsx or CSV. "
                 "Authenticate with `Authorization: Bearer <token>` (a token from the panel's Tokens page "
                 "or `python -m app create-token NAME --user USER`) or HTTP Basic with a user's password. "
-                "Errors are JSON: {\"error\": \"...\", \"status\": N}. Walk-through: docs/api.md."
+                "Errors are JSON: {\"error\": \"...\", \"status\": N}. Leave a parameter out to get its "
+                "default: an empty value (`?status=`) is a 400 like any other value outside its schema. "
+                "Walk-through: docs/api.md."
             ),
         },
         "tags": [{"name": "article", "description": "The article's three endpoints."},
@@ -256,9 +289,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "operationId": "list_jobs", "tags": ["jobs"], "summary": "List your jobs, newest first",
                     "description": "Administrators see every user's jobs.",
                     "parameters": [
-                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-                               "Page size."),
-                        _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "Jobs to skip."),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                         "default": DEFAULT_LIMIT}, "Page size."),
+                        _query("offset", {**NUMBER, "default": 0}, "Jobs to skip."),
                         _query("status", {"type": "string", "enum": STATUSES}, "Only jobs in this status."),
                         _query("archived", {"type": "boolean", "default": False},
                                "false: active jobs (the default); true: archived ones."),
@@ -269,16 +302,18 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "operationId": "create_job", "tags": ["jobs"], "summary": "Submit a CSV",
                     "description": (
                         "The file is checked against the model's columns before it is accepted; an accepted "
-                        f"file becomes a PENDING job. Largest upload: {limit}."
+                        f"file becomes a PENDING job. Largest upload: {limit}. Any bytes fit the schema below, "
+                        "but only a CSV whose header has the model's feature columns and whose cells are numbers "
+                        "is accepted: anything else is a 422 that lists the problems by row and column."
                     ),
                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                        "type": "object", "required": ["file"],
+                        "type": "object", "required": ["file"], "additionalProperties": False,
                         "properties": {"file": {"type": "string", "format": "binary", "contentMediaType": "text/csv",
                                                 "description": "The CSV (header row, one row per case)."}},
                     }}}},
                     "responses": {
                         **_responses(
-                            {**_json(_ref("Job"), "Accepted: a PENDING job."),
+                            {**_job_answer("Accepted: a PENDING job.", "create_job"),
                              "headers": {"Location": {"schema": {"type": "string"}, "description": "The job's path."}}},
                             "BadRequest", "Unauthorized", ok_status="201"),
                         "413": _error(f"The file is larger than the upload limit ({limit})."),
@@ -290,7 +325,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "get": {
                     "operationId": "get_job", "tags": ["jobs"], "summary": "One job: status, progress, times, error",
                     "parameters": [JOB_ID],
-                    "responses": _responses(_json(_ref("Job"), "The job."), "BadRequest", "Unauthorized", "NotFound"),
+                    "responses": _responses(_job_answer("The job.", "get_job"), "BadRequest", "Unauthorized",
+                                            "NotFound"),
                 },
                 "delete": {
                     "operationId": "delete_job", "tags": ["jobs"],

@@ -3,6 +3,12 @@
 Every malformed value becomes a 400 that names the parameter, never a 500: Python's int()
 would accept " 7", "7_0" and "٧", and a 30-digit id overflows both database drivers, so
 numbers are matched against a plain ASCII pattern with a bounded length.
+
+An empty value (`?format=`, `?limit=`) is malformed too, for every parameter: it is a 400,
+not a silent "absent". A program that sends `status=$STATUS` with the variable unset asked
+for something; answering every job as if it had asked for none would hide its bug. Leave a
+parameter out to get its default. /openapi.json describes exactly these rules (MAX_NUMBER
+is the `maximum` of every id and offset there).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from app.core.users import User
 from app.web.auth import api_user, require_admin
 
 _DIGITS = re.compile(r"[0-9]{1,18}")  # < 2**63: fits a signed 64-bit column on both engines
+MAX_NUMBER = 10**18 - 1  # the largest number _DIGITS lets through
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 STATUS_VALUES = tuple(s.value for s in Status)
@@ -31,12 +38,19 @@ async def caller(request: Request, admin: bool = False) -> User:
     return require_admin(user) if admin else user
 
 
+def _empty(name: str, expected: str) -> InvalidRequest:
+    return InvalidRequest(f"The parameter '{name}' is empty: give {expected}, or leave it out for its default.",
+                          extra={"parameter": name})
+
+
 def parse_int(name: str, raw: str | None, *, default: int | None = None, minimum: int = 0,
               maximum: int | None = None) -> int:
-    if raw is None or raw == "":
+    if not raw:
         if default is None:
             raise InvalidRequest(f"The parameter '{name}' is required (a whole number).", extra={"parameter": name})
-        return default
+        if raw is None:
+            return default
+        raise _empty(name, "a whole number")
     if not _DIGITS.fullmatch(raw):
         raise InvalidRequest(f"The parameter '{name}' must be a whole number, not {raw[:40]!r}.", extra={"parameter": name})
     value = int(raw)
@@ -47,8 +61,10 @@ def parse_int(name: str, raw: str | None, *, default: int | None = None, minimum
 
 
 def parse_bool(name: str, raw: str | None, default: bool | None = False) -> bool | None:
-    if raw is None or raw == "":
+    if raw is None:
         return default
+    if raw == "":
+        raise _empty(name, "true or false")
     lowered = raw.strip().lower()
     if lowered in TRUE_WORDS:
         return True
@@ -59,8 +75,10 @@ def parse_bool(name: str, raw: str | None, default: bool | None = False) -> bool
 
 
 def parse_choice(name: str, raw: str | None, choices: tuple[str, ...], default: str | None = None) -> str | None:
-    if raw is None or raw == "":
+    if raw is None:
         return default
+    if raw == "":
+        raise _empty(name, "one of " + ", ".join(repr(c) for c in choices))
     if raw not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise InvalidRequest(f"The parameter '{name}' must be one of {allowed}; got {raw[:40]!r}.",
