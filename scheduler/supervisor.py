@@ -75,20 +75,21 @@ def run_worker(settings: Settings, *args: str) -> ChildRun:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
     log_event(log, "web.worker_run", pid=proc.pid, args=" ".join(args))
     last: deque[str] = deque(maxlen=20)
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            sys.stderr.write(line)
-            last.append(line)
-        proc.wait()
-    except BaseException:
-        proc.send_signal(signal.SIGTERM)
+    with proc:  # closes the pipe and reaps the child whatever happens
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                sys.stderr.write(line)
+                last.append(line)
             proc.wait()
-        raise
+        except BaseException:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
     if proc.returncode not in (EXIT_OK, EXIT_NOT_CLAIMED):
         log_event(log, "web.worker_run_failed", logging.WARNING, pid=proc.pid, exit_code=proc.returncode)
     return ChildRun(proc.returncode, "".join(last))

@@ -1,6 +1,11 @@
-"""The API for other software: the article's /process_file and /process_all (process.py),
-the JSON jobs API (jobs.py) and /openapi.json (openapi.py). The health answer at / lives in
-app/web/app.py. Walk-through with curl: docs/api.md."""
+"""The API for other software, and here every URL it answers, in one table:
+
+    process  the article's /process_file and /process_all (administrators)
+    jobs     the JSON jobs API: submit, list, poll, result, retry, archive, delete
+    openapi  /openapi.json, the description of all of it
+
+The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.web.api import jobs as api_jobs
-from app.web.api import process as api_process
+from app.web.api import jobs, process
 from app.web.api.openapi import openapi_document
 
 
@@ -18,7 +22,14 @@ async def openapi(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    *api_process.routes,
-    *api_jobs.routes,
+    Route("/process_file", process.process_file, methods=["GET", "POST"]),
+    Route("/process_all", process.process_all, methods=["GET", "POST"]),
+    # One Route per path (by_method), so a wrong method gets a 405 whose Allow header lists all.
+    Route("/api/jobs", jobs.by_method(get=jobs.list_jobs, post=jobs.create_job), methods=["GET", "POST"]),
+    Route("/api/jobs/{id}", jobs.by_method(get=jobs.get_job, delete=jobs.delete_job), methods=["GET", "DELETE"]),
+    Route("/api/jobs/{id}/result", jobs.job_result, methods=["GET"]),
+    Route("/api/jobs/{id}/retry", jobs.retry_job, methods=["POST"]),
+    Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
+    Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

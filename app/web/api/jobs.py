@@ -12,7 +12,6 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
 
 from app.core.errors import Conflict, NotFound
 from app.core.files import existing_file, remove_job_files
@@ -128,7 +127,7 @@ async def retry_job(request: Request) -> Response:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _archive_endpoint(archived: bool) -> Endpoint:
+def archive_endpoint(archived: bool) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         user = await caller(request)
 
@@ -145,6 +144,9 @@ def _archive_endpoint(archived: bool) -> Endpoint:
 
     endpoint.__name__ = "archive_job" if archived else "unarchive_job"
     return endpoint
+
+
+archive_job, unarchive_job = archive_endpoint(True), archive_endpoint(False)
 
 
 async def delete_job(request: Request) -> Response:
@@ -169,7 +171,7 @@ async def delete_job(request: Request) -> Response:
     return JSONResponse({"id": job.id, "deleted": True})
 
 
-def _by_method(**endpoints: Endpoint) -> Endpoint:
+def by_method(**endpoints: Endpoint) -> Endpoint:
     """One Route per path, so a wrong method gets a 405 whose Allow header lists them all."""
 
     async def endpoint(request: Request) -> Response:
@@ -177,13 +179,3 @@ def _by_method(**endpoints: Endpoint) -> Endpoint:
         return await endpoints["get" if method == "head" else method](request)
 
     return endpoint
-
-
-routes = [
-    Route("/api/jobs", _by_method(get=list_jobs, post=create_job), methods=["GET", "POST"]),
-    Route("/api/jobs/{id}", _by_method(get=get_job, delete=delete_job), methods=["GET", "DELETE"]),
-    Route("/api/jobs/{id}/result", job_result, methods=["GET"]),
-    Route("/api/jobs/{id}/retry", retry_job, methods=["POST"]),
-    Route("/api/jobs/{id}/archive", _archive_endpoint(True), methods=["POST"]),
-    Route("/api/jobs/{id}/unarchive", _archive_endpoint(False), methods=["POST"]),
-]

@@ -181,6 +181,11 @@ RESPONSES: dict[str, Any] = {
     "Forbidden": _error("The credentials are fine but this needs an administrator."),
     "NotFound": _error("No such job, or it belongs to someone else (the two look the same)."),
     "Conflict": _error("The job is not in a state that allows this; 'job_status' says which it is in."),
+    "TooManyRequests": {
+        **_error("HTTP Basic only: the server is busy checking other passwords; retry after Retry-After "
+                 "seconds (an API token is never throttled like this)."),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    },
     "ServiceUnavailable": _error("The database or the model is not available right now; try again later."),
 }
 
@@ -190,6 +195,8 @@ def _responses(ok: dict[str, Any], *errors: str, ok_status: str = "200") -> dict
     codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404", "Conflict": "409"}
     for name in errors:
         out[codes[name]] = {"$ref": f"#/components/responses/{name}"}
+    if "Unauthorized" in errors:  # every authenticated call may meet the password gate (Basic)
+        out["429"] = {"$ref": "#/components/responses/TooManyRequests"}
     out["503"] = {"$ref": "#/components/responses/ServiceUnavailable"}
     return out
 

@@ -25,7 +25,6 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from app.core.errors import Conflict, NotFound, Unavailable
 from app.core.jobs import Job, Jobs, Status
@@ -128,9 +127,3 @@ async def process_all(request: Request) -> Response:
     jobs = await run_in_threadpool(process_pending, request.app.state.settings, request.app.state.jobs)
     results = [{"id": j.id, "status": j.status.value, "result": outcome(j)} for j in jobs]
     return JSONResponse({"result": results, "Start": start, "End": now_iso()})
-
-
-routes = [
-    Route("/process_file", process_file, methods=["GET", "POST"]),
-    Route("/process_all", process_all, methods=["GET", "POST"]),
-]
