@@ -127,7 +127,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     settings = _settings()
     from model.artifact import model_file_of
 
-    if model_file_of(settings.model_path) is None:  # neither model.joblib nor model.skops
+    if model_file_of(settings.model_path) is None:  # no model.joblib, model.skops or MLflow MLmodel
         from model.train import train
 
         schema = train(settings.model_path)

@@ -1,15 +1,18 @@
 """A deployed model: the fitted estimator plus a description of its input.
 
-A model directory holds:
+A model directory is one of:
 
-- the estimator, as ``model.joblib`` (joblib, the default) or ``model.skops`` (skops,
+- Ours: the estimator, as ``model.joblib`` (joblib, the default) or ``model.skops`` (skops,
   ``save_model(..., format="skops")``; loaded only if it holds nothing but classes from
-  scikit-learn, NumPy, SciPy and Python's builtins, see `skops_trusted_types`);
-- ``schema.json``: the feature columns the CSV must carry, each with its type (see
+  scikit-learn, NumPy, SciPy and Python's builtins, see `skops_trusted_types`), plus
+  ``schema.json``: the feature columns the CSV must carry, each with its type (see
   `FeatureSpec`) and training statistics, the class labels and a version string (at most
   `MAX_VERSION_CHARS` characters: every result records it in the jobs table).  The estimator
   is any fitted scikit-learn estimator or Pipeline with ``predict`` (and, for classifiers,
   ``predict_proba`` and ``classes_``).  When both files are there, ``model.skops`` is loaded.
+- An MLflow model: a directory with an ``MLmodel`` file whose signature describes the
+  columns (``mlflow.sklearn.save_model(pipeline, path, signature=infer_signature(X, y))``);
+  see model/mlflow_model.py for how its signature becomes the schema.
 
 Schema format 2 (written by `build_schema`) gives each feature ``{"name", "type",
 "required", "dtype"}`` plus ``categories`` (category), ``format`` (datetime) and ``min``,
@@ -42,6 +45,7 @@ DEFAULT_MODEL_DIR = ROOT / "model" / "artifacts" / "breast_cancer"
 MODEL_FILE = "model.joblib"
 SKOPS_FILE = "model.skops"
 SCHEMA_FILE = "schema.json"
+MLMODEL_FILE = "MLmodel"  # an MLflow model directory (model/mlflow_model.py)
 MODEL_FORMATS = {"joblib": MODEL_FILE, "skops": SKOPS_FILE}  # save_model(format=) -> the file it writes
 # A skops file may hold classes from these packages only (besides what skops itself trusts).
 SKOPS_TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "builtins")
@@ -328,12 +332,15 @@ def _datetime_format(values: pd.Series) -> str:
 def save_model(estimator: Any, schema: dict[str, Any], directory: str | Path, format: str = "joblib") -> Path:
     """Write a model directory: the estimator (``model.joblib``, or ``model.skops`` with
     format="skops") and schema.json.  The other format's file is removed, so what is loaded
-    is what was saved.  ModelError if the version is unfit, the format unknown, or (skops)
-    the estimator holds types `load_model` would refuse (then nothing is written)."""
+    is what was saved.  ModelError if the version is unfit, the format unknown, the
+    directory holds an MLflow model, or (skops) the estimator holds types `load_model` would
+    refuse (then nothing is written)."""
     check_version(schema.get("version"))
     if format not in MODEL_FORMATS:
         raise ModelError(f"Unknown model format {format!r}; the formats are {', '.join(MODEL_FORMATS)}.")
     directory = Path(directory)
+    if (directory / MLMODEL_FILE).exists():
+        raise ModelError(f"{directory} holds an MLflow model ({MLMODEL_FILE}); save into another directory.")
     directory.mkdir(parents=True, exist_ok=True)
     model_file = directory / MODEL_FORMATS[format]
     if format == "skops":
@@ -401,9 +408,9 @@ def _trusted_class(name: str) -> bool:
 
 
 def model_file_of(directory: Path) -> Path | None:
-    """The file that holds a model directory's estimator: ``model.skops`` or ``model.joblib``,
-    in that order of precedence; None if there is none."""
-    for name in (SKOPS_FILE, MODEL_FILE):
+    """The file that holds a model directory's model: ``MLmodel`` (MLflow), ``model.skops``
+    or ``model.joblib``, in that order of precedence; None if there is none."""
+    for name in (MLMODEL_FILE, SKOPS_FILE, MODEL_FILE):
         if (directory / name).is_file():
             return directory / name
     return None
@@ -414,24 +421,36 @@ _cache_lock = threading.Lock()
 
 
 def load_model(directory: str | Path | None = None) -> Model:
-    """Load (and cache, keyed by the files' mtimes so a redeploy is picked up) a model:
-    model.skops (if present) or model.joblib, and schema.json."""
+    """Load (and cache, keyed by the files' mtimes so a redeploy is picked up) a model.
+
+    Ours: model.skops (if present) or model.joblib, and schema.json.  MLflow: the key holds
+    the mtime of every entry at the top of the directory (MLmodel, the model file, the input
+    example...); an entry that is a directory counts with its own mtime, not its contents'."""
     directory = Path(directory or DEFAULT_MODEL_DIR)
     model_file = model_file_of(directory)
-    schema_file = directory / SCHEMA_FILE
-    for needed in (model_file, schema_file):
-        if needed is None or not needed.is_file():
-            shown = needed or f"{directory / MODEL_FILE} (or {SKOPS_FILE})"
-            raise ModelError(
-                f"Model file {shown} is missing. Train the default model with "
-                "`python -m model.train`, or point MODEL_PATH at your model directory."
-            )
-    assert model_file is not None
-    key = (str(directory), model_file.name, tuple((f.name, f.stat().st_mtime) for f in (model_file, schema_file)))
+    if model_file is not None and model_file.name == MLMODEL_FILE:
+        files = sorted(directory.iterdir())
+    else:
+        schema_file = directory / SCHEMA_FILE
+        for needed in (model_file, schema_file):
+            if needed is None or not needed.is_file():
+                shown = needed or f"{directory / MODEL_FILE} (or {SKOPS_FILE}, or an MLflow {MLMODEL_FILE})"
+                raise ModelError(
+                    f"Model file {shown} is missing. Train the default model with "
+                    "`python -m model.train`, or point MODEL_PATH at your model directory."
+                )
+        assert model_file is not None
+        files = [model_file, schema_file]
+    key = (str(directory), model_file.name, tuple((f.name, f.stat().st_mtime) for f in files))
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-        model = _load_ours(directory, model_file)
+        if model_file.name == MLMODEL_FILE:
+            from model.mlflow_model import load_mlflow_model
+
+            model = load_mlflow_model(directory)
+        else:
+            model = _load_ours(directory, model_file)
         _cache.clear()
         _cache[key] = model
         return model
