@@ -125,9 +125,9 @@ def cmd_setup(args: argparse.Namespace) -> int:
         config.write_text(text, encoding="utf-8")
         print(f"wrote {config} (embedded SQLite; edit HOST to use MySQL/MariaDB)")
     settings = _settings()
-    from model.artifact import MODEL_FILE
+    from model.artifact import model_file_of
 
-    if not (settings.model_path / MODEL_FILE).exists():
+    if model_file_of(settings.model_path) is None:  # no model.joblib, model.skops or MLflow MLmodel
         from model.train import train
 
         schema = train(settings.model_path)

@@ -1,22 +1,34 @@
-"""A deployed model: the fitted estimator (joblib) plus schema.json describing its input.
+"""A deployed model: the fitted estimator plus a description of its input.
 
-A model directory holds two files:
-- ``model.joblib``: any fitted scikit-learn estimator or Pipeline with ``predict`` (and,
-  for classifiers, ``predict_proba`` and ``classes_``).
-- ``schema.json``: the feature columns the CSV must carry, each with its type (see
+A model directory is one of:
+
+- Ours: the estimator, as ``model.joblib`` (joblib, the default) or ``model.skops`` (skops,
+  ``save_model(..., format="skops")``; loaded only if it holds nothing but classes from
+  scikit-learn, NumPy, SciPy and Python's builtins, see `skops_trusted_types`), plus
+  ``schema.json``: the feature columns the CSV must carry, each with its type (see
   `FeatureSpec`) and training statistics, the class labels and a version string (at most
-  `MAX_VERSION_CHARS` characters: every result records it in the jobs table).
+  `MAX_VERSION_CHARS` characters: every result records it in the jobs table).  The estimator
+  is any fitted scikit-learn estimator or Pipeline with ``predict`` (and, for classifiers,
+  ``predict_proba`` and ``classes_``).  When both files are there, ``model.skops`` is loaded.
+- An MLflow model: a directory with an ``MLmodel`` file whose signature describes the
+  columns (``mlflow.sklearn.save_model(pipeline, path, signature=infer_signature(X, y))``);
+  see model/mlflow_model.py for how its signature becomes the schema.
 
 Schema format 2 (written by `build_schema`) gives each feature ``{"name", "type",
 "required", "dtype"}`` plus ``categories`` (category), ``format`` (datetime) and ``min``,
 ``max``, ``mean`` (number, integer).  Format 1 schemas (``"dtype": "float64"`` for every
 feature, no type) still load: all their features are required numbers.
+
+`load_model` caches the last model loaded, keyed by the directory and its files' mtimes, so
+a redeploy (new files) is picked up by the next call.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
+import zipfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +43,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = ROOT / "model" / "artifacts" / "breast_cancer"
 MODEL_FILE = "model.joblib"
+SKOPS_FILE = "model.skops"
 SCHEMA_FILE = "schema.json"
+MLMODEL_FILE = "MLmodel"  # an MLflow model directory (model/mlflow_model.py)
+MODEL_FORMATS = {"joblib": MODEL_FILE, "skops": SKOPS_FILE}  # save_model(format=) -> the file it writes
+# A skops file may hold classes from these packages only (besides what skops itself trusts).
+SKOPS_TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "builtins")
 SCHEMA_FORMAT = 2  # format 1: every feature a number ("dtype": "float64")
 # jobs.model_version is VARCHAR(64) in MySQL (sql/mysql/001_initial.sql): a longer version
 # would make every job fail when its result is recorded, after the work is done.
@@ -312,60 +329,164 @@ def _datetime_format(values: pd.Series) -> str:
     return FRACTION_FORMAT
 
 
-def save_model(estimator: Any, schema: dict[str, Any], directory: str | Path) -> Path:
+def save_model(estimator: Any, schema: dict[str, Any], directory: str | Path, format: str = "joblib") -> Path:
+    """Write a model directory: the estimator (``model.joblib``, or ``model.skops`` with
+    format="skops") and schema.json.  The other format's file is removed, so what is loaded
+    is what was saved.  ModelError if the version is unfit, the format unknown, the
+    directory holds an MLflow model, or (skops) the estimator holds types `load_model` would
+    refuse (then nothing is written)."""
     check_version(schema.get("version"))
+    if format not in MODEL_FORMATS:
+        raise ModelError(f"Unknown model format {format!r}; the formats are {', '.join(MODEL_FORMATS)}.")
     directory = Path(directory)
+    if (directory / MLMODEL_FILE).exists():
+        raise ModelError(f"{directory} holds an MLflow model ({MLMODEL_FILE}); save into another directory.")
     directory.mkdir(parents=True, exist_ok=True)
-    joblib.dump(estimator, directory / MODEL_FILE)
+    model_file = directory / MODEL_FORMATS[format]
+    if format == "skops":
+        import skops.io
+        from skops.io.exceptions import UnsupportedTypeException
+
+        staged = directory / f".{SKOPS_FILE}.part"
+        try:
+            try:
+                skops.io.dump(estimator, staged)
+            except UnsupportedTypeException as exc:
+                raise ModelError(f"skops cannot save this estimator: {exc}") from exc
+            skops_trusted_types(staged, shown_as=model_file)
+            staged.replace(model_file)
+        finally:
+            staged.unlink(missing_ok=True)
+    else:
+        joblib.dump(estimator, model_file)
     (directory / SCHEMA_FILE).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+    for other in set(MODEL_FORMATS.values()) - {model_file.name}:
+        (directory / other).unlink(missing_ok=True)
     return directory
 
 
-_cache: dict[tuple[str, float, float], Model] = {}
+def skops_trusted_types(path: Path, shown_as: Path | None = None) -> list[str]:
+    """The types of a skops file to pass to ``skops.io.load(trusted=)``: those skops does not
+    trust by itself, provided each is a class from scikit-learn, NumPy, SciPy or Python's
+    builtins (`SKOPS_TRUSTED_PACKAGES`).  Anything else is refused with a ModelError naming
+    it: a class of your own, or a function (``builtins.eval``, ``numpy.nan_to_num``), would
+    be code chosen by whoever wrote the file, which is what skops is there to prevent.
+    (Among sklearn's classes, skops itself leaves ``sklearn.tree._tree.Tree`` untrusted
+    because a crafted file can crash ``predict``; we trust it, so tree models load.)"""
+    import skops.io
+
+    shown = shown_as or path
+    try:
+        found = skops.io.get_untrusted_types(file=path)
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ModelError(f"{shown} is not a readable skops file: {exc}") from exc
+    refused = [name for name in found if not _trusted_class(name)]
+    if refused:
+        raise ModelError(
+            f"{shown} holds types Beyond does not trust: {', '.join(refused)}. A skops file may hold only "
+            f"classes from {', '.join(SKOPS_TRUSTED_PACKAGES)} (no functions, no classes of your own); "
+            "replace them, or save the model with joblib if you trust its code."
+        )
+    return found
+
+
+def _trusted_class(name: str) -> bool:
+    """Whether a skops type name ("sklearn.pipeline.Pipeline") is a class from one of the
+    trusted packages.  Only modules of those packages are imported to find out."""
+    parts = name.split(".")
+    if len(parts) < 2 or parts[0] not in SKOPS_TRUSTED_PACKAGES:
+        return False
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:cut]))
+        except (ImportError, ValueError):
+            continue
+        for attr in parts[cut:]:
+            found = getattr(found, attr, None)
+        return isinstance(found, type)
+    return False
+
+
+def model_file_of(directory: Path) -> Path | None:
+    """The file that holds a model directory's model: ``MLmodel`` (MLflow), ``model.skops``
+    or ``model.joblib``, in that order of precedence; None if there is none."""
+    for name in (MLMODEL_FILE, SKOPS_FILE, MODEL_FILE):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+_cache: dict[tuple[Any, ...], Model] = {}
 _cache_lock = threading.Lock()
 
 
 def load_model(directory: str | Path | None = None) -> Model:
-    """Load (and cache, keyed by the files' mtimes so a redeploy is picked up) a model."""
+    """Load (and cache, keyed by the files' mtimes so a redeploy is picked up) a model.
+
+    Ours: model.skops (if present) or model.joblib, and schema.json.  MLflow: the key holds
+    the mtime of every entry at the top of the directory (MLmodel, the model file, the input
+    example...); an entry that is a directory counts with its own mtime, not its contents'."""
     directory = Path(directory or DEFAULT_MODEL_DIR)
-    model_file, schema_file = directory / MODEL_FILE, directory / SCHEMA_FILE
-    for needed in (model_file, schema_file):
-        if not needed.is_file():
-            raise ModelError(
-                f"Model file {needed} is missing. Train the default model with "
-                "`python -m model.train`, or point MODEL_PATH at your model directory."
-            )
-    key = (str(directory), model_file.stat().st_mtime, schema_file.stat().st_mtime)
+    model_file = model_file_of(directory)
+    if model_file is not None and model_file.name == MLMODEL_FILE:
+        files = sorted(directory.iterdir())
+    else:
+        schema_file = directory / SCHEMA_FILE
+        for needed in (model_file, schema_file):
+            if needed is None or not needed.is_file():
+                shown = needed or f"{directory / MODEL_FILE} (or {SKOPS_FILE}, or an MLflow {MLMODEL_FILE})"
+                raise ModelError(
+                    f"Model file {shown} is missing. Train the default model with "
+                    "`python -m model.train`, or point MODEL_PATH at your model directory."
+                )
+        assert model_file is not None
+        files = [model_file, schema_file]
+    key = (str(directory), model_file.name, tuple((f.name, f.stat().st_mtime) for f in files))
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-        try:
-            schema = json.loads(schema_file.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ModelError(f"{schema_file} is not valid JSON: {exc}") from exc
-        if not isinstance(schema, dict):
-            raise ModelError(f"{schema_file} must hold a JSON object, not {type(schema).__name__}")
-        for field in ("version", "features"):
-            if field not in schema:
-                raise ModelError(f"{schema_file} has no {field!r} entry")
-        if not schema["features"] or not all(isinstance(f, dict) and "name" in f for f in schema["features"]):
-            raise ModelError(f"{schema_file}: 'features' must be a non-empty list of {{'name': ...}}")
-        if schema.get("format", 1) not in (1, SCHEMA_FORMAT):
-            raise ModelError(f"{schema_file} has schema format {schema.get('format')!r}; this version of "
-                             f"Beyond reads formats 1 and {SCHEMA_FORMAT}")
-        try:
-            check_version(schema["version"])
-        except ModelError as exc:
-            raise ModelError(f"{schema_file}: {exc}") from None
-        try:  # Model.feature_specs then cannot fail
-            for entry in schema["features"]:
-                FeatureSpec.from_schema(entry)
-        except ModelError as exc:
-            raise ModelError(f"{schema_file}: {exc}") from None
-        estimator = joblib.load(model_file)
-        if not hasattr(estimator, "predict"):
-            raise ModelError(f"{model_file} holds a {type(estimator).__name__}, which has no predict()")
-        model = Model(estimator, schema, directory)
+        if model_file.name == MLMODEL_FILE:
+            from model.mlflow_model import load_mlflow_model
+
+            model = load_mlflow_model(directory)
+        else:
+            model = _load_ours(directory, model_file)
         _cache.clear()
         _cache[key] = model
         return model
+
+
+def _load_ours(directory: Path, model_file: Path) -> Model:
+    schema_file = directory / SCHEMA_FILE
+    try:
+        schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelError(f"{schema_file} is not valid JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise ModelError(f"{schema_file} must hold a JSON object, not {type(schema).__name__}")
+    for field in ("version", "features"):
+        if field not in schema:
+            raise ModelError(f"{schema_file} has no {field!r} entry")
+    if not schema["features"] or not all(isinstance(f, dict) and "name" in f for f in schema["features"]):
+        raise ModelError(f"{schema_file}: 'features' must be a non-empty list of {{'name': ...}}")
+    if schema.get("format", 1) not in (1, SCHEMA_FORMAT):
+        raise ModelError(f"{schema_file} has schema format {schema.get('format')!r}; this version of "
+                         f"Beyond reads formats 1 and {SCHEMA_FORMAT}")
+    try:
+        check_version(schema["version"])
+    except ModelError as exc:
+        raise ModelError(f"{schema_file}: {exc}") from None
+    try:  # Model.feature_specs then cannot fail
+        for entry in schema["features"]:
+            FeatureSpec.from_schema(entry)
+    except ModelError as exc:
+        raise ModelError(f"{schema_file}: {exc}") from None
+    if model_file.name == SKOPS_FILE:
+        import skops.io
+
+        estimator = skops.io.load(model_file, trusted=skops_trusted_types(model_file))
+    else:
+        estimator = joblib.load(model_file)
+    if not hasattr(estimator, "predict"):
+        raise ModelError(f"{model_file} holds a {type(estimator).__name__}, which has no predict()")
+    return Model(estimator, schema, directory)
