@@ -105,7 +105,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"{source}: no such file", file=sys.stderr)
         return 2
     try:
-        job = submit_path(settings, jobs, user.id, source)
+        job = submit_path(settings, jobs, user.id, source, model=args.model)
     except BeyondError as exc:
         print(exc.message, file=sys.stderr)
         if isinstance(exc, Unavailable) and exc.detail:
@@ -113,7 +113,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         for problem in exc.extra.get("errors", []):
             print(f"  - {problem['message']}", file=sys.stderr)
         return 1
-    print(f"job {job.id} PENDING: {job.file_name} ({job.rows_total} rows)")
+    print(f"job {job.id} PENDING: {job.file_name} ({job.rows_total} rows, model {job.model_name} {job.model_version})")
     return 0
 
 
@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("submit", help="register a CSV as a PENDING job for a user")
     p.add_argument("user")
     p.add_argument("file")
+    p.add_argument("--model", help="the registered model to use (default: DEFAULT_MODEL)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("deploy-model", help="register a model directory as a new version")
