@@ -105,7 +105,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"{source}: no such file", file=sys.stderr)
         return 2
     try:
-        job = submit_path(settings, jobs, user.id, source)
+        job = submit_path(settings, jobs, user.id, source, model=args.model)
     except BeyondError as exc:
         print(exc.message, file=sys.stderr)
         if isinstance(exc, Unavailable) and exc.detail:
@@ -113,7 +113,58 @@ def cmd_submit(args: argparse.Namespace) -> int:
         for problem in exc.extra.get("errors", []):
             print(f"  - {problem['message']}", file=sys.stderr)
         return 1
-    print(f"job {job.id} PENDING: {job.file_name} ({job.rows_total} rows)")
+    print(f"job {job.id} PENDING: {job.file_name} ({job.rows_total} rows, model {job.model_name} {job.model_version})")
+    return 0
+
+
+def cmd_deploy_model(args: argparse.Namespace) -> int:
+    from app.core.errors import BeyondError
+    from app.core.models import Registry
+
+    settings = _settings()
+    db, *_ = _services(settings)
+    try:
+        record = Registry(db, settings).deploy(Path(args.dir), args.name, version=args.version,
+                                               activate=args.activate)
+    except BeyondError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    state = "active" if record.active else f"not active; `python -m app activate-model {record.name} {record.version}`"
+    print(f"deployed model {record.name} version {record.version} (sha256 {record.sha256[:12]}, {state})")
+    return 0
+
+
+def cmd_activate_model(args: argparse.Namespace) -> int:
+    from app.core.errors import BeyondError
+    from app.core.models import Registry
+
+    settings = _settings()
+    db, *_ = _services(settings)
+    try:
+        record = Registry(db, settings).activate(args.name, args.version)
+    except BeyondError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    print(f"model {record.name}: version {record.version} is active (new uploads use it)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from app.core.models import Registry
+
+    settings = _settings()
+    db, *_ = _services(settings)
+    records = Registry(db, settings).list()
+    if not records:
+        print("no models registered; `python -m app deploy-model DIR --name NAME --activate`")
+        return 0
+    rows = [("NAME", "VERSION", "ACTIVE", "SHA256", "DEPLOYED AT", "BY")]
+    for r in records:
+        when = r.deployed_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M") if r.deployed_at else ""
+        rows.append((r.name, r.version, "yes" if r.active else "", r.sha256[:12], when, r.deployed_by or "(cli)"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return 0
 
 
@@ -134,6 +185,15 @@ def cmd_setup(args: argparse.Namespace) -> int:
         print(f"trained model {schema['version']} (test accuracy {schema['metrics']['test_accuracy']:.3f})")
     db, users, _, _ = _services(settings)
     print(f"{db.engine} database ready at schema version {db.schema_version()}")
+    from app.core.models import Registry
+    from model.artifact import ModelError
+
+    try:
+        record = Registry(db, settings).default()  # registers MODEL_PATH while there is none
+    except ModelError as exc:
+        print(f"model error: {exc}", file=sys.stderr)
+        return 2
+    print(f"model {record.name} version {record.version} is active")
     if users.count() == 0:
         password = secrets.token_urlsafe(12)
         users.create("admin", password, is_admin=True)
@@ -186,7 +246,23 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("submit", help="register a CSV as a PENDING job for a user")
     p.add_argument("user")
     p.add_argument("file")
+    p.add_argument("--model", help="the registered model to use (default: DEFAULT_MODEL)")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("deploy-model", help="register a model directory as a new version")
+    p.add_argument("dir", help="a model directory (model.joblib + schema.json)")
+    p.add_argument("--name", required=True, help="the model's name: letters, digits, - _ . (up to 64)")
+    p.add_argument("--version", help="default: the version in its schema.json")
+    p.add_argument("--activate", action="store_true", help="make it the version new uploads use")
+    p.set_defaults(func=cmd_deploy_model)
+
+    p = sub.add_parser("activate-model", help="make a deployed version the active one (promote or roll back)")
+    p.add_argument("name")
+    p.add_argument("version")
+    p.set_defaults(func=cmd_activate_model)
+
+    p = sub.add_parser("models", help="list the registered models and versions")
+    p.set_defaults(func=cmd_models)
 
     args = parser.parse_args(argv)
     # Every file this process creates (config.properties with the secret key, the SQLite

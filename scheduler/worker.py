@@ -16,6 +16,7 @@ import logging
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +27,9 @@ from app.core.db import Database, DatabaseUnavailable
 from app.core.files import stored_path
 from app.core.jobs import Claim, Job, Jobs, Status, worker_identity
 from app.core.logfmt import log_event, logfmt
+from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
-from model.artifact import Model, ModelError, load_model
+from model.artifact import Model, ModelError
 from model.predictions import InvalidInput, prediction
 
 log = logging.getLogger("beyond.worker")
@@ -127,6 +129,57 @@ def host_slot(settings: Settings, wait: bool) -> Iterator[int | None]:
         time.sleep(0.5)
 
 
+def rss_bytes() -> int:
+    """This process's resident memory now (psutil; 0 if it cannot be read)."""
+    try:
+        import psutil  # type: ignore[import-untyped]
+
+        return int(psutil.Process().memory_info().rss)
+    except Exception:  # memory logging must never stop a job
+        return 0
+
+
+def _files_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of a model's files: a cheap check that the files a
+    cached model was loaded from (and hashed) are still the same."""
+    try:
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in directory.rglob("*")
+                            if p.is_file()))
+    except OSError:
+        return ()
+
+
+class ModelCache:
+    """The models one worker process keeps loaded, least recently used first out, keyed by the
+    artifact's sha256 (two names deploying the same files share one entry)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[Model, tuple[tuple[str, int, int], ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, registry: Registry, record: ModelRecord, sha256: str, worker: str) -> Model:
+        directory = record.directory(registry.models_dir)
+        with self._lock:
+            cached = self._entries.get(sha256)
+            if cached is not None and cached[1] == _files_signature(directory):
+                self._entries.move_to_end(sha256)
+                return cached[0]
+            self._entries.pop(sha256, None)
+            before = rss_bytes()
+            started = time.monotonic()
+            model = registry.load(record, sha256)  # hashes the files: ModelError if they changed
+            self._entries[sha256] = (model, _files_signature(directory))
+            evicted = []
+            while len(self._entries) > self.size:
+                evicted.append(self._entries.popitem(last=False)[0][:12])
+            log_event(log, "model.loaded", worker=worker, model=record.name, version=record.version,
+                      sha256=sha256[:12], rss_delta_bytes=max(0, rss_bytes() - before) if before else None,
+                      rss_bytes=rss_bytes() or None, duration=round(time.monotonic() - started, 3),
+                      cached=len(self._entries), evicted=",".join(evicted) or None)
+            return model
+
+
 def result_stem(job_id: int, token: str) -> str:
     """Result files are named per claim, so two claims of one job never write the same name,
     and the reaper can find what a lost claim left behind (its ``.<stem>.*.part`` temp files
@@ -141,10 +194,28 @@ class Worker:
         self.jobs = Jobs(db)
         self.worker_id = worker_id or worker_identity()
         self.stopping = threading.Event()
+        self.registry = Registry(db, settings)
+        self.models = ModelCache(settings.model_cache_size)
 
     # -- the pieces ----------------------------------------------------------------------------
-    def model(self) -> Model:
-        return load_model(self.settings.model_path)
+    def model(self) -> ModelRecord:
+        """The default model's active version (registering MODEL_PATH on an installation from
+        before the registry): ModelError when there is none, checked before claiming anything."""
+        return self.registry.default()
+
+    def model_for(self, job: Job) -> Model:
+        """The model version the job was accepted for (jobs from before the registry: the
+        default model's active version), loaded through the cache. ModelError naming the
+        model and version when its files are missing, changed or broken."""
+        if job.model_name is None:
+            record = self.registry.default()
+        else:
+            version = job.model_version or ""
+            found = self.registry.get(job.model_name, version)
+            if found is None:
+                raise ModelError(f"model {job.model_name} version {version} is not in the registry.")
+            record = found
+        return self.models.get(self.registry, record, job.model_sha256 or record.sha256, self.worker_id)
 
     def reap(self) -> None:
         for lost in self.jobs.reap_lost(self.settings.lease_seconds, self.settings.max_attempts):
@@ -243,7 +314,7 @@ class Worker:
             try:
                 if not input_path.is_file():
                     raise FileNotFoundError(str(input_path))
-                model = self.model()
+                model = self.model_for(job)
                 prediction(
                     input_path, xlsx_path, csv_file=csv_path, model=model, progress=progress,
                     chunk_rows=self.settings.chunk_rows, source_name=job.file_name,
@@ -260,6 +331,8 @@ class Worker:
                 outcome, message = "error", "The uploaded file is missing from storage; upload it again."
             except ModelError as exc:
                 outcome, message = "error", f"The model could not be loaded: {exc}"
+                log_event(log, "job.model_unavailable", logging.ERROR, job=job.id, worker=self.worker_id,
+                          model=job.model_name, version=job.model_version, error=exc)
             except MemoryError:
                 outcome, message = "error", "The file is too large to process with the memory available."
             except Exception as exc:  # any model failure must end the job, not the worker
@@ -271,9 +344,11 @@ class Worker:
         if outcome == "ok":
             assert model is not None
             rows = heartbeat.rows_done
+            # The registry's version the job was accepted for; jobs from before: the schema's.
+            version = job.model_version if job.model_name and job.model_version else model.version
             done = self._retry_final(
                 "complete",
-                lambda: self.jobs.complete(claim, xlsx_path.name, csv_path.name, rows, model.version),
+                lambda: self.jobs.complete(claim, xlsx_path.name, csv_path.name, rows, version),
                 job,
             )
             if done:
@@ -282,7 +357,8 @@ class Worker:
                     path = stored_path(self.settings.output_dir, old)
                     if path is not None and path.name not in (xlsx_path.name, csv_path.name):
                         path.unlink(missing_ok=True)
-                log_event(log, "job.done", **fields, rows=rows, status=Status.PROCESS_OK.value, model=model.version)
+                log_event(log, "job.done", **fields, rows=rows, status=Status.PROCESS_OK.value,
+                          model=job.model_name or self.settings.default_model, version=version)
             else:
                 outcome = "lease_lost"
         elif outcome == "error":
@@ -314,7 +390,7 @@ class Worker:
             if slot is None:
                 log_event(log, "worker.host_busy", limit=self.settings.max_concurrent_jobs)
                 return None
-            self.model()  # a broken model directory must stop us before we claim anything
+            self.model()  # no default model at all must stop us before we claim anything
             claim = self.claim_next()
             if claim is None:
                 return None

@@ -20,8 +20,11 @@ SELECT {now} AS now
 ------------------------------------------------------------------ jobs (wp_records)
 
 -- name: job_insert
-INSERT INTO wp_records (owner_id, file_name, path_up, file_size, rows_total, status_file, date_up)
-VALUES (:owner_id, :file_name, :path_up, :file_size, :rows_total, 'PENDING', {now})
+-- model_*: the registered model version the upload was checked against (NULL: none given).
+INSERT INTO wp_records (owner_id, file_name, path_up, file_size, rows_total, status_file, date_up,
+                        model_name, model_version, model_sha256)
+VALUES (:owner_id, :file_name, :path_up, :file_size, :rows_total, 'PENDING', {now},
+        :model_name, :model_version, :model_sha256)
 
 -- name: job_get
 SELECT r.*, u.username AS owner_name
@@ -152,6 +155,35 @@ LIMIT 200
 
 -- name: jobs_newest_id
 SELECT MAX(id) AS id FROM wp_records WHERE (:owner_id IS NULL OR owner_id = :owner_id)
+
+------------------------------------------------------------------ the model registry (models)
+
+-- name: model_insert
+INSERT INTO models (name, version, artifact_sha256, schema_json, deployed_by, deployed_at, active)
+VALUES (:name, :version, :artifact_sha256, :schema_json, :deployed_by, {now}, 0)
+
+-- name: model_get
+SELECT * FROM models WHERE name = :name AND version = :version
+
+-- name: model_active
+SELECT * FROM models WHERE name = :name AND active = 1
+
+-- name: models_active
+SELECT * FROM models WHERE active = 1 ORDER BY name
+
+-- name: models_list
+SELECT * FROM models ORDER BY name, id DESC
+
+-- name: models_named_count
+SELECT COUNT(*) AS n FROM models WHERE name = :name
+
+-- name: models_deactivate
+-- With model_activate, in one transaction: at most one active version per name. On MySQL the
+-- UPDATE locks every row of the name, so two activations of one name run one after the other.
+UPDATE models SET active = 0 WHERE name = :name
+
+-- name: model_activate
+UPDATE models SET active = 1 WHERE name = :name AND version = :version
 
 ------------------------------------------------------------------ users
 

@@ -77,6 +77,7 @@ def settings_values(engine: str, tmp_path: Path, model_dir: Path) -> dict[str, s
         "OUTPUT_DIR": str(tmp_path / "out"),
         "SQLITE_PATH": str(tmp_path / "beyond.sqlite3"),
         "MODEL_PATH": str(model_dir),
+        "MODELS_DIR": str(tmp_path / "models"),
         "EMBEDDED_WORKER": "false",
         "HEARTBEAT_SECONDS": "1",
     }

@@ -189,7 +189,11 @@ def test_process_file_reports_a_failed_run_as_status_error(  # type: ignore[no-u
 
 def test_process_endpoints_answer_503_and_claim_nothing_when_the_model_is_missing(  # type: ignore[no-untyped-def]
         settings, db, jobs, admin, alice, bearer, submit_job, tmp_path):
-    job = submit_job(alice)
+    job = submit_job(alice)  # registers the default model (from MODEL_PATH) in the registry
+    from app.core.models import Registry
+
+    deployed = Registry(db, settings).default().directory(settings.models_dir)
+    (deployed / "model.joblib").unlink()  # its deployed files are broken now
     broken = settings.replace(model_path=tmp_path / "no-model")
     with TestClient(create_app(broken, db)) as client:
         headers = bearer(admin)

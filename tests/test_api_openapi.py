@@ -22,7 +22,8 @@ from app.core.submissions import submit_path
 from app.web import api
 
 ANNOTATIONS = {"description", "default", "contentMediaType"}
-CHECKED = {"$ref", "type", "properties", "required", "items", "enum", "const", "minimum", "maximum", "format"}
+CHECKED = {"$ref", "type", "properties", "required", "items", "enum", "const", "minimum", "maximum", "format",
+           "anyOf", "maxLength"}
 TYPES = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
@@ -47,6 +48,10 @@ def violations(doc: dict, schema: dict, value: Any, where: str = "$") -> list[st
     schema = resolve(doc, schema)
     unknown = set(schema) - CHECKED - ANNOTATIONS
     assert not unknown, f"validator does not know {unknown} at {where}"
+    if "anyOf" in schema:
+        branches = [violations(doc, sub, value, f"{where}<anyOf {i}>") for i, sub in enumerate(schema["anyOf"])]
+        if all(branches):
+            return [problem for branch in branches for problem in branch]
     if "type" in schema:
         kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(TYPES[k](value) for k in kinds):
@@ -56,6 +61,8 @@ def violations(doc: dict, schema: dict, value: Any, where: str = "$") -> list[st
         found.append(f"{where}: {value!r} not in {schema['enum']}")
     if "const" in schema and value != schema["const"]:
         found.append(f"{where}: {value!r} != {schema['const']!r}")
+    if isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        found.append(f"{where}: {len(value)} characters > {schema['maxLength']}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             found.append(f"{where}: {value} < {schema['minimum']}")

@@ -49,6 +49,11 @@ class FileRejected(BeyondError):
     and column."""
 
 
+class UnknownModel(BeyondError):
+    """An upload names a model that has no active version; ``extra['models']`` lists those
+    that have one."""
+
+
 class Throttled(BeyondError):
     """Too many attempts; try again after ``retry_after`` seconds."""
 

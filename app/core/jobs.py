@@ -74,6 +74,8 @@ class Job:
     claimed_by: str | None
     claim_token: str | None
     heartbeat_at: datetime | None
+    model_name: str | None = None  # the registered model (None: jobs from before the registry)
+    model_sha256: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -115,7 +117,9 @@ class Job:
             "attempts": self.attempts,
             "error": self.error_message,
             "archived": self.archived,
+            "model": self.model_name,
             "model_version": self.model_version,
+            "model_sha256": self.model_sha256,
             "has_result": self.status is Status.PROCESS_OK and bool(self.path_result),
         }
 
@@ -143,6 +147,8 @@ def job_from_row(row: Row) -> Job:
         claimed_by=row["claimed_by"],
         claim_token=row["claim_token"],
         heartbeat_at=parse_time(row["heartbeat_at"]),
+        model_name=row.get("model_name"),
+        model_sha256=row.get("model_sha256"),
     )
 
 
@@ -179,8 +185,11 @@ class Jobs:
 
     # -- create / read --------------------------------------------------------------------
     def create(
-        self, owner_id: int, file_name: str, path_up: str, file_size: int, rows_total: int | None
+        self, owner_id: int, file_name: str, path_up: str, file_size: int, rows_total: int | None,
+        model_name: str | None = None, model_version: str | None = None, model_sha256: str | None = None,
     ) -> Job:
+        """A PENDING job; model_*: the registered model version it was accepted for (it runs
+        with exactly that one; None: the default model when it runs)."""
         job_id = self.db.insert(
             "job_insert",
             {
@@ -189,6 +198,9 @@ class Jobs:
                 "path_up": path_up,
                 "file_size": file_size,
                 "rows_total": rows_total,
+                "model_name": model_name,
+                "model_version": model_version,
+                "model_sha256": model_sha256,
             },
         )
         job = self.get(job_id)

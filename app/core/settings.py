@@ -9,6 +9,7 @@ the key, at start-up, never later.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -77,6 +78,13 @@ def _str(raw: str) -> str:
     return raw
 
 
+def _model_name(raw: str) -> str:
+    # The same rule as app.core.models.NAME_PATTERN (settings import no other module of ours).
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", raw):
+        raise ValueError("must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit")
+    return raw
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -111,7 +119,13 @@ KEYS: tuple[Key, ...] = (
     Key("SCHEDULER_INTERVAL", "5", _int(1), "Seconds between queue polls of the embedded worker and --loop."),
     Key("EMBEDDED_WORKER", "true", _bool, "Run the scheduler inside the web server process."),
     Key("MODEL_PATH", "model/artifacts/breast_cancer", _path,
-        "Model directory holding model.joblib and schema.json."),
+        "Model directory holding model.joblib and schema.json: registered as DEFAULT_MODEL on first use "
+        "when the model registry has no such model (later versions: python -m app deploy-model)."),
+    Key("MODELS_DIR", "data/models", _path,
+        "The model registry's files: every deployed version, read-only, in MODELS_DIR/NAME/VERSION/."),
+    Key("DEFAULT_MODEL", "breast-cancer", _model_name,
+        "The registered model an upload that names none is checked against and run with."),
+    Key("MODEL_CACHE_SIZE", "4", _int(1), "Models each worker process keeps loaded (least recently used go)."),
     Key("UPLOAD_LIMIT", "200M", _size, "Largest accepted upload (K/M/G suffixes)."),
     Key("SECRET_KEY", None, _str, "Signs session cookies. Required; make it long and random."),
     Key("HTTPS", "false", _bool, "Site is served over HTTPS: session cookie gets the Secure flag."),
@@ -149,6 +163,9 @@ class Settings:
     scheduler_interval: int
     embedded_worker: bool
     model_path: Path
+    models_dir: Path
+    default_model: str
+    model_cache_size: int
     upload_limit: int
     secret_key: str = field(repr=False)
     https: bool

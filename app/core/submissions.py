@@ -12,12 +12,16 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core.db import Database
 from app.core.errors import FileRejected, TooLarge, Unavailable
 from app.core.files import display_name, human_size, new_part_path
 from app.core.jobs import Job, Jobs
+from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
-from model.artifact import Model, ModelError, load_model
+from model.artifact import Model, ModelError
 from model.csv_input import CsvReport, inspect_csv
+
+MODEL_FIELD = "model"  # the upload form's field naming the model (empty or absent: DEFAULT_MODEL)
 
 
 @dataclass
@@ -36,18 +40,33 @@ def too_large(limit: int) -> TooLarge:
                     extra={"limit_bytes": limit})
 
 
-def current_model(settings: Settings) -> Model:
-    """The model uploads are checked against; Unavailable (with the reason for admins) when
-    its directory is missing or broken."""
+def model_unavailable(exc: ModelError) -> Unavailable:
+    return Unavailable("The model is not available, so the file cannot be checked. "
+                       "An administrator has to deploy or fix it.", detail=str(exc))
+
+
+def current_model(settings: Settings, db: Database, name: str | None = None) -> ModelRecord:
+    """The registered version uploads for ``name`` (None: DEFAULT_MODEL) are accepted for: the
+    one active now. UnknownModel for a name with no active version; Unavailable (with the
+    reason for admins) when the default model cannot be had."""
     try:
-        return load_model(settings.model_path)
+        return Registry(db, settings).resolve(name)
     except ModelError as exc:
-        raise Unavailable("The model is not available, so the file cannot be checked. "
-                          "An administrator has to deploy or fix it.", detail=str(exc)) from exc
+        raise model_unavailable(exc) from exc
 
 
-def validate(settings: Settings, path: Path) -> CsvReport:
-    return inspect_csv(path, current_model(settings).feature_specs)
+def loaded_default_model(settings: Settings, db: Database) -> Model:
+    """The default model, loaded from its deployed files: Unavailable when they are missing,
+    changed or broken (the API's /process_* check before they touch a job)."""
+    registry = Registry(db, settings)
+    try:
+        return registry.load(registry.default())
+    except ModelError as exc:
+        raise model_unavailable(exc) from exc
+
+
+def validate(settings: Settings, path: Path, model: ModelRecord) -> CsvReport:
+    return inspect_csv(path, model.feature_specs)
 
 
 def rejection(report: CsvReport) -> FileRejected:
@@ -64,10 +83,13 @@ def rejection(report: CsvReport) -> FileRejected:
 
 
 def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload) -> Job:
-    """Validate an upload already on disk; on success store it and create the PENDING job.
-    On any failure the file is removed, so a rejected or half-done upload leaves nothing."""
+    """Validate an upload already on disk against the model it names (``fields['model']``,
+    else DEFAULT_MODEL) in its version active now; on success store it and create the PENDING
+    job, which records that version: it runs with it whatever is activated later. On any
+    failure the file is removed, so a rejected or half-done upload leaves nothing."""
     try:
-        report = validate(settings, upload.path)
+        model = current_model(settings, jobs.db, upload.fields.get(MODEL_FIELD, "").strip() or None)
+        report = validate(settings, upload.path, model)
         if not report.ok:
             raise rejection(report)
         stored = settings.input_dir / f"upload-{uuid.uuid4().hex}.csv"
@@ -76,13 +98,14 @@ def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload) -> Job
         upload.discard()
         raise
     try:
-        return jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows)
+        return jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows,
+                           model.name, model.version, model.sha256)
     except BaseException:
         stored.unlink(missing_ok=True)
         raise
 
 
-def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path) -> Job:
+def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, model: str | None = None) -> Job:
     """The CLI's `submit`: copy a local CSV in, then the same checks as an upload."""
     settings.input_dir.mkdir(parents=True, exist_ok=True)
     size = source.stat().st_size
@@ -90,4 +113,5 @@ def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path) -> 
         raise too_large(settings.upload_limit)
     part = new_part_path(settings.input_dir, uuid.uuid4().hex)
     shutil.copyfile(source, part)
-    return accept(settings, jobs, owner_id, Upload(part, display_name(source.name), size))
+    fields = {MODEL_FIELD: model} if model else {}
+    return accept(settings, jobs, owner_id, Upload(part, display_name(source.name), size, fields))

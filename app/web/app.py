@@ -27,6 +27,7 @@ from app.core.db import Database, DatabaseUnavailable, open_database
 from app.core.files import human_size, sweep_partial_uploads
 from app.core.jobs import Jobs, Status
 from app.core.logfmt import log_event
+from app.core.models import Registry
 from app.core.settings import ROOT, Settings, load_settings
 from app.core.tokens import Tokens
 from app.core.users import Users
@@ -35,7 +36,7 @@ from app.web.auth import session_user
 from app.web.csrf import csrf_token
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.security import SecurityHeaders
-from model.artifact import ModelError, load_model
+from model.artifact import ModelError
 from scheduler.supervisor import EmbeddedWorkers
 
 log = logging.getLogger("beyond.web")
@@ -73,10 +74,11 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     return templates
 
 
-def model_version(settings: Settings) -> str | None:
+def model_version(settings: Settings, db: Database) -> str | None:
+    """The default model's active version (None when there is none to be had)."""
     try:
-        return load_model(settings.model_path).version
-    except ModelError:
+        return Registry(db, settings).default().version
+    except (ModelError, DatabaseUnavailable):
         return None
 
 
@@ -101,7 +103,7 @@ def health(request: Request) -> Response:
         "version": __version__,
         "database": "ok" if ok else "unavailable",
         "database_engine": db.engine,
-        "model_version": model_version(settings),
+        "model_version": model_version(settings, db) if ok else None,
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -27,6 +27,7 @@ from app.core.errors import (
     Throttled,
     TooLarge,
     Unavailable,
+    UnknownModel,
 )
 from app.core.logfmt import log_event
 from app.web.security import PAGE_HEADERS
@@ -45,6 +46,7 @@ STATUS: dict[type[BeyondError], tuple[int, str]] = {
     Conflict: (409, "Conflict"),
     TooLarge: (413, "File too large"),
     FileRejected: (422, "Invalid file"),
+    UnknownModel: (422, "Unknown model"),
     Throttled: (429, "Too many attempts"),
     Unavailable: (503, "Service unavailable"),
 }

@@ -2,6 +2,7 @@
 
     process  the article's /process_file and /process_all (administrators)
     jobs     the JSON jobs API: submit, list, poll, result, retry, archive, delete
+    models   the models an upload may name, with their columns
     openapi  /openapi.json, the description of all of it
 
 The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.web.api import jobs, process
+from app.web.api import jobs, models, process
 from app.web.api.openapi import openapi_document
 
 
@@ -31,5 +32,6 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}/retry", jobs.retry_job, methods=["POST"]),
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
+    Route("/api/models", models.list_models, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

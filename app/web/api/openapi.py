@@ -21,6 +21,7 @@ from app.core.settings import Settings
 from app.core.submissions import human_size
 from app.web.api.jobs import DEFAULT_LIMIT, MAX_LIMIT
 from app.web.api.params import MAX_NUMBER
+from model.artifact import FEATURE_TYPES
 
 STATUSES = [s.value for s in Status]
 
@@ -62,7 +63,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["id", "owner", "file_name", "file_size", "status", "uploaded_at", "started_at",
                      "finished_at", "duration_seconds", "rows_total", "rows_done", "progress", "attempts",
-                     "error", "archived", "model_version", "has_result", "links"],
+                     "error", "archived", "model", "model_version", "model_sha256", "has_result", "links"],
         "properties": {
             "id": {"type": "integer"},
             "owner": _nullable("string", description="User name of the owner."),
@@ -79,7 +80,10 @@ SCHEMAS: dict[str, Any] = {
             "attempts": {"type": "integer", "minimum": 0},
             "error": _nullable("string", description="Why the job ended in ERROR."),
             "archived": {"type": "boolean"},
-            "model_version": _nullable("string", description="Model that produced the result."),
+            "model": _nullable("string", description="The registered model the job was accepted for "
+                                                     "(null: a job from before the registry)."),
+            "model_version": _nullable("string", description="Its version, fixed at upload: the job runs with it."),
+            "model_sha256": _nullable("string", description="SHA-256 of that version's files."),
             "has_result": {"type": "boolean"},
             "links": _ref("Links"),
         },
@@ -92,6 +96,45 @@ SCHEMAS: dict[str, Any] = {
             "total": {"type": "integer", "minimum": 0, "description": "Jobs matching the filters, all pages."},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
+        },
+    },
+    "Feature": {
+        "type": "object",
+        "required": ["name", "type", "required"],
+        "properties": {
+            "name": {"type": "string", "description": "The CSV column."},
+            "type": {"type": "string", "enum": list(FEATURE_TYPES)},
+            "required": {"type": "boolean", "description": "false: the CSV may leave the column out."},
+        },
+    },
+    "Model": {
+        "type": "object",
+        "required": ["name", "version", "sha256", "features", "classes", "deployed_at"],
+        "properties": {
+            "name": {"type": "string", "description": "What POST /api/jobs's `model` field names."},
+            "version": {"type": "string", "description": "The active version: new uploads get it."},
+            "sha256": {"type": "string", "description": "SHA-256 of the version's files."},
+            "features": {"type": "array", "items": _ref("Feature")},
+            "classes": {"type": "array", "items": {"type": "string"},
+                        "description": "The labels a classifier predicts (empty for a regressor)."},
+            "deployed_at": _nullable("string", format="date-time"),
+        },
+    },
+    "ModelList": {
+        "type": "object",
+        "required": ["models", "default"],
+        "properties": {
+            "models": {"type": "array", "items": _ref("Model")},
+            "default": {"type": "string", "description": "The model an upload naming none gets."},
+        },
+    },
+    "UnknownModel": {
+        "type": "object",
+        "required": ["error", "status", "models"],
+        "properties": {
+            "error": {"type": "string"},
+            "status": {"type": "integer", "const": 422},
+            "models": {"type": "array", "items": {"type": "string"}, "description": "The active model names."},
         },
     },
     "Deleted": {
@@ -279,7 +322,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             ),
         },
         "tags": [{"name": "article", "description": "The article's three endpoints."},
-                 {"name": "jobs", "description": "Jobs for programs: submit, poll, fetch."}],
+                 {"name": "jobs", "description": "Jobs for programs: submit, poll, fetch."},
+                 {"name": "models", "description": "The models jobs can use."}],
         "security": [{"bearerAuth": []}, {"basicAuth": []}],
         "paths": {
             "/": {"get": {
@@ -315,8 +359,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     ),
                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                         "type": "object", "required": ["file"], "additionalProperties": False,
-                        "properties": {"file": {"type": "string", "format": "binary", "contentMediaType": "text/csv",
-                                                "description": "The CSV (header row, one row per case)."}},
+                        "properties": {
+                            "file": {"type": "string", "format": "binary", "contentMediaType": "text/csv",
+                                     "description": "The CSV (header row, one row per case)."},
+                            "model": {"type": "string", "maxLength": 64,
+                                      "description": "The model to use (GET /api/models); left out or empty: "
+                                                     "the default model. The job keeps the version active now."},
+                        },
                     }}}},
                     "responses": {
                         **_responses(
@@ -324,7 +373,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                              "headers": {"Location": {"schema": {"type": "string"}, "description": "The job's path."}}},
                             "BadRequest", "Unauthorized", ok_status="201"),
                         "413": _error(f"The file is larger than the upload limit ({limit})."),
-                        "422": _json(_ref("ValidationError"), "The file does not fit the model; `errors` says where."),
+                        "422": _json({"anyOf": [_ref("ValidationError"), _ref("UnknownModel")]},
+                                     "The file does not fit the model (`errors` says where), or `model` names "
+                                     "no active model (`models` lists those there are)."),
                     },
                 },
             },
@@ -364,6 +415,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "Archive a job", "Archived jobs leave the default list (`archived=true` lists them).", "archive_job"),
             "/api/jobs/{id}/unarchive": _job_action("Bring an archived job back", "The opposite of archive.",
                                                     "unarchive_job"),
+            "/api/models": {"get": {
+                "operationId": "list_models", "tags": ["models"], "summary": "The models an upload may name",
+                "description": "Each model's active version, with the CSV columns it needs.",
+                "responses": _responses(_json(_ref("ModelList"), "The active models."), "Unauthorized"),
+            }},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "tags": ["article"], "security": [],
                 "summary": "This description",

@@ -16,9 +16,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from app.core.db import Database
 from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, TooLarge, Unavailable
 from app.core.files import existing_file, human_size, remove_job_files
 from app.core.jobs import Job, Jobs, Status
+from app.core.models import Registry
 from app.core.settings import Settings
 from app.core.submissions import Upload, accept
 from app.core.users import User
@@ -27,7 +29,7 @@ from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.errors import status_of
 from app.web.panel.common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
 from app.web.uploads import receive_upload
-from model.artifact import ModelError, load_model
+from model.artifact import ModelError
 
 PAGE_SIZE = 25
 MAX_SEARCH = 100
@@ -67,9 +69,10 @@ def _owner_scope(user: User) -> int | None:
     return None if user.is_admin else user.id
 
 
-def _model_features(settings: Settings) -> list[str]:
+def _model_features(settings: Settings, db: Database) -> list[str]:
+    """The default model's columns, for the upload form's hint."""
     try:
-        return load_model(settings.model_path).features
+        return Registry(db, settings).default().features
     except ModelError:
         return []
 
@@ -95,7 +98,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
         "elapsed": elapsed_seconds,
         "since": now.isoformat(),
         "newest_id": jobs.newest_id(owner),
-        "features": _model_features(settings),
+        "features": _model_features(settings, jobs.db),
         "upload_limit": settings.upload_limit,
         "upload_limit_text": human_size(settings.upload_limit),
         "poll_ms": POLL_SECONDS * 1000,
