@@ -158,14 +158,25 @@ class Model:
     def is_classifier(self) -> bool:
         return hasattr(self.estimator, "predict_proba")
 
+    @property
+    def classes(self) -> list[str]:
+        """A classifier's class labels as text, in the order of predict_proba's columns."""
+        return [str(c) for c in getattr(self.estimator, "classes_", [])] if self.is_classifier else []
+
     def predict(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """(labels, probability of the predicted label or None for regressors)."""
+        labels, best, _ = self.predict_classes(X)
+        return labels, best
+
+    def predict_classes(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(labels, probability of the predicted label, every class's probability as a rows x
+        classes array in the order of ``classes``); both None for regressors."""
         if self.is_classifier:
-            proba = self.estimator.predict_proba(X)
+            proba = np.asarray(self.estimator.predict_proba(X), dtype=float)
             best = proba.argmax(axis=1)
             labels = np.asarray(self.estimator.classes_)[best]
-            return labels, proba[np.arange(len(best)), best]
-        return np.asarray(self.estimator.predict(X)), None
+            return labels, proba[np.arange(len(best)), best], proba
+        return np.asarray(self.estimator.predict(X)), None, None
 
 
 def check_version(version: Any) -> str:

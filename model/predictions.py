@@ -43,6 +43,7 @@ from model.xlsx_writer import MAYBE_FORMULA, StreamingXlsxWriter, guard_text
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_COLUMN = "probability"
+PROBABILITY_CHOICES = ("best", "all")  # PROBABILITY_COLUMNS: the predicted class's only, or every class's
 
 Progress = Callable[[int, int], None]
 
@@ -230,6 +231,7 @@ def prediction(
     chunk_rows: int = 50_000,
     report: CsvReport | None = None,
     source_name: str | None = None,
+    probability_columns: str = "best",
 ) -> Path:
     """Predict every row of ``input_file`` and write the .xlsx result; returns its path.
 
@@ -237,7 +239,11 @@ def prediction(
     ``<output stem>.csv`` (``False``/``None``: no CSV, or pass a path). ``progress(rows_done,
     rows_total)`` is called after each chunk; an exception it raises aborts the run and no
     output file is left behind. Raises ``InvalidInput`` when the CSV does not fit the model.
+    ``probability_columns="all"`` adds, for a classifier, one ``probability_<class>`` column
+    per class after ``probability`` (the setting PROBABILITY_COLUMNS).
     """
+    if probability_columns not in PROBABILITY_CHOICES:
+        raise ValueError(f"probability_columns must be one of {PROBABILITY_CHOICES}, not {probability_columns!r}")
     started = time.monotonic()
     input_path = Path(input_file)
     model = model or load_model(Path(model_dir) if model_dir is not None else None)
@@ -266,6 +272,9 @@ def prediction(
     xlsx_path.parent.mkdir(parents=True, exist_ok=True)
 
     out_columns = [PREDICTION_COLUMN] + ([PROBABILITY_COLUMN] if model.is_classifier else [])
+    every_class = probability_columns == "all" and model.is_classifier
+    if every_class:
+        out_columns += [f"{PROBABILITY_COLUMN}_{label}" for label in model.classes]
     header = list(report.header) + out_columns
     n_in = len(report.header)
     feature_of = {report.feature_columns[f]: k for k, f in enumerate(features)}  # column -> X column
@@ -285,7 +294,9 @@ def prediction(
                     frame = pd.DataFrame(X, columns=features)
                 else:
                     frame = _model_frame(specs, report, X, features, texts)
-                labels, probability = model.predict(frame)
+                labels, probability, per_class = model.predict_classes(frame)
+                class_columns = [np.ascontiguousarray(per_class[:, k]) for k in range(per_class.shape[1])] \
+                    if every_class and per_class is not None else []
                 numeric_labels = np.issubdtype(np.asarray(labels).dtype, np.number)
                 label_values = labels.tolist()
                 classes = model.is_classifier or not numeric_labels  # a regressor's are not
@@ -309,6 +320,7 @@ def prediction(
                     columns.append(list(map(label_text.__getitem__, label_values)))
                 if probability is not None:
                     columns.append(probability)
+                columns += class_columns
                 book.write_chunk(columns)
 
                 if twin:
@@ -319,6 +331,7 @@ def prediction(
                         tail = [np.asarray(labels, dtype=float)]
                     if probability is not None:
                         tail.append(probability)
+                    tail += class_columns
                     twin.write(X, texts, tail)
                 rows_done += len(X)
                 if progress:

@@ -318,6 +318,7 @@ class Worker:
                 prediction(
                     input_path, xlsx_path, csv_file=csv_path, model=model, progress=progress,
                     chunk_rows=self.settings.chunk_rows, source_name=job.file_name,
+                    probability_columns=self.settings.probability_columns,
                 )
                 if heartbeat.lost.is_set():
                     raise LeaseLost(f"job {job.id}: lease lost")

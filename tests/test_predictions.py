@@ -105,3 +105,43 @@ def test_passthrough_formulas_are_text(tmp_path: Path, model_dir: Path) -> None:
     assert all(c.data_type == "s" for c in cells)
     csv_text = out.with_suffix(".csv").read_text(encoding="utf-8-sig")
     assert "'@SUM(1)" in csv_text and "\n=HYPERLINK" not in csv_text
+
+
+def test_probability_columns_all_adds_one_column_per_class(tmp_path: Path, model_dir: Path) -> None:
+    """PROBABILITY_COLUMNS=all: probability_<class> for every class, in the .xlsx and the CSV,
+    equal to the estimator's own predict_proba (computed here independently)."""
+    frame = breast_cancer_frame(120, seed=3)
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    model = load_model(model_dir)
+    out = prediction(source, tmp_path / "out.xlsx", model=model, probability_columns="all", chunk_rows=100)
+    classes = [str(c) for c in model.estimator.classes_]
+    assert classes == ["benign", "malignant"]
+    expected = model.estimator.predict_proba(pd.read_csv(source)[model.features])
+    rows = read_sheet(out)
+    header, body = list(rows[0]), rows[1:]
+    assert header[-4:] == ["prediction", "probability", "probability_benign", "probability_malignant"]
+    csv_rows = pd.read_csv(out.with_suffix(".csv"), encoding="utf-8-sig")
+    assert list(csv_rows.columns) == header
+    for i, row in enumerate(body):
+        assert row[-2:] == pytest.approx(tuple(expected[i]), abs=1e-15)
+        assert row[-3] == pytest.approx(max(expected[i]), abs=1e-15)
+        assert row[-4] == classes[int(expected[i].argmax())]
+    assert csv_rows[["probability_benign", "probability_malignant"]].to_numpy() == pytest.approx(expected, abs=1e-15)
+    with pytest.raises(ValueError, match="probability_columns"):
+        prediction(source, tmp_path / "bad.xlsx", model=model, probability_columns="some")
+
+
+def test_probability_columns_all_means_nothing_more_for_a_regressor(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from model.artifact import build_schema, save_model
+
+    frame = breast_cancer_frame(60, seed=4)
+    features = ["mean radius", "mean texture"]
+    regressor = LinearRegression().fit(frame[features], frame["mean area"])
+    directory = save_model(regressor, build_schema(regressor, frame[features], version="area-1"), tmp_path / "m")
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    out = prediction(source, tmp_path / "out.xlsx", model_dir=directory, probability_columns="all")
+    assert list(read_sheet(out)[0])[-1] == "prediction"

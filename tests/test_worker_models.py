@@ -104,3 +104,18 @@ def test_a_corrupt_artifact_ends_the_job(settings, db, jobs, alice, make_csv, mo
         tx.conn.cursor().execute(f"UPDATE wp_records SET model_sha256 = NULL WHERE id = {int(job.id)}")
     done = run(Worker(settings, db), job)
     assert done.status is Status.ERROR and "corrupt version v1 cannot be loaded" in done.error_message
+
+
+def test_probability_columns_all_reaches_the_worker_results(settings, db, jobs, alice, make_csv) -> None:  # type: ignore[no-untyped-def]
+    import openpyxl
+
+    every = settings.replace(probability_columns="all")
+    job = submit_path(every, jobs, alice.id, make_csv(6))
+    done = run(Worker(every, db), job)
+    assert done.status is Status.PROCESS_OK
+    book = openpyxl.load_workbook(every.output_dir / done.path_result, read_only=True)
+    header = next(book["predictions"].iter_rows(values_only=True))
+    book.close()
+    assert list(header)[-3:] == ["probability", "probability_benign", "probability_malignant"]
+    csv_header = (every.output_dir / done.path_result_csv).read_text(encoding="utf-8-sig").splitlines()[0]
+    assert csv_header.endswith(",probability,probability_benign,probability_malignant")

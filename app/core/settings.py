@@ -78,6 +78,16 @@ def _str(raw: str) -> str:
     return raw
 
 
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 def _model_name(raw: str) -> str:
     # The same rule as app.core.models.NAME_PATTERN (settings import no other module of ours).
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", raw):
@@ -138,6 +148,9 @@ KEYS: tuple[Key, ...] = (
     Key("SMTP_HOST", "", _str, "SMTP server for completion e-mails. Empty: no e-mail."),
     Key("SMTP_PORT", "25", _int(1), "SMTP port."),
     Key("SMTP_FROM", "beyond@localhost", _str, "Sender address of completion e-mails."),
+    Key("PROBABILITY_COLUMNS", "best", _choice("best", "all"),
+        "Classifier results: 'best' gives the predicted class's probability; 'all' adds one "
+        "probability_<class> column per class."),
     Key("MAX_CONNECTIONS", "200", _int(1),
         "Connections plus requests in progress the server accepts at once; more are answered 503."),
     Key("HEADER_TIMEOUT_SECONDS", "10", _int(1),
@@ -178,6 +191,7 @@ class Settings:
     smtp_host: str
     smtp_port: int
     smtp_from: str
+    probability_columns: str
     max_connections: int
     header_timeout_seconds: int
     trusted_proxies: str
