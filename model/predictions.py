@@ -232,6 +232,8 @@ def prediction(
     report: CsvReport | None = None,
     source_name: str | None = None,
     probability_columns: str = "best",
+    model_name: str | None = None,
+    model_sha256: str | None = None,
 ) -> Path:
     """Predict every row of ``input_file`` and write the .xlsx result; returns its path.
 
@@ -240,7 +242,8 @@ def prediction(
     rows_total)`` is called after each chunk; an exception it raises aborts the run and no
     output file is left behind. Raises ``InvalidInput`` when the CSV does not fit the model.
     ``probability_columns="all"`` adds, for a classifier, one ``probability_<class>`` column
-    per class after ``probability`` (the setting PROBABILITY_COLUMNS).
+    per class after ``probability`` (the setting PROBABILITY_COLUMNS). ``model_name`` and
+    ``model_sha256`` (the registry's name and artifact hash) are shown on the summary sheet.
     """
     if probability_columns not in PROBABILITY_CHOICES:
         raise ValueError(f"probability_columns must be one of {PROBABILITY_CHOICES}, not {probability_columns!r}")
@@ -342,10 +345,12 @@ def prediction(
                 ("rows", rows_done),
             ]
             summary += [(f"predicted {label}", count) for label, count in sorted(class_counts.items())]
+            summary += [("model", model_name)] if model_name else []
             summary += [
                 ("model version", model.version),
                 ("processing time (s)", round(time.monotonic() - started, 3)),
             ]
+            summary += [("model SHA-256", model_sha256)] if model_sha256 else []
             book.set_summary(summary)
         if twin:
             twin.close()

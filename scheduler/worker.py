@@ -319,6 +319,7 @@ class Worker:
                     input_path, xlsx_path, csv_file=csv_path, model=model, progress=progress,
                     chunk_rows=self.settings.chunk_rows, source_name=job.file_name,
                     probability_columns=self.settings.probability_columns,
+                    model_name=job.model_name or self.settings.default_model, model_sha256=job.model_sha256,
                 )
                 if heartbeat.lost.is_set():
                     raise LeaseLost(f"job {job.id}: lease lost")

@@ -119,3 +119,8 @@ def test_probability_columns_all_reaches_the_worker_results(settings, db, jobs, 
     assert list(header)[-3:] == ["probability", "probability_benign", "probability_malignant"]
     csv_header = (every.output_dir / done.path_result_csv).read_text(encoding="utf-8-sig").splitlines()[0]
     assert csv_header.endswith(",probability,probability_benign,probability_malignant")
+    book = openpyxl.load_workbook(every.output_dir / done.path_result, read_only=True)
+    summary = dict(book["summary"].iter_rows(values_only=True))
+    book.close()
+    assert summary["model"] == "breast-cancer" and summary["model version"] == done.model_version
+    assert summary["model SHA-256"] == done.model_sha256 and len(done.model_sha256) == 64
