@@ -324,3 +324,31 @@ def test_our_save_model_leaves_an_mlflow_directory_alone(plans: tuple[Pipeline, 
     with pytest.raises(ModelError, match="holds an MLflow model"):
         save_model(plans[0], {"version": "v1", "features": [{"name": "charges"}]}, directory)
     assert sorted(p.name for p in directory.iterdir()) == before
+
+
+def test_an_mlflow_model_deployed_beside_the_default_scores_through_the_worker(
+        tmp_path: Path, model_dir: Path, settings: Any, db: Any, jobs: Any, alice: Any) -> None:
+    """deploy-model's core with an MLflow directory: registered beside the default model, an
+    upload naming it is scored by a worker exactly as the default model scores the same file."""
+    from app.core.jobs import Status
+    from app.core.models import Registry
+    from app.core.submissions import submit_path
+    from scheduler.worker import Worker
+
+    ours = load_model(model_dir)
+    X = breast_cancer_frame(100, seed=3)[ours.features]
+    directory = save_sklearn(ours.estimator, tmp_path / "mlflow", X, ours.estimator.predict(X),
+                             skops_trusted_types=["numpy.dtype"], metadata={"version": "bc-mlflow-1"})
+    registry = Registry(db, settings)
+    record = registry.deploy(directory, "bc-mlflow", activate=True)
+    assert (record.name, record.version, len(record.sha256)) == ("bc-mlflow", "bc-mlflow-1", 64)
+    source = tmp_path / "patients.csv"
+    breast_cancer_frame(200, seed=5).to_csv(source, index=False)
+    theirs = submit_path(settings, jobs, alice.id, source, model="bc-mlflow")
+    default = submit_path(settings, jobs, alice.id, source)
+    worker = Worker(settings, db)
+    done = [worker.run_claim(worker.claim(job.id)) for job in (theirs, default)]
+    assert [(j.status, j.model_name) for j in done] == [(Status.PROCESS_OK, "bc-mlflow"),
+                                                          (Status.PROCESS_OK, "breast-cancer")]
+    results = [(settings.output_dir / j.path_result_csv).read_bytes() for j in done]
+    assert results[0] == results[1]
