@@ -216,16 +216,25 @@ def test_one_active_model_means_no_selector(as_alice, registry) -> None:  # type
 
 def test_the_selector_lists_the_active_models_default_first_chosen_before_the_file(as_alice, registry, churn_dir) -> None:  # type: ignore[no-untyped-def]
     registry.deploy(churn_dir, "churn", version="v1", activate=True)
+    registry.deploy(churn_dir, "alpha", version="a1", activate=True)  # before the default, by name
     registry.deploy(churn_dir, "idle", version="v1")
-    client, _ = as_alice
-    page = client.get("/jobs").text
-    form = re.search(r'<form method="post" action="/jobs/upload".*?</form>', page, re.S)
-    assert form
-    body = form.group(0)
+    client, csrf = as_alice
+
+    def upload_form(page: str) -> str:
+        form = re.search(r'<form method="post" action="/jobs/upload".*?</form>', page, re.S)
+        assert form
+        return form.group(0)
+
+    body = upload_form(client.get("/jobs").text)
     options = re.findall(r'<option value="([^"]+)"( selected)?>', body)
-    assert options == [(DEFAULT, " selected"), ("churn", "")]
+    assert options == [("alpha", ""), (DEFAULT, " selected"), ("churn", "")]
+    assert "breast-cancer · breast-cancer-logreg-1 (default)" in html.unescape(body)
     # The CSRF token and the model come before the file: the server reads them as the file begins.
     assert body.index('name="csrf_token"') < body.index('name="model"') < body.index('name="file"')
+    # A rejected upload re-renders the form with the model that was chosen.
+    rejected = panel_upload(client, csrf, b"a,b\n1,2\n", model="churn")
+    assert rejected.status_code == 422
+    assert re.findall(r'<option value="([^"]+)" selected>', upload_form(rejected.text)) == ["churn"]
 
 
 def test_the_panel_uploads_for_the_chosen_model_and_shows_it_in_the_list(as_alice, registry, churn_dir, jobs, alice) -> None:  # type: ignore[no-untyped-def]
