@@ -5,13 +5,14 @@
     account  the user's own account page
     tokens   the user's API tokens
     users    administrators: the user list and what they do to an account
+    models   the active models, their columns and template CSVs; administrators activate versions
 
 app/web/app.py mounts ``routes``.
 """
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.panel import account, jobs, signin, tokens, users
+from app.web.panel import account, jobs, models, signin, tokens, users
 
 routes: list[BaseRoute] = [
     Route("/login", signin.login_page, methods=["GET"]),
@@ -25,6 +26,9 @@ routes: list[BaseRoute] = [
     Route("/admin/users/{user_id:int}/enable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/password", users.admin_reset_password, methods=["POST"]),
     Route("/admin/users/{user_id:int}/unlock", users.admin_unlock, methods=["POST"]),
+    Route("/models", models.models_page, methods=["GET"]),
+    Route("/models/{name}/template.csv", models.template, methods=["GET"]),
+    Route("/models/{name}/{version}/activate", models.activate, methods=["POST"]),
     Route("/jobs", jobs.jobs_page, methods=["GET"]),
     Route("/jobs/upload", jobs.upload, methods=["POST"]),
     Route("/jobs/updates", jobs.updates, methods=["GET"]),

@@ -17,19 +17,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from app.core.db import Database
-from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, TooLarge, Unavailable
+from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, TooLarge, Unavailable, UnknownModel
 from app.core.files import existing_file, human_size, remove_job_files
 from app.core.jobs import Job, Jobs, Status
-from app.core.models import Registry
+from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
-from app.core.submissions import Upload, accept
+from app.core.submissions import MODEL_FIELD, Upload, accept
 from app.core.users import User
+from app.web.api.models import active_models
 from app.web.auth import session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.errors import status_of
 from app.web.panel.common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
 from app.web.uploads import receive_upload
-from model.artifact import ModelError
 
 PAGE_SIZE = 25
 MAX_SEARCH = 100
@@ -69,12 +69,12 @@ def _owner_scope(user: User) -> int | None:
     return None if user.is_admin else user.id
 
 
-def _model_features(settings: Settings, db: Database) -> list[str]:
-    """The default model's columns, for the upload form's hint."""
-    try:
-        return Registry(db, settings).default().features
-    except ModelError:
-        return []
+def _upload_models(settings: Settings, db: Database) -> tuple[list[ModelRecord], list[str]]:
+    """The active models an upload may name (the form's selector) and the default model's
+    columns (the form's hint; none when it cannot be had)."""
+    models = active_models(Registry(db, settings))
+    default = next((m for m in models if m.name == settings.default_model), None)
+    return models, default.features if default else []
 
 
 def panel_context(request: Request, user: User, filters: Filters) -> dict[str, Any]:
@@ -87,6 +87,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
     pages = max(1, math.ceil(total / PAGE_SIZE))
     filters.page = min(filters.page, pages)
     rows = jobs.list(owner, filters.status, filters.archived, search, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE)
+    models, features = _upload_models(settings, jobs.db)
     return {
         "jobs": rows,
         "total": total,
@@ -98,7 +99,11 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
         "elapsed": elapsed_seconds,
         "since": now.isoformat(),
         "newest_id": jobs.newest_id(owner),
-        "features": _model_features(settings, jobs.db),
+        "features": features,
+        "models": models,
+        "default_model": settings.default_model,
+        "model_field": MODEL_FIELD,
+        "chosen_model": settings.default_model,
         "upload_limit": settings.upload_limit,
         "upload_limit_text": human_size(settings.upload_limit),
         "poll_ms": POLL_SECONDS * 1000,
@@ -137,20 +142,28 @@ async def upload(request: Request) -> Response:
         received: Upload = await receive_upload(request, settings, before_file=csrf_before_file)
     except (TooLarge, InvalidRequest) as exc:
         return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message)
+    # A re-rendered form keeps the model that was chosen (the selector shows the default
+    # when that one is no longer active).
+    chosen = received.fields.get(MODEL_FIELD, "").strip() or settings.default_model
     try:
         job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, received)
+    except UnknownModel as exc:
+        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message,
+                                       upload_name=received.filename, chosen_model=chosen)
     except Unavailable as exc:
         message = f"{exc.message} ({exc.detail})" if user.is_admin and exc.detail else exc.message
         return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=message,
-                                       upload_name=received.filename)
+                                       upload_name=received.filename, chosen_model=chosen)
     except FileRejected as exc:
         problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS]
         return await run_in_threadpool(
             render_panel, request, user, status_of(exc)[0], upload_error=exc.message, upload_problems=problems,
             upload_total=exc.extra.get("total_errors", len(problems)), upload_name=received.filename,
+            chosen_model=chosen,
         )
     rows = f"{job.rows_total:,} rows" if job.rows_total is not None else "rows unknown"
-    flash(request, f"“{job.file_name}” accepted ({rows}); it is waiting to be processed.", "success")
+    model = f" for model {job.model_name} version {job.model_version}" if job.model_name else ""
+    flash(request, f"“{job.file_name}” accepted ({rows}){model}; it is waiting to be processed.", "success")
     return see_other(f"/jobs#job-{job.id}")
 
 
