@@ -61,6 +61,7 @@ def instance(**overrides: str) -> Iterator[Instance]:
             "SQLITE_PATH": str(directory / "beyond.sqlite3"),
             "INPUT_DIR": str(directory / "in"),
             "OUTPUT_DIR": str(directory / "out"),
+            "MODELS_DIR": str(directory / "models"),
             "SCHEDULER_INTERVAL": "1",
             "LOG_LEVEL": "WARNING",
             **overrides,

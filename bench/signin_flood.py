@@ -80,6 +80,7 @@ def server(root: Path, engine: str) -> Iterator[Server]:
             "SQLITE_PATH": str(directory / "beyond.sqlite3"),
             "INPUT_DIR": str(directory / "in"),
             "OUTPUT_DIR": str(directory / "out"),
+            "MODELS_DIR": str(directory / "models"),
             "EMBEDDED_WORKER": "false",
             "LOG_LEVEL": "WARNING",
         }

@@ -55,6 +55,17 @@ def require_mysql() -> None:
         pytest.skip(f"MySQL/MariaDB server unavailable: {reason}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def project_data_untouched() -> Iterator[None]:
+    """No test writes into the project's own data/ (every test configures its own
+    directories, MODELS_DIR included): files there would end up in a commit."""
+    watched = [ROOT / "data" / name for name in ("models", "beyond.sqlite3")]
+    before = {path for path in watched if path.exists()}
+    yield
+    created = {path for path in watched if path.exists()} - before
+    assert not created, f"tests wrote into the project directory: {sorted(map(str, created))}"
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default model, trained once per test session into a temporary directory."""

@@ -83,7 +83,7 @@ def test_database_outage_answers_503_loses_nothing_and_resumes(private_mariadb, 
     values = {
         "HOST": "127.0.0.1", "PORT": str(server.port), "USER": "beyond", "PASSWORD": db_password,
         "DBNAME": "beyond_outage", "SECRET_KEY": secret_key,
-        "INPUT_DIR": str(tmp_path / "in"), "OUTPUT_DIR": str(tmp_path / "out"),
+        "INPUT_DIR": str(tmp_path / "in"), "OUTPUT_DIR": str(tmp_path / "out"), "MODELS_DIR": str(tmp_path / "models"),
         # 4 ms a row, 100-row chunks: job A runs about 6 s, into the outage
         "MODEL_PATH": str(make_model_dir(model_dir, tmp_path / "slow-model", seconds_per_row=0.004)),
         "CHUNK_ROWS": "100", "EMBEDDED_WORKER": "true", "SCHEDULER_INTERVAL": "1",

@@ -204,7 +204,7 @@ def test_files_the_service_creates_are_private(make_config, tmp_path, make_csv) 
     fresh = tmp_path / "fresh.properties"  # `setup` writes it, with the secret key
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
     env["APP_CONFIG"] = str(fresh)
-    for key in ("SQLITE_PATH", "INPUT_DIR", "OUTPUT_DIR", "MODEL_PATH"):
+    for key in ("SQLITE_PATH", "INPUT_DIR", "OUTPUT_DIR", "MODELS_DIR", "MODEL_PATH"):
         env[f"BEYOND_{key}"] = str(getattr(settings, key.lower()))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
