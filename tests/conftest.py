@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +29,10 @@ MYSQL = {
     "password": os.environ.get("TEST_MYSQL_PASSWORD", ""),
 }
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Tests that open our files in LibreOffice: skipped on a laptop without it, run (and failing
+# if it is missing) under CI=true, where .ci/run installs it.
+NEEDS_LIBREOFFICE = pytest.mark.skipif(shutil.which("libreoffice") is None and not IN_CI,
+                                       reason="LibreOffice is not installed (required in CI)")
 
 
 def mysql_available() -> str | None:

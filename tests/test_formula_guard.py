@@ -6,8 +6,6 @@ stay numbers."""
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from model import predictions, xlsx_writer
 from model.predictions import prediction
 from model.xlsx_writer import FORMULA_START, StreamingXlsxWriter, guard_text, is_plain_number, needs_guard
-from tests.conftest import breast_cancer_frame
+from tests.conftest import NEEDS_LIBREOFFICE, breast_cancer_frame
 
 # Whitespace, then a formula character: LibreOffice's "Trim spaces" import option removes the
 # whitespace and then evaluates the rest.
@@ -28,10 +26,7 @@ SPACED_FORMULAS = [
 FORMULAS = ["=1+1", "+1", "@SUM(1)", "-x", "\tx", "\rx", "-", "--1", "-2 ", "\t-2", *SPACED_FORMULAS]
 # Numbers (also after spaces) and harmless text pass through unchanged.
 UNCHANGED = ["-1.5", " -2", "  -1e3", " 1", "-0", "a=b", " a", "'=1+1", " ", "plain"]
-LIBREOFFICE = pytest.mark.skipif(
-    shutil.which("libreoffice") is None and os.environ.get("CI") != "true",
-    reason="LibreOffice is not installed (required in CI)",
-)
+LIBREOFFICE = NEEDS_LIBREOFFICE
 
 
 def test_one_formula_start_set() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 
 from model import xlsx_writer
 from model.xlsx_writer import StreamingXlsxWriter, guard_text, is_plain_number
+from tests.conftest import NEEDS_LIBREOFFICE
 
 MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 FILL = "FFDDEBF7"
@@ -305,10 +304,7 @@ def test_partial_file_removed_on_exception(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("libreoffice") is None and os.environ.get("CI") != "true",
-    reason="LibreOffice is not installed (required in CI)",
-)
+@NEEDS_LIBREOFFICE
 def test_libreoffice_reads_the_file(tmp_path: Path) -> None:
     numbers = np.array([17.99, -0.05, 1e-9, 0.1 + 0.2, np.nan, 123456.789, 1 / 3])
     ints = np.arange(7)
