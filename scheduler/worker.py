@@ -403,7 +403,12 @@ class Worker:
         if it ended). None if it could not be claimed: running, ended without force, gone."""
         self.reap()
         with host_slot(self.settings, wait=True):
-            self.model()
+            # The model this job needs must load before the job is touched: a broken one is
+            # the deployment's problem (ModelError, exit 1: the API answers 503), not the job's.
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            self.model_for(job)
             claim = self.claim(job_id, force=force)
             if claim is None:
                 return None

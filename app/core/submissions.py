@@ -18,7 +18,7 @@ from app.core.files import display_name, human_size, new_part_path
 from app.core.jobs import Job, Jobs
 from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
-from model.artifact import Model, ModelError
+from model.artifact import ModelError
 from model.csv_input import CsvReport, inspect_csv
 
 MODEL_FIELD = "model"  # the upload form's field naming the model (empty or absent: DEFAULT_MODEL)
@@ -51,16 +51,6 @@ def current_model(settings: Settings, db: Database, name: str | None = None) -> 
     reason for admins) when the default model cannot be had."""
     try:
         return Registry(db, settings).resolve(name)
-    except ModelError as exc:
-        raise model_unavailable(exc) from exc
-
-
-def loaded_default_model(settings: Settings, db: Database) -> Model:
-    """The default model, loaded from its deployed files: Unavailable when they are missing,
-    changed or broken (the API's /process_* check before they touch a job)."""
-    registry = Registry(db, settings)
-    try:
-        return registry.load(registry.default())
     except ModelError as exc:
         raise model_unavailable(exc) from exc
 

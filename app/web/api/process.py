@@ -29,7 +29,6 @@ from starlette.responses import JSONResponse, Response
 from app.core.errors import Conflict, NotFound, Unavailable
 from app.core.jobs import Job, Jobs, Status
 from app.core.settings import Settings
-from app.core.submissions import loaded_default_model
 from app.web.api.params import caller, parse_bool, parse_int
 from scheduler.supervisor import EXIT_NOT_CLAIMED, EXIT_OK, ChildRun, run_worker
 
@@ -76,7 +75,6 @@ def check_worker_run(run: ChildRun) -> None:
 
 
 def process_one(settings: Settings, jobs: Jobs, job_id: int, force: bool) -> Job:
-    loaded_default_model(settings, jobs.db)  # a broken default model is a 503 before any job is touched
     job = jobs.get(job_id)
     if job is None:
         raise NotFound(f"There is no job {job_id}.", extra={"id": job_id})
@@ -100,7 +98,6 @@ def process_pending(settings: Settings, jobs: Jobs) -> list[Job]:
     """Every job PENDING at the start of the call, oldest first. The list is fixed up front
     (--max-id) so a steady stream of new uploads cannot keep the request open forever; those
     are left to the scheduler. A job another worker claimed meanwhile is reported as it is."""
-    loaded_default_model(settings, jobs.db)
     ids = jobs.pending_ids()
     if not ids:
         return []
