@@ -27,20 +27,11 @@ from app.core.users import THROTTLE_FAILURES, Users
 from tests.conftest import assert_json_error, basic_auth
 from tests.panel_helpers import csrf_of, flashes_of, login
 from tests.support.procs import events
+from tests.support.sql import raw
 
 PASSWORD = "alice-password-1"
 
 
-# -- helpers: the test's own look at the table (raw SQL, not the app's queries) ----------------------
-def raw(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    if db.engine == "mysql":
-        sql = sql.replace("?", "%s")
-    with db.transaction() as tx:
-        cursor = db._cursor(tx.conn)
-        cursor.execute(sql, params)
-        rows = [db._row(cursor, r) for r in cursor.fetchall()] if cursor.description else []
-        cursor.close()
-    return rows
 
 
 def failure_rows(db: Database) -> list[dict[str, Any]]:

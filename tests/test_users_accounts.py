@@ -9,7 +9,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -18,18 +17,7 @@ from app.core.jobs import db_time_text, parse_time
 from app.core.tokens import TOUCH_EVERY, Tokens
 from app.core.users import UserError, Users, hash_password
 from tests.panel_helpers import login
-
-
-def raw(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """The test's own SQL (not the app's named queries)."""
-    if db.engine == "mysql":
-        sql = sql.replace("?", "%s")
-    with db.transaction() as tx:
-        cursor = db._cursor(tx.conn)
-        cursor.execute(sql, params)
-        rows = [db._row(cursor, r) for r in cursor.fetchall()] if cursor.description else []
-        cursor.close()
-    return rows
+from tests.support.sql import raw
 
 
 def schema_up_to(db: Database, version: int) -> None:
