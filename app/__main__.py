@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core.errors import BeyondError, Unavailable
 from app.core.files import make_private
 from app.core.settings import ROOT, Settings, SettingsError, example_properties, load_settings, new_secret_key
 
 if TYPE_CHECKING:  # the commands import what they use, so `--help` stays fast
     from app.core.db import Database
     from app.core.jobs import Jobs
+    from app.core.models import Registry
     from app.core.tokens import Tokens
     from app.core.users import User, Users
 
@@ -94,7 +96,6 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from app.core.errors import BeyondError, Unavailable
     from app.core.submissions import submit_path
 
     settings = _settings()
@@ -107,27 +108,36 @@ def cmd_submit(args: argparse.Namespace) -> int:
     try:
         job = submit_path(settings, jobs, user.id, source, model=args.model)
     except BeyondError as exc:
-        print(exc.message, file=sys.stderr)
-        if isinstance(exc, Unavailable) and exc.detail:
-            print(f"  ({exc.detail})", file=sys.stderr)
-        for problem in exc.extra.get("errors", []):
-            print(f"  - {problem['message']}", file=sys.stderr)
+        _print_error(exc)
         return 1
     print(f"job {job.id} PENDING: {job.file_name} ({job.rows_total} rows, model {job.model_name} {job.model_version})")
     return 0
 
 
-def cmd_deploy_model(args: argparse.Namespace) -> int:
-    from app.core.errors import BeyondError
+def _print_error(exc: BeyondError) -> None:
+    """A domain error as the command line shows it: the message, what an admin may see, and
+    the problems it lists (a rejected file's rows and columns)."""
+    print(exc.message, file=sys.stderr)
+    if isinstance(exc, Unavailable) and exc.detail:
+        print(f"  ({exc.detail})", file=sys.stderr)
+    for problem in exc.extra.get("errors", []):
+        print(f"  - {problem['message']}", file=sys.stderr)
+
+
+def _registry() -> tuple[Settings, Registry]:
     from app.core.models import Registry
 
     settings = _settings()
     db, *_ = _services(settings)
+    return settings, Registry(db, settings)
+
+
+def cmd_deploy_model(args: argparse.Namespace) -> int:
+    _, registry = _registry()
     try:
-        record = Registry(db, settings).deploy(Path(args.dir), args.name, version=args.version,
-                                               activate=args.activate)
+        record = registry.deploy(Path(args.dir), args.name, version=args.version, activate=args.activate)
     except BeyondError as exc:
-        print(exc.message, file=sys.stderr)
+        _print_error(exc)
         return 2
     state = "active" if record.active else f"not active; `python -m app activate-model {record.name} {record.version}`"
     print(f"deployed model {record.name} version {record.version} (sha256 {record.sha256[:12]}, {state})")
@@ -135,26 +145,19 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
 
 
 def cmd_activate_model(args: argparse.Namespace) -> int:
-    from app.core.errors import BeyondError
-    from app.core.models import Registry
-
-    settings = _settings()
-    db, *_ = _services(settings)
+    _, registry = _registry()
     try:
-        record = Registry(db, settings).activate(args.name, args.version)
+        record = registry.activate(args.name, args.version)
     except BeyondError as exc:
-        print(exc.message, file=sys.stderr)
+        _print_error(exc)
         return 2
     print(f"model {record.name}: version {record.version} is active (new uploads use it)")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from app.core.models import Registry
-
-    settings = _settings()
-    db, *_ = _services(settings)
-    records = Registry(db, settings).list()
+    settings, registry = _registry()
+    records = registry.list()
     if not records:
         print("no models registered; `python -m app deploy-model DIR --name NAME --activate`")
         return 0
