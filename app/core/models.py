@@ -151,6 +151,16 @@ class Registry:
     def active_models(self) -> builtins.list[ModelRecord]:
         return [model_from_row(r) for r in self.db.all("models_active")]
 
+    def offered(self) -> builtins.list[ModelRecord]:
+        """The models an upload may name: every active version, the default model registered
+        first on an installation from before the registry (when it cannot be, the others are
+        still offered)."""
+        try:
+            self.default()
+        except ModelError:
+            pass
+        return self.active_models()
+
     def list(self) -> builtins.list[ModelRecord]:
         """Every version of every model: by name, newest deployment first."""
         return [model_from_row(r) for r in self.db.all("models_list")]
@@ -251,11 +261,7 @@ class Registry:
         record = self.active(name)
         if record is not None:
             return record
-        try:
-            self.default()  # so the list below names it on an installation from before the registry
-        except ModelError:
-            pass
-        names = [m.name for m in self.active_models()]
+        names = [m.name for m in self.offered()]
         raise UnknownModel(
             f"There is no active model named {name!r}. Active models: {', '.join(names) or 'none'}.",
             extra={"models": names},

@@ -11,7 +11,6 @@ from starlette.responses import JSONResponse, Response
 
 from app.core.models import ModelRecord, Registry
 from app.web.api.params import caller
-from model.artifact import ModelError
 
 
 def model_json(record: ModelRecord) -> dict[str, Any]:
@@ -19,19 +18,9 @@ def model_json(record: ModelRecord) -> dict[str, Any]:
     return {key: shown[key] for key in ("name", "version", "sha256", "features", "classes", "deployed_at")}
 
 
-def active_models(registry: Registry) -> list[ModelRecord]:
-    """Every model's active version; the default model registered first on an installation
-    from before the registry (when it cannot be, the others are still listed)."""
-    try:
-        registry.default()
-    except ModelError:
-        pass
-    return registry.active_models()
-
-
 async def list_models(request: Request) -> Response:
     await caller(request)
     registry = Registry(request.app.state.db, request.app.state.settings)
-    found = await run_in_threadpool(active_models, registry)
+    found = await run_in_threadpool(registry.offered)
     return JSONResponse({"models": [model_json(m) for m in found],
                          "default": request.app.state.settings.default_model})

@@ -24,7 +24,6 @@ from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
 from app.core.submissions import MODEL_FIELD, Upload, accept
 from app.core.users import User
-from app.web.api.models import active_models
 from app.web.auth import session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.errors import status_of
@@ -72,7 +71,7 @@ def _owner_scope(user: User) -> int | None:
 def _upload_models(settings: Settings, db: Database) -> tuple[list[ModelRecord], list[str]]:
     """The active models an upload may name (the form's selector) and the default model's
     columns (the form's hint; none when it cannot be had)."""
-    models = active_models(Registry(db, settings))
+    models = Registry(db, settings).offered()
     default = next((m for m in models if m.name == settings.default_model), None)
     return models, default.features if default else []
 

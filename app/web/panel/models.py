@@ -15,7 +15,6 @@ from app.core.logfmt import log_event
 from app.core.model_template import template_csv, template_filename
 from app.core.models import NAME_PATTERN, ModelRecord, Registry
 from app.core.users import User
-from app.web.api.models import active_models
 from app.web.panel.common import flash, page, render, see_other
 
 SHORT_SHA = 12
@@ -38,7 +37,7 @@ def _path_name(request: Request, key: str) -> str:
 @page
 def models_page(request: Request, user: User, form: FormData | None) -> Response:
     registry = registry_of(request)
-    active = active_models(registry)
+    active = registry.offered()
     versions: dict[str, list[ModelRecord]] = {}
     if user.is_admin:
         for record in registry.list():  # by name, newest deployment first
@@ -56,7 +55,7 @@ def models_page(request: Request, user: User, form: FormData | None) -> Response
 def template(request: Request, user: User, form: FormData | None) -> Response:
     name = _path_name(request, "name")
     registry = registry_of(request)
-    record = next((m for m in active_models(registry) if m.name == name), None)
+    record = next((m for m in registry.offered() if m.name == name), None)
     if record is None:
         raise NotFound(f"There is no active model named “{name}”.")
     return Response(template_csv(record), media_type="text/csv; charset=utf-8", headers={
