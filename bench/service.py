@@ -51,25 +51,32 @@ class Instance:
         return done.stdout
 
 
+def write_config(directory: Path, root: Path = ROOT, **overrides: str) -> tuple[Path, dict[str, str]]:
+    """config.properties for a throwaway installation in ``directory`` (SQLite and data
+    directories of its own, so nothing touches the project's data/), and the environment a
+    process of the code at ``root`` needs to use it."""
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "SQLITE_PATH": str(directory / "beyond.sqlite3"),
+        "INPUT_DIR": str(directory / "in"),
+        "OUTPUT_DIR": str(directory / "out"),
+        "MODELS_DIR": str(directory / "models"),
+        "LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+    config = directory / "config.properties"
+    config.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
+    env.update(APP_CONFIG=str(config), PYTHONPATH=str(root))
+    return config, env
+
+
 @contextmanager
 def instance(**overrides: str) -> Iterator[Instance]:
     """A throwaway configuration (SQLite, own data directories) with a user "bench"."""
     with tempfile.TemporaryDirectory(prefix="beyond-bench-") as tmp:
         directory = Path(tmp)
-        values = {
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "SQLITE_PATH": str(directory / "beyond.sqlite3"),
-            "INPUT_DIR": str(directory / "in"),
-            "OUTPUT_DIR": str(directory / "out"),
-            "MODELS_DIR": str(directory / "models"),
-            "SCHEDULER_INTERVAL": "1",
-            "LOG_LEVEL": "WARNING",
-            **overrides,
-        }
-        config = directory / "config.properties"
-        config.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
-        env.update(APP_CONFIG=str(config), PYTHONPATH=str(ROOT))
+        config, env = write_config(directory, **{"SCHEDULER_INTERVAL": "1", **overrides})
         inst = Instance(directory, config, env)
         inst.cli("-m", "app", "init-db")
         inst.cli("-m", "app", "create-user", "bench", "--password-stdin", stdin=PASSWORD + "\n")

@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,15 +40,11 @@ from typing import Any
 
 import httpx2
 
+from bench.service import free_port, write_config
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-" + secrets.token_hex(8)
 MAX_REQUESTS = 20_000  # per flood, whatever the duration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -75,22 +69,9 @@ def server(root: Path, engine: str) -> Iterator[Server]:
     """A fresh configuration and `python -m app serve` from ``root``."""
     with tempfile.TemporaryDirectory(prefix="beyond-flood-") as tmp:
         directory = Path(tmp)
-        values = {
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "SQLITE_PATH": str(directory / "beyond.sqlite3"),
-            "INPUT_DIR": str(directory / "in"),
-            "OUTPUT_DIR": str(directory / "out"),
-            "MODELS_DIR": str(directory / "models"),
-            "EMBEDDED_WORKER": "false",
-            "LOG_LEVEL": "WARNING",
-        }
         dbname = f"beyond_flood_{uuid.uuid4().hex[:10]}"
-        if engine == "mysql":
-            values.update(HOST="127.0.0.1", PORT="3306", USER="root", PASSWORD="", DBNAME=dbname)
-        config = directory / "config.properties"
-        config.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BEYOND_")}
-        env.update(APP_CONFIG=str(config), PYTHONPATH=str(root))
+        mysql = {"HOST": "127.0.0.1", "PORT": "3306", "USER": "root", "PASSWORD": "", "DBNAME": dbname}
+        _, env = write_config(directory, root, EMBEDDED_WORKER="false", **(mysql if engine == "mysql" else {}))
 
         def cli(*args: str, stdin: str | None = None) -> str:
             done = subprocess.run([sys.executable, "-m", "app", *args], cwd=root, env=env, input=stdin, text=True,
