@@ -239,6 +239,13 @@ def feature_matrix(chunk: pd.DataFrame, report: CsvReport,
     return out
 
 
+def header_fits(header: Sequence[str], features: Sequence[str | FeatureSpec]) -> bool:
+    """Whether a header (as ``CsvReport.header`` holds it) has every required column of a
+    model, matched as the check matches them (case, spaces and a stray BOM ignored)."""
+    present = {_norm(cell) for cell in header}
+    return all(_norm(spec.name) in present for spec in feature_specs(features) if spec.required)
+
+
 def feature_specs(features: Sequence[str | FeatureSpec]) -> list[FeatureSpec]:
     """Specs for features given as specs or bare names (a required number)."""
     return [f if isinstance(f, FeatureSpec) else FeatureSpec(str(f)) for f in features]

@@ -226,7 +226,7 @@ def test_the_selector_lists_the_active_models_default_first_chosen_before_the_fi
         return form.group(0)
 
     body = upload_form(client.get("/jobs").text)
-    options = re.findall(r'<option value="([^"]+)"( selected)?>', body)
+    options = re.findall(r'<option value="([^"]+)"( selected)? data-columns=', body)
     assert options == [("alpha", ""), (DEFAULT, " selected"), ("churn", "")]
     assert "breast-cancer · breast-cancer-logreg-1 (default)" in html.unescape(body)
     # The CSRF token and the model come before the file: the server reads them as the file begins.
@@ -234,7 +234,7 @@ def test_the_selector_lists_the_active_models_default_first_chosen_before_the_fi
     # A rejected upload re-renders the form with the model that was chosen.
     rejected = panel_upload(client, csrf, b"a,b\n1,2\n", model="churn")
     assert rejected.status_code == 422
-    assert re.findall(r'<option value="([^"]+)" selected>', upload_form(rejected.text)) == ["churn"]
+    assert re.findall(r'<option value="([^"]+)" selected data-columns=', upload_form(rejected.text)) == ["churn"]
 
 
 def test_the_panel_uploads_for_the_chosen_model_and_shows_it_in_the_list(as_alice, registry, churn_dir, jobs, alice) -> None:  # type: ignore[no-untyped-def]

@@ -132,6 +132,13 @@ def processed(settings, db, jobs, make_csv, user, name: str = "in.csv", fail: bo
     return worker.run_claim(claim)
 
 
+# Panel forms that carry a file (multipart): the field and a file for it.
+UPLOADS = {
+    "/jobs/upload": {"file": ("upload.csv", b"a,b\n1,2\n", "text/csv")},
+    "/models/deploy": {"archive": ("model.zip", b"PK\x05\x06" + b"\0" * 18, "application/zip")},
+}
+
+
 def call(client: TestClient, method: str, route: Route, path: str, *, csrf: str | None = None,
          headers: dict[str, str] | None = None, **data: str):  # type: ignore[no-untyped-def]
     """One request the way the route expects it: panel POSTs are forms carrying the CSRF
@@ -140,8 +147,8 @@ def call(client: TestClient, method: str, route: Route, path: str, *, csrf: str 
     if method == "POST" and not is_api(route):
         form = {**data, **({"csrf_token": csrf} if csrf is not None else {})}
         kwargs["data"] = form
-        if route.path == "/jobs/upload":
-            kwargs["files"] = {"file": ("upload.csv", b"a,b\n1,2\n", "text/csv")}
+        if route.path in UPLOADS:
+            kwargs["files"] = UPLOADS[route.path]
     return client.request(method, path, **kwargs)
 
 

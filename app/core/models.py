@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from app.core.db import Database, DuplicateKey, Row
-from app.core.errors import Conflict, InvalidRequest, NotFound, UnknownModel
+from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, UnknownModel
 from app.core.jobs import parse_time
 from app.core.logfmt import log_event
+from app.core.model_archive import unpack_model_archive
 from app.core.settings import Settings
 from model.artifact import FeatureSpec, Model, ModelError, check_version, load_model
 
@@ -167,21 +168,23 @@ class Registry:
 
     # -- deploy / activate --------------------------------------------------------------------
     def deploy(self, source_dir: str | os.PathLike[str], name: str, version: str | None = None,
-               activate: bool = False, deployed_by: str | None = None) -> ModelRecord:
+               activate: bool = False, deployed_by: str | None = None, label: str | None = None) -> ModelRecord:
         """Register a copy of the model directory as NAME/VERSION (VERSION: the schema's
         version unless given). InvalidRequest for a bad name or version or a directory that
-        does not load; Conflict if that version is deployed already."""
+        does not load; Conflict if that version is deployed already. ``label`` names the
+        source in messages (default: its path)."""
         check_name(name)
         source = Path(source_dir)
+        shown = label or str(source)
         if not source.is_dir():
-            raise InvalidRequest(f"{source} is not a directory; a model directory holds model.joblib and schema.json.")
+            raise InvalidRequest(f"{shown} is not a directory; a model directory holds model.joblib and schema.json.")
         try:
             model = load_model(source)
             version = check_version(model.version if version is None else version)
         except ModelError as exc:
-            raise InvalidRequest(f"{source} is not a usable model: {exc}") from exc
+            raise InvalidRequest(f"{shown} is not a usable model: {exc}") from exc
         except Exception as exc:  # a corrupt joblib raises anything (EOFError, UnpicklingError...)
-            raise InvalidRequest(f"{source} is not a usable model: {type(exc).__name__}: {exc}") from exc
+            raise InvalidRequest(f"{shown} is not a usable model: {type(exc).__name__}: {exc}") from exc
         check_name(version, "model version")
         if self.get(name, version) is not None:
             raise Conflict(f"Model {name} version {version} is deployed already; versions never change, "
@@ -217,6 +220,29 @@ class Registry:
         record = self.get(name, version)
         assert record is not None
         return record
+
+    def deploy_archive(self, archive: Path, name: str, version: str | None = None, activate: bool = False,
+                       deployed_by: str | None = None, label: str = "The archive") -> ModelRecord:
+        """``deploy`` for a model directory uploaded as a .zip: unpacked with every entry
+        checked (app/core/model_archive.py) into a private staging directory beside the
+        registry's files, deployed from there, and the staging directory removed whatever
+        happens."""
+        check_name(name)
+        if version is not None:
+            check_name(version, "model version")
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        staging = self.models_dir / f".upload-{uuid.uuid4().hex}"
+        staging.mkdir(mode=0o700)
+        try:
+            # What is wrong inside the archive is the file's fault (422), not the request's.
+            try:
+                model_dir = unpack_model_archive(archive, staging, self.settings.model_unpacked_limit)
+                return self.deploy(model_dir, name, version, activate=activate, deployed_by=deployed_by,
+                                   label=label)
+            except InvalidRequest as exc:
+                raise FileRejected(exc.message, extra=exc.extra) from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def activate(self, name: str, version: str) -> ModelRecord:
         """Make this version the one new uploads of the model use (promote or roll back)."""

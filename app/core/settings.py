@@ -137,6 +137,10 @@ KEYS: tuple[Key, ...] = (
         "The registered model an upload that names none is checked against and run with."),
     Key("MODEL_CACHE_SIZE", "4", _int(1), "Models each worker process keeps loaded (least recently used go)."),
     Key("UPLOAD_LIMIT", "200M", _size, "Largest accepted upload (K/M/G suffixes)."),
+    Key("MODEL_UPLOAD_LIMIT", "500M", _size,
+        "Largest model .zip an administrator may upload on the Models page or POST /api/models."),
+    Key("MODEL_UNPACKED_LIMIT", "2G", _size,
+        "Most bytes a model .zip may unpack to (a larger one, such as a zip bomb, is refused)."),
     Key("SECRET_KEY", None, _str, "Signs session cookies. Required; make it long and random."),
     Key("HTTPS", "false", _bool, "Site is served over HTTPS: session cookie gets the Secure flag."),
     Key("SESSION_HOURS", "8", _int(1), "Session lifetime in hours."),
@@ -180,6 +184,8 @@ class Settings:
     default_model: str
     model_cache_size: int
     upload_limit: int
+    model_upload_limit: int
+    model_unpacked_limit: int
     secret_key: str = field(repr=False)
     https: bool
     session_hours: int

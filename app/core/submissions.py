@@ -19,7 +19,7 @@ from app.core.jobs import Job, Jobs
 from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
 from model.artifact import ModelError
-from model.csv_input import CsvReport, inspect_csv
+from model.csv_input import CsvReport, header_fits, inspect_csv
 
 MODEL_FIELD = "model"  # the upload form's field naming the model (empty or absent: DEFAULT_MODEL)
 
@@ -59,17 +59,36 @@ def validate(settings: Settings, path: Path, model: ModelRecord) -> CsvReport:
     return inspect_csv(path, model.feature_specs)
 
 
-def rejection(report: CsvReport) -> FileRejected:
+def fitting_models(db: Database, settings: Settings, report: CsvReport, chosen: ModelRecord) -> list[str]:
+    """The other active models whose required columns the file's header has, when it lacks
+    some of the chosen model's: the file was most likely meant for one of them."""
+    if not report.header or header_fits(report.header, chosen.feature_specs):
+        return []
+    return [m.name for m in Registry(db, settings).offered()
+            if m.name != chosen.name and header_fits(report.header, m.feature_specs)]
+
+
+def _names(names: list[str]) -> str:
+    quoted = [f"“{n}”" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def rejection(report: CsvReport, fits: list[str] | None = None) -> FileRejected:
     shown = len(report.problems)
     summary = (
         f"The file was not accepted: {report.total_problems} problem"
         f"{'s' if report.total_problems != 1 else ''} found"
         + (f" (the first {shown} are listed)." if report.total_problems > shown else ".")
     )
-    return FileRejected(
-        summary,
-        extra={"errors": [p.as_dict() for p in report.problems], "total_errors": report.total_problems},
-    )
+    extra: dict[str, object] = {"errors": [p.as_dict() for p in report.problems],
+                                "total_errors": report.total_problems}
+    if fits:
+        only = "only " if len(fits) == 1 else ""
+        summary += (f" Its header fits {only}model{'s' if len(fits) > 1 else ''} {_names(fits)}: "
+                    f"choose {'it' if len(fits) == 1 else 'one'} in the model selector "
+                    f"(API: the form field model={fits[0]}).")
+        extra["fits_models"] = fits
+    return FileRejected(summary, extra=extra)
 
 
 def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload) -> Job:
@@ -81,7 +100,7 @@ def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload) -> Job
         model = current_model(settings, jobs.db, upload.fields.get(MODEL_FIELD, "").strip() or None)
         report = validate(settings, upload.path, model)
         if not report.ok:
-            raise rejection(report)
+            raise rejection(report, fitting_models(jobs.db, settings, report, model))
         stored = settings.input_dir / f"upload-{uuid.uuid4().hex}.csv"
         os.replace(upload.path, stored)
     except BaseException:

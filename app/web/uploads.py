@@ -30,10 +30,12 @@ MAX_PART_HEADER_BYTES = 16 * 1024
 
 
 async def receive_upload(request: Request, settings: Settings, field_name: str = "file",
-                         before_file: Callable[[dict[str, str]], None] | None = None) -> Upload:
-    """Stream the multipart body's ``field_name`` file part to disk, stopping at UPLOAD_LIMIT
-    (TooLarge) or at the first malformed or excessive part (InvalidRequest)."""
-    limit = settings.upload_limit
+                         before_file: Callable[[dict[str, str]], None] | None = None,
+                         limit: int | None = None) -> Upload:
+    """Stream the multipart body's ``field_name`` file part to disk, stopping at ``limit``
+    (default UPLOAD_LIMIT; TooLarge) or at the first malformed or excessive part
+    (InvalidRequest)."""
+    limit = settings.upload_limit if limit is None else limit
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise InvalidRequest(f"Send the file as multipart/form-data in a field named '{field_name}'.")
@@ -125,7 +127,8 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
         raise InvalidRequest(f"The upload could not be read ({type(exc).__name__}); send it again.") from exc
     if out["handle"] is None or "__filename__" not in fields:
         _cleanup(out["handle"], part_path)
-        raise InvalidRequest(f"No file was sent: choose a CSV file (form field '{field_name}').")
+        what = "a CSV file" if field_name == "file" else "a file"
+        raise InvalidRequest(f"No file was sent: choose {what} (form field '{field_name}').")
     filename = fields.pop("__filename__")
     return Upload(part_path, display_name(filename), out["size"], fields)
 

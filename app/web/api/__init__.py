@@ -2,7 +2,7 @@
 
     process  the article's /process_file and /process_all (administrators)
     jobs     the JSON jobs API: submit, list, poll, result, retry, archive, delete
-    models   the models an upload may name, with their columns
+    models   the models an upload may name, with their columns; deploying one (administrators)
     openapi  /openapi.json, the description of all of it
 
 The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
@@ -32,6 +32,6 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}/retry", jobs.retry_job, methods=["POST"]),
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
-    Route("/api/models", models.list_models, methods=["GET"]),
+    Route("/api/models", jobs.by_method(get=models.list_models, post=models.deploy_model), methods=["GET", "POST"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

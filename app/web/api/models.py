@@ -1,5 +1,6 @@
 """The models API: which models an upload may name (``POST /api/jobs`` field ``model``), in
-the version active now, with the columns their CSVs need."""
+the version active now, with the columns their CSVs need; and, for administrators, deploying
+a new version from a .zip of its directory (``POST /api/models``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.core.models import ModelRecord, Registry
-from app.web.api.params import caller
+from app.web.api.params import caller, parse_bool
+from app.web.uploads import receive_upload
+
+ARCHIVE_FIELD = "archive"
 
 
 def model_json(record: ModelRecord) -> dict[str, Any]:
     shown = record.as_dict()
     return {key: shown[key] for key in ("name", "version", "sha256", "features", "classes", "deployed_at")}
+
+
+def deployed_json(record: ModelRecord) -> dict[str, Any]:
+    return {**model_json(record), "active": record.active, "deployed_by": record.deployed_by}
 
 
 async def list_models(request: Request) -> Response:
@@ -24,3 +32,23 @@ async def list_models(request: Request) -> Response:
     found = await run_in_threadpool(registry.offered)
     return JSONResponse({"models": [model_json(m) for m in found],
                          "default": request.app.state.settings.default_model})
+
+
+async def deploy_model(request: Request) -> Response:
+    """Administrators: multipart ``archive`` (a .zip of the model directory), ``name``,
+    optional ``version`` (default: the schema's) and ``activate`` (true/false). 201 with the
+    version; 409 when that version exists; 422 for an archive that is not a usable model."""
+    # An administrator's credentials before a byte of the body: loading a joblib runs code.
+    user = await caller(request, admin=True)
+    settings = request.app.state.settings
+    upload = await receive_upload(request, settings, field_name=ARCHIVE_FIELD, limit=settings.model_upload_limit)
+    try:
+        name = upload.fields.get("name", "").strip()
+        version = upload.fields.get("version", "").strip() or None
+        activate = bool(parse_bool("activate", upload.fields.get("activate"), default=False))
+        registry = Registry(request.app.state.db, settings)
+        record = await run_in_threadpool(registry.deploy_archive, upload.path, name, version, activate,
+                                         user.username, f"“{upload.filename}”")
+    finally:
+        upload.discard()
+    return JSONResponse(deployed_json(record), status_code=201)

@@ -120,6 +120,20 @@ SCHEMAS: dict[str, Any] = {
             "deployed_at": _nullable("string", format="date-time"),
         },
     },
+    "DeployedModel": {
+        "type": "object",
+        "required": ["name", "version", "sha256", "features", "classes", "deployed_at", "active", "deployed_by"],
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "string"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "features": {"type": "array", "items": _ref("Feature")},
+            "classes": {"type": "array", "items": {"type": "string"}},
+            "deployed_at": _nullable("string", format="date-time"),
+            "active": {"type": "boolean", "description": "Whether new uploads of this name use it now."},
+            "deployed_by": _nullable("string"),
+        },
+    },
     "ModelList": {
         "type": "object",
         "required": ["models", "default"],
@@ -419,6 +433,34 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "operationId": "list_models", "tags": ["models"], "summary": "The models an upload may name",
                 "description": "Each model's active version, with the CSV columns it needs.",
                 "responses": _responses(_json(_ref("ModelList"), "The active models."), "Unauthorized"),
+            }, "post": {
+                "operationId": "deploy_model", "tags": ["models"],
+                "summary": "Deploy a model version from a .zip (administrators)",
+                "description": (
+                    "The archive holds a model directory: schema.json with model.skops or model.joblib, or "
+                    "an MLflow model (MLmodel with a signature). It is unpacked with every entry checked "
+                    "(no paths outside it, no links, no encrypted entries, at most "
+                    f"{human_size(settings.model_unpacked_limit)} unpacked), loaded and registered. Only "
+                    "administrators may: loading a joblib model runs code on the server."
+                ),
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["archive", "name"], "additionalProperties": False,
+                    "properties": {
+                        "archive": {"type": "string", "format": "binary", "contentMediaType": "application/zip"},
+                        "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+                        "version": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                                    "description": "Left out: the version its schema names."},
+                        "activate": {"type": "boolean", "default": False,
+                                     "description": "Make it the version new uploads of the name use."},
+                    },
+                }}}},
+                "responses": {
+                    **_responses(_json(_ref("DeployedModel"), "Deployed."), "BadRequest", "Unauthorized",
+                                 "Forbidden", "Conflict", ok_status="201"),
+                    "413": _error(f"The archive is larger than MODEL_UPLOAD_LIMIT "
+                                  f"({human_size(settings.model_upload_limit)})."),
+                    "422": _error("The archive is not a usable model: the message says why."),
+                },
             }},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "tags": ["article"], "security": [],

@@ -27,6 +27,7 @@ routes: list[BaseRoute] = [
     Route("/admin/users/{user_id:int}/password", users.admin_reset_password, methods=["POST"]),
     Route("/admin/users/{user_id:int}/unlock", users.admin_unlock, methods=["POST"]),
     Route("/models", models.models_page, methods=["GET"]),
+    Route("/models/deploy", models.deploy, methods=["POST"]),
     Route("/models/{name}/template.csv", models.template, methods=["GET"]),
     Route("/models/{name}/{version}/activate", models.activate, methods=["POST"]),
     Route("/jobs", jobs.jobs_page, methods=["GET"]),

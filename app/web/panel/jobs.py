@@ -155,8 +155,13 @@ async def upload(request: Request) -> Response:
                                        upload_name=received.filename, chosen_model=chosen)
     except FileRejected as exc:
         problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS]
+        message = exc.message
+        fits = exc.extra.get("fits_models") or []
+        if len(fits) == 1:  # the file was meant for another model: have it chosen for the retry
+            chosen = fits[0]
+            message += " It is selected now: choose the file again and upload."
         return await run_in_threadpool(
-            render_panel, request, user, status_of(exc)[0], upload_error=exc.message, upload_problems=problems,
+            render_panel, request, user, status_of(exc)[0], upload_error=message, upload_problems=problems,
             upload_total=exc.extra.get("total_errors", len(problems)), upload_name=received.filename,
             chosen_model=chosen,
         )

@@ -1,21 +1,26 @@
 """The Models page: every signed-in user sees the active models with their columns and
-downloads a template CSV for each; administrators also see every version and activate one
-(promote or roll back)."""
+downloads a template CSV for each; administrators also see every version, activate one
+(promote or roll back) and deploy a new version from a .zip of its directory."""
 
 from __future__ import annotations
 
 import logging
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.errors import NotFound
+from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, TooLarge
+from app.core.files import human_size
 from app.core.logfmt import log_event
 from app.core.model_template import template_csv, template_filename
 from app.core.models import NAME_PATTERN, ModelRecord, Registry
 from app.core.users import User
-from app.web.panel.common import flash, page, render, see_other
+from app.web.auth import require_admin, session_user
+from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
+from app.web.panel.common import flash, login_redirect, page, render, see_other
+from app.web.uploads import receive_upload
 
 SHORT_SHA = 12
 log = logging.getLogger("beyond.web")
@@ -48,6 +53,9 @@ def models_page(request: Request, user: User, form: FormData | None) -> Response
         "inactive": sorted(set(versions) - {m.name for m in active}),
         "default_model": request.app.state.settings.default_model,
         "short_sha": SHORT_SHA,
+        "all_names": sorted({m.name for m in active} | set(versions)),
+        "model_upload_limit": human_size(request.app.state.settings.model_upload_limit),
+        "model_unpacked_limit": human_size(request.app.state.settings.model_unpacked_limit),
     })
 
 
@@ -79,3 +87,48 @@ def activate(request: Request, user: User, form: FormData | None) -> Response:
         flash(request, f"Model {name} version {version} is now active{was}: new uploads use it. "
                        "Files accepted before keep the version they were accepted with.", "success")
     return see_other(f"/models#model-{name}")
+
+
+ARCHIVE_FIELD = "archive"
+
+
+async def deploy(request: Request) -> Response:
+    """An administrator uploads a model directory as a .zip: streamed to disk under
+    MODEL_UPLOAD_LIMIT (the CSRF token checked before its first byte), unpacked with every
+    entry checked, loaded, registered. The outcome comes back as a message on the Models page."""
+    settings = request.app.state.settings
+    user = await run_in_threadpool(session_user, request)
+    if user is None:
+        return login_redirect(request)
+    require_admin(user)  # before a byte of the body is read: a joblib file can run code
+    if request.headers.get(CSRF_HEADER):
+        check_csrf(request, None)
+
+    def csrf_before_file(fields: dict[str, str]) -> None:
+        check_csrf(request, fields.get(CSRF_FIELD))
+
+    try:
+        received = await receive_upload(request, settings, field_name=ARCHIVE_FIELD, before_file=csrf_before_file,
+                                        limit=settings.model_upload_limit)
+    except (TooLarge, InvalidRequest) as exc:
+        flash(request, exc.message, "error")
+        return see_other("/models#deploy")
+    name = received.fields.get("name", "").strip()
+    version = received.fields.get("version", "").strip() or None
+    activate_now = received.fields.get("activate", "") in ("on", "true", "1")
+    registry = registry_of(request)
+    try:
+        record = await run_in_threadpool(registry.deploy_archive, received.path, name, version, activate_now,
+                                         user.username, f"“{received.filename}”")
+    except (InvalidRequest, FileRejected, Conflict) as exc:
+        flash(request, exc.message, "error")
+        return see_other("/models#deploy")
+    finally:
+        received.discard()
+    log_event(log, "panel.model_deployed", model=record.name, version=record.version, by=user.username,
+              sha256=record.sha256[:SHORT_SHA], active=record.active)
+    state = ("is now active: new uploads use it" if record.active
+             else "is deployed but not active: activate it below when it should take uploads")
+    flash(request, f"Model {record.name} version {record.version} (SHA-256 {record.sha256[:SHORT_SHA]}) {state}.",
+          "success")
+    return see_other(f"/models#model-{record.name}")

@@ -45,6 +45,7 @@
       var file = input.files && input.files[0];
       chosen.textContent = file ? file.name + " (" + formatSize(file.size) + ")" : "";
       status.textContent = "";
+      if (file) { modelHint(file); }
     };
     input.addEventListener("change", describe);
 
@@ -86,6 +87,54 @@
       button.disabled = true;
       status.textContent = "Uploading and checking “" + file.name + "”…";
     });
+  }
+
+  /* -- which model a file's header fits ----------------------------------------------------------
+     With several models, read the chosen file's first lines and say which models' required
+     columns its header has; when only one fits and another is selected, select that one. The
+     server checks the file again whatever this says (and names the fitting model too). */
+  function headerCells(line) {
+    var best = [];
+    [",", ";", "\t", "|"].forEach(function (sep) {
+      var cells = line.split(sep);
+      if (cells.length > best.length) { best = cells; }
+    });
+    return best.map(function (cell) {
+      return cell.replace(/^\ufeff/, "").trim().replace(/^"(.*)"$/, "$1").trim().toLowerCase();
+    });
+  }
+
+  function modelHint(file) {
+    var select = $("#model-select"), hint = $("#model-hint");
+    if (!select || !hint || !file.slice || !window.TextDecoder) { return; }
+    hint.textContent = "";
+    var reader = new FileReader();
+    reader.onload = function () {
+      var text = new TextDecoder("utf-8").decode(new Uint8Array(reader.result));
+      // The header may sit under a title line or two, as in spreadsheet exports.
+      var lines = text.split(/\r\n|\n|\r/).slice(0, 20).filter(function (l) { return l.trim() !== ""; });
+      var headers = lines.map(headerCells);
+      var fits = Array.prototype.filter.call(select.options, function (option) {
+        var needed = JSON.parse(option.getAttribute("data-columns") || "[]");
+        return headers.some(function (cells) {
+          return needed.every(function (name) { return cells.indexOf(name.trim().toLowerCase()) >= 0; });
+        });
+      });
+      var selected = select.options[select.selectedIndex];
+      if (!fits.length || (fits.length > 1 && fits.indexOf(selected) >= 0)) { return; }
+      if (fits.length === 1) {
+        if (fits[0] !== selected) {
+          select.value = fits[0].value;
+          hint.textContent = "This file’s header fits only model " + fits[0].value + ": it is selected now.";
+        } else {
+          hint.textContent = "This file’s header fits only model " + fits[0].value + ".";
+        }
+      } else {
+        hint.textContent = "This file’s header fits models " +
+          fits.map(function (o) { return o.value; }).join(", ") + ": choose one.";
+      }
+    };
+    reader.readAsArrayBuffer(file.slice(0, 65536));
   }
 
   var problems = $("#upload-problems");
