@@ -135,7 +135,12 @@ def _registry() -> tuple[Settings, Registry]:
 def cmd_deploy_model(args: argparse.Namespace) -> int:
     _, registry = _registry()
     try:
-        record = registry.deploy(Path(args.dir), args.name, version=args.version, activate=args.activate)
+        source = Path(args.dir)
+        if source.is_file() and source.suffix.lower() == ".zip":  # as the Models page takes it
+            record = registry.deploy_archive(source, args.name, args.version, activate=args.activate,
+                                             label=str(source))
+        else:
+            record = registry.deploy(source, args.name, version=args.version, activate=args.activate)
     except BeyondError as exc:
         _print_error(exc)
         return 2
@@ -253,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("deploy-model", help="register a model directory as a new version")
-    p.add_argument("dir", help="a model directory (model.joblib + schema.json)")
+    p.add_argument("dir", help="a model directory (schema.json + model.joblib or model.skops, or an MLflow "
+                               "model), or a .zip of one")
     p.add_argument("--name", required=True, help="the model's name: letters, digits, - _ . (up to 64)")
     p.add_argument("--version", help="default: the version in its schema.json")
     p.add_argument("--activate", action="store_true", help="make it the version new uploads use")

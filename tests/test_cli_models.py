@@ -54,3 +54,16 @@ def test_setup_registers_the_default_model(make_config, model_dir, tmp_path) -> 
     assert "model breast-cancer version breast-cancer-logreg-1 is active" in done.stdout
     listed = run_cli(config, "-m", "app", "models")
     assert listed.stdout.splitlines()[1].split()[:3] == ["breast-cancer", "breast-cancer-logreg-1", "yes"]
+
+
+def test_deploy_model_takes_a_zip_too(make_config, model_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config, settings = make_config("sqlite")
+    archive = shutil.make_archive(str(tmp_path / "breast"), "zip", root_dir=model_dir.parent, base_dir=model_dir.name)
+    done = run_cli(config, "-m", "app", "deploy-model", archive, "--name", "zipped", "--activate")
+    assert done.returncode == 0, done.stderr
+    assert "deployed model zipped version breast-cancer-logreg-1" in done.stdout
+    assert (settings.models_dir / "zipped" / "breast-cancer-logreg-1" / "model.joblib").is_file()
+    bomb = tmp_path / "junk.zip"
+    bomb.write_bytes(b"not a zip at all")
+    refused = run_cli(config, "-m", "app", "deploy-model", str(bomb), "--name", "junk")
+    assert refused.returncode == 2 and "not a .zip archive" in refused.stderr and "Traceback" not in refused.stderr
