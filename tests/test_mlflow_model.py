@@ -142,6 +142,24 @@ def test_an_mlflow_pipeline_predicts_what_it_predicts_on_read_csv(tmp_path: Path
     assert_same_answers(out, list(pipeline.classes_[best]), proba[np.arange(len(best)), best])
 
 
+def test_an_mlflow_model_zipped_deploys_through_the_registry_and_predicts_the_same(  # type: ignore[no-untyped-def]
+        tmp_path: Path, plans: tuple[Pipeline, Path], settings, db) -> None:
+    from app.core.models import Registry
+
+    pipeline, directory = plans
+    archive = shutil.make_archive(str(tmp_path / "plans"), "zip", root_dir=directory.parent, base_dir=directory.name)
+    registry = Registry(db, settings)
+    record = registry.deploy_archive(Path(archive), "plans", activate=True, deployed_by="admin")
+    assert record.version == load_model(directory).version and record.active
+    frame = plans_frame(120, seed=9)
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    proba = pipeline.predict_proba(pd.read_csv(source)[["charges", "seats", "plan", "tenure"]])
+    best = proba.argmax(axis=1)
+    out = prediction(source, tmp_path / "out.xlsx", model_dir=record.directory(settings.models_dir), chunk_rows=50)
+    assert_same_answers(out, list(pipeline.classes_[best]), proba[np.arange(len(best)), best])
+
+
 def test_the_default_model_as_mlflow_predicts_like_our_copy(tmp_path: Path, model_dir: Path) -> None:
     ours = load_model(model_dir)
     X = breast_cancer_frame(100, seed=3)[ours.features]
