@@ -108,15 +108,21 @@ class BeyondCollector:
     """A custom collector (prometheus_client calls ``collect`` at every scrape): it reads the
     database in one read transaction."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, close_after: bool = False) -> None:
+        # close_after: drop this thread's connection after the scrape (a server that answers
+        # each scrape in a new thread would otherwise leave one connection per scrape).
+        self.db, self.close_after = db, close_after
 
     def collect(self) -> Iterator[Metric]:
-        with self.db.transaction(write=False) as tx:
-            by_status = tx.all("metrics_jobs_by_status_model")
-            oldest = tx.one("metrics_oldest_pending")
-            backlog = tx.all("metrics_deliveries_by_state")
-            counters = tx.all("counters_all")
+        try:
+            with self.db.transaction(write=False) as tx:
+                by_status = tx.all("metrics_jobs_by_status_model")
+                oldest = tx.one("metrics_oldest_pending")
+                backlog = tx.all("metrics_deliveries_by_state")
+                counters = tx.all("counters_all")
+        finally:
+            if self.close_after:
+                self.db.close()
 
         jobs = GaugeMetricFamily("beyond_jobs", "Jobs in the database by status (as stored) and model.",
                                  labels=["status", "model"])
@@ -166,9 +172,9 @@ class BeyondCollector:
             yield HistogramMetricFamily(f"beyond_{name}", help_text, buckets=cumulative, sum_value=total)
 
 
-def registry_for(db: Database) -> CollectorRegistry:
+def registry_for(db: Database, close_after: bool = False) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BeyondCollector(db))
+    registry.register(BeyondCollector(db, close_after))
     return registry
 
 
