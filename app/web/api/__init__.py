@@ -37,7 +37,7 @@ routes: list[BaseRoute] = [
     Route("/api/models", models.list_models, methods=["GET"]),
     Route("/api/webhooks", jobs.by_method(get=webhooks.list_webhooks, post=webhooks.create_webhook),
           methods=["GET", "POST"]),
-    Route("/api/webhooks/{id}", webhooks.delete_webhook, methods=["DELETE"]),
+    Route("/api/webhooks/{webhook_id}", webhooks.delete_webhook, methods=["DELETE"]),
     Route("/metrics", metrics.metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

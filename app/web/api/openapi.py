@@ -507,10 +507,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     },
                 },
             },
-            "/api/webhooks/{id}": {"delete": {
+            "/api/webhooks/{webhook_id}": {"delete": {
                 "operationId": "delete_webhook", "tags": ["webhooks"],
                 "summary": "Delete a webhook with its pending deliveries",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": NUMBER,
+                "parameters": [{"name": "webhook_id", "in": "path", "required": True, "schema": NUMBER,
                                 "description": "The webhook's id."}],
                 "responses": _responses(_json(_ref("Deleted"), "Deleted."), "BadRequest", "Unauthorized", "NotFound"),
             }},

@@ -70,6 +70,6 @@ async def create_webhook(request: Request) -> Response:
 
 async def delete_webhook(request: Request) -> Response:
     user = await caller(request)
-    webhook_id = parse_int("id", request.path_params.get("id"))
+    webhook_id = parse_int("webhook_id", request.path_params.get("webhook_id"))
     hook = await run_in_threadpool(store(request).delete, webhook_id, user)
     return JSONResponse({"id": hook.id, "deleted": True})
