@@ -298,3 +298,29 @@ def test_the_address_is_checked_again_at_delivery(settings, db, hooks, alice, su
     assert row["state"] == "pending" and row["last_status"] is None
     assert row["last_error"].startswith("refused:") and "127.0.0.1" in row["last_error"]
     assert receiver.requests == []
+
+
+def test_a_slow_receiver_never_holds_up_the_jobs(settings, db, alice, submit_job):  # type: ignore[no-untyped-def]
+    """A worker loop whose delivery thread is stuck on a receiver that takes 8 s still runs
+    the next job at once."""
+    import threading
+
+    slow = start_receiver([200], delay=8)
+    settings = settings.replace(webhook_timeout_seconds=10)
+    Webhooks(db, settings).create(alice, slow.url, ["job.succeeded"])
+    first = submit_job(alice)
+    worker = Worker(settings, db)
+    loop = threading.Thread(target=worker.loop, args=(0.2,), daemon=True)
+    loop.start()
+    try:
+        [request] = slow.wait_for(1, timeout=30)  # the first job's delivery, now being answered slowly
+        second = submit_job(alice)
+        jobs = Jobs(db)
+        while jobs.get(second.id).status is not Status.PROCESS_OK and time.monotonic() - request.at < 30:
+            time.sleep(0.05)
+        assert jobs.get(second.id).status is Status.PROCESS_OK
+        assert time.monotonic() - request.at < 8  # done while the receiver was still answering
+        assert jobs.get(first.id).status is Status.PROCESS_OK
+    finally:
+        worker.stop()
+        loop.join(30)
