@@ -100,7 +100,7 @@ def test_lease_takeovers_are_counted(api_client, settings, db, jobs, alice, admi
     raw(db, "UPDATE wp_records SET heartbeat_at = ? WHERE id = ?", ("2000-01-01 00:00:00.000", job.id))
     Worker(settings, db).reap()
     got = scrape(api_client.get("/metrics", headers=bearer(admin)).text)
-    assert got["beyond_lease_takeovers_total"] == {(("outcome", "requeued"),): 1.0}
+    assert got["beyond_lease_takeovers_total"] == {(("outcome", "requeued"),): 1.0, (("outcome", "failed"),): 0.0}
 
 
 def test_metrics_are_for_administrators(api_client, alice, admin, bearer) -> None:  # type: ignore[no-untyped-def]

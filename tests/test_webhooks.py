@@ -109,7 +109,7 @@ def test_a_succeeded_job_is_delivered_signed_after_two_failures(  # type: ignore
     assert shown.log[0].error == "HTTP 500 Internal Server Error" and shown.log[2].error is None
     counters = {r["labels"]: r["value"] for r in raw(db, "SELECT * FROM metric_counters WHERE name = ?",
                                                      ("webhook_deliveries",))}
-    assert counters == {"outcome=failed": 2, "outcome=delivered": 1}
+    assert counters == {"outcome=failed": 2, "outcome=delivered": 1, "outcome=gave_up": 0}
 
 
 def test_the_worker_loop_sends_deliveries(engine, make_config, tmp_path):  # type: ignore[no-untyped-def]

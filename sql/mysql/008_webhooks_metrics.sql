@@ -56,3 +56,32 @@ CREATE TABLE IF NOT EXISTS metric_counters (
     value  DOUBLE NOT NULL DEFAULT 0,
     PRIMARY KEY (name, labels)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- The counter rows known in advance, at 0: concurrent first increments of a new row are where
+-- InnoDB can deadlock, and a scrape shows every series from the start.
+INSERT IGNORE INTO metric_counters (name, labels, value) VALUES
+    ('job_duration_seconds_bucket', 'le=1.0', 0),
+    ('job_duration_seconds_bucket', 'le=5.0', 0),
+    ('job_duration_seconds_bucket', 'le=15.0', 0),
+    ('job_duration_seconds_bucket', 'le=60.0', 0),
+    ('job_duration_seconds_bucket', 'le=300.0', 0),
+    ('job_duration_seconds_bucket', 'le=900.0', 0),
+    ('job_duration_seconds_bucket', 'le=3600.0', 0),
+    ('job_duration_seconds_bucket', 'le=14400.0', 0),
+    ('job_duration_seconds_bucket', 'le=+Inf', 0),
+    ('job_duration_seconds_sum', '', 0),
+    ('job_queue_wait_seconds_bucket', 'le=1.0', 0),
+    ('job_queue_wait_seconds_bucket', 'le=5.0', 0),
+    ('job_queue_wait_seconds_bucket', 'le=30.0', 0),
+    ('job_queue_wait_seconds_bucket', 'le=60.0', 0),
+    ('job_queue_wait_seconds_bucket', 'le=300.0', 0),
+    ('job_queue_wait_seconds_bucket', 'le=900.0', 0),
+    ('job_queue_wait_seconds_bucket', 'le=3600.0', 0),
+    ('job_queue_wait_seconds_bucket', 'le=14400.0', 0),
+    ('job_queue_wait_seconds_bucket', 'le=+Inf', 0),
+    ('job_queue_wait_seconds_sum', '', 0),
+    ('lease_takeovers', 'outcome=requeued', 0),
+    ('lease_takeovers', 'outcome=failed', 0),
+    ('webhook_deliveries', 'outcome=delivered', 0),
+    ('webhook_deliveries', 'outcome=failed', 0),
+    ('webhook_deliveries', 'outcome=gave_up', 0);
