@@ -63,7 +63,9 @@ class DeliveryThread:
         finally:
             self.db.close()  # this thread's connection
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop after the attempt in progress (at most about WEBHOOK_TIMEOUT_SECONDS)."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop; an attempt still in progress after ``timeout`` is abandoned with the process
+        (a daemon thread), so a slow receiver never delays a worker's shutdown. Its lease runs
+        out and another worker sends it again: receivers drop the repeat by its webhook-id."""
         self.stopping.set()
-        self._thread.join(timeout if timeout is not None else self.settings.webhook_timeout_seconds * 3 + 5)
+        self._thread.join(timeout)
