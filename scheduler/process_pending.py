@@ -10,6 +10,9 @@ Exit codes: 0 when the jobs it ran ended (PROCESS OK or ERROR alike: a bad file 
 user's to fix, not cron's) or nothing was pending; 1 when the model or database is unusable;
 2 for bad arguments; 3 when the job given with --job could not be claimed (it is running,
 finished without --force, or gone). Safe to run from any number of hosts at once.
+
+Webhook deliveries (scheduler/deliveries.py) are sent by --loop in a thread of their own, and
+by a cron run (no option, or --all) in a pass of at most 30 s after its jobs.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from app.core.files import make_private
 from app.core.logfmt import log_event, setup_logging
 from app.core.settings import SettingsError, load_settings
 from model.artifact import ModelError
+from scheduler.deliveries import deliver_pass
 from scheduler.worker import Worker, log
 
 
@@ -83,11 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             db.init_schema()
             jobs = worker.drain(max_id=args.max_id)
             log_event(log, "worker.drained", worker=worker.worker_id, jobs=len(jobs))
+            if args.max_id is None:  # cron's run (not /process_all, whose caller waits for it)
+                deliver_pass(settings, db, worker.worker_id, stop=worker.stopping)
         else:
             db.init_schema()
             job = worker.run_once()
             if job is None:
                 log_event(log, "worker.idle", worker=worker.worker_id)
+            deliver_pass(settings, db, worker.worker_id, stop=worker.stopping)
     except DatabaseUnavailable as exc:
         log_event(log, "worker.database_unavailable", worker=worker.worker_id, error=exc)
         return 1

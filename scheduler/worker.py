@@ -31,6 +31,7 @@ from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
 from model.artifact import Model, ModelError
 from model.predictions import InvalidInput, prediction
+from scheduler.deliveries import DeliveryThread
 
 log = logging.getLogger("beyond.worker")
 
@@ -437,6 +438,15 @@ class Worker:
     def loop(self, interval: float) -> None:
         """Long-lived worker: poll every ``interval`` seconds until stop() is called."""
         log_event(log, "worker.started", worker=self.worker_id, interval=interval)
+        # Webhook deliveries in a thread of their own: a slow receiver never holds up a job.
+        deliveries = DeliveryThread(self.settings, self.db, self.worker_id).start()
+        try:
+            self._loop(interval)
+        finally:
+            deliveries.stop()
+        log_event(log, "worker.stopped", worker=self.worker_id)
+
+    def _loop(self, interval: float) -> None:
         while not self.stopping.is_set():
             try:
                 self.drain()
@@ -447,7 +457,6 @@ class Worker:
             except Exception:
                 log.exception("worker loop error")
             self.stopping.wait(interval)
-        log_event(log, "worker.stopped", worker=self.worker_id)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -59,6 +59,10 @@ CONFIG = SchemathesisConfig.from_dict({
         # rest is the documented 422 (413 past the limit).
         {"include-operation-id": "create_job",
          "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "413", "422"]}}},
+        # A URL that fits the schema is still refused (400) when its host does not resolve or
+        # resolves to a private address (this machine resolves no public names).
+        {"include-operation-id": "create_webhook",
+         "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401"]}}},
         {"include-path-regex": WORKER_PATHS, "generation": {"max-examples": WORKER_MAX_EXAMPLES}},
     ],
 })

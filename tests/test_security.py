@@ -27,20 +27,21 @@ from app.core.submissions import display_name, submit_path
 from app.core.throttle import name_key
 from app.core.tokens import Tokens
 from app.core.users import THROTTLE_FAILURES, USERNAME_RE, Users
+from app.core.webhooks import Webhooks
 from app.web import create_app
 from scheduler.worker import Worker
 from tests.conftest import assert_json_error, basic_auth
 from tests.panel_helpers import csrf_of, login
 
-TABLES = ("schema_version", "users", "api_tokens", "wp_records", "login_failures")
+TABLES = ("schema_version", "users", "api_tokens", "wp_records", "login_failures", "webhooks", "webhook_deliveries")
 # Path parameters naming something a user owns (another user's is 404), and those naming a
 # user (administrators only: 403 for everyone else). A new parameter must be added here.
-OWNED_PARAMS = {"job_id": "job", "id": "job", "token_id": "token"}
+OWNED_PARAMS = {"job_id": "job", "id": "job", "token_id": "token", "webhook_id": "webhook"}
 ADMIN_PARAMS = {"user_id": "user"}
 # Path parameters naming a model (seen by every signed-in user; activating one is for
 # administrators): an unknown or malformed one is 404. Filled with the default model below.
 MODEL_PARAMS = {"name": "breast-cancer", "version": "breast-cancer-logreg-1"}
-API_PATHS = ("/api/", "/process_file", "/process_all", "/openapi.json")
+API_PATHS = ("/api/", "/process_file", "/process_all", "/openapi.json", "/metrics")
 PUBLIC_ROUTES = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("GET", "/openapi.json")}
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-1", "admin": "admin-password-1"}
 
@@ -139,6 +140,12 @@ UPLOADS = {
 }
 
 
+def webhook_of(settings, db, user) -> int:  # type: ignore[no-untyped-def]
+    """A webhook of `user` (to a 127.0.0.1 address nobody listens on: nothing is sent here)."""
+    allowed = settings.replace(webhook_allow_private=True)
+    return Webhooks(db, allowed).create(user, "http://127.0.0.1:9/hook", ["job.succeeded"])[0].id
+
+
 def call(client: TestClient, method: str, route: Route, path: str, *, csrf: str | None = None,
          headers: dict[str, str] | None = None, **data: str):  # type: ignore[no-untyped-def]
     """One request the way the route expects it: panel POSTs are forms carrying the CSRF
@@ -173,6 +180,7 @@ def test_another_users_ids_are_404_on_every_route_and_change_nothing(  # type: i
     done = processed(settings, db, jobs, make_csv, bob, name="bob-secret-plan.csv")
     failed = processed(settings, db, jobs, make_csv, bob, name="bob-failed-plan.csv", fail=True)
     _, bob_token = Tokens(db).create(bob.id, "bob's script")
+    bob_hook = webhook_of(settings, db, bob)
     panel, csrf = clients(alice)
     api = bearer(alice)
     before = snapshot(db, settings.input_dir, settings.output_dir)
@@ -181,9 +189,9 @@ def test_another_users_ids_are_404_on_every_route_and_change_nothing(  # type: i
         kinds = {OWNED_PARAMS[p] for p in params_of(route) if p in OWNED_PARAMS}
         if not kinds:
             continue
-        ids = [done.id, failed.id] if kinds == {"job"} else [bob_token]
+        ids = {"job": [done.id, failed.id], "token": [bob_token], "webhook": [bob_hook]}[kinds.pop()]
         for object_id in [*ids, 987654321]:  # bob's, and one that does not exist
-            path = url(route, job_id=object_id, id=object_id, token_id=object_id)
+            path = url(route, job_id=object_id, id=object_id, token_id=object_id, webhook_id=object_id)
             response = call(panel, method, route, path, csrf=csrf, headers=api if is_api(route) else None)
             if is_api(route):
                 assert_json_error(response, 404)
@@ -201,9 +209,10 @@ def test_another_users_ids_are_404_on_every_route_and_change_nothing(  # type: i
         kinds = {OWNED_PARAMS[p] for p in params_of(route) if p in OWNED_PARAMS}
         if not kinds:
             continue
-        object_id = processed(settings, db, jobs, make_csv, bob).id if kinds == {"job"} else \
-            Tokens(db).create(bob.id, "t")[1]
-        path = url(route, job_id=object_id, id=object_id, token_id=object_id)
+        kind = kinds.pop()
+        object_id = processed(settings, db, jobs, make_csv, bob).id if kind == "job" else \
+            webhook_of(settings, db, bob) if kind == "webhook" else Tokens(db).create(bob.id, "t")[1]
+        path = url(route, job_id=object_id, id=object_id, token_id=object_id, webhook_id=object_id)
         response = call(owner, method, route, path, csrf=owner_csrf, headers=owner_api if is_api(route) else None)
         assert response.status_code not in (403, 404) and response.status_code < 500, (method, path, response.text[:300])
 
@@ -264,6 +273,7 @@ def test_every_panel_post_without_a_valid_csrf_token_is_403_and_changes_nothing(
         app, clients, settings, db, jobs, make_csv, users, alice, admin) -> None:
     job = processed(settings, db, jobs, make_csv, alice, fail=True)
     _, token_id = Tokens(db).create(admin.id, "admin's script")
+    hook_id = webhook_of(settings, db, admin)
     boss, boss_csrf = clients(admin)
     _, alice_csrf = clients(alice)
     anonymous, _ = clients()
@@ -275,7 +285,7 @@ def test_every_panel_post_without_a_valid_csrf_token_is_403_and_changes_nothing(
             "repeat_password": "new-password-1"}
     before = snapshot(db, settings.input_dir, settings.output_dir)
     for _, route in posts:
-        path = url(route, job_id=job.id, id=job.id, token_id=token_id, user_id=alice.id)
+        path = url(route, job_id=job.id, id=job.id, token_id=token_id, user_id=alice.id, webhook_id=hook_id)
         client = anonymous if route.path == "/login" else boss
         attempts = [
             {"csrf": None},
@@ -297,7 +307,7 @@ def test_every_panel_post_without_a_valid_csrf_token_is_403_and_changes_nothing(
     # uses) go through: the 403s above were the CSRF check and nothing else.
     order = sorted(posts, key=lambda p: p[1].path == "/logout")  # sign out last
     for _, route in order:
-        path = url(route, job_id=job.id, id=job.id, token_id=token_id, user_id=alice.id)
+        path = url(route, job_id=job.id, id=job.id, token_id=token_id, user_id=alice.id, webhook_id=hook_id)
         if route.path == "/login":
             fresh, fresh_csrf = clients()
             response = call(fresh, "POST", route, path, csrf=fresh_csrf, username="admin", password=PASSWORDS["admin"])
@@ -315,7 +325,7 @@ def test_get_on_a_post_route_is_405_and_changes_nothing(app, clients, settings, 
     post_only = {r.path: r for m, r in routes_of(app) if m == "POST" and r.path not in with_get}
     assert len(post_only) >= 10
     for route in post_only.values():
-        path = url(route, job_id=job.id, id=job.id, token_id=1, user_id=alice.id)
+        path = url(route, job_id=job.id, id=job.id, token_id=1, user_id=alice.id, webhook_id=1)
         headers = {"Authorization": "Bearer x"} if is_api(route) else {}
         response = boss.get(path, headers=headers, follow_redirects=False)
         assert response.status_code == 405, (path, response.status_code)
@@ -362,7 +372,7 @@ def test_a_cookie_from_before_logout_is_refused_on_every_route(  # type: ignore[
             continue
         replay.cookies.clear()  # each refusal clears the session; present the stolen cookie again
         replay.cookies.update(stolen)
-        path = url(route, job_id=job.id, token_id=token_id, user_id=bob.id)
+        path = url(route, job_id=job.id, token_id=token_id, user_id=bob.id, webhook_id=1)
         response = call(replay, method, route, path, csrf=csrf, password="new-password-1", name="x", username="eve")
         signed_out = (response.status_code == 303 and response.headers["location"].startswith("/login")) or \
             (response.status_code == 401 and response.json()["login"] == "/login")

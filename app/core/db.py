@@ -284,6 +284,8 @@ class SQLiteDatabase(Database):
         "now": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         "cutoff": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || :lease_seconds || ' seconds')",
         "skip_locked": "",
+        # An INSERT that adds to the existing row's `value` instead when the key exists.
+        "add_to_value_on_duplicate": "ON CONFLICT DO UPDATE SET value = value + excluded.value",
     }
 
     def __init__(self, path: Path) -> None:
@@ -337,6 +339,7 @@ class MySQLDatabase(Database):
         "now": "UTC_TIMESTAMP(6)",
         "cutoff": "(UTC_TIMESTAMP(6) - INTERVAL :lease_seconds SECOND)",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
+        "add_to_value_on_duplicate": "ON DUPLICATE KEY UPDATE value = value + VALUES(value)",
     }
 
     def __init__(self, host: str, port: int, user: str, password: str, dbname: str) -> None:

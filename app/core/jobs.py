@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from app.core.db import Database, Row
+from app.core.db import Database, Row, Transaction
 from app.core.logfmt import log_event
 
 log = logging.getLogger("beyond.jobs")
@@ -179,6 +179,32 @@ class Reaped:
     failed: bool  # True: attempts exhausted, now ERROR; False: back to PENDING
 
 
+# What else a job's state change writes, in its transaction: the /metrics counters and the
+# webhook outbox (the modules import this one, hence the imports inside the functions).
+def _finished(tx: Transaction, job_id: int, event: str) -> None:
+    """A final state: counted for /metrics, and the event written to the webhook outbox."""
+    from app.core import metrics, webhooks
+
+    row = tx.one("job_get", {"id": job_id})
+    if row is not None:
+        metrics.job_finished(tx, row)
+        webhooks.enqueue_job_event(tx, job_id, event)
+
+
+def _claimed(tx: Transaction, job_id: int) -> None:
+    from app.core import metrics
+
+    row = tx.one("job_get", {"id": job_id})
+    if row is not None:
+        metrics.job_claimed(tx, row)
+
+
+def _taken_over(tx: Transaction, outcome: str) -> None:
+    from app.core import metrics
+
+    metrics.add(tx, "lease_takeovers", 1, outcome=outcome)
+
+
 class Jobs:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -300,6 +326,8 @@ class Jobs:
                     return None
                 job_id = int(row["id"])
                 won = tx.execute("job_claim", {"id": job_id, "worker": worker, "token": token})
+                if won == 1:
+                    _claimed(tx, job_id)
             if won == 1:
                 job = self.get(job_id)
                 if job is not None:
@@ -311,8 +339,10 @@ class Jobs:
         """Claim one given job (the API's /process_file). None if it is not claimable."""
         token = uuid.uuid4().hex
         query = "job_claim_forced" if force else "job_claim"
-        if self.db.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
-            return None
+        with self.db.transaction() as tx:
+            if tx.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
+                return None
+            _claimed(tx, job_id)
         job = self.get(job_id)
         return Claim(job, token, worker) if job else None
 
@@ -338,11 +368,19 @@ class Jobs:
             "rows_total": rows,
             "model_version": model_version,
         }
-        return self.db.execute("job_complete", params) == 1
+        with self.db.transaction() as tx:
+            if tx.execute("job_complete", params) != 1:
+                return False
+            _finished(tx, claim.job.id, "job.succeeded")
+        return True
 
     def fail(self, claim: Claim, message: str) -> bool:
         params = {"id": claim.job.id, "token": claim.token, "message": message[:4000]}
-        return self.db.execute("job_fail", params) == 1
+        with self.db.transaction() as tx:
+            if tx.execute("job_fail", params) != 1:
+                return False
+            _finished(tx, claim.job.id, "job.failed")
+        return True
 
     def release(self, claim: Claim) -> bool:
         """Give a claimed job back (graceful shutdown): PENDING again, the attempt not counted."""
@@ -369,7 +407,11 @@ class Jobs:
                 id=int(row["id"]), owner_name=row["owner_name"], lost_worker=row["claimed_by"],
                 token=row["claim_token"], attempts=int(row["attempts"] or 0), held_seconds=held,
             )
-            if self.db.execute("job_reap_requeue", params) == 1:
+            with self.db.transaction() as tx:
+                requeued = tx.execute("job_reap_requeue", params) == 1
+                if requeued:
+                    _taken_over(tx, "requeued")
+            if requeued:
                 reaped.append(Reaped(**found, failed=False))
                 continue
             message = (
@@ -377,7 +419,12 @@ class Jobs:
                 f"{row['attempts']} attempts. The file may be too large or may crash the model; "
                 "check it, then retry."
             )
-            if self.db.execute("job_reap_fail", {**params, "message": message}) == 1:
+            with self.db.transaction() as tx:
+                failed = tx.execute("job_reap_fail", {**params, "message": message}) == 1
+                if failed:
+                    _taken_over(tx, "failed")
+                    _finished(tx, int(row["id"]), "job.failed")
+            if failed:
                 reaped.append(Reaped(**found, failed=True))
         return reaped
 

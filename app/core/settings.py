@@ -95,6 +95,25 @@ def _model_name(raw: str) -> str:
     return raw
 
 
+def _public_url(raw: str) -> str:
+    # Webhook payloads carry links; empty: paths relative to the server, as the API gives them.
+    value = raw.strip().rstrip("/")
+    if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ValueError("must be empty or the site's address, such as https://beyond.example.com")
+    return value
+
+
+def _bind(raw: str) -> str:
+    # host:port of a listener; empty: none.
+    value = raw.strip()
+    if not value:
+        return ""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be empty or HOST:PORT, such as 127.0.0.1:9100")
+    return value
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -163,6 +182,21 @@ KEYS: tuple[Key, ...] = (
         "Addresses of reverse proxies whose X-Forwarded-For names the real client (comma-separated). "
         "Empty: the connection's address is the client."),
     Key("LOG_LEVEL", "INFO", _log_level, "Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    Key("PUBLIC_URL", "", _public_url,
+        "The site's address as users reach it (https://beyond.example.com): webhook payloads carry absolute "
+        "links with it. Empty: links are paths on the server."),
+    Key("WEBHOOK_ALLOW_PRIVATE", "false", _bool,
+        "Allow webhook URLs that resolve to loopback, private or link-local addresses (server-side request "
+        "forgery: keep false unless every receiver is inside your own network)."),
+    Key("WEBHOOK_TIMEOUT_SECONDS", "10", _int(1),
+        "Seconds a webhook receiver gets to connect and to answer each read of one delivery attempt."),
+    Key("WEBHOOK_BACKOFF_SECONDS", "5", _int(1),
+        "Wait before the first retry of a failed webhook delivery; it doubles after each failure (at most 2 h)."),
+    Key("WEBHOOK_RETRY_HOURS", "24", _int(24),
+        "Hours a webhook delivery is retried after its event before it is given up (at least 24)."),
+    Key("METRICS_BIND", "", _bind,
+        "HOST:PORT where the web server also serves /metrics without credentials, for a Prometheus on a "
+        "private network (e.g. 127.0.0.1:9100). Empty: only GET /metrics for administrators."),
 )
 
 
@@ -202,6 +236,12 @@ class Settings:
     header_timeout_seconds: int
     trusted_proxies: str
     log_level: str
+    public_url: str
+    webhook_allow_private: bool
+    webhook_timeout_seconds: int
+    webhook_backoff_seconds: int
+    webhook_retry_hours: int
+    metrics_bind: str
 
     @property
     def uses_mysql(self) -> bool:

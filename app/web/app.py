@@ -27,11 +27,13 @@ from app.core.db import Database, DatabaseUnavailable, open_database
 from app.core.files import human_size, sweep_partial_uploads
 from app.core.jobs import Jobs, Status
 from app.core.logfmt import log_event
+from app.core.metrics import registry_for
 from app.core.models import Registry
 from app.core.settings import ROOT, Settings, load_settings
 from app.core.tokens import Tokens
 from app.core.users import Users
 from app.web import api, panel
+from app.web.api.metrics import MetricsListener
 from app.web.auth import session_user
 from app.web.csrf import csrf_token
 from app.web.errors import EXCEPTION_HANDLERS
@@ -136,10 +138,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         workers = EmbeddedWorkers(settings) if settings.embedded_worker else None
         if workers:
             workers.start()
+        listener = MetricsListener(settings, db) if settings.metrics_bind else None
+        if listener:
+            listener.start()  # a bind that fails (address in use) stops the start, loudly
         try:
             yield
         finally:
             sweeper.cancel()
+            if listener:
+                await run_in_threadpool(listener.stop)
             if workers:
                 await run_in_threadpool(workers.stop)
 
@@ -167,4 +174,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.users = Users(db)
     app.state.tokens = Tokens(db)
     app.state.templates = make_templates(settings)
+    app.state.metrics_registry = registry_for(db)
     return app

@@ -75,7 +75,7 @@ def is_admin_request(request: Request) -> bool:
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    if path.startswith("/api/") or path in ("/process_file", "/process_all", "/openapi.json"):
+    if path.startswith("/api/") or path in ("/process_file", "/process_all", "/openapi.json", "/metrics"):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept

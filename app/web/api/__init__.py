@@ -3,6 +3,8 @@
     process  the article's /process_file and /process_all (administrators)
     jobs     the JSON jobs API: submit, list, poll, result, retry, archive, delete
     models   the models an upload may name, with their columns; deploying one (administrators)
+    webhooks signed deliveries of job events: register, list with their attempts, delete
+    metrics  /metrics for Prometheus (administrators)
     openapi  /openapi.json, the description of all of it
 
 The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
@@ -14,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.web.api import jobs, models, process
+from app.web.api import jobs, metrics, models, process, webhooks
 from app.web.api.openapi import openapi_document
 
 
@@ -33,5 +35,9 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
     Route("/api/models", jobs.by_method(get=models.list_models, post=models.deploy_model), methods=["GET", "POST"]),
+    Route("/api/webhooks", jobs.by_method(get=webhooks.list_webhooks, post=webhooks.create_webhook),
+          methods=["GET", "POST"]),
+    Route("/api/webhooks/{webhook_id}", webhooks.delete_webhook, methods=["DELETE"]),
+    Route("/metrics", metrics.metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

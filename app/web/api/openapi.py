@@ -19,6 +19,8 @@ from app import __version__
 from app.core.jobs import Status
 from app.core.settings import Settings
 from app.core.submissions import human_size
+from app.core.webhooks import EVENTS as WEBHOOK_EVENTS
+from app.core.webhooks import MAX_URL
 from app.web.api.jobs import DEFAULT_LIMIT, MAX_LIMIT
 from app.web.api.params import MAX_NUMBER
 from model.artifact import FEATURE_TYPES
@@ -187,6 +189,55 @@ SCHEMAS: dict[str, Any] = {
             "End": {"type": "string", "format": "date-time"},
         },
     },
+    "WebhookAttempt": {
+        "type": "object",
+        "required": ["at", "status_code", "duration_ms", "error"],
+        "properties": {
+            "at": _nullable("string", format="date-time"),
+            "status_code": _nullable("integer", description="The receiver's HTTP status; null: no answer."),
+            "duration_ms": {"type": "integer", "minimum": 0},
+            "error": _nullable("string", description="Why the attempt failed (HTTP status, timeout, refused)."),
+        },
+    },
+    "WebhookDelivery": {
+        "type": "object",
+        "required": ["id", "event", "job_id", "message_id", "state", "attempts", "created_at", "next_attempt_at",
+                     "finished_at", "last_status", "last_error", "log"],
+        "properties": {
+            "id": {"type": "integer"},
+            "event": {"type": "string", "enum": list(WEBHOOK_EVENTS)},
+            "job_id": _nullable("integer"),
+            "message_id": {"type": "string", "description": "The webhook-id header (the same on every retry)."},
+            "state": {"type": "string", "enum": ["pending", "delivered", "failed"],
+                      "description": "failed: given up after the retry window (WEBHOOK_RETRY_HOURS)."},
+            "attempts": {"type": "integer", "minimum": 0},
+            "created_at": _nullable("string", format="date-time"),
+            "next_attempt_at": _nullable("string", format="date-time"),
+            "finished_at": _nullable("string", format="date-time"),
+            "last_status": _nullable("integer"),
+            "last_error": _nullable("string"),
+            "log": {"type": "array", "items": _ref("WebhookAttempt")},
+        },
+    },
+    "Webhook": {
+        "type": "object",
+        "required": ["id", "url", "events", "global", "owner", "created_at", "deliveries"],
+        "properties": {
+            "id": {"type": "integer"},
+            "url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}},
+            "global": {"type": "boolean", "description": "true: hears every user's jobs (administrators only)."},
+            "owner": _nullable("string"),
+            "created_at": _nullable("string", format="date-time"),
+            "deliveries": {"type": "array", "items": _ref("WebhookDelivery"), "description": "The newest ten."},
+            "secret": {"type": "string", "description": "Only in the answer to POST: the whsec_... signing key."},
+        },
+    },
+    "WebhookList": {
+        "type": "object",
+        "required": ["webhooks"],
+        "properties": {"webhooks": {"type": "array", "items": _ref("Webhook")}},
+    },
     "Error": {
         "type": "object",
         "required": ["error", "status"],
@@ -337,7 +388,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         },
         "tags": [{"name": "article", "description": "The article's three endpoints."},
                  {"name": "jobs", "description": "Jobs for programs: submit, poll, fetch."},
-                 {"name": "models", "description": "The models jobs can use."}],
+                 {"name": "models", "description": "The models jobs can use."},
+                 {"name": "webhooks", "description": "Signed deliveries of job events (Standard Webhooks)."},
+                 {"name": "operations", "description": "Prometheus metrics."}],
         "security": [{"bearerAuth": []}, {"basicAuth": []}],
         "paths": {
             "/": {"get": {
@@ -461,6 +514,56 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                                   f"({human_size(settings.model_upload_limit)})."),
                     "422": _error("The archive is not a usable model: the message says why."),
                 },
+            }},
+            "/api/webhooks": {
+                "get": {
+                    "operationId": "list_webhooks", "tags": ["webhooks"], "summary": "Your webhooks",
+                    "description": "With each one's ten newest deliveries and their attempts. Administrators "
+                                   "also see the global webhooks.",
+                    "responses": _responses(_json(_ref("WebhookList"), "The webhooks."), "Unauthorized"),
+                },
+                "post": {
+                    "operationId": "create_webhook", "tags": ["webhooks"], "summary": "Register a webhook",
+                    "description": (
+                        "Deliveries are POSTs signed as Standard Webhooks specifies (webhook-id, webhook-timestamp, "
+                        "webhook-signature with the returned `secret`, shown only here), retried with backoff "
+                        "for at least 24 hours. A URL whose host resolves to a loopback, private or link-local "
+                        "address is a 400 unless the server allows it (WEBHOOK_ALLOW_PRIVATE)."),
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["url", "events"],
+                        "properties": {
+                            "url": {"type": "string", "format": "uri", "maxLength": MAX_URL,
+                                    "description": "http:// or https:// address of the receiver."},
+                            "events": {"type": "array", "minItems": 1,
+                                       "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}},
+                            "global": {"type": "boolean", "default": False,
+                                       "description": "Administrators: hear every user's jobs."},
+                        },
+                    }}}},
+                    "responses": {
+                        **_responses(
+                            {**_json(_ref("Webhook"), "Registered; `secret` is shown this once."),
+                             "headers": {"Location": {"schema": {"type": "string"}}}},
+                            "BadRequest", "Unauthorized", "Forbidden", ok_status="201"),
+                        "413": _error("The body is larger than 16 KiB."),
+                    },
+                },
+            },
+            "/api/webhooks/{webhook_id}": {"delete": {
+                "operationId": "delete_webhook", "tags": ["webhooks"],
+                "summary": "Delete a webhook with its pending deliveries",
+                "parameters": [{"name": "webhook_id", "in": "path", "required": True, "schema": NUMBER,
+                                "description": "The webhook's id."}],
+                "responses": _responses(_json(_ref("Deleted"), "Deleted."), "BadRequest", "Unauthorized", "NotFound"),
+            }},
+            "/metrics": {"get": {
+                "operationId": "metrics", "tags": ["operations"],
+                "summary": "Prometheus metrics (administrators)",
+                "description": "The Prometheus text format; every number comes from the database, so every "
+                               "host answers the same. docs/operations.md has a scrape config.",
+                "responses": _responses(
+                    {"description": "The metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "Unauthorized", "Forbidden"),
             }},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "tags": ["article"], "security": [],

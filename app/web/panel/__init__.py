@@ -4,6 +4,7 @@
     signin   /login, /logout
     account  the user's own account page
     tokens   the user's API tokens
+    webhooks the user's webhooks and their delivery log (administrators: global ones too)
     users    administrators: the user list and what they do to an account
     models   the active models, their columns and template CSVs; administrators activate versions
 
@@ -12,7 +13,7 @@ app/web/app.py mounts ``routes``.
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.panel import account, jobs, models, signin, tokens, users
+from app.web.panel import account, jobs, models, signin, tokens, users, webhooks
 
 routes: list[BaseRoute] = [
     Route("/login", signin.login_page, methods=["GET"]),
@@ -21,6 +22,8 @@ routes: list[BaseRoute] = [
     Route("/account", account.account, methods=["GET", "POST"]),
     Route("/tokens", tokens.tokens_page, methods=["GET", "POST"]),
     Route("/tokens/{token_id:int}/revoke", tokens.token_revoke, methods=["POST"]),
+    Route("/webhooks", webhooks.webhooks_page, methods=["GET", "POST"]),
+    Route("/webhooks/{webhook_id:int}/delete", webhooks.webhook_delete, methods=["POST"]),
     Route("/admin/users", users.admin_users, methods=["GET", "POST"]),
     Route("/admin/users/{user_id:int}/disable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/enable", users.admin_set_active, methods=["POST"]),

@@ -1,0 +1,509 @@
+"""Webhooks: signed HTTP deliveries when a job ends, following the Standard Webhooks
+specification (https://www.standardwebhooks.com: ``webhook-id``, ``webhook-timestamp`` and
+``webhook-signature`` headers, signed with the ``standardwebhooks`` package).
+
+The path of one event:
+
+1. ``enqueue_job_event`` writes one outbox row (``webhook_deliveries``) per interested webhook,
+   inside the transaction that gives the job its final state (app/core/jobs.py): the event is
+   stored if and only if the state change is, and nothing is sent from there.
+2. The workers (scheduler/deliveries.py: a thread of every long-lived worker, and a short pass
+   after each cron run; never the web server) run ``Deliverer.run_pass``: each due row is
+   leased by one worker (a guarded UPDATE, so one host sends it), sent with a timeout, the
+   attempt logged (status code, duration), and the row marked delivered, or given a next
+   attempt with exponential backoff until WEBHOOK_RETRY_HOURS have passed since the event.
+   A slow or failing receiver therefore delays only other deliveries, never a job.
+
+Server-side request forgery: a URL whose host resolves to a loopback, private, link-local or
+otherwise non-global address is refused, at registration and again at every delivery against
+the address actually connected to (a DNS answer that changed since registration, "DNS
+rebinding", is caught), unless WEBHOOK_ALLOW_PRIVATE=true. Redirects are never followed: a
+3xx is a failed attempt.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from standardwebhooks.webhooks import Webhook as Signer
+
+from app.core import metrics
+from app.core.db import Database, Row, Transaction
+from app.core.errors import InvalidRequest, NotFound, PermissionDenied
+from app.core.jobs import Job, db_time_text, job_from_row, parse_time
+from app.core.logfmt import log_event
+from app.core.settings import Settings
+from app.core.users import User
+
+log = logging.getLogger("beyond.webhooks")
+
+JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED, JOB_QUALITY_ALERT = (
+    "job.succeeded", "job.failed", "job.cancelled", "job.quality_alert")
+EVENTS = (JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED, JOB_QUALITY_ALERT)
+SECRET_PREFIX = "whsec_"
+MAX_URL = 2000
+MAX_WEBHOOKS_PER_USER = 20
+BACKOFF_CAP_SECONDS = 2 * 3600  # retries at least every 2 hours once the backoff has grown
+RESPONSE_BYTES_READ = 1024  # of a receiver's answer body: only its status matters
+PASS_BATCH = 20  # deliveries leased at once by one pass
+
+
+@dataclass(frozen=True)
+class Webhook:
+    id: int
+    owner_id: int
+    owner_name: str | None
+    is_global: bool
+    url: str
+    events: tuple[str, ...]
+    created_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "url": self.url, "events": list(self.events), "global": self.is_global,
+            "owner": self.owner_name, "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempted_at: datetime | None
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    worker: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    webhook_id: int
+    job_id: int | None
+    event: str
+    message_id: str
+    state: str  # pending, delivered, failed
+    attempts: int
+    created_at: datetime | None
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    log: tuple[Attempt, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "id": self.id, "event": self.event, "job_id": self.job_id, "message_id": self.message_id,
+            "state": self.state, "attempts": self.attempts, "created_at": iso(self.created_at),
+            "next_attempt_at": iso(self.next_attempt_at) if self.state == "pending" else None,
+            "finished_at": iso(self.finished_at), "last_status": self.last_status, "last_error": self.last_error,
+            "log": [{"at": iso(a.attempted_at), "status_code": a.status_code, "duration_ms": a.duration_ms,
+                     "error": a.error} for a in self.log],
+        }
+
+
+def webhook_from_row(row: Row) -> Webhook:
+    return Webhook(
+        id=int(row["id"]), owner_id=int(row["owner_id"]), owner_name=row.get("owner_name"),
+        is_global=bool(row["is_global"]), url=row["url"],
+        events=tuple(e for e in row["events"].split(",") if e), created_at=parse_time(row["created_at"]),
+    )
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: whsec_ + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+# -- where a URL may point ------------------------------------------------------------------------
+class UrlRefused(InvalidRequest):
+    """A webhook URL that is malformed or points somewhere it may not (SSRF)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str  # with the query
+
+
+def parse_url(url: str) -> Target:
+    """The parts of an http(s) URL; UrlRefused naming the problem otherwise."""
+    if not url or len(url) > MAX_URL:
+        raise UrlRefused(f"url must be an http:// or https:// address of at most {MAX_URL} characters.",
+                         extra={"parameter": "url"})
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise UrlRefused("url must not contain spaces or control characters.", extra={"parameter": "url"})
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UrlRefused(f"url must start with http:// or https:// (got {parts.scheme or 'no scheme'}).",
+                         extra={"parameter": "url"})
+    if parts.username or parts.password:
+        raise UrlRefused("url must not carry a user name or password; the signature authenticates deliveries.",
+                         extra={"parameter": "url"})
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UrlRefused(f"url has a malformed port: {exc}.", extra={"parameter": "url"}) from exc
+    if not parts.hostname:
+        raise UrlRefused("url has no host name.", extra={"parameter": "url"})
+    if parts.fragment:
+        raise UrlRefused("url must not have a #fragment.", extra={"parameter": "url"})
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, parts.hostname, port, path)
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone (fe80::1%eth0)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    return ip.is_global and not ip.is_multicast
+
+
+def resolve(target: Target, allow_private: bool) -> list[str]:
+    """The addresses the host resolves to, every one checked; UrlRefused when the name does
+    not resolve or (unless allow_private) any address is not a public one."""
+    try:
+        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError) as exc:
+        raise UrlRefused(f"url's host {target.host} does not resolve ({exc}).", extra={"parameter": "url"}) from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not allow_private:
+        refused = [a for a in addresses if not is_public(a)]
+        if refused:
+            raise UrlRefused(
+                f"url's host {target.host} resolves to {', '.join(refused)}, a loopback, private or link-local "
+                "address: webhooks may only call public addresses (an administrator can allow others with "
+                "WEBHOOK_ALLOW_PRIVATE=true).", extra={"parameter": "url"})
+    return addresses
+
+
+# -- registration -----------------------------------------------------------------------------------
+def parse_events(events: Any) -> tuple[str, ...]:
+    if isinstance(events, str):
+        events = [e.strip() for e in events.split(",")]
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        raise InvalidRequest(f"events must be a non-empty list of: {', '.join(EVENTS)}.",
+                             extra={"parameter": "events"})
+    unknown = [e for e in events if e not in EVENTS]
+    if unknown:
+        raise InvalidRequest(f"events: unknown event {unknown[0]!r}; known events: {', '.join(EVENTS)}.",
+                             extra={"parameter": "events"})
+    return tuple(e for e in EVENTS if e in events)  # the canonical order, no duplicates
+
+
+class Webhooks:
+    """Registering, listing and removing webhooks, and reading their delivery log."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db, self.settings = db, settings
+
+    def create(self, user: User, url: str, events: Any, is_global: bool = False) -> tuple[Webhook, str]:
+        """A new webhook and its secret (returned here only: shown once)."""
+        if is_global and not user.is_admin:
+            raise PermissionDenied("Only administrators can add global webhooks (they hear every user's jobs).")
+        wanted = parse_events(events)
+        resolve(parse_url(url.strip() if isinstance(url, str) else ""), self.settings.webhook_allow_private)
+        if len(self.list_for(user, include_global=False)) >= MAX_WEBHOOKS_PER_USER:
+            raise InvalidRequest(f"You have {MAX_WEBHOOKS_PER_USER} webhooks, the most one user may have; "
+                                 "delete one first.")
+        secret = new_secret()
+        webhook_id = self.db.insert("webhook_insert", {
+            "owner_id": user.id, "is_global": int(is_global), "url": url.strip(), "events": ",".join(wanted),
+            "secret": secret,
+        })
+        hook = self.get(webhook_id)
+        assert hook is not None
+        log_event(log, "webhook.created", webhook=hook.id, user=user.username, url=hook.url,
+                  events=",".join(wanted), scope="global" if is_global else "user")
+        return hook, secret
+
+    def get(self, webhook_id: int) -> Webhook | None:
+        row = self.db.one("webhook_get", {"id": webhook_id})
+        return webhook_from_row(row) if row else None
+
+    def list_for(self, user: User, include_global: bool = True) -> list[Webhook]:
+        """The user's own webhooks; for administrators the global ones too."""
+        rows = self.db.all("webhooks_visible", {"owner_id": user.id,
+                                                "include_global": int(include_global and user.is_admin)})
+        return [webhook_from_row(r) for r in rows]
+
+    def visible(self, webhook_id: int, user: User) -> Webhook:
+        """The webhook if this user may see it (its owner; an administrator for a global one),
+        else NotFound (the same answer as no such webhook, so ids leak nothing)."""
+        hook = self.get(webhook_id)
+        if hook is None or not (hook.owner_id == user.id or (user.is_admin and hook.is_global)):
+            raise NotFound(f"There is no webhook {webhook_id} (or it is someone else's).", extra={"id": webhook_id})
+        return hook
+
+    def delete(self, webhook_id: int, user: User) -> Webhook:
+        """Remove it with its pending deliveries and their log."""
+        hook = self.visible(webhook_id, user)
+        if self.db.execute("webhook_delete", {"id": hook.id}) != 1:
+            raise NotFound(f"There is no webhook {webhook_id}.", extra={"id": webhook_id})
+        log_event(log, "webhook.deleted", webhook=hook.id, user=user.username)
+        return hook
+
+    def deliveries(self, webhook_id: int, limit: int = 20) -> list[Delivery]:
+        """The newest deliveries of a webhook, each with its attempts."""
+        rows = self.db.all("deliveries_of_webhook", {"webhook_id": webhook_id, "limit": int(limit)})
+        if not rows:
+            return []
+        attempts: dict[int, list[Attempt]] = {}
+        lowest = min(int(r["id"]) for r in rows)
+        for a in self.db.all("attempts_of_webhook", {"webhook_id": webhook_id, "min_delivery_id": lowest}):
+            attempts.setdefault(int(a["delivery_id"]), []).append(Attempt(
+                attempted_at=parse_time(a["attempted_at"]), status_code=a["status_code"],
+                duration_ms=int(a["duration_ms"]), error=a["error"], worker=a["worker"]))
+        return [Delivery(
+            id=int(r["id"]), webhook_id=int(r["webhook_id"]), job_id=None if r["job_id"] is None else int(r["job_id"]),
+            event=r["event"], message_id=r["message_id"], state=r["state"], attempts=int(r["attempts"]),
+            created_at=parse_time(r["created_at"]), next_attempt_at=parse_time(r["next_attempt_at"]),
+            finished_at=parse_time(r["finished_at"]), last_status=r["last_status"], last_error=r["last_error"],
+            log=tuple(attempts.get(int(r["id"]), [])),
+        ) for r in rows]
+
+
+# -- the outbox: written by the core, in the caller's transaction ---------------------------------------
+def job_links(job: Job) -> dict[str, str | None]:
+    """Paths on the server (the same as the API's job links), made absolute with PUBLIC_URL
+    when each delivery is sent."""
+    ready = job.status.value == "PROCESS OK" and bool(job.path_result)
+    base = f"/api/jobs/{job.id}"
+    return {
+        "self": base,
+        "result": f"{base}/result" if ready else None,
+        "result_csv": f"{base}/result?format=csv" if ready and job.path_result_csv else None,
+        "panel": "/jobs",
+    }
+
+
+def event_body(event: str, job: Job, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Standard Webhooks payload shape: type, timestamp, data."""
+    shown = job.as_dict()
+    data: dict[str, Any] = {
+        "job": {k: shown[k] for k in ("id", "owner", "file_name", "status", "model", "model_version", "rows_total",
+                                      "rows_done", "error", "uploaded_at", "started_at", "finished_at",
+                                      "duration_seconds")},
+        "links": job_links(job),
+    }
+    if extra:
+        data.update(extra)
+    when = job.date_result or datetime.now(UTC)
+    return {"type": event, "timestamp": when.isoformat(), "data": data}
+
+
+def enqueue_job_event(tx: Transaction, job_id: int, event: str, extra: dict[str, Any] | None = None) -> int:
+    """Write ``event`` about the job to the outbox of every webhook that wants it (the job's
+    owner's and the global ones), inside ``tx``: call it in the transaction that makes the
+    change the event reports. Returns the number of deliveries written."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown webhook event {event!r}")
+    row = tx.one("job_get", {"id": job_id})
+    if row is None:
+        return 0
+    hooks = [h for h in tx.all("webhooks_for_job_owner", {"owner_id": row["owner_id"]})
+             if event in h["events"].split(",")]
+    if not hooks:
+        return 0
+    payload = json.dumps(event_body(event, job_from_row(row), extra), separators=(",", ":"), ensure_ascii=False)
+    for hook in hooks:
+        tx.insert("delivery_insert", {"webhook_id": hook["id"], "job_id": job_id, "event": event,
+                                      "message_id": f"msg_{uuid.uuid4().hex}", "payload": payload})
+    return len(hooks)
+
+
+def enqueue_job_cancelled(tx: Transaction, job_id: int) -> int:
+    """For the cancel path (Jobs.cancel): call in the transaction that sets the job CANCELLED."""
+    return enqueue_job_event(tx, job_id, JOB_CANCELLED)
+
+
+def enqueue_quality_alert(tx: Transaction, job_id: int, alert: dict[str, Any]) -> int:
+    """For the quality report: ``alert`` (what was found, e.g. {"metric": ..., "value": ...,
+    "threshold": ...}) is sent as ``data.alert`` next to the job."""
+    return enqueue_job_event(tx, job_id, JOB_QUALITY_ALERT, {"alert": alert})
+
+
+# -- sending (the workers) ---------------------------------------------------------------------------------
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the address that was checked, not to a fresh lookup of the name."""
+
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        # The certificate is checked against the URL's host name (SNI too), as usual.
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def absolute_links(body: dict[str, Any], public_url: str) -> dict[str, Any]:
+    links = body.get("data", {}).get("links")
+    if public_url and isinstance(links, dict):
+        body["data"]["links"] = {k: (public_url + v if isinstance(v, str) and v.startswith("/") else v)
+                                 for k, v in links.items()}
+    return body
+
+
+def signed_request(secret: str, message_id: str, body: str, now: datetime | None = None) -> dict[str, str]:
+    """The Standard Webhooks headers for one attempt (the timestamp is the attempt's)."""
+    when = now or datetime.now(UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": Signer(secret).sign(message_id, when, body),
+        "content-type": "application/json",
+    }
+
+
+def send(settings: Settings, url: str, headers: dict[str, str], body: str) -> Outcome:
+    """One POST: the host resolved and checked now, the connection made to that address, a
+    timeout on connect and on each read, redirects not followed. Never raises."""
+    started = time.monotonic()
+
+    def done(status: int | None, error: str | None) -> Outcome:
+        return Outcome(status, error[:1000] if error else None, int((time.monotonic() - started) * 1000))
+
+    try:
+        target = parse_url(url)
+        address = resolve(target, settings.webhook_allow_private)[0]
+    except UrlRefused as exc:
+        return done(None, f"refused: {exc.message}")
+    kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+    conn = kind(target.host, address, target.port, float(settings.webhook_timeout_seconds))
+    try:
+        conn.request("POST", target.path, body=body.encode("utf-8"),
+                     headers={**headers, "user-agent": "Beyond-Webhooks"})
+        response = conn.getresponse()
+        response.read(RESPONSE_BYTES_READ)
+        status = response.status
+        if 300 <= status < 400:
+            return done(status, f"redirect to {response.getheader('location', '?')[:200]} not followed")
+        return done(status, None if 200 <= status < 300 else f"HTTP {status} {response.reason}"[:200])
+    except (OSError, http.client.HTTPException) as exc:
+        return done(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    finally:
+        conn.close()
+
+
+def backoff_seconds(settings: Settings, attempts: int) -> float:
+    """Delay after the ``attempts``-th failed attempt: WEBHOOK_BACKOFF_SECONDS doubling each time,
+    at most BACKOFF_CAP_SECONDS."""
+    return float(min(BACKOFF_CAP_SECONDS, settings.webhook_backoff_seconds * 2 ** max(0, attempts - 1)))
+
+
+class Deliverer:
+    """Sends due outbox rows. Any number of workers on any number of hosts may run passes at
+    once: each row is leased by one (the guarded UPDATE decides), and a lease older than the
+    send timeout plus a margin is presumed lost with its worker and may be taken over."""
+
+    def __init__(self, settings: Settings, db: Database, worker_id: str) -> None:
+        self.settings, self.db, self.worker_id = settings, db, worker_id
+        self.lease_seconds = settings.webhook_timeout_seconds * 3 + 30
+
+    def lease_due(self, limit: int = PASS_BATCH) -> list[tuple[int, str]]:
+        token = uuid.uuid4().hex
+        won = []
+        params = {"lease_seconds": self.lease_seconds, "limit": int(limit)}
+        with self.db.transaction() as tx:
+            for row in tx.all("deliveries_due", params):
+                if tx.execute("delivery_lease", {**params, "id": row["id"], "worker": self.worker_id,
+                                                 "token": token}) == 1:
+                    won.append((int(row["id"]), token))
+        return won
+
+    def run_pass(self, budget_seconds: float | None = None, stop: Any = None) -> int:
+        """Send every due delivery (in batches), until none is due, the budget is spent or
+        ``stop`` (a threading.Event) is set. Returns how many attempts were made."""
+        deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+        made = 0
+        while not (stop is not None and stop.is_set()):
+            leased = self.lease_due()
+            if not leased:
+                break
+            for delivery_id, token in leased:
+                if (deadline is not None and time.monotonic() > deadline) or (stop is not None and stop.is_set()):
+                    self._unlease(delivery_id, token)
+                    continue
+                self.attempt(delivery_id, token)
+                made += 1
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return made
+
+    def _unlease(self, delivery_id: int, token: str) -> None:
+        # Not attempted (out of time): hand it back at once rather than after the lease.
+        self.db.execute("delivery_unlease", {"id": delivery_id, "token": token})
+
+    def attempt(self, delivery_id: int, token: str) -> Outcome | None:
+        row = self.db.one("delivery_for_send", {"id": delivery_id, "token": token})
+        if row is None:  # deleted with its webhook meanwhile, or the lease was taken over
+            return None
+        body = json.dumps(absolute_links(json.loads(row["payload"]), self.settings.public_url),
+                          separators=(",", ":"), ensure_ascii=False)
+        outcome = send(self.settings, row["url"], signed_request(row["secret"], row["message_id"], body), body)
+        attempts = int(row["attempts"]) + 1
+        now, created = parse_time(row["now"]) or datetime.now(UTC), parse_time(row["created_at"]) or datetime.now(UTC)
+        window_end = created + timedelta(hours=self.settings.webhook_retry_hours)
+        next_at = None
+        if outcome.ok:
+            state, result = "delivered", "delivered"
+        else:
+            # Elapsed time counts from the attempt's start (the database time read before it).
+            later = now + timedelta(seconds=outcome.duration_ms / 1000 + backoff_seconds(self.settings, attempts))
+            if now >= window_end:
+                state, result = "failed", "gave_up"
+            else:
+                # The last retry falls at the end of the window, so retries span all of it.
+                state, result, next_at = "pending", "failed", db_time_text(min(later, window_end))
+        with self.db.transaction() as tx:
+            fenced = tx.execute("delivery_done", {
+                "id": delivery_id, "token": token, "state": state, "next_attempt_at": next_at,
+                "status_code": outcome.status_code, "error": outcome.error})
+            if fenced == 1:
+                tx.insert("attempt_insert", {"delivery_id": delivery_id, "status_code": outcome.status_code,
+                                             "duration_ms": outcome.duration_ms, "error": outcome.error,
+                                             "worker": self.worker_id})
+                metrics.add(tx, "webhook_deliveries", 1, outcome=result)
+        level = logging.INFO if outcome.ok else logging.WARNING
+        log_event(log, f"webhook.{result}", level, delivery=delivery_id, job=row["job_id"], type=row["event"],
+                  webhook=row["webhook_id"], status_code=outcome.status_code, duration=outcome.duration_ms / 1000,
+                  attempt=attempts, worker=self.worker_id, error=outcome.error, next_attempt=next_at)
+        return outcome
