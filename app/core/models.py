@@ -35,6 +35,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from app.core import audit
+from app.core.audit import SYSTEM, Actor
 from app.core.db import Database, DuplicateKey, Row
 from app.core.errors import Conflict, InvalidRequest, NotFound, UnknownModel
 from app.core.jobs import parse_time
@@ -167,7 +169,7 @@ class Registry:
 
     # -- deploy / activate --------------------------------------------------------------------
     def deploy(self, source_dir: str | os.PathLike[str], name: str, version: str | None = None,
-               activate: bool = False, deployed_by: str | None = None) -> ModelRecord:
+               activate: bool = False, deployed_by: str | None = None, actor: Actor | None = None) -> ModelRecord:
         """Register a copy of the model directory as NAME/VERSION (VERSION: the schema's
         version unless given). InvalidRequest for a bad name or version or a directory that
         does not load; Conflict if that version is deployed already."""
@@ -200,6 +202,8 @@ class Registry:
                 if activate:
                     tx.execute("models_deactivate", {"name": name})
                     tx.execute("model_activate", {"name": name, "version": version})
+                audit.record(tx, actor or (Actor(deployed_by) if deployed_by else SYSTEM), audit.MODEL_DEPLOY,
+                             "model", f"{name}/{version}", f"sha256 {sha[:12]}" + (", activated" if activate else ""))
                 # Only the transaction that recorded NAME/VERSION gets here, so files already at
                 # the final place are a leftover no row points at (a deploy that died between
                 # its rename and its commit): replace them.
@@ -218,13 +222,16 @@ class Registry:
         assert record is not None
         return record
 
-    def activate(self, name: str, version: str) -> ModelRecord:
+    def activate(self, name: str, version: str, actor: Actor = SYSTEM) -> ModelRecord:
         """Make this version the one new uploads of the model use (promote or roll back)."""
         with self.db.transaction() as tx:
             if tx.one("model_get", {"name": name, "version": version}) is None:
                 raise NotFound(f"There is no model {name} version {version}.", extra={"name": name, "version": version})
+            before = tx.one("model_active", {"name": name})
             tx.execute("models_deactivate", {"name": name})
             tx.execute("model_activate", {"name": name, "version": version})
+            audit.record(tx, actor, audit.MODEL_ACTIVATE, "model", f"{name}/{version}",
+                         f"was {before['version']}" if before else "no version was active")
         log_event(log, "model.activated", model=name, version=version)
         record = self.get(name, version)
         assert record is not None

@@ -159,6 +159,16 @@ KEYS: tuple[Key, ...] = (
         "Addresses of reverse proxies whose X-Forwarded-For names the real client (comma-separated). "
         "Empty: the connection's address is the client."),
     Key("LOG_LEVEL", "INFO", _log_level, "Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    Key("RESULT_RETENTION_DAYS", "0", _int(0),
+        "Days after a job finished when the workers' sweep deletes its uploaded file and results "
+        "(the job stays listed, marked expired; downloads answer 410). 0: keep files forever."),
+    Key("ARCHIVE_AFTER_DAYS", "0", _int(0),
+        "Days after a job finished when the workers' sweep archives it (out of the main list). 0: never."),
+    Key("MAX_PENDING_JOBS_PER_USER", "0", _int(0),
+        "Jobs one user may have waiting or running at once; more uploads are refused (429). 0: no limit."),
+    Key("MAX_STORAGE_MB_PER_USER", "0", _int(0),
+        "Megabytes of uploads and results one user may keep stored; an upload past it is refused (413). "
+        "0: no limit."),
 )
 
 
@@ -196,6 +206,10 @@ class Settings:
     header_timeout_seconds: int
     trusted_proxies: str
     log_level: str
+    result_retention_days: int = 0
+    archive_after_days: int = 0
+    max_pending_jobs_per_user: int = 0
+    max_storage_mb_per_user: int = 0
 
     @property
     def uses_mysql(self) -> bool:

@@ -3,6 +3,7 @@
     process  the article's /process_file and /process_all (administrators)
     jobs     the JSON jobs API: submit, list, poll, result, retry, archive, delete
     models   the models an upload may name, with their columns
+    audit    the audit log (administrators)
     openapi  /openapi.json, the description of all of it
 
 The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.web.api import jobs, models, process
+from app.web.api import audit, jobs, models, process
 from app.web.api.openapi import openapi_document
 
 
@@ -33,5 +34,6 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
     Route("/api/models", models.list_models, methods=["GET"]),
+    Route("/api/audit", audit.list_audit, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

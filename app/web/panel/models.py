@@ -15,6 +15,7 @@ from app.core.logfmt import log_event
 from app.core.model_template import template_csv, template_filename
 from app.core.models import NAME_PATTERN, ModelRecord, Registry
 from app.core.users import User
+from app.web.auth import actor_of
 from app.web.panel.common import flash, page, render, see_other
 
 SHORT_SHA = 12
@@ -69,7 +70,7 @@ def activate(request: Request, user: User, form: FormData | None) -> Response:
     name, version = _path_name(request, "name"), _path_name(request, "version")
     registry = registry_of(request)
     before = registry.active(name)
-    record = registry.activate(name, version)  # NotFound for an unknown name or version
+    record = registry.activate(name, version, actor_of(request, user))  # NotFound for an unknown name or version
     log_event(log, "panel.model_activated", model=name, version=version, by=user.username,
               previous=before.version if before else None)
     if before is not None and before.version == record.version:
