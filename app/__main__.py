@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core.audit import cli_actor
 from app.core.errors import BeyondError, Unavailable
 from app.core.files import make_private
 from app.core.settings import ROOT, Settings, SettingsError, example_properties, load_settings, new_secret_key
@@ -77,7 +78,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     _, users, _, _ = _services(settings)
     password = _read_password(args)
     try:
-        user = users.create(args.name, password, is_admin=args.admin, email=args.email)
+        user = users.create(args.name, password, is_admin=args.admin, email=args.email, actor=cli_actor())
     except UserError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -89,7 +90,7 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     settings = _settings()
     _, users, tokens, _ = _services(settings)
     user = _user_named(users, args.user)
-    token, _ = tokens.create(user.id, args.name)
+    token, _ = tokens.create(user.id, args.name, cli_actor(user))
     print(token)
     print(f"(API token {args.name!r} for {user.username}; shown once, store it now)", file=sys.stderr)
     return 0
@@ -106,7 +107,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"{source}: no such file", file=sys.stderr)
         return 2
     try:
-        job = submit_path(settings, jobs, user.id, source, model=args.model)
+        job = submit_path(settings, jobs, user.id, source, model=args.model, actor=cli_actor(user))
     except BeyondError as exc:
         _print_error(exc)
         return 1
@@ -138,9 +139,10 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
         source = Path(args.dir)
         if source.is_file() and source.suffix.lower() == ".zip":  # as the Models page takes it
             record = registry.deploy_archive(source, args.name, args.version, activate=args.activate,
-                                             label=str(source))
+                                             label=str(source), actor=cli_actor())
         else:
-            record = registry.deploy(source, args.name, version=args.version, activate=args.activate)
+            record = registry.deploy(source, args.name, version=args.version, activate=args.activate,
+                                     actor=cli_actor())
     except BeyondError as exc:
         _print_error(exc)
         return 2
@@ -152,7 +154,7 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
 def cmd_activate_model(args: argparse.Namespace) -> int:
     _, registry = _registry()
     try:
-        record = registry.activate(args.name, args.version)
+        record = registry.activate(args.name, args.version, cli_actor())
     except BeyondError as exc:
         _print_error(exc)
         return 2
@@ -204,7 +206,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     print(f"model {record.name} version {record.version} is active")
     if users.count() == 0:
         password = secrets.token_urlsafe(12)
-        users.create("admin", password, is_admin=True)
+        users.create("admin", password, is_admin=True, actor=cli_actor())
         print("=" * 60)
         print("  created user 'admin' with password:", password)
         print("  (shown once; change it on the Users page)")

@@ -85,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
                 return 3
         elif args.all:
             db.init_schema()
+            if args.max_id is None:  # cron's --all (not /process_all's run): the sweep too
+                worker.sweep()
             jobs = worker.drain(max_id=args.max_id)
             log_event(log, "worker.drained", worker=worker.worker_id, jobs=len(jobs))
             if args.max_id is None:  # cron's run (not /process_all, whose caller waits for it)
                 deliver_pass(settings, db, worker.worker_id, stop=worker.stopping)
         else:
             db.init_schema()
+            worker.sweep()  # cron's run: the retention sweep when this host's hour has come
             job = worker.run_once()
             if job is None:
                 log_event(log, "worker.idle", worker=worker.worker_id)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.core import notify
+from app.core import notify, retention
 from app.core.db import Database, DatabaseUnavailable
 from app.core.files import stored_path
 from app.core.jobs import Claim, Job, Jobs, Status, worker_identity
@@ -34,6 +34,7 @@ from model.predictions import InvalidInput, prediction
 from scheduler.deliveries import DeliveryThread
 
 log = logging.getLogger("beyond.worker")
+SWEEP_CHECK_SECONDS = 60  # how often a --loop worker asks whether the retention sweep is due
 
 
 class LeaseLost(Exception):
@@ -447,7 +448,13 @@ class Worker:
         log_event(log, "worker.stopped", worker=self.worker_id)
 
     def _loop(self, interval: float) -> None:
+        next_sweep_check = 0.0
         while not self.stopping.is_set():
+            if time.monotonic() >= next_sweep_check:
+                # The database decides whose turn it is (once an hour per host); asking it once
+                # a minute per process keeps that question cheap.
+                next_sweep_check = time.monotonic() + SWEEP_CHECK_SECONDS
+                self.sweep()
             try:
                 self.drain()
             except DatabaseUnavailable as exc:
@@ -457,6 +464,17 @@ class Worker:
             except Exception:
                 log.exception("worker loop error")
             self.stopping.wait(interval)
+
+    def sweep(self) -> retention.SweepResult | None:
+        """Run the retention sweep if it is due on this host (RESULT_RETENTION_DAYS,
+        ARCHIVE_AFTER_DAYS); its failures are logged, never raised: jobs go on."""
+        try:
+            return retention.sweep_if_due(self.settings, self.db)
+        except DatabaseUnavailable as exc:
+            log_event(log, "worker.database_unavailable", logging.WARNING, worker=self.worker_id, error=exc)
+        except Exception:
+            log.exception("retention sweep failed")
+        return None
 
     def stop(self) -> None:
         self.stopping.set()

@@ -48,7 +48,7 @@ UPDATE wp_records
 SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
     date_init = {now}, heartbeat_at = {now}, date_result = NULL,
     attempts = attempts + 1, rows_done = 0, error_message = NULL
-WHERE id = :id AND status_file IN ('PENDING', 'PROCESS OK', 'ERROR')
+WHERE id = :id AND status_file IN ('PENDING', 'PROCESS OK', 'ERROR') AND expired_at IS NULL
 
 -- name: job_heartbeat
 UPDATE wp_records
@@ -98,7 +98,7 @@ WHERE id = :id AND status_file = 'IN PROCESS' AND heartbeat_at < {cutoff}
 UPDATE wp_records
 SET status_file = 'PENDING', attempts = 0, error_message = NULL, date_init = NULL,
     date_result = NULL, rows_done = 0, claimed_by = NULL, claim_token = NULL, heartbeat_at = NULL
-WHERE id = :id AND status_file = 'ERROR'
+WHERE id = :id AND status_file = 'ERROR' AND expired_at IS NULL
 
 -- name: job_set_archived
 UPDATE wp_records SET archived = :archived WHERE id = :id

@@ -4,6 +4,7 @@ stored spelling, and API tokens whose reads write nothing within a minute."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from app.core.db import SCHEMA_VERSION, Database, open_database, split_statements
 from app.core.jobs import db_time_text, parse_time
-from app.core.tokens import TOUCH_EVERY, Tokens
+from app.core.tokens import TOUCH_EVERY, Tokens, hash_token
 from app.core.users import UserError, Users, hash_password
 from tests.panel_helpers import login
 from tests.support.sql import raw
@@ -45,7 +46,10 @@ def test_migration_4_keeps_every_case_duplicate_account_under_a_new_name(setting
             raw(db, "INSERT INTO users (username, password_hash, is_admin, is_active, created_at) VALUES (?, ?, 0, 1, ?)",
                 (name, hash_password(f"{name[:10]}-password"), now))
             ids[name] = raw(db, "SELECT id FROM users WHERE username = ?", (name,))[0]["id"]
-        token, _ = Tokens(db).create(ids["Maria"], "maria's script")
+        # A token as version 3 stored them (Tokens.create also writes the audit log, from version 11).
+        token = "byd_" + secrets.token_urlsafe(32)
+        raw(db, "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
+            (ids["Maria"], "maria's script", hash_token(token), token[:12], now))
         raw(db, "INSERT INTO login_failures (username, failed_at) VALUES (?, ?)", ("Maria", now))
 
         assert db.init_schema() == SCHEMA_VERSION >= 4

@@ -73,3 +73,15 @@ class Unavailable(BeyondError):
         super().__init__(message, extra=extra)
         self.detail = detail
         self.retry_after = retry_after
+
+
+class Gone(BeyondError):
+    """The object's files were removed for good (RESULT_RETENTION_DAYS); its record remains."""
+
+
+class QuotaExceeded(BeyondError):
+    """A per-user limit (MAX_PENDING_JOBS_PER_USER) is reached; ``extra`` names it."""
+
+
+class StorageQuotaExceeded(TooLarge):
+    """The user's stored files would exceed MAX_STORAGE_MB_PER_USER; ``extra`` names it."""

@@ -15,9 +15,11 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.core import audit
+from app.core.audit import SYSTEM, Actor
 from app.core.db import Database, Row, Transaction
 from app.core.logfmt import log_event
 
@@ -76,6 +78,17 @@ class Job:
     heartbeat_at: datetime | None
     model_name: str | None = None  # the registered model (None: jobs from before the registry)
     model_sha256: str | None = None
+    expired_at: datetime | None = None  # RESULT_RETENTION_DAYS removed its files (the row stays)
+
+    @property
+    def expired(self) -> bool:
+        return self.expired_at is not None
+
+    def expires_at(self, retention_days: int) -> datetime | None:
+        """When the retention sweep will remove this finished job's files (None: never)."""
+        if retention_days <= 0 or not self.finished or self.expired or self.date_result is None:
+            return None
+        return self.date_result + timedelta(days=retention_days)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -120,7 +133,9 @@ class Job:
             "model": self.model_name,
             "model_version": self.model_version,
             "model_sha256": self.model_sha256,
-            "has_result": self.status is Status.PROCESS_OK and bool(self.path_result),
+            "has_result": self.status is Status.PROCESS_OK and bool(self.path_result) and not self.expired,
+            "expired": self.expired,
+            "expired_at": iso(self.expired_at),
         }
 
 
@@ -149,6 +164,7 @@ def job_from_row(row: Row) -> Job:
         heartbeat_at=parse_time(row["heartbeat_at"]),
         model_name=row.get("model_name"),
         model_sha256=row.get("model_sha256"),
+        expired_at=parse_time(row.get("expired_at")),
     )
 
 
@@ -429,21 +445,32 @@ class Jobs:
         return reaped
 
     # -- user actions ------------------------------------------------------------------------------
-    def retry(self, job_id: int) -> bool:
-        done = self.db.execute("job_retry", {"id": job_id}) == 1
+    # Each records its audit entry in the same transaction as the change (nothing recorded when
+    # nothing changed).
+    def retry(self, job_id: int, actor: Actor = SYSTEM) -> bool:
+        with self.db.transaction() as tx:
+            done = tx.execute("job_retry", {"id": job_id}) == 1
+            if done:
+                audit.record(tx, actor, audit.JOB_RETRY, "job", job_id)
         if done:
             log_event(log, "job.retried", job=job_id, worker="web", status=Status.PENDING.value)
         return done
 
-    def set_archived(self, job_id: int, archived: bool) -> bool:
-        done = self.db.execute("job_set_archived", {"id": job_id, "archived": int(archived)}) == 1
+    def set_archived(self, job_id: int, archived: bool, actor: Actor = SYSTEM) -> bool:
+        with self.db.transaction() as tx:
+            done = tx.execute("job_set_archived", {"id": job_id, "archived": int(archived)}) == 1
+            if done:
+                audit.record(tx, actor, audit.JOB_ARCHIVE if archived else audit.JOB_UNARCHIVE, "job", job_id)
         if done:
             log_event(log, "job.archived" if archived else "job.unarchived", job=job_id, worker="web")
         return done
 
-    def delete(self, job_id: int) -> bool:
+    def delete(self, job_id: int, actor: Actor = SYSTEM) -> bool:
         """Remove the row (not while it runs). The caller removes the files."""
-        done = self.db.execute("job_delete", {"id": job_id}) == 1
+        with self.db.transaction() as tx:
+            done = tx.execute("job_delete", {"id": job_id}) == 1
+            if done:
+                audit.record(tx, actor, audit.JOB_DELETE, "job", job_id)
         if done:
             log_event(log, "job.deleted", job=job_id, worker="web")
         return done

@@ -35,6 +35,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from app.core import audit
+from app.core.audit import SYSTEM, Actor
 from app.core.db import Database, DuplicateKey, Row
 from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, UnknownModel
 from app.core.jobs import parse_time
@@ -168,7 +170,8 @@ class Registry:
 
     # -- deploy / activate --------------------------------------------------------------------
     def deploy(self, source_dir: str | os.PathLike[str], name: str, version: str | None = None,
-               activate: bool = False, deployed_by: str | None = None, label: str | None = None) -> ModelRecord:
+               activate: bool = False, deployed_by: str | None = None, label: str | None = None,
+               actor: Actor | None = None) -> ModelRecord:
         """Register a copy of the model directory as NAME/VERSION (VERSION: the schema's
         version unless given). InvalidRequest for a bad name or version or a directory that
         does not load; Conflict if that version is deployed already. ``label`` names the
@@ -203,6 +206,8 @@ class Registry:
                 if activate:
                     tx.execute("models_deactivate", {"name": name})
                     tx.execute("model_activate", {"name": name, "version": version})
+                audit.record(tx, actor or (Actor(deployed_by) if deployed_by else SYSTEM), audit.MODEL_DEPLOY,
+                             "model", f"{name}/{version}", f"sha256 {sha[:12]}" + (", activated" if activate else ""))
                 # Only the transaction that recorded NAME/VERSION gets here, so files already at
                 # the final place are a leftover no row points at (a deploy that died between
                 # its rename and its commit): replace them.
@@ -222,7 +227,8 @@ class Registry:
         return record
 
     def deploy_archive(self, archive: Path, name: str, version: str | None = None, activate: bool = False,
-                       deployed_by: str | None = None, label: str = "The archive") -> ModelRecord:
+                       deployed_by: str | None = None, label: str = "The archive",
+                       actor: Actor | None = None) -> ModelRecord:
         """``deploy`` for a model directory uploaded as a .zip: unpacked with every entry
         checked (app/core/model_archive.py) into a private staging directory beside the
         registry's files, deployed from there, and the staging directory removed whatever
@@ -238,19 +244,22 @@ class Registry:
             try:
                 model_dir = unpack_model_archive(archive, staging, self.settings.model_unpacked_limit)
                 return self.deploy(model_dir, name, version, activate=activate, deployed_by=deployed_by,
-                                   label=label)
+                                   label=label, actor=actor)
             except InvalidRequest as exc:
                 raise FileRejected(exc.message, extra=exc.extra) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def activate(self, name: str, version: str) -> ModelRecord:
+    def activate(self, name: str, version: str, actor: Actor = SYSTEM) -> ModelRecord:
         """Make this version the one new uploads of the model use (promote or roll back)."""
         with self.db.transaction() as tx:
             if tx.one("model_get", {"name": name, "version": version}) is None:
                 raise NotFound(f"There is no model {name} version {version}.", extra={"name": name, "version": version})
+            before = tx.one("model_active", {"name": name})
             tx.execute("models_deactivate", {"name": name})
             tx.execute("model_activate", {"name": name, "version": version})
+            audit.record(tx, actor, audit.MODEL_ACTIVATE, "model", f"{name}/{version}",
+                         f"was {before['version']}" if before else "no version was active")
         log_event(log, "model.activated", model=name, version=version)
         record = self.get(name, version)
         assert record is not None

@@ -197,6 +197,16 @@ KEYS: tuple[Key, ...] = (
     Key("METRICS_BIND", "", _bind,
         "HOST:PORT where the web server also serves /metrics without credentials, for a Prometheus on a "
         "private network (e.g. 127.0.0.1:9100). Empty: only GET /metrics for administrators."),
+    Key("RESULT_RETENTION_DAYS", "0", _int(0),
+        "Days after a job finished when the workers' sweep deletes its uploaded file and results "
+        "(the job stays listed, marked expired; downloads answer 410). 0: keep files forever."),
+    Key("ARCHIVE_AFTER_DAYS", "0", _int(0),
+        "Days after a job finished when the workers' sweep archives it (out of the main list). 0: never."),
+    Key("MAX_PENDING_JOBS_PER_USER", "0", _int(0),
+        "Jobs one user may have waiting or running at once; more uploads are refused (429). 0: no limit."),
+    Key("MAX_STORAGE_MB_PER_USER", "0", _int(0),
+        "Megabytes of uploads and results one user may keep stored; an upload past it is refused (413). "
+        "0: no limit."),
 )
 
 
@@ -242,6 +252,10 @@ class Settings:
     webhook_backoff_seconds: int
     webhook_retry_hours: int
     metrics_bind: str
+    result_retention_days: int = 0
+    archive_after_days: int = 0
+    max_pending_jobs_per_user: int = 0
+    max_storage_mb_per_user: int = 0
 
     @property
     def uses_mysql(self) -> bool:

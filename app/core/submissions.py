@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core import audit, quotas
+from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import FileRejected, TooLarge, Unavailable
 from app.core.files import display_name, human_size, new_part_path
@@ -91,12 +93,15 @@ def rejection(report: CsvReport, fits: list[str] | None = None) -> FileRejected:
     return FileRejected(summary, extra=extra)
 
 
-def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload) -> Job:
+def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload, actor: Actor | None = None) -> Job:
     """Validate an upload already on disk against the model it names (``fields['model']``,
     else DEFAULT_MODEL) in its version active now; on success store it and create the PENDING
     job, which records that version: it runs with it whatever is activated later. On any
-    failure the file is removed, so a rejected or half-done upload leaves nothing."""
+    failure the file is removed, so a rejected or half-done upload leaves nothing. The user's
+    quotas are checked first (app/core/quotas.py); the accepted upload is audited as
+    ``actor`` (None: the owner, from no address)."""
     try:
+        quotas.check_upload(settings, jobs.db, owner_id, upload.size)
         model = current_model(settings, jobs.db, upload.fields.get(MODEL_FIELD, "").strip() or None)
         report = validate(settings, upload.path, model)
         if not report.ok:
@@ -107,14 +112,19 @@ def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload) -> Job
         upload.discard()
         raise
     try:
-        return jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows,
-                           model.name, model.version, model.sha256)
+        job = jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows,
+                          model.name, model.version, model.sha256)
     except BaseException:
         stored.unlink(missing_ok=True)
         raise
+    audit.record(jobs.db, actor or Actor(job.owner_name or str(owner_id), "", owner_id), audit.JOB_UPLOAD, "job",
+                 job.id, f"{job.file_name} ({upload.size} bytes, {report.rows} rows, model {model.name} "
+                 f"{model.version})")
+    return job
 
 
-def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, model: str | None = None) -> Job:
+def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, model: str | None = None,
+                actor: Actor | None = None) -> Job:
     """The CLI's `submit`: copy a local CSV in, then the same checks as an upload."""
     settings.input_dir.mkdir(parents=True, exist_ok=True)
     size = source.stat().st_size
@@ -123,4 +133,4 @@ def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, mod
     part = new_part_path(settings.input_dir, uuid.uuid4().hex)
     shutil.copyfile(source, part)
     fields = {MODEL_FIELD: model} if model else {}
-    return accept(settings, jobs, owner_id, Upload(part, display_name(source.name), size, fields))
+    return accept(settings, jobs, owner_id, Upload(part, display_name(source.name), size, fields), actor)

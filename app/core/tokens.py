@@ -8,6 +8,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.core import audit
+from app.core.audit import SYSTEM, Actor
 from app.core.db import Database
 from app.core.jobs import parse_time
 from app.core.users import User, user_from_row
@@ -36,13 +38,16 @@ class Tokens:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, user_id: int, name: str) -> tuple[str, int]:
+    def create(self, user_id: int, name: str, actor: Actor = SYSTEM) -> tuple[str, int]:
         """Returns (token, id). The token is never stored and cannot be shown again."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token_id = self.db.insert(
-            "token_insert",
-            {"user_id": user_id, "name": name[:100] or "token", "token_hash": hash_token(token), "prefix": token[:12]},
-        )
+        with self.db.transaction() as tx:
+            token_id = tx.insert(
+                "token_insert",
+                {"user_id": user_id, "name": name[:100] or "token", "token_hash": hash_token(token),
+                 "prefix": token[:12]},
+            )
+            audit.record(tx, actor, audit.TOKEN_CREATE, "token", token_id, f"{name[:100]} ({token[:12]}...)")
         return token, token_id
 
     def authenticate(self, token: str) -> User | None:
@@ -75,9 +80,14 @@ class Tokens:
             for r in self.db.all("tokens_for_user", {"user_id": user_id})
         ]
 
-    def revoke(self, token_id: int, user_id: int) -> bool:
-        return self.db.execute("token_revoke", {"id": token_id, "user_id": user_id}) == 1
+    def revoke(self, token_id: int, user_id: int, actor: Actor = SYSTEM) -> bool:
+        with self.db.transaction() as tx:
+            done = tx.execute("token_revoke", {"id": token_id, "user_id": user_id}) == 1
+            if done:
+                audit.record(tx, actor, audit.TOKEN_REVOKE, "token", token_id)
+        return done
 
     def revoke_all(self, user_id: int) -> int:
-        """Revoke every active token of the user (a password change that asks for it); returns how many."""
+        """Revoke every active token of the user (a password change that asks for it); returns
+        how many. Not audited on its own: the password change that asks for it names the count."""
         return self.db.execute("tokens_revoke_all", {"user_id": user_id})

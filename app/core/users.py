@@ -7,10 +7,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from app.core import audit
+from app.core.audit import SYSTEM, Actor
 from app.core.db import Database, DuplicateKey, Row
 from app.core.errors import Throttled
 from app.core.jobs import parse_time
@@ -78,7 +81,8 @@ class Users:
         self.throttle = throttle or Throttle(db)
         self.gate = gate
 
-    def create(self, username: str, password: str, is_admin: bool = False, email: str | None = None) -> User:
+    def create(self, username: str, password: str, is_admin: bool = False, email: str | None = None,
+               actor: Actor = SYSTEM) -> User:
         if not USERNAME_RE.fullmatch(username):
             raise UserError("A user name is 1-64 letters, digits or . _ @ - (no spaces).")
         check_new_password(password)
@@ -94,6 +98,8 @@ class Users:
             raise taken from None
         user = self.by_id(user_id)
         assert user is not None
+        audit.record(self.db, actor, audit.USER_CREATE, "user", user.username,
+                     "administrator" if is_admin else "user")
         return user
 
     def by_name(self, username: str) -> User | None:
@@ -129,12 +135,18 @@ class Users:
         password-check slot is taken. ``client`` is the address the attempt comes from, ``via``
         the way in (form, basic, account), both for the throttle and the log."""
         fields = {"user": username[:64], "client": client, "via": via}
+        # Audited: every failure (whichever way in) and the panel's sign-ins; not the success of
+        # each Basic-authenticated API call, nor the account page's check of the current password
+        # (the change it allows is audited itself).
+        who = Actor(username[:64] or "?", client)
         try:
             attempt = self.throttle.begin(username, client)
         except Throttled as exc:
             if not exc.extra.get("repeat"):  # an address blocked in this process is logged once
                 log_event(log, "auth.throttled", logging.WARNING, **fields, limit=exc.extra.get("limit"),
                           retry_after=exc.retry_after)
+                audit.record(self.db, who, audit.SIGNIN_FAILURE, "user", username[:64],
+                             f"via {via}: refused, too many failed attempts")
             raise
         row = None
         ok = False
@@ -156,34 +168,63 @@ class Users:
         if not ok or row is None or not row["is_active"]:
             # The attempt's row stays: it is the recorded failure.
             log_event(log, "auth.failed", logging.WARNING, **fields)
+            reason = "disabled account" if ok and row is not None else "unknown user or wrong password"
+            audit.record(self.db, who, audit.SIGNIN_FAILURE, "user", username[:64], f"via {via}: {reason}")
             return None
         self.throttle.succeeded(attempt)
-        return user_from_row(row)
+        user = user_from_row(row)
+        if via == "form":
+            audit.record(self.db, Actor(user.username, client, user.id), audit.SIGNIN_SUCCESS, "user", user.username)
+        return user
 
-    def unlock(self, user_id: int) -> int:
-        """An administrator forgets the failed sign-ins of a user (from every client)."""
+    def unlock(self, user_id: int, actor: Actor | None = None) -> int:
+        """An administrator forgets the failed sign-ins of a user (from every client). Audited
+        when ``actor`` is given (a password reset unlocks too, as part of its own entry)."""
         user = self.by_id(user_id)
-        return self.throttle.unlock(user.username) if user else 0
+        if user is None:
+            return 0
+        forgotten = self.throttle.unlock(user.username)
+        if actor is not None:
+            audit.record(self.db, actor, audit.USER_UNLOCK, "user", user.username, f"{forgotten} failed sign-ins forgotten")
+        return forgotten
 
     def recent_failures(self) -> dict[int, int]:
         """Failed sign-ins within the throttle window, by user id (users with none left out)."""
         by_key = self.throttle.recent_failures()
         return {u.id: by_key[name_key(u.username)] for u in self.list() if name_key(u.username) in by_key}
 
-    def set_password(self, user_id: int, password: str) -> None:
+    def set_password(self, user_id: int, password: str, actor: Actor = SYSTEM, detail: str | None = None) -> None:
         """New password; every existing session of the user ends (session_version bump) and the
         failed sign-ins of the name are forgotten (an administrator's reset unlocks)."""
         check_new_password(password)
-        self.db.execute("user_set_password", {"id": user_id, "password_hash": hash_password(password, self.gate)})
+        password_hash = hash_password(password, self.gate)
+        with self.db.transaction() as tx:
+            tx.execute("user_set_password", {"id": user_id, "password_hash": password_hash})
+            audit.record(tx, actor, audit.USER_PASSWORD, "user", self._name(tx, user_id), detail)
         self.unlock(user_id)
 
-    def set_active(self, user_id: int, active: bool) -> None:
-        self.db.execute("user_set_active", {"id": user_id, "is_active": int(active)})
+    @staticmethod
+    def _name(tx: Any, user_id: int) -> str:
+        """The user name an entry names (user ids are not shown anywhere people read)."""
+        row = tx.one("user_by_id", {"id": user_id})
+        return row["username"] if row else str(user_id)
 
+    def set_active(self, user_id: int, active: bool, actor: Actor = SYSTEM) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("user_set_active", {"id": user_id, "is_active": int(active)})
+            audit.record(tx, actor, audit.USER_ENABLE if active else audit.USER_DISABLE, "user",
+                         self._name(tx, user_id))
 
-    def set_email(self, user_id: int, email: str | None, notify: bool) -> None:
-        self.db.execute("user_set_email", {"id": user_id, "email": email or None, "notify_email": int(notify)})
+    def set_email(self, user_id: int, email: str | None, notify: bool, actor: Actor = SYSTEM) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("user_set_email", {"id": user_id, "email": email or None, "notify_email": int(notify)})
+            audit.record(tx, actor, audit.USER_EMAIL, "user", self._name(tx, user_id),
+                         f"completion e-mails {'on' if notify else 'off'}")
 
-    def end_sessions(self, user_id: int) -> None:
-        """Logout: cookies signed with the old session version stop working."""
-        self.db.execute("user_bump_session", {"id": user_id})
+    def end_sessions(self, user_id: int, actor: Actor | None = None) -> None:
+        """Logout: cookies signed with the old session version stop working. Audited as a
+        sign-out when ``actor`` is given."""
+        with self.db.transaction() as tx:
+            tx.execute("user_bump_session", {"id": user_id})
+            if actor is not None:
+                audit.record(tx, actor, audit.SIGNOUT, "user", self._name(tx, user_id))

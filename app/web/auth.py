@@ -8,6 +8,7 @@ import secrets
 
 from starlette.requests import Request
 
+from app.core.audit import Actor
 from app.core.errors import AuthenticationRequired, PermissionDenied, Throttled
 from app.core.throttle import ServerBusy
 from app.core.users import User
@@ -29,7 +30,7 @@ def logout(request: Request) -> None:
     user = session_user(request)
     if user is not None:
         # Bumping the version makes every cookie issued before now (a copied one included) invalid.
-        request.app.state.users.end_sessions(user.id)
+        request.app.state.users.end_sessions(user.id, actor_of(request, user))
     request.session.clear()
 
 
@@ -37,6 +38,11 @@ def client_address(request: Request) -> str:
     """The address sign-in attempts are counted by (the peer of the connection: the server runs
     uvicorn without proxy headers, so a forged X-Forwarded-For changes nothing)."""
     return request.client.host if request.client else ""
+
+
+def actor_of(request: Request, user: User) -> Actor:
+    """Who acts, for the audit log: the user and the address the request comes from."""
+    return Actor.of(user, client_address(request))
 
 
 def session_user(request: Request) -> User | None:

@@ -5,6 +5,7 @@
     models   the models an upload may name, with their columns; deploying one (administrators)
     webhooks signed deliveries of job events: register, list with their attempts, delete
     metrics  /metrics for Prometheus (administrators)
+    audit    the audit log (administrators)
     openapi  /openapi.json, the description of all of it
 
 The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.web.api import jobs, metrics, models, process, webhooks
+from app.web.api import audit, jobs, metrics, models, process, webhooks
 from app.web.api.openapi import openapi_document
 
 
@@ -38,6 +39,7 @@ routes: list[BaseRoute] = [
     Route("/api/webhooks", jobs.by_method(get=webhooks.list_webhooks, post=webhooks.create_webhook),
           methods=["GET", "POST"]),
     Route("/api/webhooks/{webhook_id}", webhooks.delete_webhook, methods=["DELETE"]),
+    Route("/api/audit", audit.list_audit, methods=["GET"]),
     Route("/metrics", metrics.metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

@@ -13,13 +13,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from app.core.errors import Conflict, NotFound
-from app.core.files import existing_file, remove_job_files
+from app.core.errors import Conflict, Gone, NotFound
+from app.core.files import remove_job_files
 from app.core.jobs import Job, Jobs, Status
+from app.core.results import expired_message, job_file
 from app.core.settings import Settings
 from app.core.submissions import accept
 from app.core.users import User
 from app.web.api.params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status
+from app.web.auth import actor_of
 from app.web.uploads import receive_upload
 
 MAX_LIMIT = 200
@@ -30,7 +32,7 @@ CSV_TYPE = "text/csv; charset=utf-8"
 
 def job_links(job: Job) -> dict[str, str | None]:
     # Paths relative to the server, so they stay right behind a proxy that rewrites the host.
-    ready = job.status is Status.PROCESS_OK and bool(job.path_result)
+    ready = job.status is Status.PROCESS_OK and bool(job.path_result) and not job.expired
     base = f"/api/jobs/{job.id}"
     return {
         "self": base,
@@ -57,7 +59,7 @@ async def create_job(request: Request) -> Response:
     user = await caller(request)
     settings: Settings = request.app.state.settings
     upload = await receive_upload(request, settings)
-    job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, upload)
+    job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, upload, actor_of(request, user))
     body = job_json(job)
     return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
 
@@ -99,8 +101,7 @@ async def job_result(request: Request) -> Response:
         }[job.status].replace("{id}", str(job.id))
         raise Conflict(f"Job {job.id} has no result: {hint}.", extra={"id": job.id, "job_status": job.status.value})
     settings: Settings = request.app.state.settings
-    name = job.path_result if fmt == "xlsx" else job.path_result_csv
-    path = existing_file(settings.output_dir, name)
+    path = await run_in_threadpool(job_file, settings, request.app.state.db, job, fmt or "xlsx", actor_of(request, user))
     if path is None:
         raise NotFound(f"The {fmt} result of job {job.id} is no longer on the server; re-run the job to make it again.",
                        extra={"id": job.id})
@@ -115,7 +116,9 @@ async def retry_job(request: Request) -> Response:
     def run() -> Job:
         job = visible_job(request, user)
         jobs: Jobs = request.app.state.jobs
-        if not jobs.retry(job.id):
+        if job.expired:
+            raise Gone(expired_message(request.app.state.settings, job), extra={"id": job.id, "expired": True})
+        if not jobs.retry(job.id, actor_of(request, user)):
             current = jobs.get(job.id) or job
             raise Conflict(f"Only a job in ERROR can be retried; job {job.id} is {current.status.value}.",
                            extra={"id": job.id, "job_status": current.status.value})
@@ -134,7 +137,7 @@ def archive_endpoint(archived: bool) -> Endpoint:
         def run() -> Job:
             job = visible_job(request, user)
             jobs: Jobs = request.app.state.jobs
-            jobs.set_archived(job.id, archived)
+            jobs.set_archived(job.id, archived, actor_of(request, user))
             current = jobs.get(job.id)
             if current is None:  # deleted between the two statements
                 raise NotFound(f"There is no job {job.id}.", extra={"id": job.id})
@@ -160,7 +163,7 @@ async def delete_job(request: Request) -> Response:
                            extra={"id": job.id, "job_status": Status.IN_PROCESS.value})
         if job.status is Status.IN_PROCESS:
             raise running
-        if not jobs.delete(job.id):  # the guarded DELETE lost a race with a claim, or another delete
+        if not jobs.delete(job.id, actor_of(request, user)):  # the guarded DELETE lost a race with a claim, or another delete
             if jobs.get(job.id) is None:
                 raise NotFound(f"There is no job {job.id}.", extra={"id": job.id})
             raise running

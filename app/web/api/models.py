@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.core.models import ModelRecord, Registry
 from app.web.api.params import caller, parse_bool
+from app.web.auth import actor_of
 from app.web.uploads import receive_upload
 
 ARCHIVE_FIELD = "archive"
@@ -48,7 +49,7 @@ async def deploy_model(request: Request) -> Response:
         activate = bool(parse_bool("activate", upload.fields.get("activate"), default=False))
         registry = Registry(request.app.state.db, settings)
         record = await run_in_threadpool(registry.deploy_archive, upload.path, name, version, activate,
-                                         user.username, f"“{upload.filename}”")
+                                         user.username, f"“{upload.filename}”", actor_of(request, user))
     finally:
         upload.discard()
     return JSONResponse(deployed_json(record), status_code=201)

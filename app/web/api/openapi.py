@@ -16,11 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from app import __version__
+from app.core.audit import ACTIONS as AUDIT_ACTIONS
 from app.core.jobs import Status
 from app.core.settings import Settings
 from app.core.submissions import human_size
 from app.core.webhooks import EVENTS as WEBHOOK_EVENTS
 from app.core.webhooks import MAX_URL
+from app.web.api.audit import DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT
+from app.web.api.audit import MAX_LIMIT as AUDIT_MAX_LIMIT
 from app.web.api.jobs import DEFAULT_LIMIT, MAX_LIMIT
 from app.web.api.params import MAX_NUMBER
 from model.artifact import FEATURE_TYPES
@@ -65,7 +68,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["id", "owner", "file_name", "file_size", "status", "uploaded_at", "started_at",
                      "finished_at", "duration_seconds", "rows_total", "rows_done", "progress", "attempts",
-                     "error", "archived", "model", "model_version", "model_sha256", "has_result", "links"],
+                     "error", "archived", "model", "model_version", "model_sha256", "has_result", "expired",
+                     "expired_at", "links"],
         "properties": {
             "id": {"type": "integer"},
             "owner": _nullable("string", description="User name of the owner."),
@@ -87,6 +91,9 @@ SCHEMAS: dict[str, Any] = {
             "model_version": _nullable("string", description="Its version, fixed at upload: the job runs with it."),
             "model_sha256": _nullable("string", description="SHA-256 of that version's files."),
             "has_result": {"type": "boolean"},
+            "expired": {"type": "boolean", "description": "RESULT_RETENTION_DAYS removed the job's files: "
+                                                          "downloads answer 410, the job stays listed."},
+            "expired_at": _nullable("string", format="date-time"),
             "links": _ref("Links"),
         },
     },
@@ -96,6 +103,31 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "jobs": {"type": "array", "items": _ref("Job")},
             "total": {"type": "integer", "minimum": 0, "description": "Jobs matching the filters, all pages."},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "AuditEntry": {
+        "type": "object",
+        "required": ["id", "at", "actor", "action", "object_type", "object_id", "address", "detail"],
+        "properties": {
+            "id": {"type": "integer"},
+            "at": _nullable("string", format="date-time"),
+            "actor": {"type": "string", "description": "The user name ('system': the retention sweep; the "
+                                                       "name tried, for a failed sign-in)."},
+            "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
+            "object_type": {"type": "string", "description": "job, user, token, model, queue (or empty)."},
+            "object_id": _nullable("string"),
+            "address": {"type": "string", "description": "The client's address ('cli': the command line)."},
+            "detail": _nullable("string"),
+        },
+    },
+    "AuditList": {
+        "type": "object",
+        "required": ["entries", "total", "limit", "offset"],
+        "properties": {
+            "entries": {"type": "array", "items": _ref("AuditEntry")},
+            "total": {"type": "integer", "minimum": 0, "description": "Entries matching the filters, all pages."},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
         },
@@ -295,12 +327,14 @@ RESPONSES: dict[str, Any] = {
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
     },
     "ServiceUnavailable": _error("The database or the model is not available right now; try again later."),
+    "Gone": _error("The job's files were deleted after RESULT_RETENTION_DAYS; the job itself remains."),
 }
 
 
 def _responses(ok: dict[str, Any], *errors: str, ok_status: str = "200") -> dict[str, Any]:
     out = {ok_status: ok}
-    codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404", "Conflict": "409"}
+    codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404", "Conflict": "409",
+             "Gone": "410"}
     for name in errors:
         out[codes[name]] = {"$ref": f"#/components/responses/{name}"}
     if "Unauthorized" in errors:  # every authenticated call may meet the password gate (Basic)
@@ -342,12 +376,12 @@ def _job_answer(description: str, this: str) -> dict[str, Any]:
     return {**_json(_ref("Job"), description), "links": _job_links(this)}
 
 
-def _job_action(summary: str, description: str, operation_id: str) -> dict[str, Any]:
+def _job_action(summary: str, description: str, operation_id: str, *more: str) -> dict[str, Any]:
     return {"post": {
         "operationId": operation_id, "summary": summary, "description": description, "tags": ["jobs"],
         "parameters": [JOB_ID],
         "responses": _responses(_job_answer("The job after the change.", operation_id),
-                                "BadRequest", "Unauthorized", "NotFound", "Conflict"),
+                                "BadRequest", "Unauthorized", "NotFound", "Conflict", *more),
     }}
 
 
@@ -363,7 +397,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         ),
         "parameters": [_query("id", NUMBER, "The job's id.", required=True), FORCE],
         "responses": _responses(_json(_ref("ProcessResult"), "The run took place; see `status`."),
-                                "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict"),
+                                "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "Gone"),
     }
     process_all = {
         "operationId": "process_all", "tags": ["article"],
@@ -439,7 +473,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             {**_job_answer("Accepted: a PENDING job.", "create_job"),
                              "headers": {"Location": {"schema": {"type": "string"}, "description": "The job's path."}}},
                             "BadRequest", "Unauthorized", ok_status="201"),
-                        "413": _error(f"The file is larger than the upload limit ({limit})."),
+                        "413": _error(f"The file is larger than the upload limit ({limit}), or would take your "
+                                      "stored files past MAX_STORAGE_MB_PER_USER (`limit` names it)."),
+                        "429": _error("You have MAX_PENDING_JOBS_PER_USER jobs waiting or running (`limit` names "
+                                      "it), or (HTTP Basic) the server is busy checking passwords."),
                         "422": _json({"anyOf": [_ref("ValidationError"), _ref("UnknownModel")]},
                                      "The file does not fit the model (`errors` says where), or `model` names "
                                      "no active model (`models` lists those there are)."),
@@ -473,15 +510,38 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             {"schema": {"type": "string", "format": "binary"}},
                         "text/csv": {"schema": {"type": "string"}},
                     }},
-                    "BadRequest", "Unauthorized", "NotFound", "Conflict"),
+                    "BadRequest", "Unauthorized", "NotFound", "Conflict", "Gone"),
             }},
             "/api/jobs/{id}/retry": _job_action(
-                "Queue a job in ERROR again", "ERROR -> PENDING (attempts reset); any other status is 409.",
-                "retry_job"),
+                "Queue a job in ERROR again", "ERROR -> PENDING (attempts reset); any other status is 409; "
+                "an expired job (its files deleted) is 410.",
+                "retry_job", "Gone"),
             "/api/jobs/{id}/archive": _job_action(
                 "Archive a job", "Archived jobs leave the default list (`archived=true` lists them).", "archive_job"),
             "/api/jobs/{id}/unarchive": _job_action("Bring an archived job back", "The opposite of archive.",
                                                     "unarchive_job"),
+            "/api/audit": {"get": {
+                "operationId": "list_audit", "tags": ["audit"], "summary": "The audit log (administrators)",
+                "description": "Who did what, to which object, from which address, newest first. Entries are "
+                               "only ever added. 403 for a non-administrator.",
+                "parameters": [
+                    _query("actor", {"type": "string", "minLength": 1, "maxLength": 128},
+                           "Only this user's entries (ignoring case)."),
+                    _query("action", {"type": "string", "enum": list(AUDIT_ACTIONS)}, "Only this action."),
+                    _query("object_type", {"type": "string", "minLength": 1, "maxLength": 128},
+                           "Only entries about this kind of object (job, user, token, model)."),
+                    _query("object_id", {"type": "string", "minLength": 1, "maxLength": 128},
+                           "Only entries about this object (a job id, a user name...)."),
+                    _query("since", {"type": "string"}, "From this UTC date (2026-12-01) or date-time, inclusive."),
+                    _query("until", {"type": "string"},
+                           "Up to this date (inclusive: the whole day) or date-time (exclusive)."),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": AUDIT_MAX_LIMIT,
+                                     "default": AUDIT_DEFAULT_LIMIT}, "Page size."),
+                    _query("offset", {**NUMBER, "default": 0}, "Entries to skip."),
+                ],
+                "responses": _responses(_json(_ref("AuditList"), "A page of entries."), "BadRequest",
+                                        "Unauthorized", "Forbidden"),
+            }},
             "/api/models": {"get": {
                 "operationId": "list_models", "tags": ["models"], "summary": "The models an upload may name",
                 "description": "Each model's active version, with the CSV columns it needs.",

@@ -26,10 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.core.errors import Conflict, NotFound, Unavailable
+from app.core import audit
+from app.core.audit import Actor
+from app.core.errors import Conflict, Gone, NotFound, Unavailable
 from app.core.jobs import Job, Jobs, Status
+from app.core.results import expired_message
 from app.core.settings import Settings
 from app.web.api.params import caller, parse_bool, parse_int
+from app.web.auth import actor_of
 from scheduler.supervisor import EXIT_NOT_CLAIMED, EXIT_OK, ChildRun, run_worker
 
 
@@ -74,13 +78,17 @@ def check_worker_run(run: ChildRun) -> None:
                           detail=last[0][-500:])
 
 
-def process_one(settings: Settings, jobs: Jobs, job_id: int, force: bool) -> Job:
+def process_one(settings: Settings, jobs: Jobs, job_id: int, force: bool, actor: Actor) -> Job:
     job = jobs.get(job_id)
     if job is None:
         raise NotFound(f"There is no job {job_id}.", extra={"id": job_id})
+    if job.expired:
+        raise Gone(expired_message(settings, job), extra={"id": job.id, "expired": True})
     problem = refuse(job, force)
     if problem:
         raise problem
+    # Audited when the run is asked for (the worker child's outcome is the job's own state).
+    audit.record(jobs.db, actor, audit.JOB_PROCESS, "job", job_id, f"was {job.status.value}" + (", force" if force else ""))
     args = ["--job", str(job_id)] + (["--force"] if force else [])
     run = run_worker(settings, *args)
     check_worker_run(run)
@@ -94,11 +102,12 @@ def process_one(settings: Settings, jobs: Jobs, job_id: int, force: bool) -> Job
     return current
 
 
-def process_pending(settings: Settings, jobs: Jobs) -> list[Job]:
+def process_pending(settings: Settings, jobs: Jobs, actor: Actor) -> list[Job]:
     """Every job PENDING at the start of the call, oldest first. The list is fixed up front
     (--max-id) so a steady stream of new uploads cannot keep the request open forever; those
     are left to the scheduler. A job another worker claimed meanwhile is reported as it is."""
     ids = jobs.pending_ids()
+    audit.record(jobs.db, actor, audit.QUEUE_PROCESS, "queue", None, f"{len(ids)} PENDING jobs")
     if not ids:
         return []
     check_worker_run(run_worker(settings, "--all", "--max-id", str(max(ids))))
@@ -107,20 +116,22 @@ def process_pending(settings: Settings, jobs: Jobs) -> list[Job]:
 
 
 async def process_file(request: Request) -> Response:
-    await caller(request, admin=True)
+    user = await caller(request, admin=True)
     query = request.query_params
     job_id = parse_int("id", query.get("id"))
     force = bool(parse_bool("force", query.get("force"), default=False))
     start = now_iso()
-    job = await run_in_threadpool(process_one, request.app.state.settings, request.app.state.jobs, job_id, force)
+    job = await run_in_threadpool(process_one, request.app.state.settings, request.app.state.jobs, job_id, force,
+                                  actor_of(request, user))
     body: dict[str, Any] = {"result": outcome(job), "Start": start, "End": now_iso(), "id": job.id,
                             "status": job.status.value}
     return JSONResponse(body)
 
 
 async def process_all(request: Request) -> Response:
-    await caller(request, admin=True)
+    user = await caller(request, admin=True)
     start = now_iso()
-    jobs = await run_in_threadpool(process_pending, request.app.state.settings, request.app.state.jobs)
+    jobs = await run_in_threadpool(process_pending, request.app.state.settings, request.app.state.jobs,
+                                   actor_of(request, user))
     results = [{"id": j.id, "status": j.status.value, "result": outcome(j)} for j in jobs]
     return JSONResponse({"result": results, "Start": start, "End": now_iso()})

@@ -7,13 +7,14 @@
     webhooks the user's webhooks and their delivery log (administrators: global ones too)
     users    administrators: the user list and what they do to an account
     models   the active models, their columns and template CSVs; administrators activate versions
+    audit    administrators: the audit log with filters
 
 app/web/app.py mounts ``routes``.
 """
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.panel import account, jobs, models, signin, tokens, users, webhooks
+from app.web.panel import account, audit, jobs, models, signin, tokens, users, webhooks
 
 routes: list[BaseRoute] = [
     Route("/login", signin.login_page, methods=["GET"]),
@@ -29,6 +30,7 @@ routes: list[BaseRoute] = [
     Route("/admin/users/{user_id:int}/enable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/password", users.admin_reset_password, methods=["POST"]),
     Route("/admin/users/{user_id:int}/unlock", users.admin_unlock, methods=["POST"]),
+    Route("/admin/audit", audit.audit_page, methods=["GET"]),
     Route("/models", models.models_page, methods=["GET"]),
     Route("/models/deploy", models.deploy, methods=["POST"]),
     Route("/models/{name}/template.csv", models.template, methods=["GET"]),

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from app.core.errors import Throttled
 from app.core.users import User, UserError, check_new_password
 from app.web import auth
-from app.web.auth import client_address
+from app.web.auth import actor_of, client_address
 from app.web.panel.common import (
     field,
     flash,
@@ -40,7 +40,7 @@ def account(request: Request, user: User, form: FormData | None) -> Response:
                 raise UserError("That does not look like an e-mail address.")
             if notify and not email:
                 raise UserError("Enter an e-mail address to receive completion e-mails.")
-            users.set_email(user.id, email or None, notify)
+            users.set_email(user.id, email or None, notify, actor_of(request, user))
             flash(request, "E-mail settings saved.", "success")
         elif action == "password":
             current = str(form.get("current_password") or "")
@@ -55,9 +55,11 @@ def account(request: Request, user: User, form: FormData | None) -> Response:
                 raise UserError(exc.message) from None
             if checked is None:
                 raise UserError("The current password is wrong.")
-            users.set_password(user.id, new)
             revoke = form.get("revoke_tokens") == "on"
+            # Tokens first, so the one audit entry of the change can name how many went.
             revoked = request.app.state.tokens.revoke_all(user.id) if revoke else 0
+            users.set_password(user.id, new, actor_of(request, user),
+                               f"changed by the user; {revoked} API tokens revoked" if revoke else "changed by the user")
             # The password change ended every session, this one included; start a fresh one here.
             refreshed = users.by_id(user.id)
             assert refreshed is not None

@@ -17,14 +17,25 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from app.core.db import Database
-from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, TooLarge, Unavailable, UnknownModel
-from app.core.files import existing_file, human_size, remove_job_files
+from app.core.errors import (
+    Conflict,
+    FileRejected,
+    InvalidRequest,
+    NotFound,
+    QuotaExceeded,
+    StorageQuotaExceeded,
+    TooLarge,
+    Unavailable,
+    UnknownModel,
+)
+from app.core.files import human_size, remove_job_files
 from app.core.jobs import Job, Jobs, Status
 from app.core.models import ModelRecord, Registry
+from app.core.results import expired_message, job_file
 from app.core.settings import Settings
 from app.core.submissions import MODEL_FIELD, Upload, accept
 from app.core.users import User
-from app.web.auth import session_user
+from app.web.auth import actor_of, session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.errors import status_of
 from app.web.panel.common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
@@ -107,6 +118,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
         "upload_limit_text": human_size(settings.upload_limit),
         "poll_ms": POLL_SECONDS * 1000,
         "statuses": list(Status),
+        "retention_days": settings.result_retention_days,
     }
 
 
@@ -145,13 +157,17 @@ async def upload(request: Request) -> Response:
     # when that one is no longer active).
     chosen = received.fields.get(MODEL_FIELD, "").strip() or settings.default_model
     try:
-        job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, received)
+        job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, received,
+                                      actor_of(request, user))
     except UnknownModel as exc:
         return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message,
                                        upload_name=received.filename, chosen_model=chosen)
     except Unavailable as exc:
         message = f"{exc.message} ({exc.detail})" if user.is_admin and exc.detail else exc.message
         return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=message,
+                                       upload_name=received.filename, chosen_model=chosen)
+    except (QuotaExceeded, StorageQuotaExceeded) as exc:
+        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message,
                                        upload_name=received.filename, chosen_model=chosen)
     except FileRejected as exc:
         problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS]
@@ -237,6 +253,7 @@ def updates(request: Request, user: User, form: FormData | None) -> Response:
         item = job.as_dict()
         item["display"] = _display(request, job, now)
         item["row_html"] = template.render(request=request, job=job, show_owner=show_owner, now=now, elapsed=elapsed_seconds,
+                                           retention_days=request.app.state.settings.result_retention_days,
                                            next_url=safe_next(request.query_params.get("next"), "/jobs"))
         payload.append(item)
     body = {
@@ -291,8 +308,9 @@ def download(request: Request, user: User, form: FormData | None) -> Response:
     job = visible_job(request, user)
     settings: Settings = request.app.state.settings
     kind = request.url.path.rsplit("/", 1)[-1]
+    actor = actor_of(request, user)
     if kind == "original.csv":
-        path = existing_file(settings.input_dir, job.path_up)
+        path = job_file(settings, request.app.state.db, job, "original", actor)
         if path is None:
             raise NotFound("The uploaded file is no longer stored on the server.")
         return _file(path, download_name(job.file_name, ".csv"), "text/csv; charset=utf-8")
@@ -300,11 +318,11 @@ def download(request: Request, user: User, form: FormData | None) -> Response:
         raise Conflict(f"“{job.file_name}” has no result yet: its status is {job.status.value}. "
                        "Results can be downloaded once it is PROCESS OK.")
     if kind == "result.xlsx":
-        path = existing_file(settings.output_dir, job.path_result)
+        path = job_file(settings, request.app.state.db, job, "xlsx", actor)
         media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         name = download_name(job.file_name, "-result.xlsx")
     else:
-        path = existing_file(settings.output_dir, job.path_result_csv)
+        path = job_file(settings, request.app.state.db, job, "csv", actor)
         media, name = "text/csv; charset=utf-8", download_name(job.file_name, "-result.csv")
     if path is None:
         raise NotFound("The result file is no longer stored on the server; retry the file to produce it again.")
@@ -319,7 +337,9 @@ def _back(form: FormData | None) -> str:
 @page
 def retry(request: Request, user: User, form: FormData | None) -> Response:
     job = visible_job(request, user)
-    if request.app.state.jobs.retry(job.id):
+    if job.expired:
+        flash(request, expired_message(request.app.state.settings, job), "error")
+    elif request.app.state.jobs.retry(job.id, actor_of(request, user)):
         flash(request, f"“{job.file_name}” is waiting to be processed again.", "success")
     else:
         flash(request, f"“{job.file_name}” is {job.status.value}; only files that ended in ERROR can be retried.",
@@ -331,7 +351,7 @@ def retry(request: Request, user: User, form: FormData | None) -> Response:
 def set_archived(request: Request, user: User, form: FormData | None) -> Response:
     job = visible_job(request, user)
     archive = request.url.path.endswith("/archive")
-    request.app.state.jobs.set_archived(job.id, archive)
+    request.app.state.jobs.set_archived(job.id, archive, actor_of(request, user))
     if archive:
         flash(request, f"“{job.file_name}” archived; find it under “Archived”.", "success")
     else:
@@ -343,7 +363,7 @@ def set_archived(request: Request, user: User, form: FormData | None) -> Respons
 def delete(request: Request, user: User, form: FormData | None) -> Response:
     job = visible_job(request, user)
     settings: Settings = request.app.state.settings
-    if not request.app.state.jobs.delete(job.id):
+    if not request.app.state.jobs.delete(job.id, actor_of(request, user)):
         # The delete query refuses a running job: its worker is writing the result right now.
         flash(request, f"“{job.file_name}” is being processed right now and cannot be deleted. "
                        "Wait until it finishes, then delete it.", "error")

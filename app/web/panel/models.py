@@ -17,7 +17,7 @@ from app.core.logfmt import log_event
 from app.core.model_template import template_csv, template_filename
 from app.core.models import NAME_PATTERN, ModelRecord, Registry
 from app.core.users import User
-from app.web.auth import require_admin, session_user
+from app.web.auth import actor_of, require_admin, session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.panel.common import flash, login_redirect, page, render, see_other
 from app.web.uploads import receive_upload
@@ -77,7 +77,7 @@ def activate(request: Request, user: User, form: FormData | None) -> Response:
     name, version = _path_name(request, "name"), _path_name(request, "version")
     registry = registry_of(request)
     before = registry.active(name)
-    record = registry.activate(name, version)  # NotFound for an unknown name or version
+    record = registry.activate(name, version, actor_of(request, user))  # NotFound for an unknown name or version
     log_event(log, "panel.model_activated", model=name, version=version, by=user.username,
               previous=before.version if before else None)
     if before is not None and before.version == record.version:
@@ -119,7 +119,7 @@ async def deploy(request: Request) -> Response:
     registry = registry_of(request)
     try:
         record = await run_in_threadpool(registry.deploy_archive, received.path, name, version, activate_now,
-                                         user.username, f"“{received.filename}”")
+                                         user.username, f"“{received.filename}”", actor_of(request, user))
     except (InvalidRequest, FileRejected, Conflict) as exc:
         flash(request, exc.message, "error")
         return see_other("/models#deploy")

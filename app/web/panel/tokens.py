@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from app.core.errors import NotFound
 from app.core.users import User
+from app.web.auth import actor_of
 from app.web.panel.common import (
     field,
     flash,
@@ -29,7 +30,7 @@ def tokens_page(request: Request, user: User, form: FormData | None) -> Response
             return render(request, "tokens.html", {"tokens": store.list_for(user.id),
                                                    "error": "Give the token a name, e.g. the program that will use it."},
                           status=400)
-        new_token, _ = store.create(user.id, name)
+        new_token, _ = store.create(user.id, name, actor_of(request, user))
     # The new token is rendered in this response only (never in a cookie or URL): it cannot
     # be shown again.
     return render(request, "tokens.html", {"tokens": store.list_for(user.id), "new_token": new_token},
@@ -39,7 +40,7 @@ def tokens_page(request: Request, user: User, form: FormData | None) -> Response
 @page
 def token_revoke(request: Request, user: User, form: FormData | None) -> Response:
     token_id = path_id(request, "token_id")
-    if not request.app.state.tokens.revoke(token_id, user.id):
+    if not request.app.state.tokens.revoke(token_id, user.id, actor_of(request, user)):
         raise NotFound("No such active token of yours.")
     flash(request, "Token revoked: programs using it are refused from now on.", "success")
     return see_other("/tokens")

@@ -1,0 +1,62 @@
+"""Per-user quotas, checked for every upload (panel, API, CLI) by app/core/submissions.py:
+
+    MAX_PENDING_JOBS_PER_USER  jobs waiting or running at once       -> QuotaExceeded (429)
+    MAX_STORAGE_MB_PER_USER    bytes of stored uploads and results   -> StorageQuotaExceeded (413)
+
+0 turns a quota off. Storage is what is on disk now: the files of the user's jobs that have
+not expired (RESULT_RETENTION_DAYS), so a deleted or expired job gives its space back at once.
+The checks run before the job row is written; two uploads racing past the last free slot can
+both get in (a quota is a fair-use limit, not a lock).
+"""
+
+from __future__ import annotations
+
+from app.core.db import Database
+from app.core.errors import QuotaExceeded, StorageQuotaExceeded
+from app.core.files import human_size, stored_path
+from app.core.settings import Settings
+
+MB = 1024 * 1024
+
+
+def unfinished_jobs(db: Database, owner_id: int) -> int:
+    row = db.one("jobs_unfinished_of_owner", {"owner_id": owner_id})
+    return int(row["n"]) if row else 0
+
+
+def stored_bytes(settings: Settings, db: Database, owner_id: int) -> int:
+    """Bytes on disk of the user's unexpired jobs: the upload and both results."""
+    total = 0
+    for row in db.all("jobs_stored_of_owner", {"owner_id": owner_id}):
+        for directory, name in ((settings.input_dir, row["path_up"]), (settings.output_dir, row["path_result"]),
+                                (settings.output_dir, row["path_result_csv"])):
+            path = stored_path(directory, name)
+            if path is None:
+                continue
+            try:
+                total += path.stat().st_size
+            except OSError:  # removed meanwhile (a delete, the sweep): it takes no space
+                continue
+    return total
+
+
+def check_upload(settings: Settings, db: Database, owner_id: int, size: int) -> None:
+    """Refuse an upload of ``size`` bytes that would take the user past a quota."""
+    limit = settings.max_pending_jobs_per_user
+    if limit:
+        waiting = unfinished_jobs(db, owner_id)
+        if waiting >= limit:
+            raise QuotaExceeded(
+                f"You already have {waiting} file{'s' if waiting != 1 else ''} waiting or being processed; "
+                f"the limit is {limit} (MAX_PENDING_JOBS_PER_USER). Upload more once some have finished.",
+                extra={"limit": "MAX_PENDING_JOBS_PER_USER", "limit_value": limit, "current": waiting})
+    limit_mb = settings.max_storage_mb_per_user
+    if limit_mb:
+        used = stored_bytes(settings, db, owner_id)
+        if used + size > limit_mb * MB:
+            raise StorageQuotaExceeded(
+                f"Your stored files take {human_size(used)}; with this file ({human_size(size)}) they would pass "
+                f"your storage limit of {limit_mb} MB (MAX_STORAGE_MB_PER_USER). Delete files you no longer "
+                "need, then upload again.",
+                extra={"limit": "MAX_STORAGE_MB_PER_USER", "limit_mb": limit_mb, "used_bytes": used,
+                       "file_bytes": size})
