@@ -6,7 +6,9 @@ administrators only; the log is append-only."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from app.core.db import Database, load_queries
 from app.core.models import Registry
 from app.core.submissions import submit_path
 from app.core.tokens import Tokens
+from app.core.webhooks import Webhooks
 from tests.conftest import assert_json_error, basic_auth
 from tests.panel_helpers import csrf_of, login
 from tests.test_security import PASSWORDS, is_api, params_of, processed, routes_of, url
@@ -58,6 +61,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/jobs/{id}/retry"): audit.JOB_RETRY,
     ("POST", "/api/jobs/{id}/archive"): audit.JOB_ARCHIVE,
     ("POST", "/api/jobs/{id}/unarchive"): audit.JOB_UNARCHIVE,
+    ("POST", "/models/deploy"): audit.MODEL_DEPLOY,
+    ("POST", "/api/models"): audit.MODEL_DEPLOY,
+    ("POST", "/webhooks"): audit.WEBHOOK_CREATE,
+    ("POST", "/webhooks/{webhook_id:int}/delete"): audit.WEBHOOK_DELETE,
+    ("POST", "/api/webhooks"): audit.WEBHOOK_CREATE,
+    ("DELETE", "/api/webhooks/{webhook_id}"): audit.WEBHOOK_DELETE,
 }
 
 
@@ -100,12 +109,17 @@ def test_every_state_changing_route_is_listed(app) -> None:  # type: ignore[no-u
 
 
 def test_every_state_changing_or_serving_route_leaves_exactly_one_entry(  # type: ignore[no-untyped-def]
-        app, clients, settings, db, jobs, users, make_csv, alice, admin, bearer) -> None:
+        app, clients, settings, db, jobs, users, make_csv, alice, admin, bearer, tmp_path) -> None:
     """Walk the route table as an administrator: each listed route, made to succeed, adds
     exactly one entry naming the admin, the action, the object and the client's address; every
     other GET (pages, polls, reads) adds none."""
     registry = Registry(db, settings)
     model = registry.default()  # registered before the walk (its deploy is the system's entry)
+    archive = shutil.make_archive(str(tmp_path / "model"), "zip", root_dir=settings.model_path)
+    model_zip = {"archive": ("model.zip", Path(archive).read_bytes(), "application/zip")}
+    # The walk's webhooks point at 127.0.0.1 (tests reach nothing else), so allow private targets.
+    settings = settings.replace(webhook_allow_private=True)
+    app.state.settings = settings
     api = bearer(admin)
     panel, csrf = clients(admin)
     checked: list[tuple[str, str]] = []
@@ -121,8 +135,10 @@ def test_every_state_changing_or_serving_route_leaves_exactly_one_entry(  # type
             if route.path.endswith("/unarchive"):
                 jobs.set_archived(target_id, True)
         token_id = Tokens(db).create(admin.id, "to revoke")[1] if "token_id" in names else 0
+        hook_id = (Webhooks(db, settings.replace(webhook_allow_private=True))
+                   .create(admin, "http://127.0.0.1:9/hook", ["job.succeeded"])[0].id if "webhook_id" in names else 0)
         path = url(route, job_id=target_id, id=target_id, token_id=token_id, user_id=alice.id,
-                   name=model.name, version=model.version)
+                   name=model.name, version=model.version, webhook_id=hook_id)
         if route.path == "/process_file":
             target_id = submit_path(settings, jobs, alice.id, make_csv(5, name="to-process.csv")).id
             path += f"?id={target_id}"
@@ -138,8 +154,15 @@ def test_every_state_changing_or_serving_route_leaves_exactly_one_entry(  # type
             kwargs["data"] = form
             if route.path == "/jobs/upload":
                 kwargs["files"] = upload
+            elif route.path == "/models/deploy":
+                kwargs["data"] = {**form, "name": "zipped-panel"}
+                kwargs["files"] = model_zip
         elif key == ("POST", "/api/jobs"):
             kwargs["files"] = upload
+        elif key == ("POST", "/api/models"):
+            kwargs.update(data={"name": "zipped-api"}, files=model_zip)
+        elif key == ("POST", "/api/webhooks"):
+            kwargs["json"] = {"url": "http://127.0.0.1:9/hook", "events": ["job.succeeded"]}
         last = AuditLog(db).last_id()
         response = client.request(method, path, **kwargs)
         assert response.status_code < 400, (key, response.status_code, response.text[:300])
@@ -175,6 +198,7 @@ FORMS: dict[str, dict[str, str]] = {
     "/tokens": {"name": "my script"},
     "/admin/users": {"password": "carol-password-1"},
     "/admin/users/{user_id:int}/password": {"password": "alice-password-2"},
+    "/webhooks": {"url": "http://127.0.0.1:9/hook", "events": "job.succeeded"},
 }
 
 

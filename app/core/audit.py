@@ -50,9 +50,8 @@ TOKEN_CREATE = "token.create"
 TOKEN_REVOKE = "token.revoke"
 MODEL_DEPLOY = "model.deploy"
 MODEL_ACTIVATE = "model.activate"
-MODEL_UPLOAD = "model.upload"              # a model zip uploaded in the panel (wired at merge)
-WEBHOOK_CREATE = "webhook.create"          # (wired at merge)
-WEBHOOK_DELETE = "webhook.delete"          # (wired at merge)
+WEBHOOK_CREATE = "webhook.create"
+WEBHOOK_DELETE = "webhook.delete"
 
 # Every name above (record refuses any other, so a typo cannot write an action nobody filters by).
 ACTIONS: tuple[str, ...] = tuple(sorted({value for name, value in dict(globals()).items()

@@ -40,7 +40,8 @@ from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook as Signer
 
-from app.core import metrics
+from app.core import audit, metrics
+from app.core.audit import Actor
 from app.core.db import Database, Row, Transaction
 from app.core.errors import InvalidRequest, NotFound, PermissionDenied
 from app.core.jobs import Job, db_time_text, job_from_row, parse_time
@@ -214,8 +215,10 @@ class Webhooks:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db, self.settings = db, settings
 
-    def create(self, user: User, url: str, events: Any, is_global: bool = False) -> tuple[Webhook, str]:
-        """A new webhook and its secret (returned here only: shown once)."""
+    def create(self, user: User, url: str, events: Any, is_global: bool = False,
+               actor: Actor | None = None) -> tuple[Webhook, str]:
+        """A new webhook and its secret (returned here only: shown once); recorded in the audit
+        log with it, in one transaction."""
         if is_global and not user.is_admin:
             raise PermissionDenied("Only administrators can add global webhooks (they hear every user's jobs).")
         wanted = parse_events(events)
@@ -224,10 +227,13 @@ class Webhooks:
             raise InvalidRequest(f"You have {MAX_WEBHOOKS_PER_USER} webhooks, the most one user may have; "
                                  "delete one first.")
         secret = new_secret()
-        webhook_id = self.db.insert("webhook_insert", {
-            "owner_id": user.id, "is_global": int(is_global), "url": url.strip(), "events": ",".join(wanted),
-            "secret": secret,
-        })
+        with self.db.transaction() as tx:
+            webhook_id = tx.insert("webhook_insert", {
+                "owner_id": user.id, "is_global": int(is_global), "url": url.strip(), "events": ",".join(wanted),
+                "secret": secret,
+            })
+            audit.record(tx, actor or Actor.of(user, ""), audit.WEBHOOK_CREATE, "webhook", webhook_id,
+                         f"{'global ' if is_global else ''}{url.strip()} ({','.join(wanted)})")
         hook = self.get(webhook_id)
         assert hook is not None
         log_event(log, "webhook.created", webhook=hook.id, user=user.username, url=hook.url,
@@ -252,11 +258,13 @@ class Webhooks:
             raise NotFound(f"There is no webhook {webhook_id} (or it is someone else's).", extra={"id": webhook_id})
         return hook
 
-    def delete(self, webhook_id: int, user: User) -> Webhook:
-        """Remove it with its pending deliveries and their log."""
+    def delete(self, webhook_id: int, user: User, actor: Actor | None = None) -> Webhook:
+        """Remove it with its pending deliveries and their log (the audit log keeps its entry)."""
         hook = self.visible(webhook_id, user)
-        if self.db.execute("webhook_delete", {"id": hook.id}) != 1:
-            raise NotFound(f"There is no webhook {webhook_id}.", extra={"id": webhook_id})
+        with self.db.transaction() as tx:
+            if tx.execute("webhook_delete", {"id": hook.id}) != 1:
+                raise NotFound(f"There is no webhook {webhook_id}.", extra={"id": webhook_id})
+            audit.record(tx, actor or Actor.of(user, ""), audit.WEBHOOK_DELETE, "webhook", hook.id, hook.url)
         log_event(log, "webhook.deleted", webhook=hook.id, user=user.username)
         return hook
 

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from app.core.errors import InvalidRequest, TooLarge
 from app.core.webhooks import Webhook, Webhooks
 from app.web.api.params import caller, parse_int
+from app.web.auth import actor_of
 
 MAX_BODY = 16 * 1024
 RECENT_DELIVERIES = 10
@@ -63,7 +64,8 @@ async def create_webhook(request: Request) -> Response:
     is_global = body.get("global", False)
     if not isinstance(is_global, bool):
         raise InvalidRequest("global must be true or false.", extra={"parameter": "global"})
-    hook, secret = await run_in_threadpool(store(request).create, user, url, body.get("events"), is_global)
+    hook, secret = await run_in_threadpool(store(request).create, user, url, body.get("events"), is_global,
+                                         actor_of(request, user))
     answer = {**hook.as_dict(), "deliveries": [], "secret": secret}
     return JSONResponse(answer, status_code=201, headers={"Location": f"/api/webhooks/{hook.id}"})
 
@@ -71,5 +73,5 @@ async def create_webhook(request: Request) -> Response:
 async def delete_webhook(request: Request) -> Response:
     user = await caller(request)
     webhook_id = parse_int("webhook_id", request.path_params.get("webhook_id"))
-    hook = await run_in_threadpool(store(request).delete, webhook_id, user)
+    hook = await run_in_threadpool(store(request).delete, webhook_id, user, actor_of(request, user))
     return JSONResponse({"id": hook.id, "deleted": True})

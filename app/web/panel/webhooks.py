@@ -13,6 +13,7 @@ from starlette.responses import Response
 from app.core.errors import InvalidRequest, PermissionDenied
 from app.core.users import User
 from app.core.webhooks import EVENTS, Webhooks
+from app.web.auth import actor_of
 from app.web.panel.common import field, flash, page, path_id, render, see_other
 
 
@@ -34,7 +35,7 @@ def webhooks_page(request: Request, user: User, form: FormData | None) -> Respon
             raise InvalidRequest("Give the address that should receive the events (https://...).")
         if not events:
             raise InvalidRequest("Tick at least one event.")
-        hook, secret = hooks.create(user, url, events, is_global)
+        hook, secret = hooks.create(user, url, events, is_global, actor_of(request, user))
     except (InvalidRequest, PermissionDenied) as exc:
         return render(request, "webhooks.html", _context(hooks, user, error=exc.message, form_url=url,
                                                          form_events=events), status=400)
@@ -45,6 +46,6 @@ def webhooks_page(request: Request, user: User, form: FormData | None) -> Respon
 @page
 def webhook_delete(request: Request, user: User, form: FormData | None) -> Response:
     hooks = Webhooks(request.app.state.db, request.app.state.settings)
-    hook = hooks.delete(path_id(request, "webhook_id"), user)
+    hook = hooks.delete(path_id(request, "webhook_id"), user, actor_of(request, user))
     flash(request, f"Webhook to {hook.url} deleted; its pending deliveries will not be sent.", "success")
     return see_other("/webhooks")
