@@ -207,14 +207,6 @@ def _finished(tx: Transaction, job_id: int, event: str) -> None:
         webhooks.enqueue_job_event(tx, job_id, event)
 
 
-def _claimed(tx: Transaction, job_id: int) -> None:
-    from app.core import metrics
-
-    row = tx.one("job_get", {"id": job_id})
-    if row is not None:
-        metrics.job_claimed(tx, row)
-
-
 def _taken_over(tx: Transaction, outcome: str) -> None:
     from app.core import metrics
 
@@ -342,8 +334,6 @@ class Jobs:
                     return None
                 job_id = int(row["id"])
                 won = tx.execute("job_claim", {"id": job_id, "worker": worker, "token": token})
-                if won == 1:
-                    _claimed(tx, job_id)
             if won == 1:
                 job = self.get(job_id)
                 if job is not None:
@@ -355,10 +345,8 @@ class Jobs:
         """Claim one given job (the API's /process_file). None if it is not claimable."""
         token = uuid.uuid4().hex
         query = "job_claim_forced" if force else "job_claim"
-        with self.db.transaction() as tx:
-            if tx.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
-                return None
-            _claimed(tx, job_id)
+        if self.db.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
+            return None
         job = self.get(job_id)
         return Claim(job, token, worker) if job else None
 

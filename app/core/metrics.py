@@ -5,7 +5,8 @@ Everything comes from the database, never from one process's memory: a scrape of
 Gauges (jobs by status and model, the oldest PENDING job's age, the webhook backlog) are
 queried at scrape time; counters and histograms are rows of ``metric_counters``, added to in
 the same transaction as the change they count (a job's final state, a claim, a take-over, a
-delivery attempt), so a deleted job never makes a counter go down.
+delivery attempt), so a deleted job never makes a counter go down. Nothing is written in the
+claim's transaction, the one every worker races for.
 
 Histograms keep one row per bucket holding the observations that fell into it (not the
 cumulative count: one row written per observation) and a ``_sum`` row; the collector adds
@@ -53,7 +54,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "job_duration_seconds": ("Run time of jobs that reached a final state (claim to final write).",
                              DURATION_BUCKETS),
-    "job_queue_wait_seconds": ("Time from upload to a worker's claim.", WAIT_BUCKETS),
+    "job_queue_wait_seconds": ("Time from upload (or retry) to the claim of the run that finished the job.",
+                               WAIT_BUCKETS),
 }
 
 
@@ -95,10 +97,8 @@ def job_finished(tx: Transaction, row: Row) -> None:
     duration = _seconds(row["date_result"], row["date_init"])
     if duration is not None:
         observe(tx, "job_duration_seconds", duration)
-
-
-def job_claimed(tx: Transaction, row: Row) -> None:
-    """Observe the queue wait of a job a worker just claimed."""
+    # The queue wait is observed here too, not at the claim: the claim is the one write every
+    # worker races for, and a counter row in its transaction would make all claims queue on it.
     waited = _seconds(row["date_init"], row["date_up"])
     if waited is not None:
         observe(tx, "job_queue_wait_seconds", waited)
