@@ -17,7 +17,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.files import existing_file, remove_job_files
 from app.core.jobs import Job, Jobs, Status
 from app.core.settings import Settings
-from app.core.submissions import accept
+from app.core.submissions import accept_upload
 from app.core.users import User
 from app.web.api.params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status
 from app.web.uploads import receive_upload
@@ -57,8 +57,12 @@ async def create_job(request: Request) -> Response:
     user = await caller(request)
     settings: Settings = request.app.state.settings
     upload = await receive_upload(request, settings)
-    job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, upload)
-    body = job_json(job)
+    submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, upload)
+    body = job_json(submission.job)
+    # What the upload was (format, sheet, CSV convention) and the caller's earlier job with the
+    # same content, if any: the job is created anyway, the caller decides.
+    body["input"] = submission.input.as_dict()
+    body["duplicate_of"] = submission.duplicate_of
     return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
 
 

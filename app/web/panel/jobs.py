@@ -22,7 +22,8 @@ from app.core.files import existing_file, human_size, remove_job_files
 from app.core.jobs import Job, Jobs, Status
 from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
-from app.core.submissions import MODEL_FIELD, Upload, accept
+from app.core.submissions import MODEL_FIELD, Upload, accept_upload
+from app.core.upload_inputs import UploadInput, UploadInputs
 from app.core.users import User
 from app.web.auth import session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
@@ -145,7 +146,7 @@ async def upload(request: Request) -> Response:
     # when that one is no longer active).
     chosen = received.fields.get(MODEL_FIELD, "").strip() or settings.default_model
     try:
-        job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, received)
+        submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, received)
     except UnknownModel as exc:
         return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message,
                                        upload_name=received.filename, chosen_model=chosen)
@@ -160,10 +161,24 @@ async def upload(request: Request) -> Response:
             upload_total=exc.extra.get("total_errors", len(problems)), upload_name=received.filename,
             chosen_model=chosen,
         )
+    job = submission.job
     rows = f"{job.rows_total:,} rows" if job.rows_total is not None else "rows unknown"
     model = f" for model {job.model_name} version {job.model_version}" if job.model_name else ""
-    flash(request, f"“{job.file_name}” accepted ({rows}){model}; it is waiting to be processed.", "success")
+    where = upload_where(submission.input)
+    flash(request, f"“{job.file_name}” accepted ({rows}{where}){model}; it is waiting to be processed.", "success")
+    if submission.duplicate_of is not None:
+        flash(request, f"The same file (identical content) was uploaded before as job #{submission.duplicate_of}; "
+                       "it was accepted again anyway.", "warning")
     return see_other(f"/jobs#job-{job.id}")
+
+
+def upload_where(info: UploadInput) -> str:
+    """Where the table was found, for the flash: the sheet of a workbook, a skipped title."""
+    if info.sheet is not None:
+        return f", sheet “{info.sheet}”, header on row {info.header_row}"
+    if info.header_row and info.header_row > 1:
+        return f", header on line {info.header_row}"
+    return ""
 
 
 # -- live updates ----------------------------------------------------------------------------------
@@ -263,7 +278,7 @@ def visible_job(request: Request, user: User) -> Job:
 def download_name(user_name: str, suffix: str) -> str:
     """'Mar ventas.csv' -> 'Mar ventas-result.xlsx': the user's name without its extension,
     stripped of anything that could break a header or a path."""
-    stem = re.sub(r"\.(csv|txt|tsv)$", "", user_name.strip(), flags=re.IGNORECASE)
+    stem = re.sub(r"\.(csv|txt|tsv|xlsx|xlsm|ods|parquet|parq)$", "", user_name.strip(), flags=re.IGNORECASE)
     stem = re.sub(r'[\x00-\x1f\x7f"\\/:*?<>|;]+', "_", stem).strip(" ._") or "result"
     return f"{stem[:150]}{suffix}"
 
@@ -287,10 +302,17 @@ def download(request: Request, user: User, form: FormData | None) -> Response:
     settings: Settings = request.app.state.settings
     kind = request.url.path.rsplit("/", 1)[-1]
     if kind == "original.csv":
-        path = existing_file(settings.input_dir, job.path_up)
+        # A converted workbook or Parquet file is handed back as it was uploaded.
+        info = UploadInputs(request.app.state.jobs.db).get(job.id)
+        if info is not None and info.path_original:
+            path = existing_file(settings.input_dir, info.path_original)
+            suffix = Path(info.path_original).suffix
+            media = "application/octet-stream"
+        else:
+            path, suffix, media = existing_file(settings.input_dir, job.path_up), ".csv", "text/csv; charset=utf-8"
         if path is None:
             raise NotFound("The uploaded file is no longer stored on the server.")
-        return _file(path, download_name(job.file_name, ".csv"), "text/csv; charset=utf-8")
+        return _file(path, download_name(job.file_name, suffix), media)
     if job.status is not Status.PROCESS_OK:
         raise Conflict(f"“{job.file_name}” has no result yet: its status is {job.status.value}. "
                        "Results can be downloaded once it is PROCESS OK.")
