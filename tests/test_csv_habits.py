@@ -130,3 +130,45 @@ def test_rejected_title_file_leaves_nothing(entrance, settings, jobs, tmp_path: 
     outcome = entrance.upload("t.csv", path.read_bytes())
     assert outcome.status == 422 and "percent sign" in outcome.problems[0]["message"]
     assert_nothing_stored(settings, jobs)
+
+
+def test_result_in_the_users_convention(entrance, settings, db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A Spanish Excel CSV comes back as ";" + decimal comma + Windows-1252 (dialect excel, the
+    default), or as the stored RFC 4180 file; the .xlsx shows probability as a percentage."""
+    import csv
+    import io
+
+    import openpyxl
+
+    path, expected = excel_csv(tmp_path / "informe.csv")
+    outcome = entrance.upload("informe.csv", path.read_bytes())
+    [done] = drain(settings, db)
+    assert done.status.value == "PROCESS OK"
+    if entrance.kind == "api":
+        response = entrance.client.get(f"/api/jobs/{outcome.job_id}/result?format=csv", headers=entrance.headers)
+    else:
+        response = entrance.client.get(f"/jobs/{outcome.job_id}/result.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=windows-1252"
+    assert "attachment" in response.headers["content-disposition"]
+    text = response.content.decode("cp1252")
+    assert "Peña" in text and "\r\n" in text
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    header = rows[0]
+    assert header[-2:] == ["prediction", "probability"] and len(rows) == 13
+    radius = header.index("mean radius")
+    assert rows[1][radius] == f"{expected[0, 0]:g}".replace(".", ",")
+    probability = rows[1][-1]
+    assert "," in probability and "." not in probability and 0 < float(probability.replace(",", ".")) <= 1
+    assert rows[1][-2] in ("malignant", "benign")
+    plain = entrance.download(outcome.job_id, "csv", dialect="rfc4180").decode("utf-8-sig")
+    stored = list(csv.reader(io.StringIO(plain, newline="")))
+    assert stored[0] == header and float(stored[1][-1]) == float(probability.replace(",", "."))
+    assert stored[1][radius] == f"{expected[0, 0]:g}"
+    bad = (entrance.client.get(f"/api/jobs/{outcome.job_id}/result?format=csv&dialect=tsv", headers=entrance.headers)
+           if entrance.kind == "api" else entrance.client.get(f"/jobs/{outcome.job_id}/result.csv?dialect=tsv"))
+    assert bad.status_code == 400
+    book = openpyxl.load_workbook(io.BytesIO(entrance.download(outcome.job_id, "xlsx")))
+    cell = book["predictions"].cell(2, len(header))
+    assert book["predictions"].cell(1, len(header)).value == "probability"
+    assert cell.number_format == "0.00%" and 0 < cell.value <= 1  # the value stays the probability

@@ -16,10 +16,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from app.core.errors import Conflict, NotFound
 from app.core.files import existing_file, remove_job_files
 from app.core.jobs import Job, Jobs, Status
+from app.core.result_csv import DIALECTS
 from app.core.settings import Settings
 from app.core.submissions import accept_upload
 from app.core.users import User
 from app.web.api.params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status
+from app.web.result_download import csv_result
 from app.web.uploads import receive_upload
 
 MAX_LIMIT = 200
@@ -94,6 +96,8 @@ async def get_job(request: Request) -> Response:
 async def job_result(request: Request) -> Response:
     user = await caller(request)
     fmt = parse_choice("format", request.query_params.get("format"), ("xlsx", "csv"), default="xlsx")
+    # dialect (CSV only): excel = the upload's delimiter, decimal mark and encoding; rfc4180 = "," "." UTF-8
+    dialect = parse_choice("dialect", request.query_params.get("dialect"), DIALECTS, default="excel")
     job = await run_in_threadpool(visible_job, request, user)
     if job.status is not Status.PROCESS_OK:
         hint = {
@@ -109,7 +113,11 @@ async def job_result(request: Request) -> Response:
         raise NotFound(f"The {fmt} result of job {job.id} is no longer on the server; re-run the job to make it again.",
                        extra={"id": job.id})
     download = f"{Path(job.file_name).stem or 'result'}-predictions.{fmt}"
-    return FileResponse(path, media_type=XLSX_TYPE if fmt == "xlsx" else CSV_TYPE, filename=download)
+    if fmt == "csv":
+        disposition = FileResponse(path, filename=download).headers["content-disposition"]
+        return await run_in_threadpool(csv_result, request, job, path, dialect or "excel",
+                                       {"Content-Disposition": disposition})
+    return FileResponse(path, media_type=XLSX_TYPE, filename=download)
 
 
 # -- change -----------------------------------------------------------------------------------

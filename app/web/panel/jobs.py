@@ -21,6 +21,7 @@ from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, To
 from app.core.files import existing_file, human_size, remove_job_files
 from app.core.jobs import Job, Jobs, Status
 from app.core.models import ModelRecord, Registry
+from app.core.result_csv import DIALECTS
 from app.core.settings import Settings
 from app.core.submissions import MODEL_FIELD, Upload, accept_upload
 from app.core.upload_inputs import UploadInput, UploadInputs
@@ -29,6 +30,7 @@ from app.web.auth import session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.errors import status_of
 from app.web.panel.common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
+from app.web.result_download import csv_result
 from app.web.uploads import receive_upload
 
 PAGE_SIZE = 25
@@ -325,6 +327,13 @@ def download(request: Request, user: User, form: FormData | None) -> Response:
         media, name = "text/csv; charset=utf-8", download_name(job.file_name, "-result.csv")
     if path is None:
         raise NotFound("The result file is no longer stored on the server; retry the file to produce it again.")
+    if kind == "result.csv":
+        dialect = request.query_params.get("dialect") or "excel"
+        if dialect not in DIALECTS:
+            raise InvalidRequest(f"dialect must be one of {', '.join(DIALECTS)}.")
+        return csv_result(request, job, path, dialect, {
+            "Content-Disposition": content_disposition(name), "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store"})
     return _file(path, name, media)
 
 
