@@ -140,38 +140,61 @@ async def upload(request: Request) -> Response:
     def csrf_before_file(fields: dict[str, str]) -> None:
         check_csrf(request, fields.get(CSRF_FIELD))
 
+    # The page's script uploads with XHR (progress, cancel, several files) and asks for JSON;
+    # without a script the form posts and gets the page back.
+    wants_json = "application/json" in request.headers.get("accept", "")
     try:
         received: Upload = await receive_upload(request, settings, before_file=csrf_before_file)
     except (TooLarge, InvalidRequest) as exc:
+        if wants_json:
+            return JSONResponse({"ok": False, "error": exc.message, "errors": []}, status_code=status_of(exc)[0])
         return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message)
     # A re-rendered form keeps the model that was chosen (the selector shows the default
     # when that one is no longer active).
     chosen = received.fields.get(MODEL_FIELD, "").strip() or settings.default_model
     try:
         submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, received)
-    except UnknownModel as exc:
-        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message,
-                                       upload_name=received.filename, chosen_model=chosen)
-    except Unavailable as exc:
-        message = f"{exc.message} ({exc.detail})" if user.is_admin and exc.detail else exc.message
+    except (UnknownModel, Unavailable, FileRejected) as exc:
+        message = exc.message
+        if isinstance(exc, Unavailable) and user.is_admin and exc.detail:
+            message = f"{exc.message} ({exc.detail})"
+        if wants_json:
+            return JSONResponse({"ok": False, "file_name": received.filename, "error": message,
+                                 "errors": exc.extra.get("errors", [])[:SHOWN_PROBLEMS],
+                                 "total_errors": exc.extra.get("total_errors", 0)}, status_code=status_of(exc)[0])
+        problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS] if isinstance(exc, FileRejected) else None
+        extra: dict[str, Any] = {}
+        if problems is not None:
+            extra = {"upload_problems": problems, "upload_total": exc.extra.get("total_errors", len(problems))}
         return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=message,
-                                       upload_name=received.filename, chosen_model=chosen)
-    except FileRejected as exc:
-        problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS]
-        return await run_in_threadpool(
-            render_panel, request, user, status_of(exc)[0], upload_error=exc.message, upload_problems=problems,
-            upload_total=exc.extra.get("total_errors", len(problems)), upload_name=received.filename,
-            chosen_model=chosen,
-        )
+                                       upload_name=received.filename, chosen_model=chosen, **extra)
     job = submission.job
     rows = f"{job.rows_total:,} rows" if job.rows_total is not None else "rows unknown"
     model = f" for model {job.model_name} version {job.model_version}" if job.model_name else ""
     where = upload_where(submission.input)
-    flash(request, f"“{job.file_name}” accepted ({rows}{where}){model}; it is waiting to be processed.", "success")
+    accepted = f"“{job.file_name}” accepted ({rows}{where}){model}; it is waiting to be processed."
+    flash(request, accepted, "success")  # (after the script's uploads: when the page reloads)
     if submission.duplicate_of is not None:
         flash(request, f"The same file (identical content) was uploaded before as job #{submission.duplicate_of}; "
                        "it was accepted again anyway.", "warning")
+    if wants_json:
+        return JSONResponse({"ok": True, "job_id": job.id, "file_name": job.file_name, "message": accepted,
+                             "duplicate_of": submission.duplicate_of, "input": submission.input.as_dict()},
+                            status_code=201)
     return see_other(f"/jobs#job-{job.id}")
+
+
+@page
+def duplicate_check(request: Request, user: User, form: FormData | None) -> Response:
+    """GET /jobs/duplicate?sha256=...: the user's newest job with that content (the page asks
+    before uploading, so the user can skip a file sent before)."""
+    digest = (request.query_params.get("sha256") or "").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise InvalidRequest("sha256 must be 64 hexadecimal digits.")
+    found = UploadInputs(request.app.state.jobs.db).duplicate_of(user.id, digest)
+    job = request.app.state.jobs.get(found) if found is not None else None
+    return JSONResponse({"job_id": job.id if job else None, "file_name": job.file_name if job else None,
+                         "status": job.status.value if job else None})
 
 
 def upload_where(info: UploadInput) -> str:
