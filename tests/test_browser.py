@@ -368,5 +368,6 @@ def test_panel_with_jobs_in_every_state_actions_and_drag_and_drop(browser, serve
 
 def test_screenshots_are_in_the_docs() -> None:
     """docs/panel.md shows these; `UPDATE_SCREENSHOTS=1 make test` refreshes them."""
-    for name in ("login.png", "panel.png", "panel-mobile.png", "validation-error.png", "finished-notice.png"):
+    for name in ("login.png", "panel.png", "panel-mobile.png", "validation-error.png", "finished-notice.png",
+                 "upload-progress.png", "upload-several.png", "upload-duplicate.png"):
         assert (SCREENSHOTS / name).is_file(), name

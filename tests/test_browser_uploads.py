@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import breast_cancer_frame
 from tests import test_browser as harness
+from tests.conftest import breast_cancer_frame
 from tests.test_browser import bad_csv, new_page, shoot, sign_in
 
 browser, server = harness.browser, harness.server  # the browser tests' fixtures
