@@ -71,6 +71,7 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import math
 import os
 import re
 from collections.abc import Collection, Iterator, Sequence
@@ -113,7 +114,8 @@ _CONTROL_BYTES = bytes(c for c in range(32) if c not in b"\t\n\x0b\x0c\r") + b"\
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # bytes cp1252 cannot decode
 _BINARY = "This does not look like a CSV text file (it contains binary data)."
 _EXCEL_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # .xlsx (zip) and .xls (OLE2)
-_EXCEL_HINT = " It looks like an Excel workbook: save it as \"CSV UTF-8\" and upload that."
+_EXCEL_HINT = (" It looks like an Excel workbook: upload it with its .xlsx name (workbooks are read "
+               "as they are), or save it as \"CSV UTF-8\" and upload that.")
 
 
 @dataclass(frozen=True)
@@ -350,10 +352,58 @@ def _to_floats(texts: np.ndarray, decimal_comma: bool) -> tuple[np.ndarray, np.n
             retry = np.array([t.replace(",", ".") for t in texts[failed]], dtype=object)
             nums[failed] = pd.to_numeric(retry, errors="coerce")
             failed = failed[np.isnan(nums[failed])]
+        grouped = _thousands_values(texts[failed], decimal_comma)
+        if grouped is not None:
+            nums[failed] = grouped
+            failed = failed[np.isnan(grouped)]
         missing = np.fromiter((t.strip().lower() in MISSING_WORDS for t in texts[failed]),
                               dtype=bool, count=failed.size)
         bad[failed[~missing]] = True
     return nums, bad
+
+
+# Thousands separators, accepted only where the file's convention leaves no doubt: in a file
+# whose decimal mark is "." (comma or tab delimited) "1,865.5" and "1,865,000" (but not
+# "1,865", which may be a decimal comma); in a ";" file, whose decimal mark is "," (a point
+# is accepted there as a decimal mark too), "1.865,5" and "1.865.000" (but not "1.865").
+_GROUPED_POINT = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")  # 1,865.5 (groups of ",")
+_GROUPED_COMMA = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?")  # 1.865,5 (groups of ".")
+
+
+def _thousands_value(text: str, decimal_comma: bool) -> float:
+    """The number a cell with thousands separators means in this file, else NaN."""
+    text = text.strip()
+    if decimal_comma:
+        if _GROUPED_COMMA.fullmatch(text) and ("," in text or text.count(".") > 1):
+            return float(text.replace(".", "").replace(",", "."))
+    elif _GROUPED_POINT.fullmatch(text) and ("." in text or text.count(",") > 1):
+        return float(text.replace(",", ""))
+    return math.nan
+
+
+def _thousands_values(texts: np.ndarray, decimal_comma: bool) -> np.ndarray | None:
+    if not any(("," in t and "." in t) or t.count(",") > 1 or t.count(".") > 1 for t in texts):
+        return None  # the common case: no cell has the shape
+    return np.fromiter((_thousands_value(t, decimal_comma) for t in texts), dtype=np.float64,
+                       count=len(texts))
+
+
+_CURRENCY = re.compile(r"[$€£¥₹]|\b(?:EUR|USD|GBP|CHF)\b")
+
+
+def number_hint(value: str, decimal_comma: bool) -> str:
+    """A short hint for a cell that is not a number, when it looks like a common mistake."""
+    text = value.strip()
+    if _GROUPED_POINT.fullmatch(text) or _GROUPED_COMMA.fullmatch(text):
+        example = "1865,5, not 1.865,5" if decimal_comma else "1865.5, not 1,865.5"
+        return f" Remove the thousands separators (write {example})."
+    if text.endswith("%") or text.startswith("%"):
+        return " Remove the percent sign: write the number alone (0.25 or 25, as the model was trained)."
+    if _CURRENCY.search(text):
+        return " Remove the currency symbol: write the amount alone."
+    if not decimal_comma and _comma_number(text):
+        return " Use a point (.) as the decimal separator."
+    return ""
 
 
 def _per_value(texts: np.ndarray, classify: Any) -> tuple[np.ndarray, ...]:
@@ -610,8 +660,8 @@ class _CellCheck:
                 value = str(cell) if isinstance(cell, (int, np.integer)) else repr(float(cell))
             code = flags[i, j]
             message = f"Row {rows[i]:,}, column '{name.strip()}': {_show(value)} {self._what(j, code)}."
-            if code == _NOT_A_NUMBER and not self.decimal_comma and _comma_number(value):
-                message += " Use a point (.) as the decimal separator."
+            if code == _NOT_A_NUMBER:
+                message += number_hint(value, self.decimal_comma)
             found.append((rows[i], self.indices[j], Problem(message, rows[i], name)))
         return count, found
 

@@ -288,8 +288,10 @@ def prediction(
     csv_tmp = _temp_beside(csv_path) if csv_path else None
     twin: _CsvTwin | None = None
     try:
+        # probability columns shown as percentages in Excel; the cells keep the fraction
+        percent = [j for j in range(n_in, len(header)) if header[j].startswith(PROBABILITY_COLUMN)]
         with StreamingXlsxWriter(xlsx_tmp, header, highlight=range(n_in, len(header)), text_columns=typed,
-                                 expected_rows=report.rows) as book:
+                                 expected_rows=report.rows, percent_columns=percent) as book:
             if csv_tmp:
                 twin = _CsvTwin(csv_tmp, header, feature_of, n_in, integers)
             for X, texts in _read_chunks(input_path, report, features, chunk_rows):

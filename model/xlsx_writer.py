@@ -87,7 +87,9 @@ _FIRST, _LAST = operator.itemgetter(0), operator.itemgetter(-1)
 
 # Style ids into cellXfs in _STYLES.
 _PLAIN, _FILLED, _HEADER, _HEADER_FILLED = 0, 1, 2, 3
-_STYLE_ATTR = {_PLAIN: "", _FILLED: ' s="1"', _HEADER: ' s="2"', _HEADER_FILLED: ' s="3"'}
+_PERCENT, _PERCENT_FILLED = 4, 5  # built-in number format 10, "0.00%": the value stays a fraction
+_STYLE_ATTR = {_PLAIN: "", _FILLED: ' s="1"', _HEADER: ' s="2"', _HEADER_FILLED: ' s="3"',
+               _PERCENT: ' s="4"', _PERCENT_FILLED: ' s="5"'}
 _FILL_RGB = "FFDDEBF7"  # light blue
 _HIGHLIGHT_WIDTH = 16
 
@@ -107,10 +109,12 @@ _STYLES = (
     '<bgColor indexed="64"/></patternFill></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="0" fillId="2" borderId="0" xfId="0" applyFill="1"/>'
     '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
+    '<xf numFmtId="10" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="10" fontId="0" fillId="2" borderId="0" xfId="0" applyNumberFormat="1" applyFill="1"/>'
     "</cellXfs>"
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
@@ -348,7 +352,9 @@ class StreamingXlsxWriter:
         max_rows_per_sheet: int = MAX_ROWS,
         compresslevel: int = 1,
         expected_rows: int | None = None,
+        percent_columns: Collection[int] = (),
     ) -> None:
+        """percent_columns: number columns shown as percentages (0.873 as 87.30%)."""
         ncols = len(header)
         if not 1 <= ncols <= MAX_COLS:
             raise ValueError(f"an .xlsx sheet holds 1 to {MAX_COLS:,} columns, got {ncols:,}")
@@ -364,7 +370,8 @@ class StreamingXlsxWriter:
             or sheet_name.lower() in (SUMMARY_SHEET, "history")
         ):
             raise ValueError(f"invalid sheet name {sheet_name!r}")
-        for what, indices in (("highlight", highlight), ("text_columns", text_columns)):
+        for what, indices in (("highlight", highlight), ("text_columns", text_columns),
+                              ("percent_columns", percent_columns)):
             bad = [j for j in indices if not 0 <= j < ncols]
             if bad:
                 raise ValueError(f"{what} column index out of range: {bad}")
@@ -376,6 +383,8 @@ class StreamingXlsxWriter:
         self._highlight = frozenset(highlight)
         self._text_columns = frozenset(text_columns)
         self._styles = [_STYLE_ATTR[_FILLED if j in self._highlight else _PLAIN] for j in range(ncols)]
+        for j in percent_columns:
+            self._styles[j] = _STYLE_ATTR[_PERCENT_FILLED if j in self._highlight else _PERCENT]
         self._header_row = self._render_header(header)
         self._sheet_name = sheet_name
         self._max_data_rows = max_rows_per_sheet - 1

@@ -183,7 +183,8 @@ def test_upload_watch_it_run_get_notified_and_download(browser, server, engine, 
         with host_slot(settings, wait=True):
             page.set_input_files("#file-input", str(source))
             assert "patients-2024.csv" in page.locator("#chosen-file").inner_text()
-            page.get_by_role("button", name="Upload and check").click()
+            with page.expect_navigation(timeout=60_000):  # the script uploads, then reloads the list
+                page.get_by_role("button", name="Upload and check").click()
             page.wait_for_url(base + "/jobs#job-*")
             row = page.locator("tr.job").first
             job_id = int(row.get_attribute("data-job-id"))
@@ -324,7 +325,8 @@ def test_panel_with_jobs_in_every_state_actions_and_drag_and_drop(browser, serve
             zone.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true}));
         }""", content.read_text())
         assert page.locator("#chosen-file").inner_text().startswith("dropped.csv")
-        page.get_by_role("button", name="Upload and check").click()
+        with page.expect_navigation():  # the script uploads, then reloads the list
+            page.get_by_role("button", name="Upload and check").click()
         page.wait_for_url(base + "/jobs#job-*")
         assert page.locator("tr.job").first.locator(".file-name").inner_text() == "dropped.csv"
 
@@ -367,5 +369,5 @@ def test_panel_with_jobs_in_every_state_actions_and_drag_and_drop(browser, serve
 def test_screenshots_are_in_the_docs() -> None:
     """docs/panel.md shows these; `UPDATE_SCREENSHOTS=1 make test` refreshes them."""
     for name in ("login.png", "panel.png", "panel-mobile.png", "validation-error.png", "finished-notice.png",
-                 "models-deploy.png"):
+                 "models-deploy.png", "upload-progress.png", "upload-several.png", "upload-duplicate.png"):
         assert (SCREENSHOTS / name).is_file(), name

@@ -250,10 +250,13 @@ def test_infinities_are_rejected(tmp_path):
 def test_semicolon_cells_may_use_either_decimal_mark(tmp_path):
     rows = [HEADER] + [[v.replace(".", ",") for v in r] for r in valid_rows(5)]
     rows[2] = valid_rows(1, 1)[0]  # a row with points
-    rows[3][5] = "1.234,5"  # thousands separators are not numbers
+    rows[3][5] = "1,234.5"  # thousands "," with a decimal point: not this file's convention
     path = write(tmp_path / "semi.csv", rows, ";")
     report = inspect_csv(path, FEATURES)
     assert [(p.row, p.column) for p in report.problems] == [(4, "mean smoothness")]
+    assert "Remove the thousands separators" in report.problems[0].message
+    rows[3][5] = "1.234,5"  # the file's own convention: accepted (tests/test_csv_habits.py)
+    assert inspect_csv(write(path, rows, ";"), FEATURES).ok
     rows[3][5] = "0,1"
     report = inspect_csv(write(path, rows, ";"), FEATURES)
     assert report.ok

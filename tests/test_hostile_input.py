@@ -88,12 +88,15 @@ class Entrance:
         return Outcome(response.status_code, message=html.unescape(shown.group(1)), problems=problems,
                        text=response.text)
 
-    def download(self, job_id: int, fmt: str) -> bytes:
+    def download(self, job_id: int, fmt: str, dialect: str = "rfc4180") -> bytes:
+        """The result; a CSV by default as stored (",", ".", UTF-8), dialect="excel" in the
+        upload's own convention."""
         if self.kind == "api":
-            query = "?format=csv" if fmt == "csv" else ""
+            query = f"?format=csv&dialect={dialect}" if fmt == "csv" else ""
             response = self.client.get(f"/api/jobs/{job_id}/result{query}", headers=self.headers)
         else:
-            response = self.client.get(f"/jobs/{job_id}/result.{fmt}")
+            query = f"?dialect={dialect}" if fmt == "csv" else ""
+            response = self.client.get(f"/jobs/{job_id}/result.{fmt}{query}")
         assert response.status_code == 200, response.text[:500]
         expected = XLSX_TYPE if fmt == "xlsx" else "text/csv"
         assert response.headers["content-type"].startswith(expected)

@@ -8,6 +8,7 @@ cannot point anything at a file outside INPUT_DIR / OUTPUT_DIR.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import re
@@ -64,12 +65,16 @@ def existing_file(directory: Path, name: str | None) -> Path | None:
 
 
 def job_files(settings: Settings, job: Job) -> list[Path]:
-    """Every file a job row points at: the upload and both results."""
+    """Every file a job row points at: the upload (and a converted upload's original) and
+    both results."""
     found = [
         stored_path(settings.input_dir, job.path_up),
         stored_path(settings.output_dir, job.path_result),
         stored_path(settings.output_dir, job.path_result_csv),
     ]
+    upload = found[0]
+    if upload is not None:  # a converted workbook's original: upload-<uuid>.source.xlsx
+        found += sorted(upload.parent.glob(f"{glob.escape(upload.stem)}.source.*"))
     return [p for p in found if p is not None]
 
 

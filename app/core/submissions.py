@@ -20,10 +20,15 @@ from app.core.files import display_name, human_size, new_part_path
 from app.core.jobs import Job, Jobs
 from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
+from app.core.upload_inputs import UploadInput, UploadInputs, file_sha256, original_name
 from model.artifact import ModelError
+from model.csv_habits import blank_lines_above, file_encoding, find_header_line
 from model.csv_input import CsvReport, header_fits, inspect_csv
+from model.workbook_input import Conversion, convert, input_kind
 
 MODEL_FIELD = "model"  # the upload form's field naming the model (empty or absent: DEFAULT_MODEL)
+# A workbook may unpack to this many times the upload limit (xlsx sheets compress about 10:1).
+MAX_UNPACK_FACTOR = 20
 
 
 @dataclass
@@ -93,34 +98,117 @@ def rejection(report: CsvReport, fits: list[str] | None = None) -> FileRejected:
     return FileRejected(summary, extra=extra)
 
 
+@dataclass(frozen=True)
+class Submission:
+    """An accepted upload: its job, what the upload was, and the owner's earlier job with the
+    same content (None: first time), for the duplicate warning."""
+
+    job: Job
+    input: UploadInput
+    duplicate_of: int | None
+
+
 def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload, actor: Actor | None = None) -> Job:
+    """`accept_upload`, for callers that need only the job."""
+    return accept_upload(settings, jobs, owner_id, upload, actor).job
+
+
+def _converted(settings: Settings, upload: Upload, model: ModelRecord) -> tuple[Path, Conversion]:
+    """A workbook or Parquet upload as the canonical CSV (a hidden .part beside the upload),
+    or FileRejected with the conversion's problems."""
+    canonical = new_part_path(settings.input_dir, uuid.uuid4().hex + "-canonical")
+    try:
+        conversion = convert(upload.path, canonical, upload.filename, model.feature_specs,
+                             max_unpacked=max(settings.upload_limit * MAX_UNPACK_FACTOR, 64 * 1024**2))
+    except BaseException:
+        canonical.unlink(missing_ok=True)
+        raise
+    if not conversion.ok:
+        canonical.unlink(missing_ok=True)
+        count = len(conversion.problems)
+        raise FileRejected(
+            f"The file was not accepted: {count} problem{'s' if count != 1 else ''} found.",
+            extra={"errors": [p.as_dict() for p in conversion.problems], "total_errors": count},
+        )
+    return canonical, conversion
+
+
+def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
+                  actor: Actor | None = None) -> Submission:
     """Validate an upload already on disk against the model it names (``fields['model']``,
     else DEFAULT_MODEL) in its version active now; on success store it and create the PENDING
     job, which records that version: it runs with it whatever is activated later. On any
-    failure the file is removed, so a rejected or half-done upload leaves nothing. The user's
-    quotas are checked first (app/core/quotas.py); the accepted upload is audited as
+    failure the files are removed, so a rejected or half-done upload leaves nothing.
+
+    A workbook (.xlsx, .xlsm, .ods) or Parquet upload is converted to the canonical CSV first
+    (model/workbook_input.py); that CSV is what is checked, stored as the job's input and read
+    by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). The
+    user's quotas are checked first (app/core/quotas.py); the accepted upload is audited as
     ``actor`` (None: the owner, from no address)."""
+    canonical: Path | None = None
+    conversion: Conversion | None = None
+    stored_original: Path | None = None
     try:
         quotas.check_upload(settings, jobs.db, owner_id, upload.size)
         model = current_model(settings, jobs.db, upload.fields.get(MODEL_FIELD, "").strip() or None)
-        report = validate(settings, upload.path, model)
+        sha256 = file_sha256(upload.path)
+        if input_kind(upload.filename) != "csv":
+            canonical, conversion = _converted(settings, upload, model)
+        elif (line := find_header_line(upload.path, model.feature_specs)) is not None:
+            # Title lines above the header: checked and run as blank lines, original kept.
+            canonical = new_part_path(settings.input_dir, uuid.uuid4().hex + "-canonical")
+            blank_lines_above(upload.path, canonical, line)
+            conversion = Conversion("csv", header_row=line, encoding=file_encoding(upload.path))
+        checked = canonical or upload.path
+        report = validate(settings, checked, model)
         if not report.ok:
-            raise rejection(report, fitting_models(jobs.db, settings, report, model))
-        stored = settings.input_dir / f"upload-{uuid.uuid4().hex}.csv"
-        os.replace(upload.path, stored)
+            if conversion is not None:
+                report.problems[:] = [conversion.located(p) for p in report.problems]
+            failure = rejection(report, fitting_models(jobs.db, settings, report, model))
+            if conversion is not None and conversion.sheet is None and conversion.header_row:
+                failure.message = (failure.message[:-1] + f" (the header is on line {conversion.header_row}; "
+                                   "the lines above it were skipped as a title).")
+            raise failure
+        stem = f"upload-{uuid.uuid4().hex}"
+        stored = settings.input_dir / f"{stem}.csv"
+        if canonical is not None:
+            stored_original = settings.input_dir / original_name(stored.name, Path(upload.filename).suffix or ".csv")
+            os.replace(upload.path, stored_original)
+            os.replace(canonical, stored)
+        else:
+            os.replace(upload.path, stored)
     except BaseException:
         upload.discard()
+        if canonical is not None:
+            canonical.unlink(missing_ok=True)
+        if stored_original is not None:
+            stored_original.unlink(missing_ok=True)
         raise
     try:
         job = jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows,
                           model.name, model.version, model.sha256)
+        assert report.format is not None
+        info = UploadInput(
+            job.id, owner_id, sha256,
+            conversion.format if conversion else "csv",
+            report.format.delimiter, report.format.decimal,
+            (conversion.encoding if conversion else None) or report.format.encoding,
+            conversion.sheet if conversion else None,
+            conversion.header_row if conversion else 1,
+            stored_original.name if stored_original else None,
+        )
+        inputs = UploadInputs(jobs.db)
+        duplicate = inputs.duplicate_of(owner_id, sha256, exclude=job.id)
+        inputs.record(info)
     except BaseException:
         stored.unlink(missing_ok=True)
+        if stored_original is not None:
+            stored_original.unlink(missing_ok=True)
         raise
     audit.record(jobs.db, actor or Actor(job.owner_name or str(owner_id), "", owner_id), audit.JOB_UPLOAD, "job",
                  job.id, f"{job.file_name} ({upload.size} bytes, {report.rows} rows, model {model.name} "
                  f"{model.version})")
-    return job
+    return Submission(job, info, duplicate)
 
 
 def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, model: str | None = None,

@@ -16,12 +16,14 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from app.core.errors import Conflict, Gone, NotFound
 from app.core.files import remove_job_files
 from app.core.jobs import Job, Jobs, Status
+from app.core.result_csv import DIALECTS
 from app.core.results import expired_message, job_file
 from app.core.settings import Settings
-from app.core.submissions import accept
+from app.core.submissions import accept_upload
 from app.core.users import User
 from app.web.api.params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status
 from app.web.auth import actor_of
+from app.web.result_download import csv_result
 from app.web.uploads import receive_upload
 
 MAX_LIMIT = 200
@@ -59,8 +61,13 @@ async def create_job(request: Request) -> Response:
     user = await caller(request)
     settings: Settings = request.app.state.settings
     upload = await receive_upload(request, settings)
-    job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, upload, actor_of(request, user))
-    body = job_json(job)
+    submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, upload,
+                                   actor_of(request, user))
+    body = job_json(submission.job)
+    # What the upload was (format, sheet, CSV convention) and the caller's earlier job with the
+    # same content, if any: the job is created anyway, the caller decides.
+    body["input"] = submission.input.as_dict()
+    body["duplicate_of"] = submission.duplicate_of
     return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
 
 
@@ -92,6 +99,8 @@ async def get_job(request: Request) -> Response:
 async def job_result(request: Request) -> Response:
     user = await caller(request)
     fmt = parse_choice("format", request.query_params.get("format"), ("xlsx", "csv"), default="xlsx")
+    # dialect (CSV only): excel = the upload's delimiter, decimal mark and encoding; rfc4180 = "," "." UTF-8
+    dialect = parse_choice("dialect", request.query_params.get("dialect"), DIALECTS, default="excel")
     job = await run_in_threadpool(visible_job, request, user)
     if job.status is not Status.PROCESS_OK:
         hint = {
@@ -106,7 +115,11 @@ async def job_result(request: Request) -> Response:
         raise NotFound(f"The {fmt} result of job {job.id} is no longer on the server; re-run the job to make it again.",
                        extra={"id": job.id})
     download = f"{Path(job.file_name).stem or 'result'}-predictions.{fmt}"
-    return FileResponse(path, media_type=XLSX_TYPE if fmt == "xlsx" else CSV_TYPE, filename=download)
+    if fmt == "csv":
+        disposition = FileResponse(path, filename=download).headers["content-disposition"]
+        return await run_in_threadpool(csv_result, request, job, path, dialect or "excel",
+                                       {"Content-Disposition": disposition})
+    return FileResponse(path, media_type=XLSX_TYPE, filename=download)
 
 
 # -- change -----------------------------------------------------------------------------------

@@ -312,6 +312,33 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
+# POST /api/jobs answers the job plus what the upload was and its duplicate (issue 12).
+SCHEMAS["UploadInput"] = {
+    "type": "object",
+    "required": ["sha256", "format", "delimiter", "decimal_mark", "encoding", "sheet", "header_row"],
+    "properties": {
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the uploaded bytes."},
+        "format": {"type": "string", "enum": ["csv", "xlsx", "xlsm", "ods", "parquet"]},
+        "delimiter": {"type": "string", "enum": [",", ";", "\t"],
+                      "description": "The CSV convention the result CSV follows (dialect=excel)."},
+        "decimal_mark": {"type": "string", "enum": [".", ","]},
+        "encoding": {"type": "string", "enum": ["utf-8-sig", "cp1252", "latin-1"]},
+        "sheet": _nullable("string", description="The workbook sheet used (the first with the model's columns)."),
+        "header_row": _nullable("integer", description="Row (workbook) or line (CSV) that held the header; "
+                                                       "rows above it were skipped as a title."),
+    },
+}
+SCHEMAS["CreatedJob"] = {
+    **SCHEMAS["Job"],
+    "required": [*SCHEMAS["Job"]["required"], "input", "duplicate_of"],
+    "properties": {
+        **SCHEMAS["Job"]["properties"],
+        "input": _ref("UploadInput"),
+        "duplicate_of": _nullable("integer", description="Your newest earlier job whose upload had the same "
+                                                         "content (SHA-256); the new job is created anyway."),
+    },
+}
+
 RESPONSES: dict[str, Any] = {
     "BadRequest": _error("A parameter is missing, empty or malformed; 'parameter' names it."),
     "Unauthorized": {
@@ -451,18 +478,25 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "responses": _responses(_json(_ref("JobList"), "A page of jobs."), "BadRequest", "Unauthorized"),
                 },
                 "post": {
-                    "operationId": "create_job", "tags": ["jobs"], "summary": "Submit a CSV",
+                    "operationId": "create_job", "tags": ["jobs"],
+                    "summary": "Submit a CSV, an Excel or OpenDocument workbook, or a Parquet file",
                     "description": (
                         "The file is checked against the model's columns before it is accepted; an accepted "
                         f"file becomes a PENDING job. Largest upload: {limit}. Any bytes fit the schema below, "
-                        "but only a CSV whose header has the model's feature columns and whose cells are numbers "
-                        "is accepted: anything else is a 422 that lists the problems by row and column."
+                        "but only a file whose header has the model's feature columns and whose cells fit their "
+                        "types is accepted: anything else is a 422 that lists the problems by row and column "
+                        "(and sheet, for a workbook). The file name's extension says the format: .xlsx, .xlsm "
+                        "and .ods are read as workbooks (the first sheet with the model's columns; cached "
+                        "formula values, never macros), .parquet by its own schema, anything else as CSV text "
+                        "(title lines above the header are skipped). `duplicate_of` names your earlier job "
+                        "with the same content."
                     ),
                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                         "type": "object", "required": ["file"], "additionalProperties": False,
                         "properties": {
-                            "file": {"type": "string", "format": "binary", "contentMediaType": "text/csv",
-                                     "description": "The CSV (header row, one row per case)."},
+                            "file": {"type": "string", "format": "binary",
+                                     "description": "The CSV, workbook or Parquet file (header row, one row "
+                                                    "per case)."},
                             "model": {"type": "string", "maxLength": 64,
                                       "description": "The model to use (GET /api/models); left out or empty: "
                                                      "the default model. The job keeps the version active now."},
@@ -470,7 +504,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     }}}},
                     "responses": {
                         **_responses(
-                            {**_job_answer("Accepted: a PENDING job.", "create_job"),
+                            {**_json(_ref("CreatedJob"), "Accepted: a PENDING job."), "links": _job_links("create_job"),
                              "headers": {"Location": {"schema": {"type": "string"}, "description": "The job's path."}}},
                             "BadRequest", "Unauthorized", ok_status="201"),
                         "413": _error(f"The file is larger than the upload limit ({limit}), or would take your "
@@ -503,7 +537,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "operationId": "get_result", "tags": ["jobs"], "summary": "Download the result",
                 "description": "The .xlsx (default) or its CSV twin. 409 until the job is PROCESS OK.",
                 "parameters": [JOB_ID, _query("format", {"type": "string", "enum": ["xlsx", "csv"], "default": "xlsx"},
-                                              "xlsx or csv.")],
+                                              "xlsx or csv."),
+                               _query("dialect", {"type": "string", "enum": ["excel", "rfc4180"], "default": "excel"},
+                                      "CSV only. excel: the upload's delimiter, decimal mark and encoding "
+                                      "(UTF-8 or Windows-1252), as its Excel opens it; rfc4180: comma, point, "
+                                      "UTF-8.")],
                 "responses": _responses(
                     {"description": "The file, as an attachment.", "content": {
                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":

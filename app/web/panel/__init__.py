@@ -38,6 +38,7 @@ routes: list[BaseRoute] = [
     Route("/jobs", jobs.jobs_page, methods=["GET"]),
     Route("/jobs/upload", jobs.upload, methods=["POST"]),
     Route("/jobs/updates", jobs.updates, methods=["GET"]),
+    Route("/jobs/duplicate", jobs.duplicate_check, methods=["GET"]),
     Route("/jobs/{job_id:int}/result.xlsx", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/result.csv", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/original.csv", jobs.download, methods=["GET"]),

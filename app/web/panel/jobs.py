@@ -28,17 +28,20 @@ from app.core.errors import (
     Unavailable,
     UnknownModel,
 )
-from app.core.files import human_size, remove_job_files
+from app.core.files import existing_file, human_size, remove_job_files
 from app.core.jobs import Job, Jobs, Status
 from app.core.models import ModelRecord, Registry
+from app.core.result_csv import DIALECTS
 from app.core.results import expired_message, job_file
 from app.core.settings import Settings
-from app.core.submissions import MODEL_FIELD, Upload, accept
+from app.core.submissions import MODEL_FIELD, Upload, accept_upload
+from app.core.upload_inputs import UploadInput, UploadInputs
 from app.core.users import User
 from app.web.auth import actor_of, session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.errors import status_of
 from app.web.panel.common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
+from app.web.result_download import csv_result
 from app.web.uploads import receive_upload
 
 PAGE_SIZE = 25
@@ -149,42 +152,76 @@ async def upload(request: Request) -> Response:
     def csrf_before_file(fields: dict[str, str]) -> None:
         check_csrf(request, fields.get(CSRF_FIELD))
 
+    # The page's script uploads with XHR (progress, cancel, several files) and asks for JSON;
+    # without a script the form posts and gets the page back.
+    wants_json = "application/json" in request.headers.get("accept", "")
     try:
         received: Upload = await receive_upload(request, settings, before_file=csrf_before_file)
     except (TooLarge, InvalidRequest) as exc:
+        if wants_json:
+            return JSONResponse({"ok": False, "error": exc.message, "errors": []}, status_code=status_of(exc)[0])
         return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message)
     # A re-rendered form keeps the model that was chosen (the selector shows the default
     # when that one is no longer active).
     chosen = received.fields.get(MODEL_FIELD, "").strip() or settings.default_model
     try:
-        job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, received,
-                                      actor_of(request, user))
-    except UnknownModel as exc:
-        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message,
-                                       upload_name=received.filename, chosen_model=chosen)
-    except Unavailable as exc:
-        message = f"{exc.message} ({exc.detail})" if user.is_admin and exc.detail else exc.message
-        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=message,
-                                       upload_name=received.filename, chosen_model=chosen)
-    except (QuotaExceeded, StorageQuotaExceeded) as exc:
-        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=exc.message,
-                                       upload_name=received.filename, chosen_model=chosen)
-    except FileRejected as exc:
-        problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS]
+        submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, received,
+                                              actor_of(request, user))
+    except (UnknownModel, Unavailable, FileRejected, QuotaExceeded, StorageQuotaExceeded) as exc:
         message = exc.message
         fits = exc.extra.get("fits_models") or []
         if len(fits) == 1:  # the file was meant for another model: have it chosen for the retry
             chosen = fits[0]
             message += " It is selected now: choose the file again and upload."
-        return await run_in_threadpool(
-            render_panel, request, user, status_of(exc)[0], upload_error=message, upload_problems=problems,
-            upload_total=exc.extra.get("total_errors", len(problems)), upload_name=received.filename,
-            chosen_model=chosen,
-        )
+        if isinstance(exc, Unavailable) and user.is_admin and exc.detail:
+            message = f"{exc.message} ({exc.detail})"
+        if wants_json:
+            return JSONResponse({"ok": False, "file_name": received.filename, "error": message,
+                                 "fits_models": fits,
+                                 "errors": exc.extra.get("errors", [])[:SHOWN_PROBLEMS],
+                                 "total_errors": exc.extra.get("total_errors", 0)}, status_code=status_of(exc)[0])
+        problems = exc.extra.get("errors", [])[:SHOWN_PROBLEMS] if isinstance(exc, FileRejected) else None
+        extra: dict[str, Any] = {}
+        if problems is not None:
+            extra = {"upload_problems": problems, "upload_total": exc.extra.get("total_errors", len(problems))}
+        return await run_in_threadpool(render_panel, request, user, status_of(exc)[0], upload_error=message,
+                                       upload_name=received.filename, chosen_model=chosen, **extra)
+    job = submission.job
     rows = f"{job.rows_total:,} rows" if job.rows_total is not None else "rows unknown"
     model = f" for model {job.model_name} version {job.model_version}" if job.model_name else ""
-    flash(request, f"“{job.file_name}” accepted ({rows}){model}; it is waiting to be processed.", "success")
+    where = upload_where(submission.input)
+    accepted = f"“{job.file_name}” accepted ({rows}{where}){model}; it is waiting to be processed."
+    flash(request, accepted, "success")  # (after the script's uploads: when the page reloads)
+    if submission.duplicate_of is not None:
+        flash(request, f"The same file (identical content) was uploaded before as job #{submission.duplicate_of}; "
+                       "it was accepted again anyway.", "warning")
+    if wants_json:
+        return JSONResponse({"ok": True, "job_id": job.id, "file_name": job.file_name, "message": accepted,
+                             "duplicate_of": submission.duplicate_of, "input": submission.input.as_dict()},
+                            status_code=201)
     return see_other(f"/jobs#job-{job.id}")
+
+
+@page
+def duplicate_check(request: Request, user: User, form: FormData | None) -> Response:
+    """GET /jobs/duplicate?sha256=...: the user's newest job with that content (the page asks
+    before uploading, so the user can skip a file sent before)."""
+    digest = (request.query_params.get("sha256") or "").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise InvalidRequest("sha256 must be 64 hexadecimal digits.")
+    found = UploadInputs(request.app.state.jobs.db).duplicate_of(user.id, digest)
+    job = request.app.state.jobs.get(found) if found is not None else None
+    return JSONResponse({"job_id": job.id if job else None, "file_name": job.file_name if job else None,
+                         "status": job.status.value if job else None})
+
+
+def upload_where(info: UploadInput) -> str:
+    """Where the table was found, for the flash: the sheet of a workbook, a skipped title."""
+    if info.sheet is not None:
+        return f", sheet “{info.sheet}”, header on row {info.header_row}"
+    if info.header_row and info.header_row > 1:
+        return f", header on line {info.header_row}"
+    return ""
 
 
 # -- live updates ----------------------------------------------------------------------------------
@@ -285,7 +322,7 @@ def visible_job(request: Request, user: User) -> Job:
 def download_name(user_name: str, suffix: str) -> str:
     """'Mar ventas.csv' -> 'Mar ventas-result.xlsx': the user's name without its extension,
     stripped of anything that could break a header or a path."""
-    stem = re.sub(r"\.(csv|txt|tsv)$", "", user_name.strip(), flags=re.IGNORECASE)
+    stem = re.sub(r"\.(csv|txt|tsv|xlsx|xlsm|ods|parquet|parq)$", "", user_name.strip(), flags=re.IGNORECASE)
     stem = re.sub(r'[\x00-\x1f\x7f"\\/:*?<>|;]+', "_", stem).strip(" ._") or "result"
     return f"{stem[:150]}{suffix}"
 
@@ -310,10 +347,18 @@ def download(request: Request, user: User, form: FormData | None) -> Response:
     kind = request.url.path.rsplit("/", 1)[-1]
     actor = actor_of(request, user)
     if kind == "original.csv":
-        path = job_file(settings, request.app.state.db, job, "original", actor)
+        # A converted workbook or Parquet file is handed back as it was uploaded.
+        info = UploadInputs(request.app.state.jobs.db).get(job.id)
+        path = job_file(settings, request.app.state.db, job, "original", actor)  # audited; 410 once expired
+        if info is not None and info.path_original:
+            path = existing_file(settings.input_dir, info.path_original) if path is not None else None
+            suffix = Path(info.path_original).suffix
+            media = "application/octet-stream"
+        else:
+            suffix, media = ".csv", "text/csv; charset=utf-8"
         if path is None:
             raise NotFound("The uploaded file is no longer stored on the server.")
-        return _file(path, download_name(job.file_name, ".csv"), "text/csv; charset=utf-8")
+        return _file(path, download_name(job.file_name, suffix), media)
     if job.status is not Status.PROCESS_OK:
         raise Conflict(f"“{job.file_name}” has no result yet: its status is {job.status.value}. "
                        "Results can be downloaded once it is PROCESS OK.")
@@ -326,6 +371,13 @@ def download(request: Request, user: User, form: FormData | None) -> Response:
         media, name = "text/csv; charset=utf-8", download_name(job.file_name, "-result.csv")
     if path is None:
         raise NotFound("The result file is no longer stored on the server; retry the file to produce it again.")
+    if kind == "result.csv":
+        dialect = request.query_params.get("dialect") or "excel"
+        if dialect not in DIALECTS:
+            raise InvalidRequest(f"dialect must be one of {', '.join(DIALECTS)}.")
+        return csv_result(request, job, path, dialect, {
+            "Content-Disposition": content_disposition(name), "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store"})
     return _file(path, name, media)
 
 

@@ -28,64 +28,234 @@
     });
   });
 
-  /* -- upload: drag and drop, early size check ------------------------------------------------ */
+  var shown = null;
+  try { shown = sessionStorage.getItem("beyond-show-job"); sessionStorage.removeItem("beyond-show-job"); } catch (e) { shown = null; }
+  if (shown && /^\d+$/.test(shown) && window.history && history.replaceState) {
+    history.replaceState(null, "", location.pathname + location.search + "#job-" + shown);
+    var shownRow = document.getElementById("job-" + shown);
+    if (shownRow) { shownRow.scrollIntoView({block: "nearest"}); }
+  }
+
+  /* -- upload: XHR with progress and cancel, several files, drop anywhere, duplicates ------------ */
   function formatSize(bytes) {
     var units = ["bytes", "KB", "MB", "GB"], value = bytes, i = 0;
     while (value >= 1024 && i < units.length - 1) { value /= 1024; i++; }
     return i === 0 ? value + " bytes" : value.toFixed(1) + " " + units[i];
   }
 
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+
   var form = $("#upload-form");
   if (form) {
     var input = $("#file-input"), zone = $("#dropzone"), chosen = $("#chosen-file");
-    var status = $("#upload-status"), button = $("#upload-button");
+    var status = $("#upload-status"), button = $("#upload-button"), queue = $("#upload-queue");
     var limit = parseInt(form.getAttribute("data-limit"), 10) || 0;
+    var csrf = form.querySelector("input[name=csrf_token]").value;
+    var modelSelect = $("#model-select");
+    var picked = [];  // the files to upload: chosen or dropped
 
     var describe = function () {
-      var file = input.files && input.files[0];
-      chosen.textContent = file ? file.name + " (" + formatSize(file.size) + ")" : "";
+      chosen.textContent = picked.map(function (f) { return f.name + " (" + formatSize(f.size) + ")"; }).join(", ");
       status.textContent = "";
       if (file) { modelHint(file); }
     };
-    input.addEventListener("change", describe);
+    input.addEventListener("change", function () { picked = Array.prototype.slice.call(input.files || []); describe(); });
+    if (modelSelect) {
+      modelSelect.addEventListener("change", function () {
+        $all("[data-template-for]").forEach(function (a) { a.hidden = a.getAttribute("data-template-for") !== modelSelect.value; });
+      });
+    }
 
-    ["dragenter", "dragover"].forEach(function (name) {
-      zone.addEventListener(name, function (event) {
-        event.preventDefault();
-        zone.classList.add("dragging");
-      });
-    });
-    ["dragleave", "dragend"].forEach(function (name) {
-      zone.addEventListener(name, function (event) {
-        if (!zone.contains(event.relatedTarget)) { zone.classList.remove("dragging"); }
-      });
-    });
-    zone.addEventListener("drop", function (event) {
+    var dragging = function (on) { zone.classList.toggle("dragging", on); document.body.classList.toggle("drop-target", on); };
+    // Files dropped anywhere on the page are taken, not opened by the browser.
+    window.addEventListener("dragover", function (event) { event.preventDefault(); dragging(true); });
+    window.addEventListener("dragenter", function (event) { event.preventDefault(); dragging(true); });
+    window.addEventListener("dragleave", function (event) { if (!event.relatedTarget) { dragging(false); } });
+    window.addEventListener("drop", function (event) {
       event.preventDefault();
-      zone.classList.remove("dragging");
+      dragging(false);
       var files = event.dataTransfer && event.dataTransfer.files;
       if (!files || !files.length) { return; }
-      if (files.length > 1) { status.textContent = "Drop one file at a time."; return; }
-      input.files = files;  // the normal form submission then sends it
+      picked = Array.prototype.slice.call(files);
+      try { input.files = files; } catch (e) { /* older browsers: the list above is used */ }
       describe();
       input.focus();
     });
-    // Dropping a file elsewhere on the page must not navigate away from the panel.
-    window.addEventListener("dragover", function (event) { event.preventDefault(); });
-    window.addEventListener("drop", function (event) { event.preventDefault(); });
+
+    function sha256(file) {
+      if (!(window.crypto && crypto.subtle && file.arrayBuffer) || file.size > 512 * 1024 * 1024) {
+        return Promise.resolve(null);
+      }
+      return file.arrayBuffer().then(function (data) { return crypto.subtle.digest("SHA-256", data); }).then(function (hash) {
+        return Array.prototype.map.call(new Uint8Array(hash), function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+      }).catch(function () { return null; });
+    }
+
+    function askDuplicate(item, file) {
+      // The user's earlier job with the same content: say so, let them skip or upload anyway.
+      return sha256(file).then(function (digest) {
+        if (!digest) { return true; }
+        return fetch("/jobs/duplicate?sha256=" + digest, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+          .then(function (r) { return r.ok ? r.json() : {job_id: null}; })
+          .then(function (found) {
+            if (!found.job_id) { return true; }
+            return new Promise(function (resolve) {
+              var warn = el("div", "upload-warning flash flash-warning");
+              warn.setAttribute("role", "alert");
+              warn.appendChild(document.createTextNode("“" + file.name + "” has the same content as "));
+              var link = el("a", "", "job #" + found.job_id + " (“" + found.file_name + "”, " + found.status + ")");
+              link.href = "/jobs#job-" + found.job_id;
+              warn.appendChild(link);
+              warn.appendChild(document.createTextNode(", uploaded before. "));
+              var again = el("button", "btn btn-small", "Upload anyway"), skip = el("button", "btn btn-quiet btn-small", "Skip");
+              again.type = skip.type = "button";
+              warn.appendChild(again); warn.appendChild(skip);
+              item.appendChild(warn);
+              again.addEventListener("click", function () { warn.remove(); resolve(true); });
+              skip.addEventListener("click", function () { warn.remove(); item.querySelector(".upload-state").textContent = "Skipped."; resolve(false); });
+              again.focus();
+            });
+          }).catch(function () { return true; });
+      });
+    }
+
+    function showProblems(item, file, answer) {
+      var box = el("div", "upload-result flash flash-error");
+      box.setAttribute("role", "alert");
+      box.tabIndex = -1;
+      var head = el("p"), strong = el("strong", "", "“" + file.name + "”: " + (answer.error || "The upload failed."));
+      head.appendChild(strong); box.appendChild(head);
+      var errors = answer.errors || [];
+      if (errors.length) {
+        var table = el("table", "problems-table"), thead = el("thead"), tr = el("tr"), tbody = el("tbody");
+        ["Row", "Column", "Problem"].forEach(function (h) { var th = el("th", "", h); th.scope = "col"; tr.appendChild(th); });
+        thead.appendChild(tr); table.appendChild(thead);
+        errors.forEach(function (p) {
+          var row = el("tr");
+          row.appendChild(el("td", "num", p.row === null || p.row === undefined ? "—" : String(p.row)));
+          row.appendChild(el("td", "", p.column === null || p.column === undefined ? "—" : p.column));
+          row.appendChild(el("td", "", p.message));
+          tbody.appendChild(row);
+        });
+        table.appendChild(tbody); box.appendChild(table);
+        box.appendChild(el("p", "small", "Nothing was stored; fix the file and upload it again."));
+      }
+      item.appendChild(box);
+      return box;
+    }
+
+    function send(item, file) {
+      return new Promise(function (resolve) {
+        var xhr = new XMLHttpRequest(), started = Date.now();
+        var bar = el("progress", "upload-progress"), state = item.querySelector(".upload-state");
+        var cancel = el("button", "btn btn-quiet btn-small upload-cancel", "Cancel");
+        bar.max = 100; bar.value = 0;
+        bar.setAttribute("aria-label", "Upload of " + file.name);
+        cancel.type = "button";
+        item.insertBefore(bar, state); item.appendChild(cancel);
+        cancel.addEventListener("click", function () { xhr.abort(); });
+        xhr.upload.addEventListener("progress", function (event) {
+          if (!event.lengthComputable) { return; }
+          var percent = Math.floor(100 * event.loaded / event.total), seconds = (Date.now() - started) / 1000;
+          bar.value = percent;
+          state.textContent = percent + " % · " + (seconds > 0 ? formatSize(event.loaded / seconds) + "/s" : "");
+          if (event.loaded >= event.total) { state.textContent = "100 % · checking…"; }
+        });
+        var finish = function (outcome) { cancel.remove(); resolve(outcome); };
+        xhr.addEventListener("abort", function () { bar.remove(); state.textContent = "Cancelled; nothing was stored."; item.classList.add("cancelled"); finish({cancelled: true}); });
+        xhr.addEventListener("error", function () { state.textContent = "The connection failed; nothing was stored."; finish({failed: true}); });
+        xhr.addEventListener("load", function () {
+          var answer = {};
+          try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {ok: false, error: "The server answered " + xhr.status + "."}; }
+          bar.value = 100;
+          if (xhr.status === 201 && answer.ok) {
+            state.textContent = "";
+            var link = el("a", "", answer.message);
+            link.href = "/jobs#job-" + answer.job_id;
+            state.appendChild(link);
+            item.classList.add("accepted");
+            finish({accepted: answer});
+          } else {
+            state.textContent = "Not accepted.";
+            item.classList.add("rejected");
+            finish({rejected: showProblems(item, file, answer)});
+          }
+        });
+        var data = new FormData();
+        data.append("csrf_token", csrf);
+        if (modelSelect) { data.append(modelSelect.name, modelSelect.value); }
+        data.append("file", file, file.name);
+        xhr.open("POST", form.action);
+        xhr.setRequestHeader("Accept", "application/json");
+        xhr.setRequestHeader("X-CSRF-Token", csrf);
+        xhr.send(data);
+      });
+    }
 
     form.addEventListener("submit", function (event) {
-      var file = input.files && input.files[0];
-      if (!file) { return; }
-      if (limit && file.size > limit) {
-        // Say it now instead of sending megabytes the server will refuse (it answers 413 too).
-        event.preventDefault();
-        status.textContent = "“" + file.name + "” is " + formatSize(file.size) + ", more than the upload limit of " +
-          form.getAttribute("data-limit-text") + ".";
-        return;
-      }
+      if (!picked.length && input.files) { picked = Array.prototype.slice.call(input.files); }
+      if (!picked.length || !window.XMLHttpRequest || !window.FormData) { return; }  // the plain form post
+      event.preventDefault();
+      var files = picked.slice();
+      picked = [];
+      queue.hidden = false;
+      queue.textContent = "";
+      var old = $("#upload-problems");
+      if (old) { old.remove(); }
       button.disabled = true;
-      status.textContent = "Uploading and checking “" + file.name + "”…";
+      status.textContent = files.length > 1 ? "Uploading " + files.length + " files, one after another…" : "";
+      var results = [];
+      var next = function (i) {
+        if (i >= files.length) { return done(); }
+        var file = files[i], item = el("li", "upload-item");
+        item.appendChild(el("span", "upload-name", file.name + " (" + formatSize(file.size) + ")"));
+        item.appendChild(el("span", "upload-state small"));
+        queue.appendChild(item);
+        if (limit && file.size > limit) {
+          // Said now instead of sending megabytes the server refuses (it answers 413 too).
+          item.querySelector(".upload-state").textContent = "“" + file.name + "” is " + formatSize(file.size) +
+            ", more than the upload limit of " + form.getAttribute("data-limit-text") + ".";
+          item.classList.add("rejected");
+          results.push({rejected: true});
+          return next(i + 1);
+        }
+        askDuplicate(item, file).then(function (go) {
+          if (!go) { results.push({skipped: true}); return next(i + 1); }
+          return send(item, file).then(function (outcome) { results.push(outcome); next(i + 1); });
+        });
+      };
+      var done = function () {
+        button.disabled = false;
+        input.value = "";
+        chosen.textContent = "";
+        var accepted = results.filter(function (r) { return r.accepted; });
+        var troubled = results.filter(function (r) { return !r.accepted; });
+        status.textContent = accepted.length + " of " + results.length + " accepted.";
+        if (accepted.length && !troubled.length) {
+          // Everything went in: show the list with the new jobs (the server flashed each).
+          // A real reload (a hash change alone would not load the new rows); the page then
+          // points its address at the newest job, as the form post's redirect does.
+          try { sessionStorage.setItem("beyond-show-job", String(accepted[accepted.length - 1].accepted.job_id)); } catch (e) { /* private mode */ }
+          location.reload();
+          return;
+        }
+        var rejected = troubled.filter(function (r) { return r.rejected && r.rejected.focus; });
+        if (files.length === 1 && rejected.length) { rejected[0].rejected.id = "upload-problems"; }
+        if (rejected.length) { rejected[0].rejected.focus(); }
+        if (accepted.length) {
+          var refresh = el("a", "btn btn-small", "Show the new files in the list");
+          refresh.href = "/jobs#job-" + accepted[accepted.length - 1].accepted.job_id;
+          refresh.addEventListener("click", function () { setTimeout(function () { location.reload(); }, 0); });
+          status.appendChild(document.createTextNode(" "));
+          status.appendChild(refresh);
+        }
+      };
+      next(0);
     });
   }
 

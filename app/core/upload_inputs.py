@@ -1,0 +1,84 @@
+"""What each upload was (table job_inputs, migration 009): the content's SHA-256 (for the
+duplicate warning), the format it came in (CSV, a workbook, Parquet), its CSV convention
+(delimiter, decimal mark, encoding: the CSV result follows it) and, for a workbook, the sheet
+and header row used. A workbook or Parquet upload is converted to the canonical CSV at upload
+(model/workbook_input.py) and its original kept beside it under ``path_original``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from app.core.db import Database, Row
+
+ORIGINAL_MARK = ".source"  # upload-<uuid>.source.xlsx beside upload-<uuid>.csv
+
+
+@dataclass(frozen=True)
+class UploadInput:
+    job_id: int
+    owner_id: int
+    sha256: str
+    input_format: str  # csv, xlsx, xlsm, ods, parquet
+    delimiter: str
+    decimal_mark: str
+    encoding: str  # utf-8-sig, cp1252, latin-1 (the upload's; utf-8 for a converted file)
+    sheet: str | None = None
+    header_row: int | None = None
+    path_original: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The public JSON shape (no server paths)."""
+        shown = asdict(self)
+        for key in ("job_id", "owner_id", "path_original"):
+            shown.pop(key)
+        shown["format"] = shown.pop("input_format")
+        return shown
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def original_name(stored_csv: str, suffix: str) -> str:
+    """The stored name of a converted upload's original, beside its canonical CSV."""
+    return f"{Path(stored_csv).stem}{ORIGINAL_MARK}{suffix.lower()}"
+
+
+def _from_row(row: Row) -> UploadInput:
+    return UploadInput(
+        job_id=int(row["job_id"]), owner_id=int(row["owner_id"]), sha256=row["sha256"],
+        input_format=row["input_format"], delimiter=row["field_separator"],
+        decimal_mark=row["decimal_mark"], encoding=row["encoding"], sheet=row["sheet"],
+        header_row=None if row["header_row"] is None else int(row["header_row"]),
+        path_original=row["path_original"],
+    )
+
+
+class UploadInputs:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, value: UploadInput) -> None:
+        params = asdict(value)
+        # The column is not called "delimiter": mysql-connector takes that word in SQL for
+        # the client's DELIMITER command and cuts the statement there.
+        params["field_separator"] = params.pop("delimiter")
+        self.db.execute("job_input_insert", params)
+
+    def get(self, job_id: int) -> UploadInput | None:
+        row = self.db.one("job_input_get", {"job_id": job_id})
+        return _from_row(row) if row else None
+
+    def duplicate_of(self, owner_id: int, sha256: str, exclude: int = 0) -> int | None:
+        """The owner's newest other job whose upload had exactly this content."""
+        row = self.db.one("job_input_duplicate",
+                          {"owner_id": owner_id, "sha256": sha256, "exclude": exclude})
+        return int(row["job_id"]) if row else None

@@ -1,0 +1,402 @@
+"""Workbook (.xlsx, .xlsm, .ods) and Parquet uploads, turned into the canonical CSV at upload.
+
+Design: a workbook or Parquet file is converted once, when it is uploaded, into the CSV that
+`csv_input.inspect_csv` checks and the worker reads (UTF-8, ",", "."); the original is kept
+beside it for download.  So the validation rules, the worker loop and the streaming writer
+stay exactly as they are for CSV (other work changes the worker in parallel), every format
+gets the same messages, and a job never depends on a spreadsheet library at run time.  The
+price is one extra copy of the data on disk, which the result files need anyway.
+
+How the conversion keeps the user's view of the sheet:
+
+* Row numbers: every sheet row becomes one CSV line, and rows above the header (a title, blank
+  rows) and empty rows become empty lines, which `inspect_csv` counts as rows but skips as
+  data.  So "Row 7" in a message is row 7 as the spreadsheet numbers it; messages are then
+  prefixed with the sheet's name.
+* The sheet: the first worksheet (in workbook order, visible sheets before hidden ones) whose
+  header row, found in its first `HEADER_SEARCH_ROWS` rows, has every required column of the
+  model; failing that, the one with the most of them, so the messages name what is missing.
+* Cell types are kept: numbers are written exactly (repr of the float, whole numbers without
+  ".0"), booleans as true/false, date cells in the model's datetime format for a datetime
+  feature (ISO 8601 elsewhere), text as written.  A date cell in a number column is therefore
+  "not a number", as it should be.  Formulas are read as the value the spreadsheet saved with
+  them (calamine never evaluates anything, and macros are never run); error values such as
+  #DIV/0! arrive as their text and are refused in number columns, #N/A is a missing value.
+* Merged cells: the value of a merged range is given to every cell of the range (what the
+  user sees spanning them; .xlsx only, calamine does not report ranges for .ods).  Hidden
+  rows and columns are data like any other: hiding is a view setting, not a deletion.
+* Limits: at most `MAX_ROWS` (1,048,576) rows, the most a worksheet holds and so the most the
+  .xlsx result can; a zip container whose entries would unpack to more than
+  `max_unpacked` bytes (or to more than `MAX_RATIO` times their packed size) is refused before
+  anything is unpacked (zip bombs).  An encrypted (password-protected) workbook and an old
+  binary .xls get their own messages.
+
+Parquet files are typed by their own schema and read in record batches with pyarrow.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import os
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model.artifact import DATETIME, FeatureSpec
+from model.csv_input import Problem, feature_specs
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
+PARQUET_SUFFIXES = (".parquet", ".parq")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+ACCEPTED_SUFFIXES = CSV_SUFFIXES + WORKBOOK_SUFFIXES + PARQUET_SUFFIXES
+MAX_ROWS = 1_048_576  # rows of an .xlsx worksheet, header included
+HEADER_SEARCH_ROWS = 20
+MAX_UNPACKED = 2 * 1024**3  # default cap on a workbook's unpacked size (bytes)
+MAX_RATIO = 200  # a workbook part packed more than this is a zip bomb, not a spreadsheet
+MAX_ZIP_ENTRIES = 10_000
+
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+_ENCRYPTED = ("The workbook is password-protected (encrypted), so it cannot be read. Open it, "
+              "remove the password (Excel: File > Info > Protect Workbook > Encrypt with "
+              "Password, clear it) and save it again, or save it as CSV.")
+
+
+def input_kind(filename: str) -> str:
+    """"workbook", "parquet" or "csv" (anything else is read as CSV text, as before)."""
+    suffix = Path(filename).suffix.lower()
+    if suffix in WORKBOOK_SUFFIXES:
+        return "workbook"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    return "csv"
+
+
+@dataclass
+class Conversion:
+    """The outcome of converting one upload: problems (then nothing is usable), else the
+    canonical CSV at the path given, read from `sheet` (None for Parquet)."""
+
+    format: str  # "xlsx", "xlsm", "ods", "parquet"
+    problems: list[Problem] = field(default_factory=list)
+    sheet: str | None = None
+    header_row: int | None = None  # as the spreadsheet numbers it
+    rows: int = 0  # lines written, header included
+    encoding: str | None = None  # a CSV's own encoding, when the canonical copy may differ
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def located(self, problem: Problem) -> Problem:
+        """A problem of the canonical CSV, told in the workbook's terms (its sheet)."""
+        if self.sheet is None:
+            return problem
+        message = problem.message
+        if message[:4] == "Row ":
+            message = "row " + message[4:]
+        elif message[:1].isupper() and message[1:2].islower():
+            message = message[0].lower() + message[1:]
+        return Problem(f"Sheet '{self.sheet}', {message}", problem.row, problem.column)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells
+
+
+def _number_text(value: float) -> str:
+    if not math.isfinite(value):
+        return "inf" if value > 0 else "-inf" if value < 0 else ""
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
+
+
+def _cell_text(value: Any, spec: FeatureSpec | None) -> str:
+    """One cell as the canonical CSV holds it (see the module docstring)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):  # before int: bool is an int
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _number_text(value)
+    if isinstance(value, dt.datetime):
+        if spec is not None and spec.type == DATETIME and spec.format:
+            return value.strftime(spec.format)
+        return value.isoformat(" ") if value.time() != dt.time(0) else value.date().isoformat()
+    if isinstance(value, dt.date):
+        if spec is not None and spec.type == DATETIME and spec.format:
+            return dt.datetime(value.year, value.month, value.day).strftime(spec.format)
+        return value.isoformat()
+    if isinstance(value, dt.time | dt.timedelta):
+        return str(value)
+    return str(value)
+
+
+def _norm(text: Any) -> str:
+    return str(text).strip().lower()
+
+
+def _matches(row: Sequence[Any], specs: Sequence[FeatureSpec]) -> tuple[int, int]:
+    """(required features found, features found) among a row's cells."""
+    names = {_norm(c) for c in row if isinstance(c, str) and c.strip()}
+    found = [s for s in specs if _norm(s.name) in names]
+    return sum(1 for s in found if s.required), len(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Containers: zip bombs, encryption, old .xls
+
+
+def _container_problem(path: Path, fmt: str, max_unpacked: int) -> str | None:
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if head == _OLE2_MAGIC:
+            f.seek(0)
+            data = f.read(4 * 1024 * 1024)  # the directory of a small OLE2 file is near its start
+            if _ENCRYPTED_STREAM in data:
+                return _ENCRYPTED
+            return (f"This is an old binary Excel workbook (.xls), not .{fmt}. Open it and save it "
+                    "as .xlsx (Excel Workbook) or CSV, then upload that.")
+    if head[:4] != b"PK\x03\x04":
+        return f"This file is not a .{fmt} workbook (it is not a zip container). Save it from " \
+               "the spreadsheet program again, or as CSV."
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if len(entries) > MAX_ZIP_ENTRIES:
+                return f"The workbook holds {len(entries):,} parts; this is not a spreadsheet."
+            unpacked = sum(e.file_size for e in entries)
+            if unpacked > max_unpacked:
+                return (f"The workbook would unpack to {unpacked / 1024**2:,.0f} MB, more than the "
+                        f"{max_unpacked / 1024**2:,.0f} MB allowed. Split it, or save it as CSV.")
+            for e in entries:
+                if e.file_size > 1024 * 1024 and e.file_size > MAX_RATIO * max(e.compress_size, 1):
+                    return (f"The workbook part '{e.filename}' is compressed more than "
+                            f"{MAX_RATIO}:1, which spreadsheets never are (a zip bomb?); it was not "
+                            "opened.")
+            names = {e.filename for e in entries}
+            if fmt == "ods" and "META-INF/manifest.xml" in names:
+                if b"encryption-data" in archive.read("META-INF/manifest.xml"):
+                    return _ENCRYPTED
+    except zipfile.BadZipFile:
+        return f"The .{fmt} workbook is damaged (its zip container cannot be read). Save it again."
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Workbooks
+
+
+def _sheet_order(workbook: Any) -> list[str]:
+    import python_calamine as calamine
+
+    visible: list[str] = []
+    hidden: list[str] = []
+    for meta in workbook.sheets_metadata:
+        if meta.typ != calamine.SheetTypeEnum.WorkSheet:
+            continue  # chart and macro sheets hold no table
+        (visible if meta.visible == calamine.SheetVisibleEnum.Visible else hidden).append(meta.name)
+    return visible + hidden
+
+
+def _find_header(sheet: Any, specs: Sequence[FeatureSpec]) -> tuple[tuple[int, int], int | None]:
+    """((required found, found), 0-based iter_rows index of the header) in the first rows."""
+    start = sheet.start
+    if start is None:
+        return (0, 0), None
+    best: tuple[tuple[int, int], int | None] = ((0, 0), None)
+    first_nonblank: int | None = None
+    for index, row in enumerate(sheet.iter_rows()):
+        if start[0] + index >= HEADER_SEARCH_ROWS:
+            break
+        if first_nonblank is None and any(c not in ("", None) for c in row):
+            first_nonblank = index
+        score = _matches(row, specs)
+        if score > best[0]:
+            best = (score, index)
+    if best[1] is None:
+        return (0, 0), first_nonblank
+    return best
+
+
+def convert_workbook(path: str | os.PathLike[str], out_csv: str | os.PathLike[str],
+                     features: Sequence[str | FeatureSpec], fmt: str,
+                     max_unpacked: int = MAX_UNPACKED) -> Conversion:
+    """Convert the chosen sheet of a workbook to the canonical CSV `out_csv`; never raises on
+    bad content (the problems say what is wrong)."""
+    import python_calamine as calamine
+
+    specs = feature_specs(features)
+    conversion = Conversion(fmt)
+    problem = _container_problem(Path(path), fmt, max_unpacked)
+    if problem:
+        conversion.problems.append(Problem(problem))
+        return conversion
+    try:
+        workbook = calamine.CalamineWorkbook.from_path(os.fspath(path))
+    except calamine.PasswordError:
+        conversion.problems.append(Problem(_ENCRYPTED))
+        return conversion
+    except Exception as exc:  # calamine's errors for a damaged file: XmlError, ZipError, ...
+        conversion.problems.append(Problem(f"The .{fmt} workbook could not be read ({exc}). Save it "
+                                           "again from the spreadsheet program, or as CSV."))
+        return conversion
+    with workbook:
+        try:
+            names = _sheet_order(workbook)
+            if not names:
+                conversion.problems.append(Problem("The workbook has no worksheet."))
+                return conversion
+            need = sum(1 for s in specs if s.required)
+            chosen: tuple[tuple[int, int], str, int | None] | None = None
+            for name in names:
+                sheet = workbook.get_sheet_by_name(name)
+                score, header = _find_header(sheet, specs)
+                if chosen is None or score > chosen[0]:
+                    chosen = (score, name, header)
+                if score[0] >= need and score[1] > 0:
+                    break
+            assert chosen is not None
+            _, name, header = chosen
+            conversion.sheet = name
+            sheet = workbook.get_sheet_by_name(name)
+            if sheet.start is None or header is None:
+                conversion.problems.append(Problem(f"Sheet '{name}' is empty."))
+                return conversion
+            if sheet.start[0] + sheet.height > MAX_ROWS:
+                conversion.problems.append(Problem(
+                    f"Sheet '{name}' has {sheet.start[0] + sheet.height:,} rows; at most "
+                    f"{MAX_ROWS:,} fit in a worksheet (and in the result). Split the file."))
+                return conversion
+            _write_sheet(sheet, header, specs, out_csv, conversion)
+        except Exception as exc:  # a cell calamine cannot decode: the file, not the service
+            conversion.problems.append(Problem(f"The .{fmt} workbook could not be read ({exc}). "
+                                               "Save it again, or as CSV."))
+    return conversion
+
+
+def _merged_fill(sheet: Any) -> dict[tuple[int, int], tuple[int, int]]:
+    """{(row, col) of a covered cell: (row, col) of its range's top-left}, absolute 0-based."""
+    ranges = sheet.merged_cell_ranges or []
+    covered: dict[tuple[int, int], tuple[int, int]] = {}
+    for (r0, c0), (r1, c1) in ranges:
+        if (r1 - r0 + 1) * (c1 - c0 + 1) > 100_000:
+            continue  # a huge merge is formatting, not data
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                if (r, c) != (r0, c0):
+                    covered[(r, c)] = (r0, c0)
+    return covered
+
+
+def _write_sheet(sheet: Any, header: int, specs: Sequence[FeatureSpec],
+                 out_csv: str | os.PathLike[str], conversion: Conversion) -> None:
+    start_row, start_col = sheet.start
+    covered = _merged_fill(sheet)
+    tops = {top: None for top in covered.values()}  # values of the ranges' top-left cells
+    by_name = {_norm(s.name): s for s in specs}
+    column_specs: list[FeatureSpec | None] = []
+    with open(out_csv, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\r\n")
+        out.write("\r\n" * (start_row + header))  # rows above the header, as empty lines
+        lines = start_row + header
+        for index, row in enumerate(sheet.iter_rows()):
+            if index < header:
+                continue
+            absolute = start_row + index
+            if tops or covered:
+                row = list(row)
+                for c in range(len(row)):
+                    key = (absolute, start_col + c)
+                    if key in tops:
+                        tops[key] = row[c]
+                    elif key in covered:
+                        row[c] = tops.get(covered[key])
+            if index == header:
+                column_specs = [by_name.get(_norm(c)) if isinstance(c, str) else None for c in row]
+                writer.writerow([_cell_text(c, None) for c in row])
+            elif all(c in ("", None) for c in row):
+                out.write("\r\n")  # an empty row: counted as a row, skipped as data
+            else:
+                writer.writerow([_cell_text(c, s) for c, s in zip(row, column_specs, strict=False)])
+            lines += 1
+    conversion.header_row = start_row + header + 1
+    conversion.rows = lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet
+
+
+def _arrow_texts(column: Any, spec: FeatureSpec | None) -> Iterable[str]:
+    import pyarrow as pa
+
+    kind = column.type
+    values = column.to_pylist()
+    if pa.types.is_floating(kind):
+        return ("" if v is None or (isinstance(v, float) and math.isnan(v)) else _number_text(v)
+                for v in values)
+    return ("" if v is None else _cell_text(v, spec) for v in values)
+
+
+def convert_parquet(path: str | os.PathLike[str], out_csv: str | os.PathLike[str],
+                    features: Sequence[str | FeatureSpec]) -> Conversion:
+    """Convert a Parquet file to the canonical CSV, typed by the file's own schema."""
+    import pyarrow.parquet as pq
+
+    specs = feature_specs(features)
+    by_name = {_norm(s.name): s for s in specs}
+    conversion = Conversion("parquet")
+    try:
+        source = pq.ParquetFile(os.fspath(path))
+    except Exception as exc:  # pyarrow's ArrowInvalid and friends: not a Parquet file
+        conversion.problems.append(Problem(f"The file could not be read as Parquet ({exc})."))
+        return conversion
+    with source:
+        rows = source.metadata.num_rows
+        if rows + 1 > MAX_ROWS:
+            conversion.problems.append(Problem(
+                f"The Parquet file has {rows:,} rows; at most {MAX_ROWS - 1:,} fit in the result "
+                "workbook. Split the file."))
+            return conversion
+        names = list(source.schema_arrow.names)
+        column_specs = [by_name.get(_norm(n)) for n in names]
+        try:
+            with open(out_csv, "w", encoding="utf-8", newline="") as out:
+                writer = csv.writer(out, lineterminator="\r\n")
+                writer.writerow(names)
+                lines = 1
+                for batch in source.iter_batches(batch_size=50_000):
+                    columns = [_arrow_texts(batch.column(i), s) for i, s in enumerate(column_specs)]
+                    for record in zip(*columns, strict=True):
+                        writer.writerow(record)
+                    lines += batch.num_rows
+        except Exception as exc:  # a damaged row group or an unsupported type
+            conversion.problems.append(Problem(f"The Parquet file could not be read ({exc})."))
+            return conversion
+    conversion.header_row, conversion.rows = 1, lines
+    return conversion
+
+
+def convert(path: str | os.PathLike[str], out_csv: str | os.PathLike[str], filename: str,
+            features: Sequence[str | FeatureSpec], max_unpacked: int = MAX_UNPACKED) -> Conversion:
+    """The conversion for a workbook or Parquet upload named `filename`."""
+    suffix = Path(filename).suffix.lower().lstrip(".")
+    if input_kind(filename) == "parquet":
+        return convert_parquet(path, out_csv, features)
+    return convert_workbook(path, out_csv, features, suffix, max_unpacked)
+
+
+def iter_sheet_rows(path: str | os.PathLike[str]) -> Iterator[list[Any]]:
+    """Every row of a workbook's first sheet (for the benchmark)."""
+    import python_calamine as calamine
+
+    with calamine.CalamineWorkbook.from_path(os.fspath(path)) as workbook:
+        yield from workbook.get_sheet_by_index(0).iter_rows()

@@ -1,0 +1,16 @@
+-- Queries of the upload inputs (job_inputs, migration 009); loaded with sql/queries.sql.
+
+-- name: job_input_insert
+INSERT INTO job_inputs (job_id, owner_id, sha256, input_format, field_separator, decimal_mark, encoding,
+                        sheet, header_row, path_original)
+VALUES (:job_id, :owner_id, :sha256, :input_format, :field_separator, :decimal_mark, :encoding,
+        :sheet, :header_row, :path_original)
+
+-- name: job_input_get
+SELECT * FROM job_inputs WHERE job_id = :job_id
+
+-- name: job_input_duplicate
+-- The owner's newest job with the same upload content (its row still there).
+SELECT i.job_id FROM job_inputs i JOIN wp_records r ON r.id = i.job_id
+WHERE i.owner_id = :owner_id AND i.sha256 = :sha256 AND i.job_id <> :exclude
+ORDER BY i.job_id DESC LIMIT 1
