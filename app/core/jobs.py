@@ -20,6 +20,7 @@ from typing import Any
 
 from app.core.db import Database, Row
 from app.core.logfmt import log_event
+from app.core.textfold import fold
 
 log = logging.getLogger("beyond.jobs")
 
@@ -201,6 +202,7 @@ class Jobs:
                 "model_name": model_name,
                 "model_version": model_version,
                 "model_sha256": model_sha256,
+                "file_key": fold(file_name[:255])[:255],
             },
         )
         job = self.get(job_id)

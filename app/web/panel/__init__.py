@@ -1,10 +1,12 @@
 """The web panel: one module per area, and here every URL it answers, in one table.
 
     jobs     the job list, the upload, live updates, downloads, retry / archive / delete
+    bulk     the job list's bulk actions over selected rows or a whole filter
     signin   /login, /logout
     account  the user's own account page
-    tokens   the user's API tokens
-    users    administrators: the user list and what they do to an account
+    tokens   the user's API tokens (with a ready curl line)
+    apidocs  /docs: Swagger UI over /openapi.json, from our own static files
+    users    administrators: the user list and what they do to an account; invitation links
     models   the active models, their columns and template CSVs; administrators activate versions
 
 app/web/app.py mounts ``routes``.
@@ -12,7 +14,7 @@ app/web/app.py mounts ``routes``.
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.panel import account, jobs, models, signin, tokens, users
+from app.web.panel import account, apidocs, bulk, jobs, models, signin, tokens, users
 
 routes: list[BaseRoute] = [
     Route("/login", signin.login_page, methods=["GET"]),
@@ -20,18 +22,25 @@ routes: list[BaseRoute] = [
     Route("/logout", signin.logout, methods=["POST"]),
     Route("/account", account.account, methods=["GET", "POST"]),
     Route("/tokens", tokens.tokens_page, methods=["GET", "POST"]),
+    Route("/docs", apidocs.docs_page, methods=["GET"]),
     Route("/tokens/{token_id:int}/revoke", tokens.token_revoke, methods=["POST"]),
     Route("/admin/users", users.admin_users, methods=["GET", "POST"]),
     Route("/admin/users/{user_id:int}/disable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/enable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/password", users.admin_reset_password, methods=["POST"]),
     Route("/admin/users/{user_id:int}/unlock", users.admin_unlock, methods=["POST"]),
+    Route("/admin/users/{user_id:int}/role", users.admin_set_role, methods=["POST"]),
+    Route("/admin/users/{user_id:int}/delete", users.admin_delete, methods=["GET", "POST"]),
+    Route("/admin/users/invite", users.admin_invite, methods=["POST"]),
+    Route("/admin/invitations/{invitation_id:int}/revoke", users.admin_invitation_revoke, methods=["POST"]),
+    Route("/invite/{token}", users.invitation, methods=["GET", "POST"]),
     Route("/models", models.models_page, methods=["GET"]),
     Route("/models/{name}/template.csv", models.template, methods=["GET"]),
     Route("/models/{name}/{version}/activate", models.activate, methods=["POST"]),
     Route("/jobs", jobs.jobs_page, methods=["GET"]),
     Route("/jobs/upload", jobs.upload, methods=["POST"]),
     Route("/jobs/updates", jobs.updates, methods=["GET"]),
+    Route("/jobs/bulk", bulk.bulk, methods=["POST"]),
     Route("/jobs/{job_id:int}/result.xlsx", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/result.csv", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/original.csv", jobs.download, methods=["GET"]),
