@@ -113,7 +113,7 @@ def test_phone_cards_keep_the_select_box_and_actions(browser, server, engine) ->
         assert boxes["cards"] and boxes["page"] <= boxes["window"], boxes
         for control in boxes["controls"]:
             assert 0 <= control["left"] and control["right"] <= boxes["window"] and not control["clipped"], control
-        shoot(page, "panel-mobile.png", engine)
+        shoot(page, "panel-admin-mobile.png", engine)
     finally:
         context.close()
 
@@ -227,5 +227,39 @@ def test_an_api_upload_appears_live_and_the_title_counts_running_jobs(browser, s
         assert box and 0 <= box["y"] and box["y"] + box["height"] <= 800 and box["x"] + box["width"] <= 1280
         page.wait_for_function("() => document.title === 'Your files · Beyond'", timeout=10_000)
         db.close()
+    finally:
+        context.close()
+
+
+def test_docs_render_the_openapi_description_offline(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/test_browser.py)
+    base, settings = server(engine, EMBEDDED_WORKER="false")
+    context, page = new_page(browser, base, width=1366, height=768)
+    outside: list[str] = []
+    problems: list[str] = []
+
+    def only_local(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:  # no network beyond this server: a CDN would fail here
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        sign_in(page, base)
+        page.goto(base + "/tokens")
+        page.get_by_role("link", name="API documentation").click()
+        page.wait_for_url(base + "/docs")
+        page.locator(".swagger-ui .opblock").first.wait_for(timeout=20_000)
+        spec = page.evaluate("() => fetch('/openapi.json').then(r => r.json())")
+        operations = sum(len([m for m in ops if m in ("get", "post", "delete", "put", "patch")])
+                         for ops in spec["paths"].values())
+        assert page.locator(".swagger-ui .opblock").count() == operations
+        assert spec["info"]["title"] in page.locator(".swagger-ui .info .title").inner_text()
+        assert page.locator(".swagger-ui .opblock-summary-path", has_text="/api/jobs").count() >= 1
+        assert outside == [] and problems == [], (outside, problems)
+        shoot(page, "api-docs.png", engine, full_page=False)
     finally:
         context.close()
