@@ -23,10 +23,11 @@ SELECT {now} AS now
 
 -- name: job_insert
 -- model_*: the registered model version the upload was checked against (NULL: none given).
+-- file_key: the name folded for search (app/core/textfold.py, migration 010).
 INSERT INTO wp_records (owner_id, file_name, path_up, file_size, rows_total, status_file, date_up,
-                        model_name, model_version, model_sha256)
+                        model_name, model_version, model_sha256, file_key)
 VALUES (:owner_id, :file_name, :path_up, :file_size, :rows_total, 'PENDING', {now},
-        :model_name, :model_version, :model_sha256)
+        :model_name, :model_version, :model_sha256, :file_key)
 
 -- name: job_get
 SELECT r.*, u.username AS owner_name
@@ -207,7 +208,10 @@ SELECT * FROM users ORDER BY username_key
 SELECT COUNT(*) AS n FROM users
 
 -- name: user_set_password
-UPDATE users SET password_hash = :password_hash, session_version = session_version + 1 WHERE id = :id
+-- must_change_password (migration 010): cleared by any new password; an administrator's reset
+-- sets it again (app/core/accounts.py).
+UPDATE users SET password_hash = :password_hash, session_version = session_version + 1,
+                 must_change_password = 0 WHERE id = :id
 
 -- name: user_set_active
 UPDATE users SET is_active = :is_active, session_version = session_version + 1 WHERE id = :id

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from app.core.db import Database
+from app.core.textfold import fold
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -52,6 +53,7 @@ def bulk_insert_jobs(db: Database, owner_id: int, count: int, **columns: Any) ->
     the same named query the application uses."""
     with db.transaction() as tx:
         for i in range(count):
-            tx.execute("job_insert", {"owner_id": owner_id, "file_name": columns.get("file_name", f"bulk-{i:05d}.csv"),
+            name = columns.get("file_name", f"bulk-{i:05d}.csv")
+            tx.execute("job_insert", {"owner_id": owner_id, "file_name": name, "file_key": fold(name),
                                       "path_up": f"upload-bulk-{i}.csv", "file_size": 100, "rows_total": 10,
                                       "model_name": None, "model_version": None, "model_sha256": None})

@@ -37,12 +37,15 @@ TABLES = ("schema_version", "users", "api_tokens", "wp_records", "login_failures
 # Path parameters naming something a user owns (another user's is 404), and those naming a
 # user (administrators only: 403 for everyone else). A new parameter must be added here.
 OWNED_PARAMS = {"job_id": "job", "id": "job", "token_id": "token", "webhook_id": "webhook"}
-ADMIN_PARAMS = {"user_id": "user"}
+ADMIN_PARAMS = {"user_id": "user", "invitation_id": "invitation"}
+# Path parameters of public pages: an invitation link's token (an unknown one is 404).
+PUBLIC_PARAMS = {"token": "inv_nobody-has-this"}
 # Path parameters naming a model (seen by every signed-in user; activating one is for
 # administrators): an unknown or malformed one is 404. Filled with the default model below.
 MODEL_PARAMS = {"name": "breast-cancer", "version": "breast-cancer-logreg-1"}
 API_PATHS = ("/api/", "/process_file", "/process_all", "/openapi.json", "/metrics")
-PUBLIC_ROUTES = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("GET", "/openapi.json")}
+PUBLIC_ROUTES = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("GET", "/openapi.json"), ("GET", "/docs"),
+                 ("GET", "/invite/{token}"), ("POST", "/invite/{token}")}
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-1", "admin": "admin-password-1"}
 
 
@@ -67,7 +70,7 @@ def params_of(route: Route) -> set[str]:
 
 
 def url(route: Route, **values: Any) -> str:
-    values = {**MODEL_PARAMS, **values}
+    values = {**MODEL_PARAMS, **PUBLIC_PARAMS, "invitation_id": 987654321, **values}
     return route.path_format.format(**{name: values[name] for name in params_of(route)})
 
 
@@ -165,8 +168,9 @@ def test_every_route_with_a_path_parameter_is_classified(app) -> None:  # type: 
     they would not know how to fill, so a new {id} route cannot slip through untested."""
     seen = set()
     for method, route in routes_of(app):
-        unknown = params_of(route) - set(OWNED_PARAMS) - set(ADMIN_PARAMS) - set(MODEL_PARAMS)
-        assert not unknown, f"{method} {route.path}: classify {unknown} in OWNED_PARAMS, ADMIN_PARAMS or MODEL_PARAMS"
+        unknown = params_of(route) - set(OWNED_PARAMS) - set(ADMIN_PARAMS) - set(MODEL_PARAMS) - set(PUBLIC_PARAMS)
+        assert not unknown, (f"{method} {route.path}: classify {unknown} in OWNED_PARAMS, ADMIN_PARAMS, MODEL_PARAMS "
+                             "or PUBLIC_PARAMS")
         if params_of(route):
             seen.add((method, route.path))
     # Sanity: the walk really sees the id routes of both apps.

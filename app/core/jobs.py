@@ -22,6 +22,7 @@ from app.core import audit
 from app.core.audit import SYSTEM, Actor
 from app.core.db import Database, Row, Transaction
 from app.core.logfmt import log_event
+from app.core.textfold import fold
 
 log = logging.getLogger("beyond.jobs")
 
@@ -235,6 +236,7 @@ class Jobs:
                 "model_name": model_name,
                 "model_version": model_version,
                 "model_sha256": model_sha256,
+                "file_key": fold(file_name[:255])[:255],
             },
         )
         job = self.get(job_id)

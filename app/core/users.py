@@ -50,6 +50,7 @@ class User:
     notify_email: bool
     session_version: int
     created_at: datetime | None
+    must_change_password: bool = False  # created or reset by an administrator (migration 010)
 
 
 def user_from_row(row: Row) -> User:
@@ -62,6 +63,7 @@ def user_from_row(row: Row) -> User:
         notify_email=bool(row.get("notify_email")),
         session_version=int(row["session_version"]),
         created_at=parse_time(row.get("created_at")),
+        must_change_password=bool(row.get("must_change_password")),
     )
 
 

@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 from app import __version__
 from app.core.db import Database, DatabaseUnavailable, open_database
 from app.core.files import human_size, sweep_partial_uploads
+from app.core.joblist import JobList
 from app.core.jobs import Jobs, Status
 from app.core.logfmt import log_event
 from app.core.metrics import registry_for
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             await run_in_threadpool(db.init_schema)
+            await run_in_threadpool(JobList(db).fill_file_keys)  # names stored before migration 010
         except DatabaseUnavailable as exc:
             # Start anyway: pages answer 503 until the database is back.
             log_event(log, "web.start_without_database", logging.ERROR, error=exc)

@@ -28,11 +28,20 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 STATIC_PREFIX = "/static/"
+# /docs runs Swagger UI (our own static copy), whose React views set style="" attributes: that
+# page alone allows inline styles. Scripts stay 'self' only, as everywhere.
+DOCS_PATH = "/docs"
+DOCS_HEADERS = {
+    **PAGE_HEADERS,
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"),
+}
 
 
 def headers_for(path: str) -> dict[str, str]:
     if path.startswith(STATIC_PREFIX):
         return COMMON_HEADERS
+    if path == DOCS_PATH:
+        return DOCS_HEADERS
     return PAGE_HEADERS
 
 

@@ -48,6 +48,8 @@ def account(request: Request, user: User, form: FormData | None) -> Response:
             if new != repeat:
                 raise UserError("The new passwords differ.")
             check_new_password(new)  # before the current one is checked: no hash spent on a refusal
+            if user.must_change_password and new == current:
+                raise UserError("Choose a password of your own, not the one the administrator set.")
             try:
                 checked = users.authenticate(user.username, current, client=client_address(request), via="account")
             except Throttled as exc:

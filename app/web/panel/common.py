@@ -27,6 +27,8 @@ MAX_FIELD_BYTES = 64 * 1024
 MAX_ID = 2**63 - 1
 
 Handler = Callable[[Request, User, FormData | None], Response]
+# What a user who must choose a new password may still reach (app/core/accounts.py).
+PASSWORD_CHANGE_PATHS = ("/account", "/logout")
 
 
 def flash(request: Request, text: str, level: str = "info") -> None:
@@ -93,6 +95,12 @@ def page(handler: Handler | None = None, *, admin: bool = False) -> Any:
             return login_redirect(request)
         if form is not None:
             check_csrf(request, _text(form.get(CSRF_FIELD)))
+        if user.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+            # An administrator chose this password: its owner replaces it before anything else.
+            if request.method == "GET" and not request.url.path.endswith("/updates"):
+                flash(request, "Choose your own password first: an administrator set the one you signed in with.",
+                      "info")
+            return see_other("/account#password")
         if admin:
             require_admin(user)
         return handler(request, user, form)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -29,6 +30,7 @@ from app.core.errors import (
     UnknownModel,
 )
 from app.core.files import existing_file, human_size, remove_job_files
+from app.core.joblist import BULK_ACTIONS, DEFAULT_SORT, DIRECTIONS, MAX_BULK, SORTS, JobFilter, JobList, Sort
 from app.core.jobs import Job, Jobs, Status
 from app.core.models import ModelRecord, Registry
 from app.core.result_csv import DIALECTS
@@ -54,11 +56,21 @@ MAX_SINCE = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 # -- what the list shows -------------------------------------------------------------------------
-class Filters:
-    """The panel's query string (?status=&q=&archived=1&page=), parsed leniently: a value that
-    makes no sense is ignored rather than answered with an error page."""
+def _day(raw: str | None) -> date | None:
+    if not raw or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
 
-    def __init__(self, params: Any) -> None:
+
+class Filters:
+    """The panel's query string (?status=&q=&archived=1&owner=&model=&from=&to=&sort=&dir=&page=),
+    parsed leniently: a value that makes no sense is ignored rather than answered with an
+    error page. ``owner`` is an administrator's filter; other users always see their own."""
+
+    def __init__(self, params: Any, user: User | None = None) -> None:
         raw_status = (params.get("status") or "").strip()
         self.status = Status(raw_status) if raw_status in {s.value for s in Status} else None
         self.search = (params.get("q") or "").strip()[:MAX_SEARCH]
@@ -67,15 +79,53 @@ class Filters:
         # reads; and never below 1 (page 0 made a negative OFFSET, a MariaDB error).
         page = params.get("page") or "1"
         self.page = max(1, int(page)) if re.fullmatch(r"[0-9]{1,6}", page) else 1
+        owner = params.get("owner") or ""
+        self.owner = int(owner) if user is not None and user.is_admin and re.fullmatch(r"[0-9]{1,18}", owner) else None
+        self.model = (params.get("model") or "").strip()[:64]
+        self.day_from, self.day_to = _day(params.get("from")), _day(params.get("to"))
+        sort, direction = params.get("sort") or DEFAULT_SORT, params.get("dir") or "desc"
+        self.sort = Sort(sort, direction) if sort in SORTS and direction in DIRECTIONS else Sort()
+
+    def values(self) -> dict[str, Any]:
+        return {"status": self.status.value if self.status else "", "q": self.search,
+                "archived": "1" if self.archived else "", "owner": self.owner or "", "model": self.model,
+                "from": self.day_from.isoformat() if self.day_from else "",
+                "to": self.day_to.isoformat() if self.day_to else "",
+                "sort": "" if self.sort.is_default else self.sort.key,
+                "dir": "" if self.sort.is_default else self.sort.direction, "page": self.page}
 
     def query(self, **changes: Any) -> str:
-        values = {"status": self.status.value if self.status else "", "q": self.search,
-                  "archived": "1" if self.archived else "", "page": self.page}
+        values = self.values()
         values.update(changes)
         if values["page"] == 1:
             values["page"] = ""
+        if values["sort"] == DEFAULT_SORT and values["dir"] == "desc":
+            values["sort"] = values["dir"] = ""
         kept = {k: v for k, v in values.items() if v not in ("", None)}
         return "?" + urlencode(kept) if kept else ""
+
+    def sort_query(self, key: str) -> str:
+        """The link of a column header: this column, the other direction when it is the sort."""
+        if self.sort.key == key:
+            direction = "asc" if self.sort.direction == "desc" else "desc"
+        else:
+            direction = "asc" if key in ("file", "owner", "status", "model") else "desc"
+        return self.query(sort=key, dir=direction, page=1)
+
+    def aria_sort(self, key: str) -> str:
+        if self.sort.key != key:
+            return "none"
+        return "ascending" if self.sort.direction == "asc" else "descending"
+
+    @property
+    def narrowed(self) -> bool:
+        """Anything beyond the archived switch chosen (the empty list says "No files match")."""
+        return bool(self.status or self.search or self.owner or self.model or self.day_from or self.day_to)
+
+    def where(self, user: User, zone: ZoneInfo) -> JobFilter:
+        return JobFilter(owner_id=self.owner if user.is_admin else user.id, status=self.status,
+                         archived=self.archived, search=self.search or None, model=self.model or None,
+                         day_from=self.day_from, day_to=self.day_to, zone=zone)
 
 
 def _owner_scope(user: User) -> int | None:
@@ -93,13 +143,14 @@ def _upload_models(settings: Settings, db: Database) -> tuple[list[ModelRecord],
 def panel_context(request: Request, user: User, filters: Filters) -> dict[str, Any]:
     jobs: Jobs = request.app.state.jobs
     settings: Settings = request.app.state.settings
+    listing = JobList(jobs.db)
     owner = _owner_scope(user)
     now = jobs.db_now()
-    search = filters.search or None
-    total = jobs.count(owner, filters.status, filters.archived, search)
+    where = filters.where(user, settings.zone)
+    total = listing.count(where)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     filters.page = min(filters.page, pages)
-    rows = jobs.list(owner, filters.status, filters.archived, search, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE)
+    rows = listing.page(where, filters.sort, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE)
     models, features = _upload_models(settings, jobs.db)
     return {
         "jobs": rows,
@@ -108,10 +159,16 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
         "filters": filters,
         "counts": jobs.status_counts(owner),
         "show_owner": user.is_admin,
+        "owners": request.app.state.users.list() if user.is_admin else [],
+        "job_models": listing.models(owner),
+        "bulk_actions": list(BULK_ACTIONS.values()),
+        "max_bulk": MAX_BULK,
         "now": now,
         "elapsed": elapsed_seconds,
         "since": now.isoformat(),
         "newest_id": jobs.newest_id(owner),
+        # New jobs are inserted live only where they belong: page 1 of the newest-first order.
+        "live_insert": filters.page == 1 and filters.sort.is_default,
         "features": features,
         "models": models,
         "default_model": settings.default_model,
@@ -126,7 +183,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
 
 
 def render_panel(request: Request, user: User, status: int = 200, **extra: Any) -> Response:
-    filters = Filters(request.query_params)
+    filters = Filters(request.query_params, user)
     return render(request, "jobs.html", {**panel_context(request, user, filters), **extra}, status=status)
 
 
@@ -271,11 +328,15 @@ def _since_param(raw: str | None) -> datetime | None:
 def updates(request: Request, user: User, form: FormData | None) -> Response:
     """JSON for the page's poll: the jobs that may have changed since the last poll (still
     waiting or running, or ended since ``since``), each with its row rendered by the same
-    template as the page, and which of the user's own jobs just ended (for the notice)."""
+    template as the page, which of the user's own jobs just ended (for the notice), and the
+    jobs newer than ``after`` that match the page's filter (inserted live at the top when the
+    page shows the newest first; the page sends its own query string along)."""
     jobs: Jobs = request.app.state.jobs
+    settings: Settings = request.app.state.settings
     owner = _owner_scope(user)
     now = jobs.db_now()
     since = _since_param(request.query_params.get("since"))
+    filters = Filters(request.query_params, user)
     changed: dict[int, Job] = {job.id: job for job in jobs.active(owner)}
     ended: list[Job] = []
     if since:
@@ -285,17 +346,27 @@ def updates(request: Request, user: User, form: FormData | None) -> Response:
                 ended.append(job)
     template = request.app.state.templates.get_template("_job_row.html")
     show_owner = user.is_admin
+    next_url = safe_next(request.query_params.get("next"), "/jobs")
+
+    def row_html(job: Job) -> str:
+        return template.render(request=request, job=job, show_owner=show_owner, now=now, elapsed=elapsed_seconds,
+                               retention_days=settings.result_retention_days, next_url=next_url)
+
     payload = []
     for job in changed.values():
         item = job.as_dict()
         item["display"] = _display(request, job, now)
-        item["row_html"] = template.render(request=request, job=job, show_owner=show_owner, now=now, elapsed=elapsed_seconds,
-                                           retention_days=request.app.state.settings.result_retention_days,
-                                           next_url=safe_next(request.query_params.get("next"), "/jobs"))
+        item["row_html"] = row_html(job)
         payload.append(item)
+    after = request.query_params.get("after") or ""
+    new_jobs = []
+    if re.fullmatch(r"[0-9]{1,18}", after) and filters.page == 1 and filters.sort.is_default:
+        for job in JobList(jobs.db).newer(filters.where(user, settings.zone), int(after)):
+            new_jobs.append({"id": job.id, "status": job.status.value, "row_html": row_html(job)})
     body = {
         "now": now.isoformat(),
         "jobs": payload,
+        "new_jobs": new_jobs,
         "finished": [
             {"id": j.id, "file_name": j.file_name, "status": j.status.value, "error": j.error_message,
              "finished_at": j.date_result.isoformat() if j.date_result else None,

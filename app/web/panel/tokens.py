@@ -27,14 +27,23 @@ def tokens_page(request: Request, user: User, form: FormData | None) -> Response
     if form is not None:
         name = field(form, "name", 100)
         if not name:
-            return render(request, "tokens.html", {"tokens": store.list_for(user.id),
+            return render(request, "tokens.html", {"tokens": store.list_for(user.id), **curl_context(request, None),
                                                    "error": "Give the token a name, e.g. the program that will use it."},
                           status=400)
         new_token, _ = store.create(user.id, name, actor_of(request, user))
     # The new token is rendered in this response only (never in a cookie or URL): it cannot
     # be shown again.
-    return render(request, "tokens.html", {"tokens": store.list_for(user.id), "new_token": new_token},
+    return render(request, "tokens.html", {"tokens": store.list_for(user.id), "new_token": new_token,
+                                           **curl_context(request, new_token)},
                   status=201 if new_token else 200)
+
+
+def curl_context(request: Request, token: str | None) -> dict[str, str]:
+    """A ready command line for an upload, with the address this browser reached us at."""
+    base = str(request.base_url).rstrip("/")
+    bearer = token or "$TOKEN"
+    return {"base_url": base,
+            "curl_line": f'curl -H "Authorization: Bearer {bearer}" -F file=@patients.csv {base}/api/jobs'}
 
 
 @page

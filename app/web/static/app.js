@@ -319,6 +319,60 @@
     });
   }
 
+  /* -- bulk actions: selected rows, or all N matching the filter; one confirmation ----------- */
+  var bulkForm = $("#bulk-form");
+  function updateBulk() {
+    if (!bulkForm) { return; }
+    var boxes = $all("input.select-job");
+    var picked = boxes.filter(function (b) { return b.checked; }).length;
+    var everyOne = $("#bulk-scope").value === "all";
+    var total = parseInt(bulkForm.getAttribute("data-total"), 10) || 0;
+    var pageBox = $("#select-page");
+    if (pageBox) {
+      pageBox.checked = boxes.length > 0 && picked === boxes.length;
+      pageBox.indeterminate = picked > 0 && picked < boxes.length;
+    }
+    var allButton = $("#bulk-all");
+    if (allButton) { allButton.textContent = "Select all " + total.toLocaleString("en-US") + " matching this filter"; }
+    if (allButton) { allButton.hidden = everyOne || !(picked === boxes.length && boxes.length > 0 && total > boxes.length); }
+    var chosen = everyOne ? total : picked;
+    bulkForm.setAttribute("data-chosen", String(chosen));
+    $("#bulk-count").textContent = everyOne ? "All " + total.toLocaleString("en-US") + " files matching this filter are selected." :
+      (picked ? picked + " file" + (picked === 1 ? "" : "s") + " selected." : "Select files to act on several at once.");
+    $all(".bulk-buttons button", bulkForm).forEach(function (b) { b.disabled = chosen === 0; });
+  }
+  if (bulkForm) {
+    document.addEventListener("change", function (event) {
+      var target = event.target;
+      if (target.id === "select-page") {
+        $all("input.select-job").forEach(function (b) { b.checked = target.checked; });
+        $("#bulk-scope").value = "";
+      } else if (target.classList && target.classList.contains("select-job")) {
+        $("#bulk-scope").value = "";
+      } else { return; }
+      updateBulk();
+    });
+    $("#bulk-all").addEventListener("click", function () {
+      $("#bulk-scope").value = "all";
+      updateBulk();
+    });
+    bulkForm.addEventListener("submit", function (event) {
+      var button = event.submitter;
+      var count = parseInt(bulkForm.getAttribute("data-chosen"), 10) || 0;
+      if (!button || !count) { event.preventDefault(); return; }
+      var files = count.toLocaleString("en-US") + " file" + (count === 1 ? "" : "s");
+      var question = button.getAttribute("data-label") + " " + files + "?" +
+        (button.getAttribute("data-danger") ? " Their results are removed too; this cannot be undone." : "");
+      if (!window.confirm(question)) { event.preventDefault(); return; }
+      $("#bulk-confirmed").value = "1";  // asked here: the server acts at once
+    });
+    updateBulk();
+  }
+
+  /* -- the tab title counts running jobs ------------------------------------------------------ */
+  var baseTitle = document.title.replace(/^\(\d+\) /, "");
+  function setTitle(running) { document.title = (running ? "(" + running + ") " : "") + baseTitle; }
+
   /* -- live updates ------------------------------------------------------------------------------- */
   var live = $("[data-updates-url]");
   if (!live) { return; }
@@ -326,6 +380,8 @@
   var newestId = parseInt(live.getAttribute("data-newest-id"), 10) || 0;
   var pollMs = parseInt(live.getAttribute("data-poll-ms"), 10) || 2000;
   var nextUrl = live.getAttribute("data-next") || "/jobs";
+  var pageQuery = live.getAttribute("data-query") || "";
+  var liveInsert = live.getAttribute("data-live-insert") === "1";
   var announced = {};
   var notices = $("#notices");
   var stopped = false;
@@ -359,11 +415,34 @@
     var focused = document.activeElement && row.contains(document.activeElement) ? document.activeElement : null;
     var focusKey = focused ? (focused.closest("form") ? focused.closest("form").getAttribute("action") : focused.getAttribute("href")) : null;
     var fresh = rowFrom(job.row_html);
+    var wasChecked = $("input.select-job", row);
+    if (wasChecked && wasChecked.checked) { $("input.select-job", fresh).checked = true; }
     row.replaceWith(fresh);
     fresh.classList.add("flash-row");
     if (focusKey) {
       var again = $("form[action='" + focusKey + "'] button", fresh) || $("a[href='" + focusKey + "']", fresh) || $("a", fresh);
       if (again) { again.focus(); }
+    }
+  }
+
+  function insertNew(items) {
+    // Newest first from the server: insert the oldest first, each at the top.
+    var body = $("#jobs-table tbody");
+    if (!body || !items.length) { return; }
+    items.slice().reverse().forEach(function (item) {
+      if (document.getElementById("job-" + item.id)) { return; }
+      var fresh = rowFrom(item.row_html);
+      fresh.classList.add("flash-row");
+      body.insertBefore(fresh, body.firstChild);
+    });
+    var wrap = $("#jobs-wrap"), empty = $("#jobs-empty");
+    if (wrap) { wrap.hidden = false; }
+    if (empty) { empty.hidden = true; }
+    if (bulkForm) {
+      bulkForm.hidden = false;
+      var total = (parseInt(bulkForm.getAttribute("data-total"), 10) || 0) + items.length;
+      bulkForm.setAttribute("data-total", String(total));
+      updateBulk();
     }
   }
 
@@ -407,7 +486,7 @@
   function poll() {
     if (stopped) { return; }
     var url = live.getAttribute("data-updates-url") + "?since=" + encodeURIComponent(since || "") +
-      "&next=" + encodeURIComponent(nextUrl);
+      "&next=" + encodeURIComponent(nextUrl) + "&after=" + newestId + (pageQuery ? "&" + pageQuery : "");
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) {
         if (response.status === 401) {
@@ -430,7 +509,11 @@
           var count = $(".chip-" + status.toLowerCase().replace(/ /g, "-") + " .count");
           if (count) { count.textContent = data.counts[status]; }
         });
-        if (data.newest_id > newestId) {
+        setTitle((data.counts || {})["IN PROCESS"] || 0);
+        if (liveInsert) {
+          insertNew(data.new_jobs || []);
+          newestId = Math.max(newestId, data.newest_id);  // what the filter hides is not "new" here
+        } else if (data.newest_id > newestId) {
           var banner = $("#new-jobs");
           if (banner) { banner.hidden = false; }
         }
