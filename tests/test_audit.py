@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.core import audit
+from app.core.accounts import Accounts
 from app.core.audit import AuditFilter, AuditLog
 from app.core.db import Database, load_queries
 from app.core.models import Registry
@@ -67,6 +68,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/webhooks/{webhook_id:int}/delete"): audit.WEBHOOK_DELETE,
     ("POST", "/api/webhooks"): audit.WEBHOOK_CREATE,
     ("DELETE", "/api/webhooks/{webhook_id}"): audit.WEBHOOK_DELETE,
+    ("POST", "/admin/users/{user_id:int}/role"): audit.USER_ROLE,
+    ("POST", "/admin/users/{user_id:int}/delete"): audit.USER_DELETE,
+    ("POST", "/admin/users/invite"): audit.USER_INVITE,
+    ("POST", "/admin/invitations/{invitation_id:int}/revoke"): audit.USER_INVITE_REVOKE,
+    ("POST", "/invite/{token}"): audit.USER_CREATE,
+    ("POST", "/jobs/bulk"): audit.JOB_ARCHIVE,
 }
 
 
@@ -123,8 +130,11 @@ def test_every_state_changing_or_serving_route_leaves_exactly_one_entry(  # type
     api = bearer(admin)
     panel, csrf = clients(admin)
     checked: list[tuple[str, str]] = []
-    # Signing out ends every session of the user (the walk's own too): last.
-    for method, route in sorted(routes_of(app), key=lambda r: r[1].path == "/logout"):
+    accounts = Accounts(db, settings)
+    # Deleting alice and signing out (which ends every session of the user, the walk's own
+    # too) come last.
+    last = {"/admin/users/{user_id:int}/delete": 1, "/logout": 2}
+    for method, route in sorted(routes_of(app), key=lambda r: last.get(r[1].path, 0) if r[0] == "POST" else 0):
         key = (method, route.path)
         names = params_of(route)
         # State for this request, made before the count starts.
@@ -137,20 +147,37 @@ def test_every_state_changing_or_serving_route_leaves_exactly_one_entry(  # type
         token_id = Tokens(db).create(admin.id, "to revoke")[1] if "token_id" in names else 0
         hook_id = (Webhooks(db, settings.replace(webhook_allow_private=True))
                    .create(admin, "http://127.0.0.1:9/hook", ["job.succeeded"])[0].id if "webhook_id" in names else 0)
+        invitation_id, invite_token = 0, "inv_nobody-has-this"
+        if names & {"invitation_id", "token"}:
+            invite_token = accounts.invite(f"guest{len(checked)}", False, None, admin)
+            invitation_id = accounts.pending()[0].id
         path = url(route, job_id=target_id, id=target_id, token_id=token_id, user_id=alice.id,
-                   name=model.name, version=model.version, webhook_id=hook_id)
+                   name=model.name, version=model.version, webhook_id=hook_id, invitation_id=invitation_id,
+                   token=invite_token)
+        actor_name = "admin"
+        if route.path == "/jobs/duplicate":
+            path += "?sha256=" + "0" * 64  # the upload form's question: read-only
         if route.path == "/process_file":
             target_id = submit_path(settings, jobs, alice.id, make_csv(5, name="to-process.csv")).id
             path += f"?id={target_id}"
         client, form_csrf = panel, csrf
-        if key in (("POST", "/login"), ("POST", "/logout")):
+        if key in (("POST", "/login"), ("POST", "/logout"), ("POST", "/invite/{token}")):
             client, form_csrf = clients(admin if key == ("POST", "/logout") else None)
+        if key == ("POST", "/invite/{token}"):
+            actor_name = accounts.pending()[0].username  # the new colleague creates their account
+        bulk_target = 0
+        if key == ("POST", "/jobs/bulk"):
+            bulk_target = processed(settings, db, jobs, make_csv, alice, name="walk-bulk.csv").id
         kwargs: dict[str, Any] = {"headers": api if is_api(route) else {}, "follow_redirects": False}
         upload = {"file": ("walk.csv", make_csv(5, name="walk-upload.csv").read_bytes(), "text/csv")}
         if method == "POST" and not is_api(route):
             form = {"csrf_token": form_csrf, **FORMS.get(route.path, {})}
             if route.path == "/admin/users":
                 form["username"] = "carol"
+            if bulk_target:
+                form.update(action="archive", ids=str(bulk_target), confirmed="1")
+            if route.path == "/admin/users/{user_id:int}/delete":
+                form["keep"] = str(admin.id)  # alice's jobs move to admin: one entry, the deletion
             kwargs["data"] = form
             if route.path == "/jobs/upload":
                 kwargs["files"] = upload
@@ -174,11 +201,11 @@ def test_every_state_changing_or_serving_route_leaves_exactly_one_entry(  # type
         assert len(new) == 1, f"{method} {route.path} recorded {[(e.action, e.actor) for e in new]}"
         entry = new[0]
         assert entry.action == EXPECTED[key], (key, entry)
-        assert entry.actor == "admin" and entry.address == CLIENT_ADDRESS, (key, entry)
+        assert entry.actor == actor_name and entry.address == CLIENT_ADDRESS, (key, entry)
         assert entry.at is not None
         expected_object = None
-        if target_id:
-            expected_object = ("job", str(target_id))
+        if target_id or bulk_target:
+            expected_object = ("job", str(target_id or bulk_target))
         elif token_id:
             expected_object = ("token", str(token_id))
         elif "user_id" in names:
@@ -199,6 +226,9 @@ FORMS: dict[str, dict[str, str]] = {
     "/admin/users": {"password": "carol-password-1"},
     "/admin/users/{user_id:int}/password": {"password": "alice-password-2"},
     "/webhooks": {"url": "http://127.0.0.1:9/hook", "events": "job.succeeded"},
+    "/admin/users/{user_id:int}/role": {"role": "admin"},
+    "/admin/users/invite": {"username": "dave"},
+    "/invite/{token}": {"password": "guest-password-1", "repeat_password": "guest-password-1"},
 }
 
 
