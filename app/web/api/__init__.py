@@ -1,7 +1,7 @@
 """The API for other software, and here every URL it answers, in one table:
 
     process  the article's /process_file and /process_all (administrators)
-    jobs     the JSON jobs API: submit, list, poll, result, retry, archive, delete
+    jobs     the JSON jobs API: submit, list, poll, result, events, retry, cancel, archive, delete
     models   the models an upload may name, with their columns
     openapi  /openapi.json, the description of all of it
 
@@ -30,6 +30,8 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}", jobs.by_method(get=jobs.get_job, delete=jobs.delete_job), methods=["GET", "DELETE"]),
     Route("/api/jobs/{id}/result", jobs.job_result, methods=["GET"]),
     Route("/api/jobs/{id}/retry", jobs.retry_job, methods=["POST"]),
+    Route("/api/jobs/{id}/cancel", jobs.cancel_job, methods=["POST"]),
+    Route("/api/jobs/{id}/events", jobs.job_events, methods=["GET"]),
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
     Route("/api/models", models.list_models, methods=["GET"]),

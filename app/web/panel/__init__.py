@@ -1,6 +1,7 @@
 """The web panel: one module per area, and here every URL it answers, in one table.
 
-    jobs     the job list, the upload, live updates, downloads, retry / archive / delete
+    jobs     the job list, a page per job, the upload, live updates, downloads, retry / cancel /
+             archive / delete
     signin   /login, /logout
     account  the user's own account page
     tokens   the user's API tokens
@@ -32,10 +33,12 @@ routes: list[BaseRoute] = [
     Route("/jobs", jobs.jobs_page, methods=["GET"]),
     Route("/jobs/upload", jobs.upload, methods=["POST"]),
     Route("/jobs/updates", jobs.updates, methods=["GET"]),
+    Route("/jobs/{job_id:int}", jobs.job_page, methods=["GET"]),
     Route("/jobs/{job_id:int}/result.xlsx", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/result.csv", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/original.csv", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/retry", jobs.retry, methods=["POST"]),
+    Route("/jobs/{job_id:int}/cancel", jobs.cancel, methods=["POST"]),
     Route("/jobs/{job_id:int}/archive", jobs.set_archived, methods=["POST"]),
     Route("/jobs/{job_id:int}/unarchive", jobs.set_archived, methods=["POST"]),
     Route("/jobs/{job_id:int}/delete", jobs.delete, methods=["POST"]),
