@@ -177,6 +177,27 @@ SELECT MAX(id) AS id FROM wp_records WHERE (:owner_id IS NULL OR owner_id = :own
 -- A PENDING job's place in the queue (1: next to be claimed); the queue index serves it.
 SELECT COUNT(*) AS n FROM wp_records WHERE status_file = 'PENDING' AND id <= :id
 
+------------------------------------------------------------------ the queue page (administrators)
+
+-- name: queue_status_counts
+SELECT status_file, COUNT(*) AS n FROM wp_records GROUP BY status_file
+
+-- name: queue_oldest_pending
+SELECT MIN(date_up) AS oldest, {now} AS now FROM wp_records WHERE status_file = 'PENDING'
+
+-- name: queue_rows_done_since
+-- Rows of the jobs that ended PROCESS OK since {cutoff} (:lease_seconds ago: the window).
+SELECT COALESCE(SUM(rows_total), 0) AS rows_done, COUNT(*) AS jobs FROM wp_records
+WHERE status_file = 'PROCESS OK' AND date_result >= {cutoff}
+
+-- name: queue_running
+-- The busy workers, from their jobs' heartbeats; stale: no heartbeat within :lease_seconds.
+SELECT r.id, r.file_name, r.claimed_by, r.date_init, r.heartbeat_at, r.rows_done, r.rows_total, r.attempts,
+       u.username AS owner_name, {now} AS now, CASE WHEN r.heartbeat_at < {cutoff} THEN 1 ELSE 0 END AS stale
+FROM wp_records r JOIN users u ON u.id = r.owner_id
+WHERE r.status_file = 'IN PROCESS'
+ORDER BY r.date_init, r.id
+
 ------------------------------------------------------------------ job history (job_events, migration 006)
 -- One row per state change, inserted in the transaction of the change by app/core/jobs.py;
 -- status and attempt are read from the row after the change.

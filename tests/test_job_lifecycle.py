@@ -265,3 +265,38 @@ def test_job_page_of_a_waiting_job_shows_its_place_and_cancel(client, jobs, alic
     assert "Cancelled by alice." in done.text and "cancelled by alice while waiting in the queue" in done.text
     assert f'action="/jobs/{second.id}/retry"' in done.text and "data-live-job" not in done.text
     assert "next to run" in client.get(f"/jobs/{first.id}").text
+
+
+# -- the queue page (administrators) -------------------------------------------------------------------
+def test_queue_page_counts_waits_throughput_and_stale_workers(client, settings, db, jobs, alice, admin,  # type: ignore[no-untyped-def]
+                                                               submit_job) -> None:
+    import html
+    import re
+
+    from tests.panel_helpers import login
+    from tests.support.sql import raw
+
+    finished, running, stale, waiting = (submit_job(alice, rows=25) for _ in range(4))
+    worker = Worker(settings, db, worker_id="host-ok:11:aaaa")
+    worker.run_claim(worker.claim(finished.id))
+    live = jobs.claim(running.id, "host-live:22:bbbb")
+    assert live is not None and jobs.heartbeat(live, 10)
+    lost = jobs.claim(stale.id, "host-lost:33:cccc")
+    assert lost is not None
+    raw(db, "UPDATE wp_records SET heartbeat_at = '2000-01-01 00:00:00' WHERE id = ?", (stale.id,))
+    raw(db, "UPDATE wp_records SET date_up = '2000-01-01 00:00:00' WHERE id = ?", (waiting.id,))
+
+    login(client, "alice", "alice-password-1")
+    assert client.get("/admin/queue").status_code == 403
+    login(client, "admin", "admin-password-1")
+    page = client.get("/admin/queue")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    counts = dict(re.findall(r'<dd data-status="([^"]+)">([\d,]+)</dd>', text))
+    assert counts == {"PENDING": "1", "IN PROCESS": "2", "PROCESS OK": "1", "ERROR": "0", "CANCELLED": "0"}
+    oldest = re.search(r'data-field="oldest-pending">([^<]+)<', text)
+    assert oldest and " h " in oldest.group(1)  # waiting since 2000: hours
+    assert "25 rows in 1 finished job" in text
+    rows = dict(re.findall(r'<tr class="(stale|)" data-worker="([^"]+)">', text)[i][::-1] for i in range(2))
+    assert rows == {"host-live:22:bbbb": "", "host-lost:33:cccc": "stale"}
+    assert "<td>host-lost</td>" not in text and 'title="host-lost:33:cccc">host-lost</td>' in text

@@ -6,6 +6,7 @@
     account  the user's own account page
     tokens   the user's API tokens
     users    administrators: the user list and what they do to an account
+    queue    administrators: jobs per status, the oldest wait, throughput, the busy workers
     models   the active models, their columns and template CSVs; administrators activate versions
 
 app/web/app.py mounts ``routes``.
@@ -13,7 +14,7 @@ app/web/app.py mounts ``routes``.
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.panel import account, jobs, models, signin, tokens, users
+from app.web.panel import account, jobs, models, queue, signin, tokens, users
 
 routes: list[BaseRoute] = [
     Route("/login", signin.login_page, methods=["GET"]),
@@ -23,6 +24,7 @@ routes: list[BaseRoute] = [
     Route("/tokens", tokens.tokens_page, methods=["GET", "POST"]),
     Route("/tokens/{token_id:int}/revoke", tokens.token_revoke, methods=["POST"]),
     Route("/admin/users", users.admin_users, methods=["GET", "POST"]),
+    Route("/admin/queue", queue.queue_page, methods=["GET"]),
     Route("/admin/users/{user_id:int}/disable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/enable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/password", users.admin_reset_password, methods=["POST"]),
