@@ -64,7 +64,7 @@ async def create_job(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     upload = await receive_upload(request, settings)
     job = await run_in_threadpool(accept, settings, request.app.state.jobs, user.id, upload)
-    body = job_json(job)
+    body = job_json(await run_in_threadpool(with_position, request, job))
     return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
 
 
