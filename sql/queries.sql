@@ -25,9 +25,9 @@ SELECT {now} AS now
 -- model_*: the registered model version the upload was checked against (NULL: none given).
 -- file_key: the name folded for search (app/core/textfold.py, migration 010).
 INSERT INTO wp_records (owner_id, file_name, path_up, file_size, rows_total, status_file, date_up,
-                        model_name, model_version, model_sha256, file_key)
+                        model_name, model_version, model_sha256, input_sha256, file_key)
 VALUES (:owner_id, :file_name, :path_up, :file_size, :rows_total, 'PENDING', {now},
-        :model_name, :model_version, :model_sha256, :file_key)
+        :model_name, :model_version, :model_sha256, :input_sha256, :file_key)
 
 -- name: job_get
 SELECT r.*, u.username AS owner_name
@@ -49,7 +49,7 @@ UPDATE wp_records
 SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
     date_init = {now}, heartbeat_at = {now}, date_result = NULL,
     attempts = attempts + 1, rows_done = 0, error_message = NULL
-WHERE id = :id AND status_file IN ('PENDING', 'PROCESS OK', 'ERROR') AND expired_at IS NULL
+WHERE id = :id AND status_file IN ('PENDING', 'PROCESS OK', 'ERROR', 'CANCELLED') AND expired_at IS NULL
 
 -- name: job_heartbeat
 UPDATE wp_records
@@ -66,6 +66,23 @@ WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
 -- name: job_fail
 UPDATE wp_records
 SET status_file = 'ERROR', error_message = :message, date_result = {now}, claim_token = NULL
+WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
+-- name: job_claim_alive
+-- The heartbeat thread's cheap check between writes: is the claim still ours (not cancelled,
+-- reaped or deleted)? A running job stops at its next progress check when it is not.
+SELECT 1 AS ok FROM wp_records WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
+-- name: job_cancel_pending
+UPDATE wp_records
+SET status_file = 'CANCELLED', error_message = :message, date_result = {now}
+WHERE id = :id AND status_file = 'PENDING'
+
+-- name: job_cancel_running
+-- Guarded by the claim seen: the worker's next fenced write (heartbeat, complete, fail)
+-- matches 0 rows, so it discards its output; exactly one of cancel and complete wins.
+UPDATE wp_records
+SET status_file = 'CANCELLED', error_message = :message, date_result = {now}, claim_token = NULL
 WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
 
 -- name: job_release
@@ -99,7 +116,7 @@ WHERE id = :id AND status_file = 'IN PROCESS' AND heartbeat_at < {cutoff}
 UPDATE wp_records
 SET status_file = 'PENDING', attempts = 0, error_message = NULL, date_init = NULL,
     date_result = NULL, rows_done = 0, claimed_by = NULL, claim_token = NULL, heartbeat_at = NULL
-WHERE id = :id AND status_file = 'ERROR' AND expired_at IS NULL
+WHERE id = :id AND status_file IN ('ERROR', 'CANCELLED') AND expired_at IS NULL
 
 -- name: job_set_archived
 UPDATE wp_records SET archived = :archived WHERE id = :id
@@ -146,18 +163,55 @@ ORDER BY r.id DESC
 LIMIT 200
 
 -- name: jobs_finished_since
--- Jobs that ended (PROCESS OK or ERROR) at or after :since, a database time the previous
--- poll returned; served by the wp_records_finished index (migration 002).
+-- Jobs that ended (PROCESS OK, ERROR or CANCELLED) at or after :since, a database time the
+-- previous poll returned; served by the wp_records_finished index (migration 002).
 SELECT r.*, u.username AS owner_name
 FROM wp_records r JOIN users u ON u.id = r.owner_id
 WHERE r.date_result >= :since
-  AND r.status_file IN ('PROCESS OK', 'ERROR')
+  AND r.status_file IN ('PROCESS OK', 'ERROR', 'CANCELLED')
   AND (:owner_id IS NULL OR r.owner_id = :owner_id)
 ORDER BY r.id DESC
 LIMIT 200
 
 -- name: jobs_newest_id
 SELECT MAX(id) AS id FROM wp_records WHERE (:owner_id IS NULL OR owner_id = :owner_id)
+
+-- name: job_queue_position
+-- A PENDING job's place in the queue (1: next to be claimed); the queue index serves it.
+SELECT COUNT(*) AS n FROM wp_records WHERE status_file = 'PENDING' AND id <= :id
+
+------------------------------------------------------------------ the queue page (administrators)
+
+-- name: queue_status_counts
+SELECT status_file, COUNT(*) AS n FROM wp_records GROUP BY status_file
+
+-- name: queue_oldest_pending
+SELECT MIN(date_up) AS oldest, {now} AS now FROM wp_records WHERE status_file = 'PENDING'
+
+-- name: queue_rows_done_since
+-- Rows of the jobs that ended PROCESS OK since {cutoff} (:lease_seconds ago: the window).
+SELECT COALESCE(SUM(rows_total), 0) AS rows_done, COUNT(*) AS jobs FROM wp_records
+WHERE status_file = 'PROCESS OK' AND date_result >= {cutoff}
+
+-- name: queue_running
+-- The busy workers, from their jobs' heartbeats; stale: no heartbeat within :lease_seconds.
+SELECT r.id, r.file_name, r.claimed_by, r.date_init, r.heartbeat_at, r.rows_done, r.rows_total, r.attempts,
+       u.username AS owner_name, {now} AS now, CASE WHEN r.heartbeat_at < {cutoff} THEN 1 ELSE 0 END AS stale
+FROM wp_records r JOIN users u ON u.id = r.owner_id
+WHERE r.status_file = 'IN PROCESS'
+ORDER BY r.date_init, r.id
+
+------------------------------------------------------------------ job history (job_events, migration 006)
+-- One row per state change, inserted in the transaction of the change by app/core/jobs.py;
+-- status and attempt are read from the row after the change.
+
+-- name: job_event_insert
+INSERT INTO job_events (job_id, event, status, worker, attempt, detail, created_at)
+SELECT id, :event, status_file, :worker, attempts, :detail, {now} FROM wp_records WHERE id = :id
+
+-- name: job_events_for_job
+SELECT id, job_id, event, status, worker, attempt, detail, created_at
+FROM job_events WHERE job_id = :id ORDER BY id
 
 ------------------------------------------------------------------ the model registry (models)
 

@@ -56,4 +56,5 @@ def bulk_insert_jobs(db: Database, owner_id: int, count: int, **columns: Any) ->
             name = columns.get("file_name", f"bulk-{i:05d}.csv")
             tx.execute("job_insert", {"owner_id": owner_id, "file_name": name, "file_key": fold(name),
                                       "path_up": f"upload-bulk-{i}.csv", "file_size": 100, "rows_total": 10,
-                                      "model_name": None, "model_version": None, "model_sha256": None})
+                                      "model_name": None, "model_version": None, "model_sha256": None,
+                                      "input_sha256": None})

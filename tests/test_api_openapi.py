@@ -143,7 +143,7 @@ def test_links_lead_from_every_job_answer_to_what_can_be_done_with_it(doc) -> No
                 assert link["parameters"] == {"id": "$response.body#/id"} and declared == {"id"}, link
             # Every operation on one job, except the one that answered.
             assert {link["operationId"] for link in links.values()} == on_one_job - {op["operationId"]}, (path, method)
-    assert sorted(answering_a_job) == ["archive_job", "create_job", "get_job", "retry_job", "unarchive_job"]
+    assert sorted(answering_a_job) == ["archive_job", "cancel_job", "create_job", "get_job", "retry_job", "unarchive_job"]
 
 
 def _parameters(doc: dict) -> list[tuple[str, str, dict, dict]]:
@@ -291,4 +291,5 @@ def test_validator_catches_a_broken_answer(doc) -> None:  # type: ignore[no-unty
     assert violations(doc, {"$ref": "#/components/schemas/ProcessResult"},
                       {"result": "x", "Start": "yesterday", "End": "2026-01-01T00:00:00+00:00", "id": 1,
                        "status": "DONE"}) == ["$.Start: 'yesterday' is not an ISO-8601 time with an offset",
-                                              "$.status: 'DONE' not in ['PENDING', 'IN PROCESS', 'PROCESS OK', 'ERROR']"]
+                                              "$.status: 'DONE' not in ['PENDING', 'IN PROCESS', 'PROCESS OK', 'ERROR', "
+                                              "'CANCELLED']"]

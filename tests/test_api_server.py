@@ -30,7 +30,7 @@ DOC_PORT = "127.0.0.1:8000"  # the address the page uses; the test substitutes i
 PASSWORDS = {"admin": "admin-password-1", "alice": "alice-password-1", "bob": "bob-password-1"}
 # Values that differ from run to run; the page shows one run's, the test checks only their type.
 VOLATILE = {"uploaded_at", "started_at", "finished_at", "Start", "End", "duration_seconds", "database_engine",
-            "model_sha256"}  # the artifact hash depends on the build of the trained model
+            "model_sha256", "input_sha256"}  # the artifact hash depends on the build of the trained model
 MARK = "@@beyond-doc-block@@"
 
 

@@ -74,6 +74,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/admin/invitations/{invitation_id:int}/revoke"): audit.USER_INVITE_REVOKE,
     ("POST", "/invite/{token}"): audit.USER_CREATE,
     ("POST", "/jobs/bulk"): audit.JOB_ARCHIVE,
+    ("POST", "/jobs/{job_id:int}/cancel"): audit.JOB_CANCEL,
+    ("POST", "/api/jobs/{id}/cancel"): audit.JOB_CANCEL,
 }
 
 
@@ -144,6 +146,8 @@ def test_every_state_changing_or_serving_route_leaves_exactly_one_entry(  # type
             target_id = processed(settings, db, jobs, make_csv, alice, name=f"walk-{len(checked)}.csv", fail=fail).id
             if route.path.endswith("/unarchive"):
                 jobs.set_archived(target_id, True)
+            if route.path.endswith("/cancel"):  # only a waiting or running job can be cancelled
+                target_id = submit_path(settings, jobs, alice.id, make_csv(5, name=f"walk-{len(checked)}.csv")).id
         token_id = Tokens(db).create(admin.id, "to revoke")[1] if "token_id" in names else 0
         hook_id = (Webhooks(db, settings.replace(webhook_allow_private=True))
                    .create(admin, "http://127.0.0.1:9/hook", ["job.succeeded"])[0].id if "webhook_id" in names else 0)

@@ -336,7 +336,8 @@ def test_the_whole_corpus_in_one_queue_loses_nothing(app, open_entrance, setting
     done = drain(settings, db)
     assert sorted(j.id for j in done) == sorted(accepted)
     assert all(j.status is Status.PROCESS_OK for j in done), [(j.file_name, j.error_message) for j in done]
-    assert jobs.status_counts(None) == {"PENDING": 0, "IN PROCESS": 0, "PROCESS OK": len(accepted), "ERROR": 0}
+    assert jobs.status_counts(None) == {"PENDING": 0, "IN PROCESS": 0, "PROCESS OK": len(accepted), "ERROR": 0,
+                                        "CANCELLED": 0}
     results = sorted(p.name for p in settings.output_dir.iterdir())
     assert len(results) == 2 * len(accepted) and not [n for n in results if n.startswith(".")]
 

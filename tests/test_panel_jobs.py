@@ -284,7 +284,7 @@ def test_updates_report_progress_and_finished_jobs(as_alice, settings, db, jobs,
     assert done["finished"][0]["status"] == "PROCESS OK"
     assert done["finished"][0]["result_url"] == f"/jobs/{mine.id}/result.xlsx"
     assert "Download .xlsx" in done["jobs"][0]["row_html"]
-    assert done["counts"] == {"PENDING": 0, "IN PROCESS": 0, "PROCESS OK": 1, "ERROR": 0}
+    assert done["counts"] == {"PENDING": 0, "IN PROCESS": 0, "PROCESS OK": 1, "ERROR": 0, "CANCELLED": 0}
     later = client.get("/jobs/updates", params={"since": done["now"]}).json()
     assert later["finished"] == [] and later["jobs"] == []
     assert theirs.id not in [j["id"] for j in later["jobs"]]
@@ -389,7 +389,7 @@ def test_retry_only_for_failed_jobs(as_alice, settings, db, jobs, make_csv, alic
     client, csrf = as_alice
     job = submit(settings, jobs, alice, make_csv)
     not_failed = client.post(f"/jobs/{job.id}/retry", data={"csrf_token": csrf})
-    assert "only files that ended in ERROR can be retried" in not_failed.text
+    assert "only files that ended in ERROR or were cancelled can be retried" in not_failed.text
     claim = jobs.claim_next("w")
     jobs.fail(claim, "disk full")
     page = client.get("/jobs").text

@@ -20,7 +20,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.core.audit import SYSTEM, Actor
 from app.core.db import Database
+from app.core.errors import Conflict, NotFound
 from app.core.files import remove_job_files
 from app.core.jobs import Job, Jobs, Status, db_time_text, job_from_row
 from app.core.logfmt import log_event
@@ -126,39 +128,51 @@ class JobList:
 # -- bulk actions ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BulkAction:
-    """One entry of the bulk menu: ``run(settings, jobs, job)`` is True when the job was
-    changed, False when its state does not allow it (counted as skipped, with ``refused``)."""
+    """One entry of the bulk menu: ``run(settings, jobs, job, actor)`` is True when the job was
+    changed, False when its state does not allow it (counted as skipped, with ``refused``).
+    Each change is audited as ``actor``, one entry per job, as if done one by one."""
 
     name: str
     label: str  # the button: "Retry"
     done: str  # "{n} files queued again"
     refused: str  # why a job was skipped: "only files that ended in ERROR can be retried"
     danger: bool
-    run: Callable[[Settings, Jobs, Job], bool]
+    run: Callable[[Settings, Jobs, Job, Actor], bool]
 
 
-def _retry(settings: Settings, jobs: Jobs, job: Job) -> bool:
-    return jobs.retry(job.id)
+def _retry(settings: Settings, jobs: Jobs, job: Job, actor: Actor) -> bool:
+    return False if job.expired else jobs.retry(job.id, actor)
 
 
-def _archive(settings: Settings, jobs: Jobs, job: Job) -> bool:
-    return False if job.archived else jobs.set_archived(job.id, True)
+def _cancel(settings: Settings, jobs: Jobs, job: Job, actor: Actor) -> bool:
+    if job.status not in (Status.PENDING, Status.IN_PROCESS):
+        return False
+    try:
+        jobs.cancel(job.id, actor)
+    except (Conflict, NotFound):  # ended (or went) between the read and the cancel
+        return False
+    return True
 
 
-def _unarchive(settings: Settings, jobs: Jobs, job: Job) -> bool:
-    return jobs.set_archived(job.id, False) if job.archived else False
+def _archive(settings: Settings, jobs: Jobs, job: Job, actor: Actor) -> bool:
+    return False if job.archived else jobs.set_archived(job.id, True, actor)
 
 
-def _delete(settings: Settings, jobs: Jobs, job: Job) -> bool:
-    if not jobs.delete(job.id):
+def _unarchive(settings: Settings, jobs: Jobs, job: Job, actor: Actor) -> bool:
+    return jobs.set_archived(job.id, False, actor) if job.archived else False
+
+
+def _delete(settings: Settings, jobs: Jobs, job: Job, actor: Actor) -> bool:
+    if not jobs.delete(job.id, actor):
         return False
     remove_job_files(settings, job)  # the row is gone first: nothing points at them now
     return True
 
 
-# Cancel joins this table as one more entry once Jobs.cancel exists (issue 13, item 2).
 BULK_ACTIONS: dict[str, BulkAction] = {a.name: a for a in (
-    BulkAction("retry", "Retry", "queued again", "only files that ended in ERROR can be retried", False, _retry),
+    BulkAction("retry", "Retry", "queued again", "only files that ended in ERROR or were cancelled can be retried",
+               False, _retry),
+    BulkAction("cancel", "Cancel", "cancelled", "only waiting or running files can be cancelled", False, _cancel),
     BulkAction("archive", "Archive", "archived", "already archived", False, _archive),
     BulkAction("unarchive", "Unarchive", "back in the main list", "not archived", False, _unarchive),
     BulkAction("delete", "Delete", "deleted, with their stored files", "being processed right now", True, _delete),
@@ -185,7 +199,7 @@ class BulkResult:
 
 
 def run_bulk(settings: Settings, jobs: Jobs, action: BulkAction, ids: list[int], user_id: int,
-             is_admin: bool) -> BulkResult:
+             is_admin: bool, actor: Actor = SYSTEM) -> BulkResult:
     """Apply ``action`` to each visible job of ``ids``, one by one (each keeps its own guard:
     a job that started running meanwhile is skipped, never half-deleted)."""
     done = skipped = missing = 0
@@ -193,7 +207,7 @@ def run_bulk(settings: Settings, jobs: Jobs, action: BulkAction, ids: list[int],
         job = jobs.get_visible(job_id, user_id, is_admin)
         if job is None:
             missing += 1
-        elif action.run(settings, jobs, job):
+        elif action.run(settings, jobs, job, actor):
             done += 1
         else:
             skipped += 1

@@ -9,6 +9,7 @@ taken over matches 0 rows and must discard its output.
 from __future__ import annotations
 
 import builtins  # Jobs.list shadows the name list inside the class
+import dataclasses
 import enum
 import logging
 import os
@@ -21,6 +22,7 @@ from typing import Any
 from app.core import audit
 from app.core.audit import SYSTEM, Actor
 from app.core.db import Database, Row, Transaction
+from app.core.errors import Conflict, NotFound
 from app.core.logfmt import log_event
 from app.core.textfold import fold
 
@@ -32,6 +34,7 @@ class Status(enum.StrEnum):
     IN_PROCESS = "IN PROCESS"
     PROCESS_OK = "PROCESS OK"
     ERROR = "ERROR"
+    CANCELLED = "CANCELLED"  # stopped by its owner or an administrator (migration 006)
 
     def __str__(self) -> str:
         return self.value
@@ -79,6 +82,8 @@ class Job:
     heartbeat_at: datetime | None
     model_name: str | None = None  # the registered model (None: jobs from before the registry)
     model_sha256: str | None = None
+    input_sha256: str | None = None  # the uploaded file's hash (None: jobs from before migration 006)
+    queue_position: int | None = None  # PENDING jobs: 1 = next to be claimed (Jobs.with_positions)
     expired_at: datetime | None = None  # RESULT_RETENTION_DAYS removed its files (the row stays)
 
     @property
@@ -107,7 +112,26 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.status in (Status.PROCESS_OK, Status.ERROR)
+        return self.status in (Status.PROCESS_OK, Status.ERROR, Status.CANCELLED)
+
+    @property
+    def rows_per_second(self) -> float | None:
+        """A running job's rate so far (rows written by its last progress write over the time
+        since its claim), or a finished job's over its whole run."""
+        if self.status is Status.IN_PROCESS and self.date_init and self.heartbeat_at and self.rows_done:
+            seconds = (self.heartbeat_at - self.date_init).total_seconds()
+            return self.rows_done / seconds if seconds > 0 else None
+        if self.status is Status.PROCESS_OK and self.duration_seconds and self.rows_total:
+            return self.rows_total / self.duration_seconds
+        return None
+
+    @property
+    def seconds_left(self) -> float | None:
+        """The estimated time until a running job is done, at its rate so far."""
+        rate = self.rows_per_second
+        if self.status is not Status.IN_PROCESS or not rate or self.rows_total is None:
+            return None
+        return max(0.0, (self.rows_total - self.rows_done) / rate)
 
     def as_dict(self) -> dict[str, Any]:
         """The public JSON shape (no claim token, no server paths)."""
@@ -137,6 +161,10 @@ class Job:
             "has_result": self.status is Status.PROCESS_OK and bool(self.path_result) and not self.expired,
             "expired": self.expired,
             "expired_at": iso(self.expired_at),
+            "input_sha256": self.input_sha256,
+            "rows_per_second": None if self.rows_per_second is None else round(self.rows_per_second, 1),
+            "seconds_left": None if self.seconds_left is None else round(self.seconds_left, 1),
+            "queue_position": self.queue_position,
         }
 
 
@@ -166,7 +194,32 @@ def job_from_row(row: Row) -> Job:
         model_name=row.get("model_name"),
         model_sha256=row.get("model_sha256"),
         expired_at=parse_time(row.get("expired_at")),
+        input_sha256=row.get("input_sha256"),
     )
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One state change of a job (a row of job_events): what happened, the status it left the
+    job in, which worker (or "web" / a user) did it, the job's attempts then, and a sentence."""
+
+    id: int
+    job_id: int
+    event: str
+    status: str
+    worker: str | None
+    attempt: int
+    detail: str | None
+    at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "event": self.event, "status": self.status, "worker": self.worker,
+                "attempt": self.attempt, "detail": self.detail, "at": self.at.isoformat() if self.at else None}
+
+
+# The kinds of job_events rows, in the order a job usually meets them.
+EVENTS = ("queued", "claimed", "released", "requeued", "reaped", "cancelled", "retried",
+          "finished_ok", "finished_error")
 
 
 def worker_identity() -> str:
@@ -222,28 +275,62 @@ class Jobs:
     def create(
         self, owner_id: int, file_name: str, path_up: str, file_size: int, rows_total: int | None,
         model_name: str | None = None, model_version: str | None = None, model_sha256: str | None = None,
+        input_sha256: str | None = None,
     ) -> Job:
         """A PENDING job; model_*: the registered model version it was accepted for (it runs
-        with exactly that one; None: the default model when it runs)."""
-        job_id = self.db.insert(
-            "job_insert",
-            {
-                "owner_id": owner_id,
-                "file_name": file_name[:255],
-                "path_up": path_up,
-                "file_size": file_size,
-                "rows_total": rows_total,
-                "model_name": model_name,
-                "model_version": model_version,
-                "model_sha256": model_sha256,
-                "file_key": fold(file_name[:255])[:255],
-            },
-        )
+        with exactly that one; None: the default model when it runs); input_sha256: the
+        stored file's hash."""
+        with self.db.transaction() as tx:
+            job_id = tx.insert(
+                "job_insert",
+                {
+                    "owner_id": owner_id,
+                    "file_name": file_name[:255],
+                    "path_up": path_up,
+                    "file_size": file_size,
+                    "rows_total": rows_total,
+                    "model_name": model_name,
+                    "model_version": model_version,
+                    "model_sha256": model_sha256,
+                    "input_sha256": input_sha256,
+                    "file_key": fold(file_name[:255])[:255],
+                },
+            )
+            rows = "unknown" if rows_total is None else f"{rows_total:,}"
+            self._event(tx, job_id, "queued", "web", f"uploaded: {rows} rows, {file_size:,} bytes")
         job = self.get(job_id)
         assert job is not None
         log_event(log, "job.created", job=job.id, user=job.owner_name, worker="web",
                   status=job.status.value, rows=rows_total, bytes=file_size)
         return job
+
+    @staticmethod
+    def _event(tx: Transaction, job_id: int, event: str, worker: str | None, detail: str | None = None) -> None:
+        """One job_events row for a change made in ``tx`` (status and attempts read after it)."""
+        assert event in EVENTS, event
+        tx.execute("job_event_insert", {"id": job_id, "event": event, "worker": worker,
+                                        "detail": None if detail is None else detail[:4000]})
+
+    def events(self, job_id: int) -> builtins.list[JobEvent]:
+        """The job's history, oldest first."""
+        return [
+            JobEvent(id=int(r["id"]), job_id=int(r["job_id"]), event=r["event"], status=r["status"],
+                     worker=r["worker"], attempt=int(r["attempt"] or 0), detail=r["detail"],
+                     at=parse_time(r["created_at"]))
+            for r in self.db.all("job_events_for_job", {"id": job_id})
+        ]
+
+    def queue_position(self, job: Job) -> int | None:
+        """A PENDING job's place in the queue (1: the next one claimed), else None."""
+        if job.status is not Status.PENDING:
+            return None
+        row = self.db.one("job_queue_position", {"id": job.id})
+        return int(row["n"]) if row else None
+
+    def with_positions(self, jobs: builtins.list[Job]) -> builtins.list[Job]:
+        """The jobs, PENDING ones with their queue_position (one indexed count each)."""
+        return [dataclasses.replace(j, queue_position=self.queue_position(j)) if j.status is Status.PENDING else j
+                for j in jobs]
 
     def get(self, job_id: int) -> Job | None:
         row = self.db.one("job_get", {"id": job_id})
@@ -336,6 +423,8 @@ class Jobs:
                     return None
                 job_id = int(row["id"])
                 won = tx.execute("job_claim", {"id": job_id, "worker": worker, "token": token})
+                if won == 1:
+                    self._event(tx, job_id, "claimed", worker, "claimed from the queue")
             if won == 1:
                 job = self.get(job_id)
                 if job is not None:
@@ -347,8 +436,10 @@ class Jobs:
         """Claim one given job (the API's /process_file). None if it is not claimable."""
         token = uuid.uuid4().hex
         query = "job_claim_forced" if force else "job_claim"
-        if self.db.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
-            return None
+        with self.db.transaction() as tx:
+            if tx.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
+                return None
+            self._event(tx, job_id, "claimed", worker, "re-run on request (forced)" if force else "run on request")
         job = self.get(job_id)
         return Claim(job, token, worker) if job else None
 
@@ -356,6 +447,22 @@ class Jobs:
     def heartbeat(self, claim: Claim, rows_done: int, rows_total: int | None = None) -> bool:
         params = {"id": claim.job.id, "token": claim.token, "rows_done": rows_done, "rows_total": rows_total}
         return self.db.execute("job_heartbeat", params) == 1
+
+    def claim_alive(self, claim: Claim) -> bool:
+        """Is the claim still ours (not cancelled, reaped or deleted)? A read, no write."""
+        return self.db.one("job_claim_alive", {"id": claim.job.id, "token": claim.token}) is not None
+
+    def _fenced_change(self, claim: Claim, query: str, params: dict[str, Any], event: str, detail: str,
+                       final: str | None = None) -> bool:
+        """A claim's change (only while the claim is the job's): its history event and, for a
+        ``final`` state, its metrics and webhook outbox rows, in one transaction."""
+        with self.db.transaction() as tx:
+            if tx.execute(query, params) != 1:
+                return False
+            self._event(tx, claim.job.id, event, claim.worker, detail)
+            if final is not None:
+                _finished(tx, claim.job.id, final)
+            return True
 
     def complete(
         self,
@@ -374,23 +481,17 @@ class Jobs:
             "rows_total": rows,
             "model_version": model_version,
         }
-        with self.db.transaction() as tx:
-            if tx.execute("job_complete", params) != 1:
-                return False
-            _finished(tx, claim.job.id, "job.succeeded")
-        return True
+        return self._fenced_change(claim, "job_complete", params, "finished_ok", f"{rows:,} rows written",
+                                   "job.succeeded")
 
     def fail(self, claim: Claim, message: str) -> bool:
         params = {"id": claim.job.id, "token": claim.token, "message": message[:4000]}
-        with self.db.transaction() as tx:
-            if tx.execute("job_fail", params) != 1:
-                return False
-            _finished(tx, claim.job.id, "job.failed")
-        return True
+        return self._fenced_change(claim, "job_fail", params, "finished_error", message, "job.failed")
 
     def release(self, claim: Claim) -> bool:
         """Give a claimed job back (graceful shutdown): PENDING again, the attempt not counted."""
-        return self.db.execute("job_release", {"id": claim.job.id, "token": claim.token}) == 1
+        return self._fenced_change(claim, "job_release", {"id": claim.job.id, "token": claim.token},
+                                   "released", "the worker was stopped; back in the queue")
 
     # -- recovery --------------------------------------------------------------------------------
     def reap(self, lease_seconds: int, max_attempts: int) -> tuple[builtins.list[int], builtins.list[int]]:
@@ -413,10 +514,15 @@ class Jobs:
                 id=int(row["id"]), owner_name=row["owner_name"], lost_worker=row["claimed_by"],
                 token=row["claim_token"], attempts=int(row["attempts"] or 0), held_seconds=held,
             )
+            lost = (f"heartbeat lost: no heartbeat from {row['claimed_by']} for over {lease_seconds} s "
+                    "(the lease)")
             with self.db.transaction() as tx:
-                requeued = tx.execute("job_reap_requeue", params) == 1
-                if requeued:
+                if tx.execute("job_reap_requeue", params) == 1:
+                    self._event(tx, found["id"], "reaped", "reaper", f"{lost}; back in the queue")
                     _taken_over(tx, "requeued")
+                    requeued = True
+                else:
+                    requeued = False
             if requeued:
                 reaped.append(Reaped(**found, failed=False))
                 continue
@@ -426,25 +532,70 @@ class Jobs:
                 "check it, then retry."
             )
             with self.db.transaction() as tx:
-                failed = tx.execute("job_reap_fail", {**params, "message": message}) == 1
-                if failed:
+                if tx.execute("job_reap_fail", {**params, "message": message}) == 1:
+                    self._event(tx, found["id"], "reaped", "reaper", f"{lost}; attempts exhausted")
                     _taken_over(tx, "failed")
                     _finished(tx, int(row["id"]), "job.failed")
+                    failed = True
+                else:
+                    failed = False
             if failed:
                 reaped.append(Reaped(**found, failed=True))
         return reaped
 
     # -- user actions ------------------------------------------------------------------------------
-    # Each records its audit entry in the same transaction as the change (nothing recorded when
-    # nothing changed).
+    # Each records its audit entry (and its history event) in the same transaction as the
+    # change (nothing recorded when nothing changed).
     def retry(self, job_id: int, actor: Actor = SYSTEM) -> bool:
+        """ERROR or CANCELLED -> PENDING with its attempts reset. False for any other status."""
         with self.db.transaction() as tx:
             done = tx.execute("job_retry", {"id": job_id}) == 1
             if done:
                 audit.record(tx, actor, audit.JOB_RETRY, "job", job_id)
+                self._event(tx, job_id, "retried", actor.name, f"retried by {actor.name}; back in the queue")
         if done:
             log_event(log, "job.retried", job=job_id, worker="web", status=Status.PENDING.value)
         return done
+
+    def cancel(self, job_id: int, actor: Actor) -> Job:
+        """Stop a PENDING or IN PROCESS job: CANCELLED at once in the database. A running job's
+        worker finds its claim fenced out at its next progress check (within about a second),
+        stops and removes what it wrote; if it finishes first, its complete() and this cancel
+        race on one guarded UPDATE and exactly one wins. ``by``: who (a user name), for the
+        history. Returns the cancelled job; NotFound if there is no such job, Conflict (its
+        status in ``extra``) if it has ended. The caller checks that ``by`` may see the job."""
+        by = actor.name
+        message = f"Cancelled by {by}."
+        for _ in range(5):  # a claim or a reap may move the job between the read and the write
+            job = self.get(job_id)
+            if job is None:
+                raise NotFound(f"There is no job {job_id}.", extra={"id": job_id})
+            with self.db.transaction() as tx:
+                if job.status is Status.PENDING:
+                    won = tx.execute("job_cancel_pending", {"id": job_id, "message": message}) == 1
+                    detail = f"cancelled by {by} while waiting in the queue"
+                elif job.status is Status.IN_PROCESS:
+                    won = tx.execute("job_cancel_running",
+                                     {"id": job_id, "message": message, "token": job.claim_token}) == 1
+                    detail = f"cancelled by {by} while {job.claimed_by} was running it ({job.rows_done:,} rows done)"
+                else:
+                    raise Conflict(f"Job {job_id} has already ended ({job.status.value}); only PENDING and "
+                                   "IN PROCESS jobs can be cancelled.",
+                                   extra={"id": job_id, "job_status": job.status.value})
+                if won:
+                    self._event(tx, job_id, "cancelled", by, detail)
+                    audit.record(tx, actor, audit.JOB_CANCEL, "job", job_id, f"was {job.status.value}")
+                    _finished(tx, job_id, "job.cancelled")
+            if won:
+                log_event(log, "job.cancelled", job=job_id, user=job.owner_name, worker="web", by=by,
+                          status=Status.CANCELLED.value, was=job.status.value)
+                cancelled = self.get(job_id)
+                if cancelled is None:
+                    raise NotFound(f"There is no job {job_id}.", extra={"id": job_id})
+                return cancelled
+        current = self.get(job_id)
+        raise Conflict(f"Job {job_id} changed while it was being cancelled; try again.",
+                       extra={"id": job_id, "job_status": current.status.value if current else None})
 
     def set_archived(self, job_id: int, archived: bool, actor: Actor = SYSTEM) -> bool:
         with self.db.transaction() as tx:

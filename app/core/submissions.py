@@ -186,7 +186,7 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
         raise
     try:
         job = jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows,
-                          model.name, model.version, model.sha256)
+                          model.name, model.version, model.sha256, sha256)
         assert report.format is not None
         info = UploadInput(
             job.id, owner_id, sha256,

@@ -1,7 +1,7 @@
 """The API for other software, and here every URL it answers, in one table:
 
     process  the article's /process_file and /process_all (administrators)
-    jobs     the JSON jobs API: submit, list, poll, result, retry, archive, delete
+    jobs     the JSON jobs API: submit, list, poll, result, events, retry, cancel, archive, delete
     models   the models an upload may name, with their columns; deploying one (administrators)
     webhooks signed deliveries of job events: register, list with their attempts, delete
     metrics  /metrics for Prometheus (administrators)
@@ -33,6 +33,8 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}", jobs.by_method(get=jobs.get_job, delete=jobs.delete_job), methods=["GET", "DELETE"]),
     Route("/api/jobs/{id}/result", jobs.job_result, methods=["GET"]),
     Route("/api/jobs/{id}/retry", jobs.retry_job, methods=["POST"]),
+    Route("/api/jobs/{id}/cancel", jobs.cancel_job, methods=["POST"]),
+    Route("/api/jobs/{id}/events", jobs.job_events, methods=["GET"]),
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
     Route("/api/models", jobs.by_method(get=models.list_models, post=models.deploy_model), methods=["GET", "POST"]),

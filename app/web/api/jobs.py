@@ -47,6 +47,12 @@ def job_json(job: Job) -> dict[str, Any]:
     return {**job.as_dict(), "links": job_links(job)}
 
 
+def with_position(request: Request, job: Job) -> Job:
+    """A PENDING job with its place in the queue."""
+    jobs: Jobs = request.app.state.jobs
+    return jobs.with_positions([job])[0]
+
+
 def visible_job(request: Request, user: User) -> Job:
     job_id = job_id_param(request)
     job = request.app.state.jobs.get_visible(job_id, user.id, user.is_admin)
@@ -63,7 +69,7 @@ async def create_job(request: Request) -> Response:
     upload = await receive_upload(request, settings)
     submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, upload,
                                    actor_of(request, user))
-    body = job_json(submission.job)
+    body = job_json(await run_in_threadpool(with_position, request, submission.job))
     # What the upload was (format, sheet, CSV convention) and the caller's earlier job with the
     # same content, if any: the job is created anyway, the caller decides.
     body["input"] = submission.input.as_dict()
@@ -84,7 +90,7 @@ async def list_jobs(request: Request) -> Response:
         jobs: Jobs = request.app.state.jobs
         owner = None if user.is_admin else user.id
         found = jobs.list(owner_id=owner, status=status, archived=archived, limit=limit, offset=offset)
-        return found, jobs.count(owner_id=owner, status=status, archived=archived)
+        return jobs.with_positions(found), jobs.count(owner_id=owner, status=status, archived=archived)
 
     found, total = await run_in_threadpool(read)
     return JSONResponse({"jobs": [job_json(j) for j in found], "total": total, "limit": limit, "offset": offset})
@@ -92,8 +98,19 @@ async def list_jobs(request: Request) -> Response:
 
 async def get_job(request: Request) -> Response:
     user = await caller(request)
-    job = await run_in_threadpool(visible_job, request, user)
+    job = await run_in_threadpool(lambda: with_position(request, visible_job(request, user)))
     return JSONResponse(job_json(job))
+
+
+async def job_events(request: Request) -> Response:
+    user = await caller(request)
+
+    def read() -> dict[str, Any]:
+        job = visible_job(request, user)
+        jobs: Jobs = request.app.state.jobs
+        return {"id": job.id, "events": [e.as_dict() for e in jobs.events(job.id)]}
+
+    return JSONResponse(await run_in_threadpool(read))
 
 
 async def job_result(request: Request) -> Response:
@@ -107,6 +124,7 @@ async def job_result(request: Request) -> Response:
             Status.PENDING: "it is waiting in the queue; poll /api/jobs/{id} until status is 'PROCESS OK'",
             Status.IN_PROCESS: "it is being processed; poll /api/jobs/{id} until status is 'PROCESS OK'",
             Status.ERROR: "it ended in ERROR (see 'error'); fix the file or POST /api/jobs/{id}/retry",
+            Status.CANCELLED: "it was cancelled; POST /api/jobs/{id}/retry to queue it again",
         }[job.status].replace("{id}", str(job.id))
         raise Conflict(f"Job {job.id} has no result: {hint}.", extra={"id": job.id, "job_status": job.status.value})
     settings: Settings = request.app.state.settings
@@ -133,9 +151,20 @@ async def retry_job(request: Request) -> Response:
             raise Gone(expired_message(request.app.state.settings, job), extra={"id": job.id, "expired": True})
         if not jobs.retry(job.id, actor_of(request, user)):
             current = jobs.get(job.id) or job
-            raise Conflict(f"Only a job in ERROR can be retried; job {job.id} is {current.status.value}.",
+            raise Conflict(f"Only a job in ERROR or CANCELLED can be retried; job {job.id} is {current.status.value}.",
                            extra={"id": job.id, "job_status": current.status.value})
         return jobs.get(job.id) or job
+
+    return JSONResponse(job_json(await run_in_threadpool(run)))
+
+
+async def cancel_job(request: Request) -> Response:
+    user = await caller(request)
+
+    def run() -> Job:
+        job = visible_job(request, user)
+        jobs: Jobs = request.app.state.jobs
+        return jobs.cancel(job.id, actor_of(request, user))  # Conflict (409) once it has ended
 
     return JSONResponse(job_json(await run_in_threadpool(run)))
 
@@ -172,7 +201,8 @@ async def delete_job(request: Request) -> Response:
     def run() -> Job:
         job = visible_job(request, user)
         jobs: Jobs = request.app.state.jobs
-        running = Conflict(f"Job {job.id} is being processed; delete it once it has finished.",
+        running = Conflict(f"Job {job.id} is being processed; cancel it (POST /api/jobs/{job.id}/cancel) "
+                           "or wait until it has finished, then delete it.",
                            extra={"id": job.id, "job_status": Status.IN_PROCESS.value})
         if job.status is Status.IN_PROCESS:
             raise running

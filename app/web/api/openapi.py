@@ -17,7 +17,7 @@ from typing import Any
 
 from app import __version__
 from app.core.audit import ACTIONS as AUDIT_ACTIONS
-from app.core.jobs import Status
+from app.core.jobs import EVENTS, Status
 from app.core.settings import Settings
 from app.core.submissions import human_size
 from app.core.webhooks import EVENTS as WEBHOOK_EVENTS
@@ -69,7 +69,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "owner", "file_name", "file_size", "status", "uploaded_at", "started_at",
                      "finished_at", "duration_seconds", "rows_total", "rows_done", "progress", "attempts",
                      "error", "archived", "model", "model_version", "model_sha256", "has_result", "expired",
-                     "expired_at", "links"],
+                     "expired_at", "input_sha256", "rows_per_second", "seconds_left", "queue_position", "links"],
         "properties": {
             "id": {"type": "integer"},
             "owner": _nullable("string", description="User name of the owner."),
@@ -84,7 +84,7 @@ SCHEMAS: dict[str, Any] = {
             "rows_done": {"type": "integer", "minimum": 0},
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "attempts": {"type": "integer", "minimum": 0},
-            "error": _nullable("string", description="Why the job ended in ERROR."),
+            "error": _nullable("string", description="Why the job ended in ERROR (or who CANCELLED it)."),
             "archived": {"type": "boolean"},
             "model": _nullable("string", description="The registered model the job was accepted for "
                                                      "(null: a job from before the registry)."),
@@ -94,8 +94,32 @@ SCHEMAS: dict[str, Any] = {
             "expired": {"type": "boolean", "description": "RESULT_RETENTION_DAYS removed the job's files: "
                                                           "downloads answer 410, the job stays listed."},
             "expired_at": _nullable("string", format="date-time"),
+            "input_sha256": _nullable("string", description="SHA-256 of the uploaded file (null: uploaded "
+                                                            "before it was recorded)."),
+            "rows_per_second": _nullable("number", description="IN PROCESS: the rate so far; PROCESS OK: "
+                                                               "over the whole run."),
+            "seconds_left": _nullable("number", description="IN PROCESS: estimated seconds until done."),
+            "queue_position": _nullable("integer", description="PENDING: its place in the queue (1: next)."),
             "links": _ref("Links"),
         },
+    },
+    "JobEvent": {
+        "type": "object",
+        "required": ["id", "event", "status", "worker", "attempt", "detail", "at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "event": {"type": "string", "enum": list(EVENTS)},
+            "status": {"type": "string", "enum": STATUSES, "description": "The job's status after it."},
+            "worker": _nullable("string", description="The worker (host:pid:id), 'reaper', 'web' or the user."),
+            "attempt": {"type": "integer", "minimum": 0, "description": "The job's attempts after it."},
+            "detail": _nullable("string"),
+            "at": _nullable("string", format="date-time"),
+        },
+    },
+    "JobEvents": {
+        "type": "object",
+        "required": ["id", "events"],
+        "properties": {"id": {"type": "integer"}, "events": {"type": "array", "items": _ref("JobEvent")}},
     },
     "JobList": {
         "type": "object",
@@ -387,7 +411,9 @@ FORCE = _query("force", {"type": "boolean", "default": False},
 NEXT_STEPS = {
     "get_job": ("GetJob", "Poll the job."),
     "get_result": ("GetResult", "Download its result (409 until it is PROCESS OK)."),
-    "retry_job": ("RetryJob", "Queue it again if it ended in ERROR."),
+    "retry_job": ("RetryJob", "Queue it again if it ended in ERROR or was CANCELLED."),
+    "cancel_job": ("CancelJob", "Cancel it while it is PENDING or IN PROCESS."),
+    "job_events": ("JobEvents", "Its history: claims, retries, cancel, finish."),
     "archive_job": ("ArchiveJob", "Archive it."),
     "unarchive_job": ("UnarchiveJob", "Bring it back from the archive."),
     "delete_job": ("DeleteJob", "Delete it with its files."),
@@ -527,7 +553,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "delete": {
                     "operationId": "delete_job", "tags": ["jobs"],
                     "summary": "Delete a job with its uploaded file and results",
-                    "description": "Not while it is IN PROCESS (409).",
+                    "description": "Not while it is IN PROCESS (409; cancel it first).",
                     "parameters": [JOB_ID],
                     "responses": _responses(_json(_ref("Deleted"), "Deleted."),
                                             "BadRequest", "Unauthorized", "NotFound", "Conflict"),
@@ -551,9 +577,23 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "BadRequest", "Unauthorized", "NotFound", "Conflict", "Gone"),
             }},
             "/api/jobs/{id}/retry": _job_action(
-                "Queue a job in ERROR again", "ERROR -> PENDING (attempts reset); any other status is 409; "
-                "an expired job (its files deleted) is 410.",
-                "retry_job", "Gone"),
+                "Queue a job in ERROR or CANCELLED again",
+                "ERROR or CANCELLED -> PENDING (attempts reset); any other status is 409; an expired job (its "
+                "files deleted) is 410.", "retry_job", "Gone"),
+            "/api/jobs/{id}/cancel": _job_action(
+                "Cancel a PENDING or IN PROCESS job",
+                "-> CANCELLED. A running job stops at its next progress check (about a second) and leaves no "
+                "result; a job that has ended (PROCESS OK, ERROR, CANCELLED) is 409. If it finishes at the same "
+                "moment, exactly one of the two wins: the answer is 200 CANCELLED or 409 PROCESS OK.",
+                "cancel_job"),
+            "/api/jobs/{id}/events": {"get": {
+                "operationId": "job_events", "tags": ["jobs"], "summary": "A job's history, oldest first",
+                "description": "One entry per state change: queued, claimed (by which worker), released, "
+                               "reaped (heartbeat lost), cancelled, retried, finished_ok, finished_error.",
+                "parameters": [JOB_ID],
+                "responses": _responses(_json(_ref("JobEvents"), "The job's events."),
+                                        "BadRequest", "Unauthorized", "NotFound"),
+            }},
             "/api/jobs/{id}/archive": _job_action(
                 "Archive a job", "Archived jobs leave the default list (`archived=true` lists them).", "archive_job"),
             "/api/jobs/{id}/unarchive": _job_action("Bring an archived job back", "The opposite of archive.",

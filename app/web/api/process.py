@@ -47,6 +47,8 @@ def outcome(job: Job) -> str:
         return f"PROCESS OK: {job.rows_done} rows"
     if job.status is Status.ERROR:
         return f"ERROR: {job.error_message or 'processing failed'}"
+    if job.status is Status.CANCELLED:
+        return f"CANCELLED: {job.error_message or 'cancelled while it ran'}"
     if job.status is Status.PENDING:
         return "PENDING: the worker stopped before the job ended; it was handed back to the queue"
     return f"{job.status.value}: another worker took the job over; poll /api/jobs/{job.id}"
@@ -60,6 +62,9 @@ def refuse(job: Job, force: bool) -> Conflict | None:
                         extra=extra)
     if job.status is Status.PROCESS_OK and not force:
         return Conflict(f"Job {job.id} is already PROCESS OK; add force=1 to process it again.", extra=extra)
+    if job.status is Status.CANCELLED and not force:
+        return Conflict(f"Job {job.id} was cancelled; add force=1 to process it now, or POST "
+                        f"/api/jobs/{job.id}/retry to put it back in the queue.", extra=extra)
     if job.status is Status.ERROR and not force:
         return Conflict(
             f"Job {job.id} ended in ERROR ({job.error_message or 'no message'}). Fix the cause, then add force=1 "

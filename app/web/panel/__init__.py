@@ -1,6 +1,7 @@
 """The web panel: one module per area, and here every URL it answers, in one table.
 
-    jobs     the job list, the upload, live updates, downloads, retry / archive / delete
+    jobs     the job list, a page per job, the upload, live updates, downloads, retry / cancel /
+             archive / delete
     bulk     the job list's bulk actions over selected rows or a whole filter
     signin   /login, /logout
     account  the user's own account page
@@ -8,6 +9,7 @@
     apidocs  /docs: Swagger UI over /openapi.json, from our own static files
     webhooks the user's webhooks and their delivery log (administrators: global ones too)
     users    administrators: the user list and what they do to an account; invitation links
+    queue    administrators: jobs per status, the oldest wait, throughput, the busy workers
     models   the active models, their columns and template CSVs; administrators activate versions
     audit    administrators: the audit log with filters
 
@@ -16,7 +18,7 @@ app/web/app.py mounts ``routes``.
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.panel import account, apidocs, audit, bulk, jobs, models, signin, tokens, users, webhooks
+from app.web.panel import account, apidocs, audit, bulk, jobs, models, queue, signin, tokens, users, webhooks
 
 routes: list[BaseRoute] = [
     Route("/login", signin.login_page, methods=["GET"]),
@@ -29,6 +31,7 @@ routes: list[BaseRoute] = [
     Route("/webhooks", webhooks.webhooks_page, methods=["GET", "POST"]),
     Route("/webhooks/{webhook_id:int}/delete", webhooks.webhook_delete, methods=["POST"]),
     Route("/admin/users", users.admin_users, methods=["GET", "POST"]),
+    Route("/admin/queue", queue.queue_page, methods=["GET"]),
     Route("/admin/users/{user_id:int}/disable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/enable", users.admin_set_active, methods=["POST"]),
     Route("/admin/users/{user_id:int}/password", users.admin_reset_password, methods=["POST"]),
@@ -48,10 +51,12 @@ routes: list[BaseRoute] = [
     Route("/jobs/updates", jobs.updates, methods=["GET"]),
     Route("/jobs/duplicate", jobs.duplicate_check, methods=["GET"]),
     Route("/jobs/bulk", bulk.bulk, methods=["POST"]),
+    Route("/jobs/{job_id:int}", jobs.job_page, methods=["GET"]),
     Route("/jobs/{job_id:int}/result.xlsx", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/result.csv", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/original.csv", jobs.download, methods=["GET"]),
     Route("/jobs/{job_id:int}/retry", jobs.retry, methods=["POST"]),
+    Route("/jobs/{job_id:int}/cancel", jobs.cancel, methods=["POST"]),
     Route("/jobs/{job_id:int}/archive", jobs.set_archived, methods=["POST"]),
     Route("/jobs/{job_id:int}/unarchive", jobs.set_archived, methods=["POST"]),
     Route("/jobs/{job_id:int}/delete", jobs.delete, methods=["POST"]),

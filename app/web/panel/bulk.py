@@ -18,6 +18,7 @@ from starlette.responses import Response
 from app.core.joblist import BULK_ACTIONS, MAX_BULK, JobList, run_bulk
 from app.core.settings import Settings
 from app.core.users import User
+from app.web.auth import actor_of
 from app.web.panel.common import MAX_ID, field, flash, page, render, safe_next, see_other
 from app.web.panel.jobs import Filters
 
@@ -69,6 +70,7 @@ def bulk(request: Request, user: User, form: FormData | None) -> Response:
             "question": question(action.label, len(ids), action.danger), "action": action, "count": len(ids),
             "fields": fields, "back": back, "capped": every and len(ids) >= MAX_BULK, "max_bulk": MAX_BULK,
         })
-    result = run_bulk(settings, request.app.state.jobs, action, ids, user.id, user.is_admin)
+    result = run_bulk(settings, request.app.state.jobs, action, ids, user.id, user.is_admin,
+                      actor_of(request, user))
     flash(request, result.message(), "success" if result.done else "error")
     return see_other(back)

@@ -1,5 +1,5 @@
 """The job panel: the list with filters and pages, the upload, live updates, downloads and the
-actions on one job (retry, archive, unarchive, delete)."""
+actions on one job (retry, cancel, archive, unarchive, delete)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from app.core.errors import (
     UnknownModel,
 )
 from app.core.files import existing_file, human_size, remove_job_files
+from app.core.job_view import class_counts, result_preview
 from app.core.joblist import BULK_ACTIONS, DEFAULT_SORT, DIRECTIONS, MAX_BULK, SORTS, JobFilter, JobList, Sort
 from app.core.jobs import Job, Jobs, Status
 from app.core.models import ModelRecord, Registry
@@ -150,7 +151,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
     total = listing.count(where)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     filters.page = min(filters.page, pages)
-    rows = listing.page(where, filters.sort, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE)
+    rows = jobs.with_positions(listing.page(where, filters.sort, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE))
     models, features = _upload_models(settings, jobs.db)
     return {
         "jobs": rows,
@@ -337,7 +338,7 @@ def updates(request: Request, user: User, form: FormData | None) -> Response:
     now = jobs.db_now()
     since = _since_param(request.query_params.get("since"))
     filters = Filters(request.query_params, user)
-    changed: dict[int, Job] = {job.id: job for job in jobs.active(owner)}
+    changed: dict[int, Job] = {job.id: job for job in jobs.with_positions(jobs.active(owner))}
     ended: list[Job] = []
     if since:
         for job in jobs.finished_since(owner, since):
@@ -388,6 +389,27 @@ def visible_job(request: Request, user: User) -> Job:
     if job is None:
         raise NotFound("There is no such file in your list.")
     return job
+
+
+@page
+def job_page(request: Request, user: User, form: FormData | None) -> Response:
+    """One job: its file, model, timings, history, the first result rows and its actions."""
+    jobs: Jobs = request.app.state.jobs
+    settings: Settings = request.app.state.settings
+    job = jobs.with_positions([visible_job(request, user)])[0]
+    now = jobs.db_now()
+    return render(request, "job.html", {
+        "job": job,
+        "events": jobs.events(job.id),
+        "preview": result_preview(settings, job),
+        "class_counts": class_counts(settings, job),
+        "show_owner": user.is_admin or job.owner_id != user.id,
+        "now": now,
+        "since": now.isoformat(),
+        "elapsed": elapsed_seconds,
+        "poll_ms": POLL_SECONDS * 1000,
+        "next_url": f"/jobs/{job.id}",
+    })
 
 
 def download_name(user_name: str, suffix: str) -> str:
@@ -465,8 +487,22 @@ def retry(request: Request, user: User, form: FormData | None) -> Response:
     elif request.app.state.jobs.retry(job.id, actor_of(request, user)):
         flash(request, f"“{job.file_name}” is waiting to be processed again.", "success")
     else:
-        flash(request, f"“{job.file_name}” is {job.status.value}; only files that ended in ERROR can be retried.",
-              "error")
+        flash(request, f"“{job.file_name}” is {job.status.value}; only files that ended in ERROR or were "
+                       "cancelled can be retried.", "error")
+    return see_other(_back(form))
+
+
+@page
+def cancel(request: Request, user: User, form: FormData | None) -> Response:
+    job = visible_job(request, user)
+    try:
+        request.app.state.jobs.cancel(job.id, actor_of(request, user))
+    except Conflict as exc:
+        status = exc.extra.get("job_status") or job.status.value
+        flash(request, f"“{job.file_name}” has already ended ({status}); only waiting or running files can be "
+                       "cancelled.", "error")
+        return see_other(_back(form))
+    flash(request, f"“{job.file_name}” was cancelled; Retry puts it back in the queue.", "success")
     return see_other(_back(form))
 
 

@@ -319,6 +319,49 @@
     });
   }
 
+  /* -- a job's page: follow it while it waits or runs; reload when its status changes ---------- */
+  function seconds(value) {
+    if (value < 60) { return value.toFixed(1) + " s"; }
+    var m = Math.floor(value / 60), s = Math.floor(value % 60), h = Math.floor(m / 60);
+    return h ? h + " h " + ("0" + (m % 60)).slice(-2) + " min" : m + " min " + ("0" + s).slice(-2) + " s";
+  }
+  var jobPage = $("[data-live-job]");
+  if (jobPage) {
+    var jobId = parseInt(jobPage.getAttribute("data-job-id"), 10);
+    var jobStatus = jobPage.getAttribute("data-status");
+    var jobSince = jobPage.getAttribute("data-since");
+    var jobEvery = parseInt(jobPage.getAttribute("data-poll-ms"), 10) || 2000;
+    var field = function (name, text) {
+      var node = $("[data-field='" + name + "']", jobPage);
+      if (node && text !== null && node.textContent !== text) { node.textContent = text; }
+    };
+    var followJob = function () {
+      fetch(jobPage.getAttribute("data-updates-url") + "?since=" + encodeURIComponent(jobSince || ""),
+            { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data) { return; }
+          jobSince = data.now;
+          var job = data.jobs.filter(function (j) { return j.id === jobId; })[0];
+          if (!job) { return; }
+          if (job.status !== jobStatus) { window.location.reload(); return; }
+          field("rows", job.display.rows);
+          field("duration", job.display.duration);
+          if (job.rows_per_second) { field("rate", Math.round(job.rows_per_second).toLocaleString("en-US")); }
+          if (job.seconds_left !== null) { field("eta", seconds(job.seconds_left)); }
+          if (job.queue_position) {
+            field("queue", job.queue_position === 1 ? "next to run" :
+                  "number " + job.queue_position + " (" + (job.queue_position - 1) + " before it)");
+          }
+        })
+        .catch(function () { /* offline for a moment: the next poll catches up */ })
+        .then(function () { window.setTimeout(followJob, document.hidden ? Math.max(jobEvery, 10000) : jobEvery); });
+    };
+    window.setTimeout(followJob, jobEvery);
+    return;
+  }
+
+
   /* -- bulk actions: selected rows, or all N matching the filter; one confirmation ----------- */
   var bulkForm = $("#bulk-form");
   function updateBulk() {
@@ -410,6 +453,14 @@
       bar && (bar.textContent = Math.round(job.progress * 100) + "%");
       setText(row, "rows", job.display.rows + " rows");
       setText(row, "duration", job.display.duration);
+      // rows/s, time left, place in the queue: as the server's template wrote them
+      var fresh = rowFrom(job.row_html);
+      ["rate", "queue"].forEach(function (name) {
+        var now = $("[data-field='" + name + "']", fresh), old = $("[data-field='" + name + "']", row);
+        if (now && old) { setText(row, name, now.textContent); }
+        else if (now && !old) { var at = $("[data-field='rows']", row); if (at) { at.after(now); } }
+        else if (old && !now) { old.remove(); }
+      });
       return;
     }
     var focused = document.activeElement && row.contains(document.activeElement) ? document.activeElement : null;
@@ -455,7 +506,8 @@
     box.className = "notice " + (ok ? "notice-ok" : "notice-error");
     box.setAttribute("role", ok ? "status" : "alert");
     var text = document.createElement("span");
-    text.textContent = "“" + item.file_name + "” " + (ok ? "finished: PROCESS OK." : "ended with an ERROR" + (item.error ? ": " + item.error : "."));
+    var cancelled = item.status === "CANCELLED";
+    text.textContent = "“" + item.file_name + "” " + (ok ? "finished: PROCESS OK." : cancelled ? "was cancelled." : "ended with an ERROR" + (item.error ? ": " + item.error : "."));
     box.appendChild(text);
     if (item.result_url) {
       var link = document.createElement("a");
@@ -476,7 +528,7 @@
     if ("Notification" in window && Notification.permission === "granted") {
       try {
         new Notification("Beyond: " + item.file_name, {
-          body: ok ? "Finished: PROCESS OK. The result is ready to download." : "Ended with an ERROR.",
+          body: ok ? "Finished: PROCESS OK. The result is ready to download." : cancelled ? "Cancelled." : "Ended with an ERROR.",
           tag: "beyond-job-" + item.id
         });
       } catch (e) { /* some browsers only allow notifications from a service worker */ }
