@@ -209,9 +209,10 @@ def value_for(schema: dict) -> st.SearchStrategy:
         good = st.integers(min_value=schema.get("minimum", -5), max_value=min(schema.get("maximum", 12), 12)).map(str)
     elif schema.get("type") == "boolean":
         good = st.sampled_from(["true", "false", "1", "0"])
-    else:
-        good = st.text(max_size=10)
-    junk = st.sampled_from(HOSTILE) | st.text(alphabet=st.characters(blacklist_characters="/"), max_size=12)
+    else:  # no lone surrogates: they cannot be written in a URL (a path parameter such as a model name)
+        good = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=10)
+    junk = st.sampled_from(HOSTILE) | st.text(alphabet=st.characters(blacklist_characters="/",
+                                                                     blacklist_categories=("Cs",)), max_size=12)
     return st.one_of(good, good, junk)
 
 

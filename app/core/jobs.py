@@ -398,5 +398,6 @@ class Jobs:
         """Remove the row (not while it runs). The caller removes the files."""
         done = self.db.execute("job_delete", {"id": job_id}) == 1
         if done:
+            self.db.execute("job_quality_delete", {"job_id": job_id})  # its report (app/core/quality.py)
             log_event(log, "job.deleted", job=job_id, worker="web")
         return done

@@ -3,6 +3,7 @@
     process  the article's /process_file and /process_all (administrators)
     jobs     the JSON jobs API: submit, list, poll, result, retry, archive, delete
     models   the models an upload may name, with their columns
+    quality  a job's data-quality report; a model's reports over time
     openapi  /openapi.json, the description of all of it
 
 The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.web.api import jobs, models, process
+from app.web.api import jobs, models, process, quality
 from app.web.api.openapi import openapi_document
 
 
@@ -32,6 +33,8 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}/retry", jobs.retry_job, methods=["POST"]),
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
+    Route("/api/jobs/{id}/quality", quality.job_quality, methods=["GET"]),
     Route("/api/models", models.list_models, methods=["GET"]),
+    Route("/api/models/{name}/quality", quality.model_quality, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

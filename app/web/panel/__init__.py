@@ -6,13 +6,14 @@
     tokens   the user's API tokens
     users    administrators: the user list and what they do to an account
     models   the active models, their columns and template CSVs; administrators activate versions
+    quality  a job's data-quality report, a model's quality over time
 
 app/web/app.py mounts ``routes``.
 """
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.panel import account, jobs, models, signin, tokens, users
+from app.web.panel import account, jobs, models, quality, signin, tokens, users
 
 routes: list[BaseRoute] = [
     Route("/login", signin.login_page, methods=["GET"]),
@@ -28,6 +29,7 @@ routes: list[BaseRoute] = [
     Route("/admin/users/{user_id:int}/unlock", users.admin_unlock, methods=["POST"]),
     Route("/models", models.models_page, methods=["GET"]),
     Route("/models/{name}/template.csv", models.template, methods=["GET"]),
+    Route("/models/{name}/quality", quality.model_quality, methods=["GET"]),
     Route("/models/{name}/{version}/activate", models.activate, methods=["POST"]),
     Route("/jobs", jobs.jobs_page, methods=["GET"]),
     Route("/jobs/upload", jobs.upload, methods=["POST"]),
@@ -39,4 +41,5 @@ routes: list[BaseRoute] = [
     Route("/jobs/{job_id:int}/archive", jobs.set_archived, methods=["POST"]),
     Route("/jobs/{job_id:int}/unarchive", jobs.set_archived, methods=["POST"]),
     Route("/jobs/{job_id:int}/delete", jobs.delete, methods=["POST"]),
+    Route("/jobs/{job_id:int}/quality", quality.job_quality, methods=["GET"]),
 ]

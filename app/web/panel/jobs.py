@@ -21,6 +21,7 @@ from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, To
 from app.core.files import existing_file, human_size, remove_job_files
 from app.core.jobs import Job, Jobs, Status
 from app.core.models import ModelRecord, Registry
+from app.core.quality import QualityReports
 from app.core.settings import Settings
 from app.core.submissions import MODEL_FIELD, Upload, accept
 from app.core.users import User
@@ -89,6 +90,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
     models, features = _upload_models(settings, jobs.db)
     return {
         "jobs": rows,
+        "quality": QualityReports(jobs.db).summaries(rows),  # the rows' data-quality badges
         "total": total,
         "pages": pages,
         "filters": filters,
@@ -228,11 +230,13 @@ def updates(request: Request, user: User, form: FormData | None) -> Response:
     template = request.app.state.templates.get_template("_job_row.html")
     show_owner = user.is_admin
     payload = []
+    quality = QualityReports(jobs.db).summaries(list(changed.values()))
     for job in changed.values():
         item = job.as_dict()
         item["display"] = _display(request, job, now)
         item["row_html"] = template.render(request=request, job=job, show_owner=show_owner, now=now, elapsed=elapsed_seconds,
-                                           next_url=safe_next(request.query_params.get("next"), "/jobs"))
+                                           next_url=safe_next(request.query_params.get("next"), "/jobs"),
+                                           quality=quality)
         payload.append(item)
     body = {
         "now": now.isoformat(),
