@@ -181,7 +181,7 @@ def test_a_program_written_from_the_docs_submits_polls_and_downloads(live_server
         assert result.status_code == 200
         rows = list(load_workbook(io.BytesIO(result.content), read_only=True).worksheets[0].iter_rows(values_only=True))
         assert len(rows) == 301 and rows[0][-3:] == ("prediction", "probability", "row_status")
-        assert {r[-2] for r in rows[1:]} <= {"malignant", "benign"}
+        assert {r[-3] for r in rows[1:]} <= {"malignant", "benign"}
 
         for path in (job["links"]["self"], job["links"]["result"]):
             assert http.get(path).status_code == 401
