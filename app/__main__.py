@@ -139,10 +139,11 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
         source = Path(args.dir)
         if source.is_file() and source.suffix.lower() == ".zip":  # as the Models page takes it
             record = registry.deploy_archive(source, args.name, args.version, activate=args.activate,
-                                             label=str(source), actor=cli_actor())
+                                             label=str(source), actor=cli_actor(),
+                                             sample=args.sample)
         else:
             record = registry.deploy(source, args.name, version=args.version, activate=args.activate,
-                                     actor=cli_actor())
+                                     actor=cli_actor(), sample=args.sample)
     except BeyondError as exc:
         _print_error(exc)
         return 2
@@ -265,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True, help="the model's name: letters, digits, - _ . (up to 64)")
     p.add_argument("--version", help="default: the version in its schema.json")
     p.add_argument("--activate", action="store_true", help="make it the version new uploads use")
+    p.add_argument("--sample", help="a CSV of training rows: stored as the model's training profile (profile.json), "
+                                    "which every job's quality report compares with (MLflow models have none)")
     p.set_defaults(func=cmd_deploy_model)
 
     p = sub.add_parser("activate-model", help="make a deployed version the active one (promote or roll back)")

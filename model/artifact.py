@@ -154,6 +154,14 @@ class Model:
     def version(self) -> str:
         return str(self.schema["version"])
 
+    @cached_property
+    def profile(self) -> dict[str, Any] | None:
+        """The training profile (model/profile.py), or None: a model without one still
+        works, its quality report says "no training profile"."""
+        from model.profile import check_profile, read_profile_file
+
+        return check_profile(self.schema.get("profile"), str(self.path)) or read_profile_file(self.path)
+
     @property
     def is_classifier(self) -> bool:
         return hasattr(self.estimator, "predict_proba")
@@ -199,6 +207,7 @@ def build_schema(
     *,
     types: Mapping[str, str] | None = None,
     optional: Collection[str] | None = None,
+    profile: bool = True,
     **extra: Any,
 ) -> dict[str, Any]:
     """schema.json contents for an estimator trained on the DataFrame X (its columns are the
@@ -221,6 +230,9 @@ def build_schema(
     integer for numeric columns (integer: whole values only), boolean for bool columns or
     numbers that are all 0/1, category or text for text columns, datetime for datetime64.
     optional: columns the CSV may leave out (the model then gets them as missing values).
+    profile: also store the training profile (``"profile"``, see model/profile.py: per
+    feature its missing rate, range, decile bins or category shares, and the distribution of
+    the estimator's predictions on X), which every job's quality report compares with.
 
     ModelError if `version` is unfit (see `check_version`), a column's type cannot be
     inferred or does not fit the override, or `types`/`optional` name unknown columns.
@@ -240,7 +252,7 @@ def build_schema(
             raise ModelError(f"types[{name!r}] is {kind!r}; the types are {', '.join(FEATURE_TYPES)}")
     features = [_describe(name, X[label], types.get(name), name not in optional) for name, label in zip(names, X.columns)]
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
-    return {
+    schema = {
         "format": SCHEMA_FORMAT,
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -248,6 +260,11 @@ def build_schema(
         "classes": classes,
         **extra,
     }
+    if profile:
+        from model.profile import build_profile
+
+        schema["profile"] = build_profile(estimator, X, [FeatureSpec.from_schema(f) for f in features])
+    return schema
 
 
 def _describe(name: str, column: pd.Series, override: str | None, required: bool) -> dict[str, Any]:

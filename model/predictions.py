@@ -38,6 +38,7 @@ import pandas as pd
 
 from model.artifact import INTEGER, NUMBER, NUMERIC_TYPES, ROOT, FeatureSpec, Model, load_model
 from model.csv_input import CsvReport, feature_matrix, inspect_csv, model_values, read_csv_options
+from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
 from model.xlsx_writer import MAYBE_FORMULA, StreamingXlsxWriter, guard_text
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
@@ -212,6 +213,48 @@ def _model_frame(specs: Sequence[FeatureSpec], report: CsvReport, X: np.ndarray,
     return pd.DataFrame(columns)
 
 
+def _spread(n: int, scored: np.ndarray, labels: np.ndarray, probability: np.ndarray | None,
+            per_class: np.ndarray | None, classifier: bool, n_classes: int
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Full-chunk prediction columns from those of the scored rows: unscored rows get an empty
+    label ("" for class labels, NaN for numbers: an empty cell either way) and probability."""
+    if not classifier and np.issubdtype(np.asarray(labels).dtype, np.number):
+        full = np.full(n, np.nan)
+        full[scored] = labels
+    else:  # class labels as text: "" where unscored ("1" is still written as a number)
+        full = np.full(n, "", dtype=object)
+        full[scored] = [str(v) for v in np.asarray(labels).tolist()]
+    best = every = None
+    if classifier:
+        best = np.full(n, np.nan)
+        if probability is not None and len(probability):
+            best[scored] = probability
+        every = np.full((n, n_classes), np.nan)
+        if per_class is not None and len(per_class):
+            every[scored] = per_class
+    return full, best, every
+
+
+def _quality_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The "quality" sheet: one row per feature, then the predictions and the job."""
+    header = ["feature", "type", "status", "missing rate", "training missing rate", "outside training range",
+              "unseen categories", "PSI", "reasons"]
+    rows: list[list[Any]] = [
+        [f["name"], f["type"], f["status"], f["missing_rate"], f.get("training_missing_rate"), f["out_of_range"],
+         f["unseen"], f["psi"], "; ".join(f["reasons"])]
+        for f in report["features"]
+    ]
+    predictions = report["predictions"]
+    rows.append(["(predictions)", predictions.get("type") or "", predictions["status"], None, None, None, None,
+                 predictions["psi"], ""])
+    rows.append(["(job)", "", report["status"], None, None, None, None, None, report["reason"]])
+    rows.append(["rows", "", "", report["rows"], None, None, None, None, ""])
+    rows.append(["rows flagged", "", "", report["rows_flagged"], None, None, None, None, ""])
+    rows.append(["rows not scored", "", "", report["rows_not_scored"], None, None, None, None, ""])
+    assert all(r[2] in STATUS_ORDER or r[2] == "" for r in rows)
+    return header, rows
+
+
 def _integer_column(values: np.ndarray) -> np.ndarray | list[str]:
     """An integer feature for the workbook: int64 numbers, or texts ("3", "") with gaps."""
     return _integer_texts(values) if np.isnan(values).any() else values.astype(np.int64)
@@ -234,6 +277,8 @@ def prediction(
     probability_columns: str = "best",
     model_name: str | None = None,
     model_sha256: str | None = None,
+    quality: Callable[[dict[str, Any]], None] | None = None,
+    row_status: bool = True,
 ) -> Path:
     """Predict every row of ``input_file`` and write the .xlsx result; returns its path.
 
@@ -244,6 +289,12 @@ def prediction(
     ``probability_columns="all"`` adds, for a classifier, one ``probability_<class>`` column
     per class after ``probability`` (the setting PROBABILITY_COLUMNS). ``model_name`` and
     ``model_sha256`` (the registry's name and artifact hash) are shown on the summary sheet.
+
+    Every row gets a ``row_status`` (after the prediction columns; model/quality.py): empty
+    when clean, else what is wrong with it; rows with no feature present, or that the model
+    raises on, get no prediction.  The job's quality report (model/quality.py) goes on a
+    "quality" sheet and, when given, to ``quality(report)`` before the files are published.
+    ``row_status=False`` leaves all of that out (the bench's "without" measurement).
     """
     if probability_columns not in PROBABILITY_CHOICES:
         raise ValueError(f"probability_columns must be one of {PROBABILITY_CHOICES}, not {probability_columns!r}")
@@ -278,6 +329,10 @@ def prediction(
     every_class = probability_columns == "all" and model.is_classifier
     if every_class:
         out_columns += [f"{PROBABILITY_COLUMN}_{label}" for label in model.classes]
+    checker = None
+    if row_status:
+        out_columns.append(ROW_STATUS_COLUMN)
+        checker = QualityCheck(model, features, [s.name for s in specs if s.name not in report.feature_columns])
     header = list(report.header) + out_columns
     n_in = len(report.header)
     feature_of = {report.feature_columns[f]: k for k, f in enumerate(features)}  # column -> X column
@@ -299,7 +354,21 @@ def prediction(
                     frame = pd.DataFrame(X, columns=features)
                 else:
                     frame = _model_frame(specs, report, X, features, texts)
-                labels, probability, per_class = model.predict_classes(frame)
+                statuses = None
+                if checker is None:
+                    labels, probability, per_class = model.predict_classes(frame)
+                else:
+                    check = checker.check(X, None if all_numbers else frame)
+                    where = np.arange(len(X)) if check.scorable is None else np.flatnonzero(check.scorable)
+                    ok, labels, probability, per_class, failed_at = predict_rows(
+                        model, frame if check.scorable is None else frame.iloc[where])
+                    failed = {int(where[i]): error for i, error in failed_at.items()}
+                    checker.predictions(labels)
+                    statuses = checker.statuses(check, failed)
+                    if len(labels) != len(X):  # some rows unscored: spread the scored ones out
+                        labels, probability, per_class = _spread(
+                            len(X), where[ok], labels, probability, per_class, model.is_classifier,
+                            len(model.classes))
                 class_columns = [np.ascontiguousarray(per_class[:, k]) for k in range(per_class.shape[1])] \
                     if every_class and per_class is not None else []
                 numeric_labels = np.issubdtype(np.asarray(labels).dtype, np.number)
@@ -307,8 +376,9 @@ def prediction(
                 classes = model.is_classifier or not numeric_labels  # a regressor's are not
                 if classes:
                     counts = Counter(label_values)
-                    class_counts.update({str(label): count for label, count in counts.items()})
+                    class_counts.update({str(label): count for label, count in counts.items() if label != ""})
                     label_text = {label: str(label) for label in counts}
+                status_column = statuses if statuses is not None else [""] * len(X)
 
                 # Number features are numbers (missing -> empty), integers whole numbers; the
                 # other columns pass through as text, which the writer stores as numbers where
@@ -326,6 +396,8 @@ def prediction(
                 if probability is not None:
                     columns.append(probability)
                 columns += class_columns
+                if checker is not None:
+                    columns.append(status_column)
                 book.write_chunk(columns)
 
                 if twin:
@@ -337,6 +409,8 @@ def prediction(
                     if probability is not None:
                         tail.append(probability)
                     tail += class_columns
+                    if checker is not None:
+                        tail.append(_csv_texts(statuses) if statuses is not None else status_column)
                     twin.write(X, texts, tail)
                 rows_done += len(X)
                 if progress:
@@ -353,7 +427,16 @@ def prediction(
                 ("processing time (s)", round(time.monotonic() - started, 3)),
             ]
             summary += [("model SHA-256", model_sha256)] if model_sha256 else []
+            job_quality = checker.report() if checker is not None else None
+            if job_quality is not None:
+                summary += [("data quality", job_quality["status"]), ("rows flagged", job_quality["rows_flagged"]),
+                            ("rows not scored", job_quality["rows_not_scored"])]
+                summary += [("data quality reason", job_quality["reason"])] if job_quality["reason"] else []
             book.set_summary(summary)
+            if job_quality is not None:
+                book.add_table("quality", *_quality_table(job_quality), status_column=2)
+                if quality:
+                    quality(job_quality)
         if twin:
             twin.close()
             twin = None

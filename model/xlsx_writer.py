@@ -5,7 +5,8 @@ we write the SpreadsheetML ourselves: each worksheet is one deflated zip entry
 that rows are appended to as they arrive, so memory stays flat whatever the
 row count.  Only what the service needs is supported: numbers, inline strings,
 a bold frozen header with an autofilter, a fill on the prediction columns, and
-an optional "summary" sheet.
+an optional "summary" sheet, and optional small table sheets after it (`add_table`: the
+quality report, with its statuses coloured).
 
 Cell values:
   * numeric ``np.ndarray``: numbers, written as the shortest text that reads
@@ -90,6 +91,8 @@ _PLAIN, _FILLED, _HEADER, _HEADER_FILLED = 0, 1, 2, 3
 _PERCENT, _PERCENT_FILLED = 4, 5  # built-in number format 10, "0.00%": the value stays a fraction
 _STYLE_ATTR = {_PLAIN: "", _FILLED: ' s="1"', _HEADER: ' s="2"', _HEADER_FILLED: ' s="3"',
                _PERCENT: ' s="4"', _PERCENT_FILLED: ' s="5"'}
+# add_table: cells of its status column holding one of these words get the fill (cellXfs 6-8).
+STATUS_STYLES = {"ok": 6, "warning": 7, "alert": 8}
 _FILL_RGB = "FFDDEBF7"  # light blue
 _HIGHLIGHT_WIDTH = 16
 
@@ -103,18 +106,26 @@ _STYLES = (
     f"{_XML_DECL}<styleSheet {_NS}>"
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
-    '<fills count="3"><fill><patternFill patternType="none"/></fill>'
+    '<fills count="6"><fill><patternFill patternType="none"/></fill>'
     '<fill><patternFill patternType="gray125"/></fill>'
     f'<fill><patternFill patternType="solid"><fgColor rgb="{_FILL_RGB}"/>'
-    '<bgColor indexed="64"/></patternFill></fill></fills>'
+    '<bgColor indexed="64"/></patternFill></fill>'
+    # ok green, warning amber, alert red (Excel's "Good", "Neutral", "Bad" cell colours)
+    '<fill><patternFill patternType="solid"><fgColor rgb="FFC6EFCE"/><bgColor indexed="64"/></patternFill></fill>'
+    '<fill><patternFill patternType="solid"><fgColor rgb="FFFFEB9C"/><bgColor indexed="64"/></patternFill></fill>'
+    '<fill><patternFill patternType="solid"><fgColor rgb="FFFFC7CE"/><bgColor indexed="64"/></patternFill></fill>'
+    "</fills>"
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="9"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="0" fillId="2" borderId="0" xfId="0" applyFill="1"/>'
     '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
     '<xf numFmtId="10" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="10" fontId="0" fillId="2" borderId="0" xfId="0" applyNumberFormat="1" applyFill="1"/>'
+    '<xf numFmtId="0" fontId="0" fillId="3" borderId="0" xfId="0" applyFill="1"/>'
+    '<xf numFmtId="0" fontId="0" fillId="4" borderId="0" xfId="0" applyFill="1"/>'
+    '<xf numFmtId="0" fontId="0" fillId="5" borderId="0" xfId="0" applyFill="1"/>'
     "</cellXfs>"
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
@@ -399,6 +410,7 @@ class StreamingXlsxWriter:
         self._sheet_rows = -1  # data rows in the open sheet; -1: no sheet open
         self._sheet_bytes = 0
         self._summary: list[tuple[str, str | int | float]] | None = None
+        self._tables: list[tuple[str, bytes]] = []  # (name, sheet XML) of add_table sheets
         self._closed = False
         self._pending: deque[Future[Any]] = deque()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-deflate")
@@ -428,6 +440,38 @@ class StreamingXlsxWriter:
         """Items for a "summary" sheet (item / value) written after the data sheets."""
         self._summary = [(str(k), v) for k, v in items]
 
+    def add_table(self, name: str, header: Sequence[str], rows: Sequence[Sequence[str | int | float | None]],
+                  status_column: int | None = None) -> None:
+        """A small sheet (a few hundred rows at most: it is held in memory) written after the
+        summary: a bold header, then `rows` (text, numbers; None or NaN: empty).  In column
+        `status_column`, the words of `STATUS_STYLES` are filled green / amber / red."""
+        if not name or len(name) > 31 or _BAD_SHEET_CHARS.search(name) or name.lower() in (
+                SUMMARY_SHEET, self._sheet_name.lower(), *(n.lower() for n, _ in self._tables)):
+            raise ValueError(f"invalid or duplicate sheet name {name!r}")
+        bold = _STYLE_ATTR[_HEADER]
+        letters = [_col_letter(j) for j in range(len(header))]
+        out = ['<row r="1">' + "".join(f'<c r="{letters[j]}1"{bold} t="inlineStr">{_inline_str(guard_text(str(h)))}</c>'
+                                       for j, h in enumerate(header)) + "</row>"]
+        for r, row in enumerate(rows, start=2):
+            cells = []
+            for j, value in enumerate(row):
+                ref = f"{letters[j]}{r}"
+                if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                    continue
+                if isinstance(value, bool):
+                    cells.append(f'<c r="{ref}" t="b"><v>{int(value)}</v></c>')
+                elif isinstance(value, (int, float, np.integer, np.floating)):
+                    cells.append(f'<c r="{ref}"><v>{float(value)!r}</v></c>' if isinstance(value, (float, np.floating))
+                                 else f'<c r="{ref}"><v>{int(value)}</v></c>')
+                else:
+                    style = f' s="{STATUS_STYLES[value]}"' if j == status_column and value in STATUS_STYLES else ""
+                    cells.append(f'<c r="{ref}"{style} t="inlineStr">{_inline_str(guard_text(str(value)))}</c>')
+            out.append(f'<row r="{r}">{"".join(cells)}</row>')
+        widths = {j: 14.0 for j in range(len(header))}
+        widths[0] = 28.0
+        xml = _sheet_head(selected=False, frozen=True, widths=widths) + "".join(out) + "</sheetData></worksheet>"
+        self._tables.append((name, xml.encode()))
+
     def close(self) -> None:
         """Finish all sheets and the package; the file is deleted if this fails."""
         if self._closed:
@@ -437,9 +481,12 @@ class StreamingXlsxWriter:
             if self._sheet_rows == -1:
                 self._next_sheet()  # no rows at all: still write a sheet with the header
             self._end_sheet()
+            extra = len(self._sheets) + 1
             if self._summary is not None:
-                self._submit(self._w_writestr, f"xl/worksheets/sheet{len(self._sheets) + 1}.xml",
-                             self._summary_xml())
+                self._submit(self._w_writestr, f"xl/worksheets/sheet{extra}.xml", self._summary_xml())
+                extra += 1
+            for offset, (_, xml) in enumerate(self._tables):
+                self._submit(self._w_writestr, f"xl/worksheets/sheet{extra + offset}.xml", xml)
             for name, data in self._package_parts():
                 self._submit(self._w_writestr, name, data)
             self._drain()
@@ -568,6 +615,7 @@ class StreamingXlsxWriter:
         names = [name for name, _ in self._sheets]
         if self._summary is not None:
             names.append(SUMMARY_SHEET)
+        names += [name for name, _ in self._tables]
         sheets = "".join(
             f'<sheet name="{_escape_attr(name)}" sheetId="{i}" r:id="rId{i}"/>' for i, name in enumerate(names, 1)
         )

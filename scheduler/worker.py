@@ -28,6 +28,7 @@ from app.core.files import stored_path
 from app.core.jobs import Claim, Job, Jobs, Status, worker_identity
 from app.core.logfmt import log_event, logfmt
 from app.core.models import ModelRecord, Registry
+from app.core.quality import QualityReports
 from app.core.settings import Settings
 from model.artifact import Model, ModelError
 from model.predictions import InvalidInput, prediction
@@ -348,6 +349,7 @@ class Worker:
         self.settings.output_dir.mkdir(parents=True, exist_ok=True)
         outcome, message = "ok", None
         model: Model | None = None
+        quality: dict[str, Any] = {}  # the job's data-quality report (model/quality.py)
         with Heartbeat(self.jobs, claim, self.settings.heartbeat_seconds) as heartbeat:
 
             def progress(done: int, total: int) -> None:
@@ -365,6 +367,7 @@ class Worker:
                     source_name=job.file_name,
                     probability_columns=self.settings.probability_columns,
                     model_name=job.model_name or self.settings.default_model, model_sha256=job.model_sha256,
+                    quality=quality.update,
                 )
                 if heartbeat.lost.is_set():
                     raise LeaseLost(f"job {job.id}: lease lost")
@@ -398,6 +401,12 @@ class Worker:
                 lambda: self.jobs.complete(claim, xlsx_path.name, csv_path.name, rows, version),
                 job,
             )
+            if done and quality:
+                try:  # the job is done: a report that cannot be stored must not undo that
+                    self._retry_final("quality", lambda: QualityReports(self.db).save(
+                        job.id, job.model_name or self.settings.default_model, version, quality), job)
+                except Exception:  # logged; the result stands
+                    log.exception(logfmt("job.quality_not_stored", job=job.id, worker=self.worker_id))
             if done:
                 # A forced re-run replaces the previous claim's results.
                 for old in (job.path_result, job.path_result_csv):

@@ -344,3 +344,29 @@ UPDATE api_tokens SET revoked_at = {now} WHERE user_id = :user_id AND revoked_at
 
 -- name: schema_versions_applied
 SELECT COUNT(*) AS n FROM schema_version
+
+------------------------------------------------------------------ job quality reports (job_quality)
+
+-- name: job_quality_delete
+DELETE FROM job_quality WHERE job_id = :job_id
+
+-- name: job_quality_insert
+INSERT INTO job_quality (job_id, model_name, model_version, status, rows_total, rows_flagged, rows_not_scored,
+                         drifted_features, reason, report_json, created_at)
+VALUES (:job_id, :model_name, :model_version, :status, :rows_total, :rows_flagged, :rows_not_scored,
+        :drifted_features, :reason, :report_json, {now})
+
+-- name: job_quality_get
+SELECT * FROM job_quality WHERE job_id = :job_id
+
+-- name: job_quality_summaries
+-- The badges of a page of jobs: its ids lie between :low and :high.
+SELECT job_id, status, rows_total, rows_flagged, rows_not_scored, drifted_features, reason
+FROM job_quality WHERE job_id BETWEEN :low AND :high
+
+-- name: job_quality_for_model
+-- A model's recent jobs with their reports, newest first (:owner_id NULL: everyone's).
+SELECT q.*, r.status_file, r.file_name, r.date_result, r.owner_id
+FROM job_quality q JOIN wp_records r ON r.id = q.job_id
+WHERE q.model_name = :name AND (:owner_id IS NULL OR r.owner_id = :owner_id)
+ORDER BY q.job_id DESC LIMIT :limit

@@ -139,7 +139,7 @@ def test_docs_api_md_runs_exactly_as_written(live_server, engine, tmp_path) -> N
     assert checked >= 15
     workbook = load_workbook(io.BytesIO((workdir / "result.xlsx").read_bytes()), read_only=True)
     rows = list(workbook.worksheets[0].iter_rows(values_only=True))
-    assert len(rows) == 26 and rows[0][-2:] == ("prediction", "probability")  # header + the 25 rows sent
+    assert len(rows) == 26 and rows[0][-3:] == ("prediction", "probability", "row_status")  # header + the 25 rows sent
 
 
 # -- the "done means" ------------------------------------------------------------------------
@@ -180,8 +180,8 @@ def test_a_program_written_from_the_docs_submits_polls_and_downloads(live_server
         result = http.get(job["links"]["result"], headers=as_alice)
         assert result.status_code == 200
         rows = list(load_workbook(io.BytesIO(result.content), read_only=True).worksheets[0].iter_rows(values_only=True))
-        assert len(rows) == 301 and rows[0][-2:] == ("prediction", "probability")
-        assert {r[-2] for r in rows[1:]} <= {"malignant", "benign"}
+        assert len(rows) == 301 and rows[0][-3:] == ("prediction", "probability", "row_status")
+        assert {r[-3] for r in rows[1:]} <= {"malignant", "benign"}
 
         for path in (job["links"]["self"], job["links"]["result"]):
             assert http.get(path).status_code == 401

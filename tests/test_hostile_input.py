@@ -237,19 +237,19 @@ def check_result(entrance: Entrance, job: Job, source: Path, model_dir: Path) ->
     assert report.ok and report.format is not None
     header, records = source_table(source, report)
     assert len(records) == report.rows == job.rows_total == job.rows_done
-    out_columns = ["prediction", "probability"]
+    out_columns = ["prediction", "probability", "row_status"]
     features = {report.feature_columns[f] for f in model.features}
     n_in = len(report.header)
     decimal = report.format.decimal
 
     book = assert_no_live_formula_in_workbook(entrance.download(job.id, "xlsx"))
-    assert book.sheetnames == ["predictions", "summary"]
+    assert book.sheetnames == ["predictions", "summary", "quality"]
     values = list(book["predictions"].iter_rows(values_only=True))
     assert len(values) == report.rows + 1
     assert ["" if v is None else v for v in values[0]] == [guarded(h) for h in report.header] + out_columns
     classes = {"malignant", "benign"}
     for number, (record, got) in enumerate(zip(records, values[1:]), start=2):
-        assert len(record) == n_in and len(got) == n_in + 2, number
+        assert len(record) == n_in and len(got) == n_in + 3, number
         for i, text in enumerate(record):
             cell = got[i]
             where = (number, report.header[i], text[:60], cell if not isinstance(cell, str) else cell[:60])
@@ -263,7 +263,10 @@ def check_result(entrance: Entrance, job: Job, source: Path, model_dir: Path) ->
             else:
                 # Text passes through unchanged but for the formula guard (and Excel's cell size).
                 assert cell == guarded(text)[:MAX_CELL_CHARS], where
-        assert got[n_in] in classes and 0.0 <= got[n_in + 1] <= 1.0, number
+        if got[n_in + 2] == "no data: every feature is empty":  # not scored, and said why
+            assert got[n_in] is None and got[n_in + 1] is None, number
+        else:
+            assert got[n_in] in classes and 0.0 <= got[n_in + 1] <= 1.0, number
     summary = dict(book["summary"].iter_rows(values_only=True))
     assert summary["rows"] == report.rows and summary["input file"] == guarded(job.file_name)
     book.close()
@@ -280,8 +283,10 @@ def check_result(entrance: Entrance, job: Job, source: Path, model_dir: Path) ->
             else:
                 assert got[i] == (text if is_plain_number(text) else guarded(text)), (number, i)
         # the CSV twin predicts exactly what the workbook does
-        assert got[n_in] == values[number - 1][n_in], number
-        assert float(got[n_in + 1]) == pytest.approx(values[number - 1][n_in + 1], rel=1e-12)
+        assert got[n_in] == (values[number - 1][n_in] or ""), number
+        assert got[n_in + 2] == (values[number - 1][n_in + 2] or ""), number
+        if got[n_in]:
+            assert float(got[n_in + 1]) == pytest.approx(values[number - 1][n_in + 1], rel=1e-12)
     return values, result
 
 
@@ -385,7 +390,7 @@ def test_ten_thousand_columns_are_processed(entrance, settings, db, jobs, model_
     source = write_csv(tmp_path / "wide.csv", header + extra,
                        [r + [cells[(i + k) % len(cells)] for i in range(len(extra))] for k, r in enumerate(rows)])
     _, (values, _) = accept_and_process(entrance, settings, db, jobs, "wide.csv", source, model_dir)
-    assert len(values[0]) == 10_002 and values[0][-3:] == ("extra 9968", "prediction", "probability")
+    assert len(values[0]) == 10_003 and values[0][-4:] == ("extra 9968", "prediction", "probability", "row_status")
 
 
 def test_more_columns_than_supported_is_rejected(entrance, settings, jobs, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -368,5 +368,48 @@ def test_an_mlflow_model_deployed_beside_the_default_scores_through_the_worker(
     done = [worker.run_claim(worker.claim(job.id)) for job in (theirs, default)]
     assert [(j.status, j.model_name) for j in done] == [(Status.PROCESS_OK, "bc-mlflow"),
                                                           (Status.PROCESS_OK, "breast-cancer")]
-    results = [(settings.output_dir / j.path_result_csv).read_bytes() for j in done]
-    assert results[0] == results[1]
+    results = [pd.read_csv(settings.output_dir / j.path_result_csv, dtype=str, keep_default_na=False,
+                           encoding="utf-8-sig") for j in done]
+    # The same answers; only the row_status differs: the MLflow copy has no training profile
+    # (deployed without --sample), so no row is "outside training range" for it.
+    pd.testing.assert_frame_equal(results[0].drop(columns="row_status"), results[1].drop(columns="row_status"))
+    assert (results[0]["row_status"] == "").all()
+
+
+def test_deploy_with_a_sample_gives_an_mlflow_model_a_training_profile(
+        tmp_path: Path, model_dir: Path, settings: Any, db: Any, jobs: Any, alice: Any) -> None:
+    """deploy-model --sample: the signature gives the columns, the sample their statistics
+    (profile.json in the deployed copy, part of its hash); jobs then get a real report."""
+    from app.core.models import Registry
+    from app.core.quality import QualityReports
+    from app.core.submissions import submit_path
+    from scheduler.worker import Worker
+
+    ours = load_model(model_dir)
+    X = breast_cancer_frame(300, seed=8)[ours.features]
+    directory = save_sklearn(ours.estimator, tmp_path / "mlflow", X, ours.estimator.predict(X),
+                             skops_trusted_types=["numpy.dtype"], metadata={"version": "bc-mlflow-2"})
+    assert load_model(directory).profile is None
+    sample = tmp_path / "sample.csv"
+    X.to_csv(sample, index=False)
+    registry = Registry(db, settings)
+    with pytest.raises(Exception, match="does not fit the model"):
+        bad = tmp_path / "bad.csv"
+        X.drop(columns=["mean area"]).to_csv(bad, index=False)
+        registry.deploy(directory, "bc-bad", sample=bad)
+    record = registry.deploy(directory, "bc-profiled", activate=True, sample=sample)
+    deployed = registry.load(record)
+    profile = deployed.profile
+    assert profile is not None and profile["rows"] == 300
+    area = X["mean area"].to_numpy()
+    assert profile["features"]["mean area"]["max"] == area.max()
+    np.testing.assert_allclose(profile["features"]["mean area"]["edges"],
+                               np.unique(np.quantile(area, np.linspace(0.1, 0.9, 9))), rtol=0, atol=1e-9)
+    assert set(profile["predictions"]["shares"]) <= {"benign", "malignant"}
+    source = tmp_path / "patients.csv"
+    breast_cancer_frame(100, seed=9).to_csv(source, index=False)
+    job = submit_path(settings, jobs, alice.id, source, model="bc-profiled")
+    worker = Worker(settings, db)
+    done = worker.run_claim(worker.claim(job.id))
+    report = QualityReports(db).report(done)
+    assert report is not None and report["profile"] is True and report["status"] in ("ok", "warning", "alert")

@@ -330,7 +330,7 @@ def test_downloads_of_a_processed_job(as_alice, settings, db, jobs, make_csv) ->
     result_csv = client.get(f"/jobs/{job.id}/result.csv")
     assert result_csv.status_code == 200 and result_csv.headers["content-type"].startswith("text/csv")
     parsed = list(csv.reader(io.StringIO(result_csv.content.decode("utf-8-sig"))))
-    assert parsed[0][-2:] == ["prediction", "probability"] and len(parsed) == 31
+    assert parsed[0][-3:] == ["prediction", "probability", "row_status"] and len(parsed) == 31
     original = client.get(f"/jobs/{job.id}/original.csv")
     assert original.content == content
     assert "filename*=UTF-8''%C3%91and%C3%BA_%20v2.csv" in original.headers["content-disposition"]

@@ -130,10 +130,10 @@ def test_regressor_output_has_numbers_and_no_class_counts(tmp_path: Path, model_
     rows = list(book["predictions"].iter_rows(values_only=True))
     summary = dict(list(book["summary"].iter_rows(values_only=True))[1:])
     book.close()
-    assert rows[0][-1] == "prediction" and all(isinstance(r[-1], float) for r in rows[1:])
+    assert rows[0][-2:] == ("prediction", "row_status") and all(isinstance(r[-2], float) for r in rows[1:])
     assert not any(str(k).startswith("predicted ") for k in summary)
     twin = pd.read_csv(out.with_suffix(".csv"), encoding="utf-8-sig")
-    assert np.allclose(twin["prediction"], [r[-1] for r in rows[1:]], rtol=0, atol=0)
+    assert np.allclose(twin["prediction"], [r[-2] for r in rows[1:]], rtol=0, atol=0)
 
 
 # -- the writer's batch text path equals its per-value rule -------------------------------------
@@ -216,7 +216,7 @@ def test_rows_beyond_one_sheet_continue_on_the_next(tmp_path: Path, model_dir: P
     first_in, boundary_in, last_in = row(0), row(SHEET_ROWS - 1), row(rows - 1)
     with zipfile.ZipFile(out) as zf:
         book = zf.read("xl/workbook.xml").decode()
-        assert re.findall(r'<sheet name="([^"]+)"', book) == ["predictions", "predictions_2", "summary"]
+        assert re.findall(r'<sheet name="([^"]+)"', book) == ["predictions", "predictions_2", "summary", "quality"]
         n1, first1, last1, r1 = sheet_rows(zf, "xl/worksheets/sheet1.xml")
         n2, first2, last2, r2 = sheet_rows(zf, "xl/worksheets/sheet2.xml")
         summary = zf.read("xl/worksheets/sheet3.xml").decode()
@@ -225,7 +225,7 @@ def test_rows_beyond_one_sheet_continue_on_the_next(tmp_path: Path, model_dir: P
     n_in = len(header)
     for row_xml, expected in ((first1, first_in), (last1, boundary_in), (last2, last_in)):
         got = cells(row_xml)
-        assert len(got) == n_in + 2
+        assert len(got) in (n_in + 2, n_in + 3)  # row_status: an empty cell is not written
         assert got[0] == expected[0]
         assert [float(v) for v in got[1:n_in - 1]] == [float(v) for v in expected[1:n_in - 1]]
         assert got[n_in - 1] == expected[n_in - 1]  # diagnosis, passed through
@@ -236,7 +236,7 @@ def test_rows_beyond_one_sheet_continue_on_the_next(tmp_path: Path, model_dir: P
     twin_lines = 0
     with open(out.with_suffix(".csv"), encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
-        assert next(reader) == header + ["prediction", "probability"]
+        assert next(reader) == header + ["prediction", "probability", "row_status"]
         first_csv = next(reader)
         twin_lines = 2
         last_csv = first_csv

@@ -28,20 +28,20 @@ def test_output_keeps_every_column_and_row_and_predicts_well(tmp_path: Path, mod
     assert out == tmp_path / "out.xlsx" and out.exists()
     rows = read_sheet(out)
     header, body = rows[0], rows[1:]
-    assert list(header) == list(frame.columns) + ["prediction", "probability"]
+    assert list(header) == list(frame.columns) + ["prediction", "probability", "row_status"]
     assert len(body) == len(frame)
     for i, row in enumerate(body):
         assert row[0] == frame.at[i, "patient_id"]
         assert row[1] == pytest.approx(frame.at[i, "mean radius"])
         assert row[len(frame.columns) - 1] == frame.at[i, "diagnosis"]
-        assert row[-2] in ("malignant", "benign")
-        assert 0.5 <= row[-1] <= 1.0
-    accuracy = sum(r[-2] == r[len(frame.columns) - 1] for r in body) / len(body)
+        assert row[-3] in ("malignant", "benign")
+        assert 0.5 <= row[-2] <= 1.0
+    accuracy = sum(r[-3] == r[len(frame.columns) - 1] for r in body) / len(body)
     assert accuracy >= 0.9
     # the CSV twin holds the same rows
     csv_rows = pd.read_csv(out.with_suffix(".csv"), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert list(csv_rows.columns) == list(header)
-    assert csv_rows["prediction"].tolist() == [r[-2] for r in body]
+    assert csv_rows["prediction"].tolist() == [r[-3] for r in body]
     assert csv_rows["patient_id"].tolist() == frame["patient_id"].tolist()
 
 
@@ -120,13 +120,16 @@ def test_probability_columns_all_adds_one_column_per_class(tmp_path: Path, model
     expected = model.estimator.predict_proba(pd.read_csv(source)[model.features])
     rows = read_sheet(out)
     header, body = list(rows[0]), rows[1:]
-    assert header[-4:] == ["prediction", "probability", "probability_benign", "probability_malignant"]
+    assert header[-5:] == ["prediction", "probability", "probability_benign", "probability_malignant", "row_status"]
     csv_rows = pd.read_csv(out.with_suffix(".csv"), encoding="utf-8-sig")
     assert list(csv_rows.columns) == header
     for i, row in enumerate(body):
-        assert row[-2:] == pytest.approx(tuple(expected[i]), abs=1e-15)
-        assert row[-3] == pytest.approx(max(expected[i]), abs=1e-15)
-        assert row[-4] == classes[int(expected[i].argmax())]
+        # row_status: clean, or a value beyond the training range (these rows are sampled
+        # from the whole data set, not only the training split)
+        assert row[-1] is None or row[-1].startswith("outside training range: ")
+        assert row[-3:-1] == pytest.approx(tuple(expected[i]), abs=1e-15)
+        assert row[-4] == pytest.approx(max(expected[i]), abs=1e-15)
+        assert row[-5] == classes[int(expected[i].argmax())]
     assert csv_rows[["probability_benign", "probability_malignant"]].to_numpy() == pytest.approx(expected, abs=1e-15)
     with pytest.raises(ValueError, match="probability_columns"):
         prediction(source, tmp_path / "bad.xlsx", model=model, probability_columns="some")
@@ -144,4 +147,4 @@ def test_probability_columns_all_means_nothing_more_for_a_regressor(tmp_path: Pa
     source = tmp_path / "in.csv"
     frame.to_csv(source, index=False)
     out = prediction(source, tmp_path / "out.xlsx", model_dir=directory, probability_columns="all")
-    assert list(read_sheet(out)[0])[-1] == "prediction"
+    assert list(read_sheet(out)[0])[-2:] == ["prediction", "row_status"]

@@ -8,6 +8,7 @@ probabilities its own predict_proba gives on pd.read_csv of that CSV."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -122,14 +123,20 @@ def twin(xlsx: Path) -> pd.DataFrame:
     return pd.read_csv(xlsx.with_suffix(".csv"), dtype=str, keep_default_na=False, encoding="utf-8-sig")
 
 
-def assert_same_answers(xlsx: Path, labels: list[str], probability: np.ndarray) -> None:
+def assert_same_answers(xlsx: Path, labels: list[str], probability: np.ndarray, unscored: Sequence[int] = ()) -> None:
+    """The pipeline's answers, except for the `unscored` rows (every feature empty: no
+    prediction, and a row_status saying why)."""
     rows = result_rows(xlsx)
-    assert rows[0][-2:] == ("prediction", "probability")
-    assert [r[-2] for r in rows[1:]] == labels
-    np.testing.assert_allclose([r[-1] for r in rows[1:]], probability, rtol=0, atol=1e-12)
+    assert rows[0][-3:] == ("prediction", "probability", "row_status")
+    keep = [i for i in range(len(labels)) if i not in set(unscored)]
+    assert [rows[1 + i][-3] for i in keep] == [labels[i] for i in keep]
+    np.testing.assert_allclose([rows[1 + i][-2] for i in keep], probability[keep], rtol=0, atol=1e-12)
+    for i in unscored:
+        assert rows[1 + i][-3:] == (None, None, "no data: every feature is empty")
     csv = twin(xlsx)
-    assert csv["prediction"].tolist() == labels
-    np.testing.assert_allclose(csv["probability"].astype(float), probability, rtol=0, atol=1e-12)
+    assert [csv["prediction"][i] for i in keep] == [labels[i] for i in keep]
+    np.testing.assert_allclose(csv["probability"][keep].astype(float), probability[keep], rtol=0, atol=1e-12)
+    assert [csv["prediction"][i] for i in unscored] == [""] * len(unscored)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +251,7 @@ def test_prediction_gives_what_the_pipeline_gives_on_read_csv(tmp_path: Path, ch
     assert report.ok, report.problems
     assert report.unseen_categories == {"plan": 3}
     out = prediction(source, tmp_path / "out.xlsx", model_dir=directory, chunk_rows=128)
-    assert_same_answers(out, labels, probability)
+    assert_same_answers(out, labels, probability, unscored=[0])  # row 0 has every feature empty
 
     # every model column has the dtype the pipeline was trained with (iter_chunks agrees)
     frames = [feature_frame(c, report, load_model(directory).feature_specs) for c in iter_chunks(source, report, 128)]

@@ -116,9 +116,9 @@ def test_probability_columns_all_reaches_the_worker_results(settings, db, jobs, 
     book = openpyxl.load_workbook(every.output_dir / done.path_result, read_only=True)
     header = next(book["predictions"].iter_rows(values_only=True))
     book.close()
-    assert list(header)[-3:] == ["probability", "probability_benign", "probability_malignant"]
+    assert list(header)[-4:] == ["probability", "probability_benign", "probability_malignant", "row_status"]
     csv_header = (every.output_dir / done.path_result_csv).read_text(encoding="utf-8-sig").splitlines()[0]
-    assert csv_header.endswith(",probability,probability_benign,probability_malignant")
+    assert csv_header.endswith(",probability,probability_benign,probability_malignant,row_status")
     book = openpyxl.load_workbook(every.output_dir / done.path_result, read_only=True)
     summary = dict(book["summary"].iter_rows(values_only=True))
     book.close()

@@ -613,5 +613,6 @@ class Jobs:
             if done:
                 audit.record(tx, actor, audit.JOB_DELETE, "job", job_id)
         if done:
+            self.db.execute("job_quality_delete", {"job_id": job_id})  # its report (app/core/quality.py)
             log_event(log, "job.deleted", job=job_id, worker="web")
         return done

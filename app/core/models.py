@@ -44,6 +44,7 @@ from app.core.logfmt import log_event
 from app.core.model_archive import unpack_model_archive
 from app.core.settings import Settings
 from model.artifact import FeatureSpec, Model, ModelError, check_version, load_model
+from model.profile import PROFILE_FILE, sample_profile
 
 log = logging.getLogger("beyond.models")
 
@@ -128,6 +129,22 @@ def model_from_row(row: Row) -> ModelRecord:
     )
 
 
+def _sample_profile(model: Model, sample: Path) -> dict[str, Any]:
+    """The training profile of a sample CSV for `model`; InvalidRequest saying what is wrong."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(sample)
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"The sample {sample} cannot be read as a CSV: {exc}") from exc
+    if not len(frame):
+        raise InvalidRequest(f"The sample {sample} has no data rows.")
+    try:
+        return sample_profile(model, frame)
+    except ValueError as exc:
+        raise InvalidRequest(f"The sample {sample} does not fit the model: {exc}") from exc
+
+
 def _make_read_only(directory: Path) -> None:
     for path in directory.rglob("*"):
         if path.is_file():
@@ -171,11 +188,15 @@ class Registry:
     # -- deploy / activate --------------------------------------------------------------------
     def deploy(self, source_dir: str | os.PathLike[str], name: str, version: str | None = None,
                activate: bool = False, deployed_by: str | None = None, label: str | None = None,
-               actor: Actor | None = None) -> ModelRecord:
+               actor: Actor | None = None, sample: str | os.PathLike[str] | None = None) -> ModelRecord:
         """Register a copy of the model directory as NAME/VERSION (VERSION: the schema's
         version unless given). InvalidRequest for a bad name or version or a directory that
         does not load; Conflict if that version is deployed already. ``label`` names the
-        source in messages (default: its path)."""
+        source in messages (default: its path).
+
+        sample: a CSV of training rows; its training profile (model/profile.py, the quality
+        reports' reference) is stored as profile.json in the deployed copy.  For models whose
+        schema has no profile, e.g. MLflow models (whose signature gives only the columns)."""
         check_name(name)
         source = Path(source_dir)
         shown = label or str(source)
@@ -189,6 +210,7 @@ class Registry:
         except Exception as exc:  # a corrupt joblib raises anything (EOFError, UnpicklingError...)
             raise InvalidRequest(f"{shown} is not a usable model: {type(exc).__name__}: {exc}") from exc
         check_name(version, "model version")
+        profile = _sample_profile(model, Path(sample)) if sample is not None else None
         if self.get(name, version) is not None:
             raise Conflict(f"Model {name} version {version} is deployed already; versions never change, "
                            "deploy the new files under a new version.", extra={"name": name, "version": version})
@@ -197,6 +219,8 @@ class Registry:
         temp = final.parent / f".deploy-{version}-{uuid.uuid4().hex[:8]}"
         try:
             shutil.copytree(source, temp)
+            if profile is not None:
+                (temp / PROFILE_FILE).write_text(json.dumps(profile, indent=1) + "\n", encoding="utf-8")
             _make_read_only(temp)
             sha = artifact_sha256(temp)
             schema_json = json.dumps(model.schema, sort_keys=True)
@@ -228,7 +252,7 @@ class Registry:
 
     def deploy_archive(self, archive: Path, name: str, version: str | None = None, activate: bool = False,
                        deployed_by: str | None = None, label: str = "The archive",
-                       actor: Actor | None = None) -> ModelRecord:
+                       actor: Actor | None = None, sample: str | os.PathLike[str] | None = None) -> ModelRecord:
         """``deploy`` for a model directory uploaded as a .zip: unpacked with every entry
         checked (app/core/model_archive.py) into a private staging directory beside the
         registry's files, deployed from there, and the staging directory removed whatever
@@ -244,7 +268,7 @@ class Registry:
             try:
                 model_dir = unpack_model_archive(archive, staging, self.settings.model_unpacked_limit)
                 return self.deploy(model_dir, name, version, activate=activate, deployed_by=deployed_by,
-                                   label=label, actor=actor)
+                                   label=label, actor=actor, sample=sample)
             except InvalidRequest as exc:
                 raise FileRejected(exc.message, extra=exc.extra) from exc
         finally:

@@ -6,6 +6,7 @@
     webhooks signed deliveries of job events: register, list with their attempts, delete
     metrics  /metrics for Prometheus (administrators)
     audit    the audit log (administrators)
+    quality  a job's data-quality report; a model's reports over time
     openapi  /openapi.json, the description of all of it
 
 The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.web.api import audit, jobs, metrics, models, process, webhooks
+from app.web.api import audit, jobs, metrics, models, process, quality, webhooks
 from app.web.api.openapi import openapi_document
 
 
@@ -37,7 +38,9 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}/events", jobs.job_events, methods=["GET"]),
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
+    Route("/api/jobs/{id}/quality", quality.job_quality, methods=["GET"]),
     Route("/api/models", jobs.by_method(get=models.list_models, post=models.deploy_model), methods=["GET", "POST"]),
+    Route("/api/models/{name}/quality", quality.model_quality, methods=["GET"]),
     Route("/api/webhooks", jobs.by_method(get=webhooks.list_webhooks, post=webhooks.create_webhook),
           methods=["GET", "POST"]),
     Route("/api/webhooks/{webhook_id}", webhooks.delete_webhook, methods=["DELETE"]),

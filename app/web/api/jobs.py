@@ -16,6 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from app.core.errors import Conflict, Gone, NotFound
 from app.core.files import remove_job_files
 from app.core.jobs import Job, Jobs, Status
+from app.core.quality import QualityReports, QualitySummary
 from app.core.result_csv import DIALECTS
 from app.core.results import expired_message, job_file
 from app.core.settings import Settings
@@ -43,8 +44,10 @@ def job_links(job: Job) -> dict[str, str | None]:
     }
 
 
-def job_json(job: Job) -> dict[str, Any]:
-    return {**job.as_dict(), "links": job_links(job)}
+def job_json(job: Job, quality: QualitySummary | None = None) -> dict[str, Any]:
+    """The job, with its data-quality summary once it has one (GET /api/jobs/{id}/quality
+    has the whole report)."""
+    return {**job.as_dict(), "quality": quality.as_dict() if quality else None, "links": job_links(job)}
 
 
 def with_position(request: Request, job: Job) -> Job:
@@ -86,20 +89,28 @@ async def list_jobs(request: Request) -> Response:
     status = parse_status(query.get("status"))
     archived = parse_bool("archived", query.get("archived"), default=False)
 
-    def read() -> tuple[list[Job], int]:
+    def read() -> tuple[list[Job], int, dict[int, QualitySummary]]:
         jobs: Jobs = request.app.state.jobs
         owner = None if user.is_admin else user.id
         found = jobs.list(owner_id=owner, status=status, archived=archived, limit=limit, offset=offset)
-        return jobs.with_positions(found), jobs.count(owner_id=owner, status=status, archived=archived)
+        found = jobs.with_positions(found)
+        quality = QualityReports(request.app.state.db).summaries(found)
+        return found, jobs.count(owner_id=owner, status=status, archived=archived), quality
 
-    found, total = await run_in_threadpool(read)
-    return JSONResponse({"jobs": [job_json(j) for j in found], "total": total, "limit": limit, "offset": offset})
+    found, total, quality = await run_in_threadpool(read)
+    return JSONResponse({"jobs": [job_json(j, quality.get(j.id)) for j in found], "total": total, "limit": limit,
+                         "offset": offset})
 
 
 async def get_job(request: Request) -> Response:
     user = await caller(request)
-    job = await run_in_threadpool(lambda: with_position(request, visible_job(request, user)))
-    return JSONResponse(job_json(job))
+
+    def read() -> tuple[Job, QualitySummary | None]:
+        job = with_position(request, visible_job(request, user))
+        return job, QualityReports(request.app.state.db).summary(job)
+
+    job, quality = await run_in_threadpool(read)
+    return JSONResponse(job_json(job, quality))
 
 
 async def job_events(request: Request) -> Response:

@@ -29,6 +29,7 @@ from app.web.api.params import MAX_NUMBER
 from model.artifact import FEATURE_TYPES
 
 STATUSES = [s.value for s in Status]
+QUALITY_STATUSES = ["ok", "warning", "alert", "unknown"]
 
 
 def _nullable(kind: str, **more: Any) -> dict[str, Any]:
@@ -69,7 +70,8 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "owner", "file_name", "file_size", "status", "uploaded_at", "started_at",
                      "finished_at", "duration_seconds", "rows_total", "rows_done", "progress", "attempts",
                      "error", "archived", "model", "model_version", "model_sha256", "has_result", "expired",
-                     "expired_at", "input_sha256", "rows_per_second", "seconds_left", "queue_position", "links"],
+                     "expired_at", "input_sha256", "rows_per_second", "seconds_left", "queue_position", "quality",
+                     "links"],
         "properties": {
             "id": {"type": "integer"},
             "owner": _nullable("string", description="User name of the owner."),
@@ -100,6 +102,9 @@ SCHEMAS: dict[str, Any] = {
                                                                "over the whole run."),
             "seconds_left": _nullable("number", description="IN PROCESS: estimated seconds until done."),
             "queue_position": _nullable("integer", description="PENDING: its place in the queue (1: next)."),
+            "quality": {"anyOf": [{"type": "null"}, _ref("QualitySummary")],
+                        "description": "The data-quality summary, once the job is PROCESS OK (null before, and "
+                                       "for jobs processed before reports existed)."},
             "links": _ref("Links"),
         },
     },
@@ -120,6 +125,88 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["id", "events"],
         "properties": {"id": {"type": "integer"}, "events": {"type": "array", "items": _ref("JobEvent")}},
+    },
+    "QualitySummary": {
+        "type": "object",
+        "required": ["status", "rows_flagged", "rows_not_scored", "drifted_features", "reason"],
+        "properties": {
+            "status": {"type": "string", "enum": QUALITY_STATUSES,
+                       "description": "unknown: the model has no training profile."},
+            "rows_flagged": {"type": "integer", "minimum": 0, "description": "Rows with a row_status."},
+            "rows_not_scored": {"type": "integer", "minimum": 0, "description": "Rows without a prediction."},
+            "drifted_features": {"type": "array", "items": {"type": "string"},
+                                 "description": "Features whose status is warning or alert."},
+            "reason": {"type": "string", "description": "Why the status is what it is (empty when ok)."},
+        },
+    },
+    "FeatureQuality": {
+        "type": "object",
+        "required": ["name", "type", "missing_rate", "out_of_range", "unseen", "psi", "status", "reasons"],
+        "properties": {
+            "name": {"type": "string"},
+            "type": {"type": "string", "enum": list(FEATURE_TYPES)},
+            "missing_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "training_missing_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "out_of_range": {"type": "integer", "minimum": 0,
+                             "description": "Values outside the training [min, max]."},
+            "unseen": {"type": "integer", "minimum": 0, "description": "Category values not seen in training."},
+            "psi": _nullable("number", description="Population stability index against the training bins."),
+            "status": {"type": "string", "enum": QUALITY_STATUSES},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "bins": {"type": "object", "description": "Numbers: decile edges, training and upload shares per bin."},
+            "categories": {"type": "object", "description": "Categories: labels, training and upload shares."},
+        },
+    },
+    "QualityReport": {
+        "type": "object",
+        "required": ["job_id", "status", "reason", "profile", "rows", "rows_flagged", "rows_not_scored",
+                     "drifted_features", "features", "predictions", "thresholds"],
+        "properties": {
+            "job_id": {"type": "integer"},
+            "model": _nullable("string"),
+            "model_version": _nullable("string"),
+            "status": {"type": "string", "enum": QUALITY_STATUSES},
+            "reason": {"type": "string"},
+            "profile": {"type": "boolean", "description": "false: the model has no training profile."},
+            "rows": {"type": "integer", "minimum": 0},
+            "rows_flagged": {"type": "integer", "minimum": 0},
+            "rows_not_scored": {"type": "integer", "minimum": 0},
+            "drifted_features": {"type": "array", "items": {"type": "string"}},
+            "features": {"type": "array", "items": _ref("FeatureQuality")},
+            "predictions": {"type": "object", "required": ["psi", "status"],
+                            "description": "The prediction distribution against training's.",
+                            "properties": {"psi": _nullable("number"),
+                                           "status": {"type": "string", "enum": QUALITY_STATUSES}}},
+            "model_failures": {"type": "object", "description": "Errors the model raised, with row counts."},
+            "thresholds": {"type": "object", "description": "The limits the statuses are judged by."},
+        },
+    },
+    "ModelQuality": {
+        "type": "object",
+        "required": ["name", "active_version", "jobs"],
+        "properties": {
+            "name": {"type": "string"},
+            "active_version": _nullable("string"),
+            "jobs": {"type": "array", "description": "Recent jobs with a report, oldest first.", "items": {
+                "type": "object",
+                "required": ["job_id", "file_name", "finished_at", "model_version", "job_status", "status", "reason",
+                             "rows", "rows_flagged", "flagged_share", "psi", "predictions"],
+                "properties": {
+                    "job_id": {"type": "integer"},
+                    "file_name": {"type": "string"},
+                    "finished_at": _nullable("string", format="date-time"),
+                    "model_version": _nullable("string"),
+                    "job_status": {"type": "string", "enum": STATUSES},
+                    "status": {"type": "string", "enum": QUALITY_STATUSES},
+                    "reason": {"type": "string"},
+                    "rows": {"type": "integer", "minimum": 0},
+                    "rows_flagged": {"type": "integer", "minimum": 0},
+                    "flagged_share": {"type": "number", "minimum": 0, "maximum": 1},
+                    "psi": {"type": "object", "description": "Feature name -> PSI (null: not computed)."},
+                    "predictions": {"type": "object", "description": "PSI and distribution of the predictions."},
+                },
+            }},
+        },
     },
     "JobList": {
         "type": "object",
@@ -411,6 +498,7 @@ FORCE = _query("force", {"type": "boolean", "default": False},
 NEXT_STEPS = {
     "get_job": ("GetJob", "Poll the job."),
     "get_result": ("GetResult", "Download its result (409 until it is PROCESS OK)."),
+    "get_job_quality": ("GetQuality", "Its data-quality report (409 until it is PROCESS OK)."),
     "retry_job": ("RetryJob", "Queue it again if it ended in ERROR or was CANCELLED."),
     "cancel_job": ("CancelJob", "Cancel it while it is PENDING or IN PROCESS."),
     "job_events": ("JobEvents", "Its history: claims, retries, cancel, finish."),
@@ -619,6 +707,25 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 ],
                 "responses": _responses(_json(_ref("AuditList"), "A page of entries."), "BadRequest",
                                         "Unauthorized", "Forbidden"),
+            }},
+            "/api/jobs/{id}/quality": {"get": {
+                "operationId": "get_job_quality", "tags": ["jobs"], "summary": "The job's data-quality report",
+                "description": "Per feature: missing rate, values outside the training range, unseen categories, "
+                               "PSI against the training bins, status; the prediction distribution. 409 until the "
+                               "job is PROCESS OK.",
+                "parameters": [JOB_ID],
+                "responses": _responses(_json(_ref("QualityReport"), "The report."),
+                                        "BadRequest", "Unauthorized", "NotFound", "Conflict"),
+            }},
+            "/api/models/{name}/quality": {"get": {
+                "operationId": "get_model_quality", "tags": ["models"], "summary": "A model watched over time",
+                "description": "Its recent jobs (yours; an administrator sees everyone's) with their data-quality "
+                               "status, each feature's PSI, the flagged share and the prediction distribution.",
+                "parameters": [{"name": "name", "in": "path", "required": True,
+                                "schema": {"type": "string", "maxLength": 64},
+                                "description": "The model's name: letters, digits, '-', '_', '.'."}],
+                "responses": _responses(_json(_ref("ModelQuality"), "The model's recent jobs."),
+                                        "Unauthorized", "NotFound"),
             }},
             "/api/models": {"get": {
                 "operationId": "list_models", "tags": ["models"], "summary": "The models an upload may name",

@@ -12,13 +12,14 @@
     queue    administrators: jobs per status, the oldest wait, throughput, the busy workers
     models   the active models, their columns and template CSVs; administrators activate versions
     audit    administrators: the audit log with filters
+    quality  a job's data-quality report, a model's quality over time
 
 app/web/app.py mounts ``routes``.
 """
 
 from starlette.routing import BaseRoute, Route
 
-from app.web.panel import account, apidocs, audit, bulk, jobs, models, queue, signin, tokens, users, webhooks
+from app.web.panel import account, apidocs, audit, bulk, jobs, models, quality, queue, signin, tokens, users, webhooks
 
 routes: list[BaseRoute] = [
     Route("/login", signin.login_page, methods=["GET"]),
@@ -45,6 +46,7 @@ routes: list[BaseRoute] = [
     Route("/models", models.models_page, methods=["GET"]),
     Route("/models/deploy", models.deploy, methods=["POST"]),
     Route("/models/{name}/template.csv", models.template, methods=["GET"]),
+    Route("/models/{name}/quality", quality.model_quality, methods=["GET"]),
     Route("/models/{name}/{version}/activate", models.activate, methods=["POST"]),
     Route("/jobs", jobs.jobs_page, methods=["GET"]),
     Route("/jobs/upload", jobs.upload, methods=["POST"]),
@@ -60,4 +62,5 @@ routes: list[BaseRoute] = [
     Route("/jobs/{job_id:int}/archive", jobs.set_archived, methods=["POST"]),
     Route("/jobs/{job_id:int}/unarchive", jobs.set_archived, methods=["POST"]),
     Route("/jobs/{job_id:int}/delete", jobs.delete, methods=["POST"]),
+    Route("/jobs/{job_id:int}/quality", quality.job_quality, methods=["GET"]),
 ]

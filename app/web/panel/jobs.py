@@ -34,6 +34,7 @@ from app.core.job_view import class_counts, result_preview
 from app.core.joblist import BULK_ACTIONS, DEFAULT_SORT, DIRECTIONS, MAX_BULK, SORTS, JobFilter, JobList, Sort
 from app.core.jobs import Job, Jobs, Status
 from app.core.models import ModelRecord, Registry
+from app.core.quality import QualityReports
 from app.core.result_csv import DIALECTS
 from app.core.results import expired_message, job_file
 from app.core.settings import Settings
@@ -155,6 +156,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
     models, features = _upload_models(settings, jobs.db)
     return {
         "jobs": rows,
+        "quality": QualityReports(jobs.db).summaries(rows),  # the rows' data-quality badges
         "total": total,
         "pages": pages,
         "filters": filters,
@@ -351,9 +353,11 @@ def updates(request: Request, user: User, form: FormData | None) -> Response:
 
     def row_html(job: Job) -> str:
         return template.render(request=request, job=job, show_owner=show_owner, now=now, elapsed=elapsed_seconds,
-                               retention_days=settings.result_retention_days, next_url=next_url)
+                               retention_days=settings.result_retention_days, next_url=next_url,
+                               quality=quality)
 
     payload = []
+    quality = QualityReports(jobs.db).summaries(list(changed.values()))
     for job in changed.values():
         item = job.as_dict()
         item["display"] = _display(request, job, now)

@@ -1,0 +1,83 @@
+"""Data-quality pages: a job's report (/jobs/{id}/quality, its body in
+templates/_quality_report.html so the job's own page can include it) and a model watched over
+time (/models/{name}/quality).  Charts are SVG drawn here (app/web/charts.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.core.errors import NotFound
+from app.core.models import NAME_PATTERN, Registry
+from app.core.quality import QualityReports
+from app.core.users import User
+from app.web import charts
+from app.web.panel.common import page, render
+from app.web.panel.jobs import visible_job
+from model.quality import PSI_ALERT, PSI_WARNING, THRESHOLDS
+
+
+def feature_chart(feature: dict[str, Any]) -> Any:
+    """The upload-vs-training chart of one feature's report entry (None without a profile)."""
+    what = f"{feature['name']}: this file against the training data"
+    if "bins" in feature:
+        bins = feature["bins"]
+        return charts.distribution(charts.bin_labels(bins["edges"]), bins["training"], bins["upload"], what)
+    if "categories" in feature:
+        cats = feature["categories"]
+        return charts.distribution(cats["labels"], cats["training"], cats["upload"], what)
+    return None
+
+
+def report_context(report: dict[str, Any]) -> dict[str, Any]:
+    """What templates/_quality_report.html needs: the report plus a chart per feature."""
+    predictions = report.get("predictions") or {}
+    return {
+        "report": report,
+        "feature_charts": {f["name"]: feature_chart(f) for f in report["features"]},
+        "prediction_chart": feature_chart({"name": "predictions", **predictions}),
+        "thresholds": THRESHOLDS,
+    }
+
+
+@page
+def job_quality(request: Request, user: User, form: FormData | None) -> Response:
+    job = visible_job(request, user)
+    report = QualityReports(request.app.state.db).report(job)
+    if report is None:
+        raise NotFound("This file has no data-quality report (it has not finished, ended in ERROR, "
+                       "or was processed before reports existed).")
+    return render(request, "quality.html", {"job": job, **report_context(report)})
+
+
+@page
+def model_quality(request: Request, user: User, form: FormData | None) -> Response:
+    name = request.path_params["name"]
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise NotFound("There is no such model.")
+    registry = Registry(request.app.state.db, request.app.state.settings)
+    versions = [m for m in registry.list() if m.name == name]
+    if not versions:
+        raise NotFound(f"There is no model named “{name}”.")
+    jobs = QualityReports(request.app.state.db).for_model(name, None if user.is_admin else user.id)
+    labels = [f"#{j['job_id']} {j['file_name']}" for j in jobs]
+    statuses = [j["status"] for j in jobs]
+    names = list(jobs[-1]["psi"]) if jobs else []
+    limits = [(PSI_WARNING, "chart-warning"), (PSI_ALERT, "chart-alert")]
+    psi_charts = {n: charts.series([j["psi"].get(n) for j in jobs], labels, f"PSI of {n} per job", limits=limits,
+                                   statuses=statuses) for n in names}
+    flagged_chart = charts.series([j["flagged_share"] for j in jobs], labels, "Share of flagged rows per job",
+                                  statuses=statuses, percent=True)
+    shares = []
+    for j in jobs:
+        cats = j["predictions"].get("categories")
+        shares.append(dict(zip(cats["labels"], cats["upload"])) if cats else {})
+    prediction_chart = charts.stacked(shares, labels, "Predicted classes per job") if any(shares) else None
+    return render(request, "model_quality.html", {
+        "name": name, "jobs": jobs, "psi_charts": psi_charts, "flagged_chart": flagged_chart,
+        "prediction_chart": prediction_chart, "active": next((m.version for m in versions if m.active), None),
+        "thresholds": THRESHOLDS,
+    })

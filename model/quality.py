@@ -1,0 +1,459 @@
+"""Trust each prediction: a status for every row and a data-quality and drift report for every
+job, computed chunk by chunk in the prediction's own pass over the file (no second read).
+
+Row status (the ``row_status`` column of every result): empty for a clean row, else one or
+more of, joined by "; "::
+
+    no data: every feature is empty                       (not scored)
+    not scored: the model cannot take this row's values (ValueError: ...)
+    missing: mean radius, mean texture
+    outside training range: mean area (1.0e308 > 2501)
+    unseen category: plan='ultra'
+
+A row with no feature present gets no prediction (the model would answer from imputed values
+alone).  A row the model raises on is found by splitting the failing chunk in halves until the
+failing rows are alone (`predict_rows`), so one bad row never sinks the file; its range flags
+name the column at fault (an overflowing 1e308 is far outside any training range).
+
+The report compares the upload with the training profile (model/profile.py).  Per feature:
+missing rate, values outside the training [min, max] (numbers, integers, datetimes), unseen
+categories, and the population stability index over the training deciles (categories: over
+the training values plus one bucket for unseen ones), PSI = sum((u - t) * ln(u / t)) with
+shares floored at `PSI_FLOOR` so an empty bin does not make it infinite.  Thresholds (status
+``ok`` / ``warning`` / ``alert``):
+
+- PSI >= 0.1 warning, >= 0.25 alert (the customary limits); judged only with at least
+  `MIN_VALUES_FOR_PSI` non-missing values: with n values and 10 bins a sample drawn from the
+  training data itself has a PSI of about 9/n, which for small files is noise, not drift.
+- missing rate above the training one by 5 points: warning; by 20 points: alert.
+- values outside the training range, or unseen categories: 2% of the non-missing values
+  warning, 10% alert (a sample of the training population lands outside the range of the
+  training rows now and then; a shifted population does so steadily).
+
+The predictions get a PSI against the training predictions with the same limits.  The job's
+status is the worst of its features' and predictions', and at least ``warning`` when some rows
+could not be scored.  A model without a profile gets status ``unknown`` ("no training
+profile"); its rows still get the "no data" and "not scored" statuses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.artifact import BOOLEAN, CATEGORY, DATETIME, FeatureSpec, Model
+from model.profile import BINNED_TYPES, bin_index, boolean_keys, datetime_seconds
+
+ROW_STATUS_COLUMN = "row_status"
+OK, WARNING, ALERT, UNKNOWN = "ok", "warning", "alert", "unknown"
+STATUS_ORDER = {OK: 0, UNKNOWN: 0, WARNING: 1, ALERT: 2}
+PSI_WARNING, PSI_ALERT = 0.1, 0.25
+MISSING_RISE_WARNING, MISSING_RISE_ALERT = 0.05, 0.20
+OUTSIDE_WARNING, OUTSIDE_ALERT = 0.02, 0.10
+MIN_VALUES_FOR_PSI = 500
+PSI_FLOOR = 1e-4
+NO_PROFILE = "no training profile"
+NO_DATA = "no data: every feature is empty"
+MAX_CATEGORY_VALUES = 200  # upload values kept per category feature for the chart; the rest is counted
+THRESHOLDS = {
+    "psi_warning": PSI_WARNING, "psi_alert": PSI_ALERT,
+    "missing_rise_warning": MISSING_RISE_WARNING, "missing_rise_alert": MISSING_RISE_ALERT,
+    "outside_warning": OUTSIDE_WARNING, "outside_alert": OUTSIDE_ALERT,
+    "min_values_for_psi": MIN_VALUES_FOR_PSI,
+}
+
+
+def psi(upload: Sequence[float], training: Sequence[float]) -> float:
+    """Population stability index of two share vectors (same bins)."""
+    u = np.maximum(np.asarray(upload, dtype=np.float64), PSI_FLOOR)
+    t = np.maximum(np.asarray(training, dtype=np.float64), PSI_FLOOR)
+    return float(np.sum((u - t) * np.log(u / t)))
+
+
+def short_number(value: float) -> str:
+    """A number for a status text: "2501", "0.1634", "1.0e308"."""
+    if not math.isfinite(value):
+        return str(value)
+    magnitude = abs(value)
+    if magnitude >= 1e6 or (0 < magnitude < 1e-3):
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def worst(statuses: Sequence[str]) -> str:
+    return max(statuses, key=STATUS_ORDER.__getitem__, default=OK)
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+@dataclass
+class ChunkCheck:
+    """What the check found in one chunk: `scorable` rows (None: all of them) and, per flagged
+    row, its problems so far (statuses are texts only for flagged rows)."""
+
+    n: int
+    scorable: np.ndarray | None
+    problems: dict[int, list[str]]
+
+
+class _Feature:
+    """The running counts of one feature over the job."""
+
+    def __init__(self, spec: FeatureSpec, profile: dict[str, Any] | None) -> None:
+        self.spec, self.profile = spec, profile
+        self.rows = self.missing = self.outside = self.unseen = 0
+        self.edges = np.asarray((profile or {}).get("edges") or [], dtype=np.float64)
+        self.binned = spec.type in BINNED_TYPES and profile is not None and "shares" in profile \
+            and isinstance(profile["shares"], list)
+        self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
+        self.low = float(profile["min"]) if profile and profile.get("min") is not None else None
+        self.high = float(profile["max"]) if profile and profile.get("max") is not None else None
+        shares = (profile or {}).get("shares")
+        self.known = frozenset(shares) if isinstance(shares, dict) else frozenset(spec.categories)
+        self.values: Counter[str] = Counter()
+
+    def numbers(self, values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Counts a chunk of numbers; returns the rows below / above the training range."""
+        self.rows += len(values)
+        self.missing += int(np.count_nonzero(missing))
+        present = values[~missing] if missing.any() else values
+        if self.binned:
+            self.counts += np.bincount(bin_index(present, self.edges), minlength=len(self.counts))
+        below = above = None
+        if self.low is not None and self.high is not None:
+            below, above = values < self.low, values > self.high
+            self.outside += int(np.count_nonzero(below)) + int(np.count_nonzero(above))
+        return below, above
+
+    def count_numbers(self, values: np.ndarray, missing: np.ndarray | None, outside: int) -> None:
+        """Counts a chunk of numbers whose range check was done on the whole matrix."""
+        self.rows += len(values)
+        self.outside += outside
+        present = values
+        if missing is not None:
+            self.missing += int(np.count_nonzero(missing))
+            present = values[~missing]
+        if self.binned:
+            self.counts += np.bincount(bin_index(present, self.edges), minlength=len(self.counts))
+
+    def keys(self, keys: pd.Series) -> np.ndarray:
+        """Counts a chunk of category/boolean keys (None where missing); returns unseen rows."""
+        missing = keys.isna().to_numpy()
+        self.rows += len(keys)
+        self.missing += int(np.count_nonzero(missing))
+        codes, uniques = pd.factorize(keys)
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        for value, count in zip(uniques, counts):
+            if value in self.values or len(self.values) < MAX_CATEGORY_VALUES:
+                self.values[str(value)] += int(count)
+            else:
+                self.values["(other values)"] += int(count)
+        unseen = np.zeros(len(keys), dtype=bool)
+        if self.spec.type == CATEGORY and self.known:
+            new = np.fromiter((u not in self.known for u in uniques), dtype=bool, count=len(uniques))
+            if new.any():
+                unseen = np.zeros(len(keys), dtype=bool)
+                unseen[codes >= 0] = new[codes[codes >= 0]]
+                self.unseen += int(np.count_nonzero(unseen))
+        return unseen
+
+    def report(self) -> dict[str, Any]:
+        spec, profile = self.spec, self.profile
+        present = self.rows - self.missing
+        entry: dict[str, Any] = {
+            "name": spec.name, "type": spec.type,
+            "missing_rate": self.missing / self.rows if self.rows else 0.0,
+            "out_of_range": self.outside, "unseen": self.unseen, "psi": None, "status": UNKNOWN,
+            "reasons": [],
+        }
+        if profile is None:
+            entry["reasons"] = [NO_PROFILE]
+            return entry
+        trained_missing = float(profile.get("missing_rate", 0.0))
+        entry["training_missing_rate"] = trained_missing
+        statuses, reasons = [OK], []
+        if self.binned:
+            upload = (self.counts / present).tolist() if present else [0.0] * len(self.counts)
+            entry["bins"] = {"edges": self.edges.tolist(), "training": list(profile["shares"]), "upload": upload}
+            if present:
+                entry["psi"] = round(psi(upload, profile["shares"]), 6)
+        elif isinstance(profile.get("shares"), dict):
+            training = dict(profile["shares"])
+            labels = sorted(training)
+            unseen_share = sum(c for v, c in self.values.items() if v not in training)
+            upload = [self.values.get(v, 0) / present if present else 0.0 for v in labels]
+            upload_unseen = unseen_share / present if present else 0.0
+            entry["categories"] = {"labels": labels + ["(unseen)"], "training": [training[v] for v in labels] + [0.0],
+                                   "upload": upload + [upload_unseen]}
+            if present:
+                entry["psi"] = round(psi(upload + [upload_unseen], [training[v] for v in labels] + [0.0]), 6)
+        if entry["psi"] is not None and present >= MIN_VALUES_FOR_PSI:
+            value = entry["psi"]
+            if value >= PSI_WARNING:
+                statuses.append(ALERT if value >= PSI_ALERT else WARNING)
+                reasons.append(f"PSI {value:.2f}")
+        rise = entry["missing_rate"] - trained_missing
+        if rise > MISSING_RISE_WARNING:
+            statuses.append(ALERT if rise > MISSING_RISE_ALERT else WARNING)
+            reasons.append(f"missing {entry['missing_rate']:.0%} (training {trained_missing:.0%})")
+        for count, what in ((self.outside, "outside training range"), (self.unseen, "unseen categories")):
+            share = count / present if present else 0.0
+            if share > OUTSIDE_WARNING:
+                statuses.append(ALERT if share > OUTSIDE_ALERT else WARNING)
+                reasons.append(f"{share:.0%} {what}")
+        entry["status"], entry["reasons"] = worst(statuses), reasons
+        return entry
+
+
+class QualityCheck:
+    """Row status and the quality report of one job, fed chunk by chunk.
+
+    numeric: the names of the number/integer features in the chunk matrix X, in its column
+    order; absent: optional features the file lacks (every cell missing, never flagged)."""
+
+    def __init__(self, model: Model, numeric: Sequence[str], absent: Sequence[str] = ()) -> None:
+        self.model = model
+        self.profile = model.profile
+        features = (self.profile or {}).get("features", {})
+        self.specs = model.feature_specs
+        self.numeric = list(numeric)
+        self.absent = set(absent)
+        self.stats = {s.name: _Feature(s, features.get(s.name)) for s in self.specs}
+        self.typed = [s for s in self.specs if s.name not in set(self.numeric) and s.name not in self.absent]
+        # The training range of each X column (NaN without a profile: comparisons are then false)
+        self.lows = np.array([self.stats[n].low if self.stats[n].low is not None else np.nan for n in self.numeric])
+        self.highs = np.array([self.stats[n].high if self.stats[n].high is not None else np.nan for n in self.numeric])
+        self.rows = self.rows_flagged = self.rows_not_scored = 0
+        self.prediction_counts: Counter[str] = Counter()
+        predictions = (self.profile or {}).get("predictions") or {}
+        self.prediction_profile = predictions
+        self.prediction_edges = np.asarray(predictions.get("edges") or [], dtype=np.float64)
+        self.prediction_bins = np.zeros(len(self.prediction_edges) + 1, dtype=np.int64)
+        self.numeric_predictions = predictions.get("type") == "number"
+        self.failures: Counter[str] = Counter()
+
+    # -- one chunk ------------------------------------------------------------------------------
+    def check(self, X: np.ndarray, frame: pd.DataFrame | None) -> ChunkCheck:
+        """Counts a chunk (X: its number/integer features; frame: the model's input, needed
+        when the model has features of other types) and finds its flagged rows.
+
+        Whole-matrix numpy for the counts; Python only per flagged cell, to write its text."""
+        n = len(X)
+        self.rows += n
+        missing = np.isnan(X)
+        missing_by_feature = missing.any(axis=0) if self.numeric else np.zeros(0, dtype=bool)
+        empty = missing.sum(axis=1) if missing_by_feature.any() else np.zeros(n, dtype=np.int64)
+        below, above = X < self.lows, X > self.highs  # NaN limits (no profile): never outside
+        outside = below | above
+        outside_by_feature = outside.any(axis=0) if self.numeric else np.zeros(0, dtype=bool)
+        flagged = np.zeros(n, dtype=bool)
+        if missing_by_feature.any():
+            flagged |= missing.any(axis=1)
+        if outside_by_feature.any():
+            flagged |= outside.any(axis=1)
+        outside_counts = outside.sum(axis=0) if outside_by_feature.any() else None
+        for k, name in enumerate(self.numeric):
+            stat = self.stats[name]
+            stat.count_numbers(X[:, k], missing[:, k] if missing_by_feature[k] else None,
+                               int(outside_counts[k]) if outside_counts is not None else 0)
+        # (name, rows, texts) per problem kind, in feature order
+        gone: list[tuple[str, np.ndarray]] = [(self.numeric[k], missing[:, k]) for k in np.flatnonzero(missing_by_feature)]
+        ranges: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = [
+            (self.numeric[k], below[:, k], above[:, k], X[:, k]) for k in np.flatnonzero(outside_by_feature)]
+        unseen_rows: list[tuple[str, np.ndarray, np.ndarray]] = []
+        for spec in self.typed:
+            assert frame is not None
+            values = frame[spec.name]
+            stat = self.stats[spec.name]
+            if spec.type in BINNED_TYPES:  # datetimes, as seconds
+                seconds = datetime_seconds(values)
+                gaps = np.isnan(seconds)
+                low, high = stat.numbers(seconds, gaps)
+                if low is not None and high is not None and (low | high).any():
+                    flagged |= low | high
+                    ranges.append((spec.name, low, high, seconds))
+            else:
+                raw = values.to_numpy(dtype=object)
+                keys = boolean_keys(raw) if spec.type == BOOLEAN else pd.Series(raw).where(~pd.isna(raw), None)
+                gaps = keys.isna().to_numpy()
+                unseen = stat.keys(keys)
+                if unseen.any():
+                    flagged |= unseen
+                    unseen_rows.append((spec.name, unseen, keys.to_numpy(dtype=object)))
+            if gaps.any():
+                flagged |= gaps
+                gone.append((spec.name, gaps))
+                empty = empty + gaps
+        for name in self.absent:
+            self.stats[name].rows += n
+            self.stats[name].missing += n
+        no_data = empty == len(self.specs) - len(self.absent)
+        scorable = ~no_data if no_data.any() else None
+        problems: dict[int, list[str]] = {}
+        if not flagged.any():
+            return ChunkCheck(n, scorable, problems)
+        # Per kind and feature, its flagged rows (few, usually): the texts in feature order.
+        missing_names: dict[int, list[str]] = {}
+        for name, rows in gone:
+            for i in np.flatnonzero(rows).tolist():
+                missing_names.setdefault(i, []).append(name)
+        range_texts: dict[int, list[str]] = {}
+        for name, low, high, column in ranges:
+            high_text, low_text = self._limit(name, "high"), self._limit(name, "low")
+            for i in np.flatnonzero(high).tolist():
+                range_texts.setdefault(i, []).append(f"{name} ({self._value(name, column[i])} > {high_text})")
+            for i in np.flatnonzero(low).tolist():
+                range_texts.setdefault(i, []).append(f"{name} ({self._value(name, column[i])} < {low_text})")
+        unseen_texts: dict[int, list[str]] = {}
+        for name, rows, keys in unseen_rows:
+            for i in np.flatnonzero(rows).tolist():
+                unseen_texts.setdefault(i, []).append(f"{name}='{_shown(str(keys[i]))}'")
+        for i in np.flatnonzero(flagged).tolist():
+            if no_data[i]:
+                problems[i] = [NO_DATA]
+                continue
+            parts = []
+            if i in missing_names:
+                parts.append("missing: " + ", ".join(missing_names[i]))
+            if i in range_texts:
+                parts.append("outside training range: " + ", ".join(range_texts[i]))
+            if i in unseen_texts:
+                parts.append("unseen category: " + ", ".join(unseen_texts[i]))
+            problems[i] = parts
+        return ChunkCheck(n, scorable, problems)
+
+    def _value(self, name: str, value: float) -> str:
+        if self.stats[name].spec.type == DATETIME:
+            return str(pd.Timestamp(value, unit="s"))
+        return short_number(float(value))
+
+    def _limit(self, name: str, which: str) -> str:
+        stat = self.stats[name]
+        value = stat.high if which == "high" else stat.low
+        return self._value(name, value) if value is not None else "?"
+
+    def statuses(self, check: ChunkCheck, failed: dict[int, str]) -> list[str] | None:
+        """The chunk's row_status texts (None: every row clean), with the rows the model
+        failed on (row -> error), and counts the flagged and unscored rows."""
+        for i, error in failed.items():
+            check.problems.setdefault(i, []).insert(0, f"not scored: the model cannot take this row's values ({error})")
+            self.failures[error] += 1
+        self.rows_flagged += len(check.problems)
+        not_scored = len(failed) + (int(np.count_nonzero(~check.scorable)) if check.scorable is not None else 0)
+        self.rows_not_scored += not_scored
+        if not check.problems:
+            return None
+        texts = [""] * check.n
+        for i, parts in check.problems.items():
+            texts[i] = "; ".join(parts)
+        return texts
+
+    def predictions(self, labels: np.ndarray) -> None:
+        """Counts the predictions of the scored rows."""
+        if not len(labels):
+            return
+        if self.numeric_predictions and np.issubdtype(np.asarray(labels).dtype, np.number):
+            numbers = np.asarray(labels, dtype=np.float64)
+            numbers = numbers[np.isfinite(numbers)]
+            self.prediction_bins += np.bincount(bin_index(numbers, self.prediction_edges),
+                                                minlength=len(self.prediction_bins))
+        else:
+            codes, uniques = pd.factorize(np.asarray(labels, dtype=object))
+            for value, count in zip(uniques, np.bincount(codes, minlength=len(uniques))):
+                self.prediction_counts[str(value)] += int(count)
+
+    # -- the report -----------------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        """The job's quality report (JSON-ready); see the module's docstring for the statuses."""
+        features = [self.stats[s.name].report() for s in self.specs]
+        predictions = self._predictions_report()
+        has_profile = self.profile is not None
+        reasons: list[str] = []
+        statuses = [OK]
+        if has_profile:
+            for f in features:
+                statuses.append(f["status"])
+                if f["status"] in (WARNING, ALERT):
+                    reasons.append(f"{f['name']}: " + ", ".join(f["reasons"]))
+            if predictions.get("status") in (WARNING, ALERT):
+                statuses.append(predictions["status"])
+                reasons.append(f"predictions: PSI {predictions['psi']:.2f}")
+        if self.rows_not_scored:
+            statuses.append(WARNING)
+            reasons.append(f"{self.rows_not_scored:,} of {self.rows:,} rows not scored")
+        status = worst(statuses) if has_profile or self.rows_not_scored else UNKNOWN
+        if not has_profile:
+            reasons.insert(0, NO_PROFILE)
+        return {
+            "status": status,
+            "reason": "; ".join(reasons),
+            "profile": has_profile,
+            "rows": self.rows,
+            "rows_flagged": self.rows_flagged,
+            "rows_not_scored": self.rows_not_scored,
+            "drifted_features": [f["name"] for f in features if f["status"] in (WARNING, ALERT)],
+            "features": features,
+            "predictions": predictions,
+            "model_failures": dict(self.failures.most_common(5)),
+            "thresholds": THRESHOLDS,
+        }
+
+    def _predictions_report(self) -> dict[str, Any]:
+        trained = self.prediction_profile
+        out: dict[str, Any] = {"type": trained.get("type"), "psi": None, "status": UNKNOWN if not trained else OK}
+        if self.numeric_predictions:
+            total = int(self.prediction_bins.sum())
+            upload = (self.prediction_bins / total).tolist() if total else []
+            out["bins"] = {"edges": self.prediction_edges.tolist(), "training": trained.get("shares", []), "upload": upload}
+            if total:
+                out["psi"] = round(psi(upload, trained["shares"]), 6)
+        else:
+            total = sum(self.prediction_counts.values())
+            training = dict(trained.get("shares") or {})
+            labels = sorted(set(training) | set(self.prediction_counts))
+            upload = [self.prediction_counts.get(v, 0) / total if total else 0.0 for v in labels]
+            out["categories"] = {"labels": labels, "training": [training.get(v, 0.0) for v in labels], "upload": upload}
+            if total and training:
+                out["psi"] = round(psi(upload, [training.get(v, 0.0) for v in labels]), 6)
+        if trained and out["psi"] is not None and total >= MIN_VALUES_FOR_PSI and out["psi"] >= PSI_WARNING:
+            out["status"] = ALERT if out["psi"] >= PSI_ALERT else WARNING
+        return out
+
+
+def predict_rows(model: Model, frame: pd.DataFrame) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, dict[int, str]]:
+    """model.predict_classes on `frame`, surviving rows the model raises on: a failing block is
+    split in halves until each failing row is alone.  Returns (ok: bool per row, labels,
+    best probability, per-class probabilities: for the ok rows only, {row: error})."""
+    try:
+        # Overflowing values (1e308 / a small scale) must not become RuntimeWarnings: the row
+        # is reported in its row_status instead.
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+            labels, best, per_class = model.predict_classes(frame)
+        return np.ones(len(frame), dtype=bool), np.asarray(labels), best, per_class, {}
+    except Exception as exc:  # any model failure is one row's (or more) problem
+        if len(frame) == 1:
+            text = f"{type(exc).__name__}: {exc}"
+            return np.zeros(1, dtype=bool), np.asarray([]), None, None, {0: text[:200]}
+    half = len(frame) // 2
+    parts = [predict_rows(model, frame.iloc[:half]), predict_rows(model, frame.iloc[half:])]
+    ok = np.concatenate([p[0] for p in parts])
+    failed = {**parts[0][4], **{half + i: e for i, e in parts[1][4].items()}}
+    labels_parts = [p[1] for p in parts if len(p[1])]
+    labels = np.concatenate(labels_parts) if labels_parts else np.asarray([])
+    best_parts = [p[2] for p in parts if p[2] is not None and len(p[2])]
+    best = np.concatenate(best_parts) if best_parts else (None if not model.is_classifier else np.asarray([]))
+    class_parts = [p[3] for p in parts if p[3] is not None and len(p[3])]
+    per_class = np.concatenate(class_parts) if class_parts else None
+    return ok, labels, best, per_class, failed

@@ -1,0 +1,226 @@
+"""Trust each prediction: the training profile, the row status, the job's quality report (in the
+result, the database and the API).  Figures are checked against numpy computations written
+here, on the same data, not against the code's own output."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+
+from model.artifact import build_schema, load_model, save_model
+from model.predictions import prediction
+from model.train import SEED
+from tests.conftest import breast_cancer_frame
+
+DECILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def training_frame() -> pd.DataFrame:
+    """The rows the default model was trained on (model/train.py's split)."""
+    data = load_breast_cancer(as_frame=True)
+    y = data.target.map(dict(enumerate(data.target_names))).astype(object)
+    X_train, _, _, _ = train_test_split(data.data, y, test_size=0.2, random_state=SEED, stratify=y)
+    return X_train
+
+
+def resampled(rows: int, seed: int) -> pd.DataFrame:
+    X = training_frame()
+    rng = np.random.default_rng(seed)
+    picked = X.iloc[rng.integers(0, len(X), rows)].reset_index(drop=True)
+    picked.insert(0, "patient_id", [f"P{i:06d}" for i in range(rows)])
+    return picked
+
+
+def numpy_psi(upload: np.ndarray, train: np.ndarray) -> float:
+    """PSI over the training deciles, from scratch: np.digitize(right=True) puts x in bin i when
+    edges[i-1] < x <= edges[i]; empty bins count as 0.0001."""
+    edges = np.unique(np.quantile(train, DECILES))
+    t = np.bincount(np.digitize(train, edges, right=True), minlength=len(edges) + 1) / len(train)
+    u = np.bincount(np.digitize(upload, edges, right=True), minlength=len(edges) + 1) / len(upload)
+    t, u = np.maximum(t, 1e-4), np.maximum(u, 1e-4)
+    return float(np.sum((u - t) * np.log(u / t)))
+
+
+def run(source: Path, out: Path, model_dir: Path) -> dict:
+    found: dict = {}
+    prediction(source, out, model_dir=model_dir, quality=found.update, chunk_rows=700)
+    return found
+
+
+def result_rows(xlsx: Path, sheet: str = "predictions") -> list[tuple]:
+    book = openpyxl.load_workbook(xlsx, read_only=True)
+    rows = [tuple(r) for r in book[sheet].iter_rows(values_only=True)]
+    book.close()
+    return rows
+
+
+# -- the profile ------------------------------------------------------------------------------------
+def test_the_default_model_ships_a_profile_of_its_training_data(model_dir: Path) -> None:
+    model = load_model(model_dir)
+    profile = model.profile
+    assert profile is not None and profile["rows"] == 455
+    X = training_frame()
+    for name in ("mean area", "worst texture", "smoothness error"):
+        entry = profile["features"][name]
+        values = X[name].to_numpy()
+        edges = np.unique(np.quantile(values, DECILES))
+        assert entry["type"] == "number" and entry["missing_rate"] == 0.0
+        assert entry["min"] == values.min() and entry["max"] == values.max()
+        np.testing.assert_allclose(entry["edges"], edges, rtol=0, atol=1e-12)
+        shares = np.bincount(np.digitize(values, edges, right=True), minlength=len(edges) + 1) / len(values)
+        np.testing.assert_allclose(entry["shares"], shares, rtol=0, atol=1e-12)
+    labels = model.estimator.predict(X)
+    predicted = profile["predictions"]["shares"]
+    assert predicted == pytest.approx({c: float(np.mean(labels == c)) for c in ("benign", "malignant")}, abs=1e-12)
+
+
+def test_categories_and_booleans_get_shares_and_a_model_without_profile_still_scores(tmp_path: Path) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"plan": rng.choice(["basic", "pro", "team"], 400, p=[0.5, 0.3, 0.2]).astype(object),
+                      "autopay": rng.random(400) < 0.25, "seats": rng.integers(1, 30, 400)})
+    y = (X["seats"] > 15).map({True: "big", False: "small"})
+    pipeline = make_pipeline(ColumnTransformer([("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"])],
+                                               remainder="passthrough"), LogisticRegression(max_iter=500)).fit(X, y)
+    schema = build_schema(pipeline, X, "plans-1")
+    features = schema["profile"]["features"]
+    assert features["plan"]["shares"] == pytest.approx(X["plan"].value_counts(normalize=True).to_dict())
+    assert features["autopay"]["shares"] == pytest.approx({"true": float(X["autopay"].mean()),
+                                                           "false": float(1 - X["autopay"].mean())})
+    directory = save_model(pipeline, schema, tmp_path / "plans")
+    upload = X.head(60).copy()
+    upload.loc[3, "plan"] = "ultra"
+    upload.to_csv(tmp_path / "in.csv", index=False)
+    report = run(tmp_path / "in.csv", tmp_path / "out.xlsx", directory)
+    assert report["features"][0]["unseen"] == 1
+    rows = result_rows(tmp_path / "out.xlsx")
+    assert rows[0][-1] == "row_status" and rows[4][-1] == "unseen category: plan='ultra'"
+    assert rows[4][-3] in ("big", "small")  # an unseen category is scored, only flagged
+
+    bare = save_model(pipeline, build_schema(pipeline, X, "plans-2", profile=False), tmp_path / "bare")
+    report = run(tmp_path / "in.csv", tmp_path / "bare.xlsx", bare)
+    assert report["status"] == "unknown" and report["reason"] == "no training profile"
+    assert all(r[-3] in ("big", "small") for r in result_rows(tmp_path / "bare.xlsx")[1:])
+
+
+# -- the report -------------------------------------------------------------------------------------
+def test_a_file_resampled_from_the_training_data_is_ok_with_nothing_flagged(tmp_path: Path, model_dir: Path) -> None:
+    resampled(3000, seed=5).to_csv(tmp_path / "in.csv", index=False)
+    report = run(tmp_path / "in.csv", tmp_path / "out.xlsx", model_dir)
+    assert report["status"] == "ok", report["reason"]
+    assert report["drifted_features"] == [] and report["rows_flagged"] == 0 and report["rows"] == 3000
+    assert all(f["status"] == "ok" for f in report["features"])
+    assert report["predictions"]["status"] == "ok"
+
+
+def test_shifted_features_are_named_exactly_with_numpy_checked_figures(tmp_path: Path, model_dir: Path) -> None:
+    upload = resampled(2000, seed=6)
+    upload["mean area"] *= 1.8
+    upload["worst texture"] += 12.0
+    upload.to_csv(tmp_path / "in.csv", index=False)
+    report = run(tmp_path / "in.csv", tmp_path / "out.xlsx", model_dir)
+    assert sorted(report["drifted_features"]) == ["mean area", "worst texture"]
+    assert report["status"] == "alert"
+    X = training_frame()
+    shown = pd.read_csv(tmp_path / "in.csv")  # what was uploaded, read back
+    by_name = {f["name"]: f for f in report["features"]}
+    for name in ("mean area", "worst texture", "mean radius"):
+        values, train = shown[name].to_numpy(), X[name].to_numpy()
+        assert by_name[name]["psi"] == pytest.approx(numpy_psi(values, train), abs=1e-5)
+        outside = int(np.count_nonzero((values < train.min()) | (values > train.max())))
+        assert by_name[name]["out_of_range"] == outside
+    assert by_name["mean area"]["psi"] >= 0.25 and by_name["mean radius"]["psi"] < 0.1
+
+    # the quality sheet holds the same table, statuses coloured
+    book = openpyxl.load_workbook(tmp_path / "out.xlsx")
+    sheet = book["quality"]
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["feature", "type", "status"]
+    cells = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
+    assert cells["mean area"][2].value == "alert" and cells["mean radius"][2].value == "ok"
+    assert cells["mean area"][2].fill.fgColor.rgb == "FFFFC7CE" and cells["mean radius"][2].fill.fgColor.rgb == "FFC6EFCE"
+    assert cells["mean area"][7].value == pytest.approx(by_name["mean area"]["psi"])
+    book.close()
+
+
+def test_an_empty_row_an_overflow_and_a_missing_cell_are_flagged_by_row_and_column(
+        tmp_path: Path, model_dir: Path) -> None:
+    frame = breast_cancer_frame(40, seed=2)
+    features = load_model(model_dir).features
+    frame.loc[4, features] = np.nan  # row 6 of the sheet
+    frame.loc[9, "mean smoothness"] = 1e308  # row 11
+    frame.loc[14, "mean texture"] = np.nan  # row 16
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    report = run(tmp_path / "in.csv", tmp_path / "out.xlsx", model_dir)
+    rows = result_rows(tmp_path / "out.xlsx")
+    header = rows[0]
+    status_at, prediction_at = header.index("row_status"), header.index("prediction")
+    assert header[-3:] == ("prediction", "probability", "row_status")
+    assert rows[5][status_at] == "no data: every feature is empty" and rows[5][prediction_at] is None
+    assert rows[10][prediction_at] is None
+    assert rows[10][status_at].startswith("not scored: the model cannot take this row's values (")
+    assert rows[10][status_at].endswith("; outside training range: mean smoothness (1.0e308 > 0.1634)")
+    assert rows[15][status_at] == "missing: mean texture" and rows[15][prediction_at] in ("benign", "malignant")
+    scored = [r for i, r in enumerate(rows[1:]) if i not in (4, 9)]
+    assert all(r[prediction_at] in ("benign", "malignant") for r in scored)
+    assert report["rows_not_scored"] == 2 and report["rows_flagged"] >= 3
+    assert report["status"] in ("warning", "alert")
+    twin = list(csv.reader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8-sig"))))
+    assert twin[0][-1] == "row_status" and twin[5][-1] == "no data: every feature is empty"
+    assert twin[10][-3:-1] == ["", ""] and twin[15][-1] == "missing: mean texture"
+
+
+# -- through the worker, the database and the API (both engines) -----------------------------------
+def test_the_job_ends_process_ok_and_the_api_serves_its_report(  # type: ignore[no-untyped-def]
+        api_client, settings, db, alice, bearer, model_dir) -> None:
+    from scheduler.worker import Worker
+
+    frame = breast_cancer_frame(600, seed=3)
+    features = load_model(model_dir).features
+    frame.loc[0, features] = np.nan
+    frame.loc[1, "mean smoothness"] = 1e308
+    frame.loc[2, "mean radius"] = np.nan
+    content = frame.to_csv(index=False).encode()
+    headers = bearer(alice)
+    created = api_client.post("/api/jobs", headers=headers, files={"file": ("p.csv", content, "text/csv")})
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    assert created.json()["quality"] is None
+    early = api_client.get(f"/api/jobs/{job_id}/quality", headers=headers)
+    assert early.status_code == 409 and "no quality report" in early.json()["error"]
+    worker = Worker(settings, db)
+    job = worker.run_claim(worker.claim(job_id))
+    assert job.status.value == "PROCESS OK", job.error_message
+
+    body = api_client.get(f"/api/jobs/{job_id}", headers=headers).json()
+    assert body["quality"]["status"] in ("warning", "alert")
+    assert body["quality"]["rows_flagged"] >= 3 and body["quality"]["rows_not_scored"] == 2
+    listed = api_client.get("/api/jobs", headers=headers).json()["jobs"]
+    assert listed[0]["quality"] == body["quality"]
+    report = api_client.get(f"/api/jobs/{job_id}/quality", headers=headers).json()
+    assert report["rows"] == 600 and report["rows_not_scored"] == 2 and report["model"] == settings.default_model
+    names = [f["name"] for f in report["features"]]
+    assert names == features
+    radius = next(f for f in report["features"] if f["name"] == "mean radius")
+    assert radius["missing_rate"] == pytest.approx(2 / 600)  # the empty row and row 2
+    assert set(radius) >= {"name", "type", "missing_rate", "out_of_range", "unseen", "psi", "status"}
+
+    over_time = api_client.get(f"/api/models/{settings.default_model}/quality", headers=headers).json()
+    assert [j["job_id"] for j in over_time["jobs"]] == [job_id]
+    assert over_time["jobs"][0]["psi"]["mean radius"] == radius["psi"]
+    assert api_client.get("/api/models/nope/quality", headers=headers).status_code == 404
+
+    assert api_client.delete(f"/api/jobs/{job_id}", headers=headers).status_code == 200
+    assert db.one("job_quality_get", {"job_id": job_id}) is None
