@@ -58,6 +58,14 @@ class QualityReports:
         with self.db.transaction() as tx:
             tx.execute("job_quality_delete", {"job_id": job_id})
             tx.execute("job_quality_insert", params)
+            if report["status"] == "alert":
+                # The job.quality_alert webhook event, in the same transaction as the report.
+                from app.core.webhooks import enqueue_quality_alert
+
+                enqueue_quality_alert(tx, job_id, {
+                    "status": report["status"], "reason": str(report["reason"])[:1000],
+                    "rows_flagged": int(report["rows_flagged"]), "drifted_features": report["drifted_features"],
+                })
         log_event(log, "job.quality", job=job_id, model=model_name, status=report["status"],
                   rows_flagged=report["rows_flagged"], drifted=",".join(report["drifted_features"]) or "-")
         return True

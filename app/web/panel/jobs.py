@@ -402,7 +402,11 @@ def job_page(request: Request, user: User, form: FormData | None) -> Response:
     settings: Settings = request.app.state.settings
     job = jobs.with_positions([visible_job(request, user)])[0]
     now = jobs.db_now()
+    report = QualityReports(jobs.db).report(job)
+    from app.web.panel.quality import report_context  # (that module builds on this one)
+
     return render(request, "job.html", {
+        **(report_context(report) if report is not None else {}),
         "job": job,
         "events": jobs.events(job.id),
         "preview": result_preview(settings, job),
