@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from app.core.audit import Actor
 from app.core.db import open_database
 from app.core.jobs import Jobs, Status
 from app.core.submissions import submit_path
@@ -90,7 +91,7 @@ def test_cancel_a_running_job_from_its_page_then_retry_it(browser, server, engin
         page.get_by_role("button", name="Retry").click()
         page.wait_for_url(f"{base}/jobs/{job.id}")
         assert page.locator("[data-field=status]").inner_text() in ("PENDING", "IN PROCESS")
-        assert jobs.cancel(job.id, by="alice").status is Status.CANCELLED  # stop it again: keep the test short
+        assert jobs.cancel(job.id, Actor("alice")).status is Status.CANCELLED  # stop it again: keep the test short
         page.goto(f"{base}/jobs")
         assert page.locator(f"#job-{job.id} [data-field=status]").inner_text() == "CANCELLED"
         assert page.locator(f"#job-{job.id}").get_by_role("button", name="Retry").is_visible()
@@ -127,7 +128,7 @@ def test_queue_page_for_admins(browser, server, engine, tmp_path) -> None:  # ty
     finally:
         for job in (running, waiting):
             try:
-                jobs.cancel(job.id, by="admin")
+                jobs.cancel(job.id, Actor("admin"))
             except Exception:  # already ended: nothing to stop
                 pass
         context.close()

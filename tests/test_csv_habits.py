@@ -155,20 +155,21 @@ def test_result_in_the_users_convention(entrance, settings, db, tmp_path: Path) 
     assert "Peña" in text and "\r\n" in text
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
     header = rows[0]
-    assert header[-2:] == ["prediction", "probability"] and len(rows) == 13
+    assert header[-3:] == ["prediction", "probability", "row_status"] and len(rows) == 13
+    at_p, at_pred = header.index("probability"), header.index("prediction")
     radius = header.index("mean radius")
     assert rows[1][radius] == f"{expected[0, 0]:g}".replace(".", ",")
-    probability = rows[1][-1]
+    probability = rows[1][at_p]
     assert "," in probability and "." not in probability and 0 < float(probability.replace(",", ".")) <= 1
-    assert rows[1][-2] in ("malignant", "benign")
+    assert rows[1][at_pred] in ("malignant", "benign")
     plain = entrance.download(outcome.job_id, "csv", dialect="rfc4180").decode("utf-8-sig")
     stored = list(csv.reader(io.StringIO(plain, newline="")))
-    assert stored[0] == header and float(stored[1][-1]) == float(probability.replace(",", "."))
+    assert stored[0] == header and float(stored[1][at_p]) == float(probability.replace(",", "."))
     assert stored[1][radius] == f"{expected[0, 0]:g}"
     bad = (entrance.client.get(f"/api/jobs/{outcome.job_id}/result?format=csv&dialect=tsv", headers=entrance.headers)
            if entrance.kind == "api" else entrance.client.get(f"/jobs/{outcome.job_id}/result.csv?dialect=tsv"))
     assert bad.status_code == 400
     book = openpyxl.load_workbook(io.BytesIO(entrance.download(outcome.job_id, "xlsx")))
-    cell = book["predictions"].cell(2, len(header))
-    assert book["predictions"].cell(1, len(header)).value == "probability"
+    cell = book["predictions"].cell(2, at_p + 1)
+    assert book["predictions"].cell(1, at_p + 1).value == "probability"
     assert cell.number_format == "0.00%" and 0 < cell.value <= 1  # the value stays the probability

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from app.core.audit import Actor
 from app.core.db import Database, open_database
 from app.core.errors import Conflict
 from app.core.jobs import Jobs, Status
@@ -65,7 +66,7 @@ def test_a_400000_row_job_cancelled_while_running_stops_within_5_s(queue, procs,
     running = jobs.get(job.id)
     assert running is not None and running.rows_done < 400_000
     sent = time.monotonic()
-    cancelled = jobs.cancel(job.id, by="canceller")
+    cancelled = jobs.cancel(job.id, Actor("canceller"))
     assert cancelled.status is Status.CANCELLED
     wait_until(lambda: worker.events("job.cancel_seen"), 5, "the worker to stop the cancelled job")
     wait_until(lambda: output_files(settings) == EMPTY, 5 - (time.monotonic() - sent), "no files left")
@@ -83,7 +84,7 @@ def test_a_400000_row_job_cancelled_while_running_stops_within_5_s(queue, procs,
           f"files gone {stopped_in:.2f} s later")
 
     # A cancelled job can be retried: back in the queue, with its attempts reset.
-    assert jobs.retry(job.id, by="canceller")
+    assert jobs.retry(job.id, Actor("canceller"))
     again = jobs.get(job.id)
     assert again is not None and again.status is Status.PENDING and again.attempts == 0
 
@@ -110,7 +111,7 @@ def test_cancel_racing_completion_ends_each_job_exactly_one_way(queue, procs, tm
                        60, f"job {job.id} to be claimed", every=0.005)
             time.sleep(rng.uniform(0.3, 1.3) * run_time)
             try:
-                answers[job.id] = jobs.cancel(job.id, by="canceller").status.value
+                answers[job.id] = jobs.cancel(job.id, Actor("canceller")).status.value
             except Conflict as exc:
                 answers[job.id] = str(exc.extra["job_status"])
 

@@ -8,6 +8,7 @@ import hashlib
 
 import pytest
 
+from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound
 from app.core.jobs import Status
 from scheduler.worker import Worker, step_rows
@@ -46,7 +47,7 @@ def test_fail_retry_release_and_reap_are_recorded(settings, db, jobs, alice, sub
     job = submit_job(alice, rows=5)
     claim = jobs.claim(job.id, "w1")
     assert jobs.fail(claim, "Processing failed: boom")
-    assert jobs.retry(job.id, by="alice")
+    assert jobs.retry(job.id, Actor("alice"))
     claim = jobs.claim(job.id, "w2")
     assert jobs.release(claim)
     claim = jobs.claim_next("w3")
@@ -82,19 +83,19 @@ def test_events_go_with_a_deleted_job(jobs, alice, submit_job) -> None:  # type:
 
 def test_cancel_a_pending_job_then_retry_it(jobs, alice, submit_job) -> None:  # type: ignore[no-untyped-def]
     job = submit_job(alice, rows=5)
-    cancelled = jobs.cancel(job.id, by="alice")
+    cancelled = jobs.cancel(job.id, Actor("alice"))
     assert cancelled.status is Status.CANCELLED and cancelled.finished
     assert cancelled.error_message == "Cancelled by alice." and cancelled.date_result is not None
     assert jobs.claim_next("w1") is None  # not in the queue any more
     with pytest.raises(Conflict) as refused:
-        jobs.cancel(job.id, by="alice")
+        jobs.cancel(job.id, Actor("alice"))
     assert refused.value.extra["job_status"] == "CANCELLED" and "already ended" in refused.value.message
-    assert jobs.retry(job.id, by="alice")
+    assert jobs.retry(job.id, Actor("alice"))
     again = jobs.get(job.id)
     assert again is not None and again.status is Status.PENDING and again.error_message is None
     assert kinds(jobs, job.id) == [("queued", "PENDING"), ("cancelled", "CANCELLED"), ("retried", "PENDING")]
     with pytest.raises(NotFound):
-        jobs.cancel(job.id + 1000, by="alice")
+        jobs.cancel(job.id + 1000, Actor("alice"))
 
 
 def test_cancel_a_running_job_fences_out_its_worker(jobs, alice, submit_job) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +103,7 @@ def test_cancel_a_running_job_fences_out_its_worker(jobs, alice, submit_job) -> 
     claim = jobs.claim_next("w1")
     assert claim is not None
     assert jobs.heartbeat(claim, 2)
-    assert jobs.cancel(job.id, by="admin").status is Status.CANCELLED
+    assert jobs.cancel(job.id, Actor("admin")).status is Status.CANCELLED
     # Every fenced write of the old claim now matches nothing: the worker discards its output.
     assert not jobs.claim_alive(claim)
     assert not jobs.heartbeat(claim, 3)
@@ -120,7 +121,7 @@ def test_a_finished_job_cannot_be_cancelled(settings, db, jobs, alice, submit_jo
     worker = Worker(settings, db)
     assert worker.run_claim(worker.claim(job.id)).status is Status.PROCESS_OK
     with pytest.raises(Conflict) as refused:
-        jobs.cancel(job.id, by="alice")
+        jobs.cancel(job.id, Actor("alice"))
     assert refused.value.extra == {"id": job.id, "job_status": "PROCESS OK"}
 
 
@@ -234,7 +235,8 @@ def test_job_page_shows_file_model_history_and_first_rows(client, settings, db, 
     assert "host-a:77:feed" in text
     # The first 20 rows, the model's columns first, matching the CSV result.
     header = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', text)
-    assert header[:2] == ["prediction", "probability"] and header[2] == "patient_id"
+    # the columns the model added first (row_status after the predictions), then the inputs
+    assert header[:3] == ["prediction", "probability", "row_status"] and header[3] == "patient_id"
     body_rows = re.findall(r"<tr>(<td.*?)</tr>", text)
     assert len(body_rows) == 20
     result_csv = (settings.output_dir / done.path_result_csv).read_text(encoding="utf-8-sig").splitlines()

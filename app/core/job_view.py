@@ -15,6 +15,7 @@ from app.core.files import existing_file
 from app.core.jobs import Job, Status
 from app.core.settings import Settings
 from model.predictions import PREDICTION_COLUMN, PROBABILITY_COLUMN
+from model.quality import ROW_STATUS_COLUMN
 
 PREVIEW_ROWS = 20
 SUMMARY_SHEET = "summary"
@@ -30,10 +31,12 @@ class ResultPreview:
 
 
 def output_column_names(header: list[str]) -> list[str]:
-    """The columns the model added: prediction, probability, probability_<class>, at the end."""
+    """The columns the model added at the end: prediction, probability, probability_<class>,
+    and the row_status that follows them."""
     outputs: list[str] = []
     for name in reversed(header):
-        if name == PREDICTION_COLUMN or name == PROBABILITY_COLUMN or name.startswith(f"{PROBABILITY_COLUMN}_"):
+        if (name in (PREDICTION_COLUMN, PROBABILITY_COLUMN, ROW_STATUS_COLUMN)
+                or name.startswith(f"{PROBABILITY_COLUMN}_")):
             outputs.append(name)
         else:
             break

@@ -62,7 +62,7 @@
     var describe = function () {
       chosen.textContent = picked.map(function (f) { return f.name + " (" + formatSize(f.size) + ")"; }).join(", ");
       status.textContent = "";
-      if (file) { modelHint(file); }
+      if (picked.length) { modelHint(picked[0]); }  // which model the (first) file's header fits
     };
     input.addEventListener("change", function () { picked = Array.prototype.slice.call(input.files || []); describe(); });
     if (modelSelect) {
