@@ -242,7 +242,7 @@ def test_job_page_shows_file_model_history_and_first_rows(client, settings, db, 
     result_csv = (settings.output_dir / done.path_result_csv).read_text(encoding="utf-8-sig").splitlines()
     first = result_csv[1].split(",")
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", body_rows[0])
-    assert cells[:2] == first[-2:] and cells[2] == first[0]
+    assert cells[:3] == first[-3:] and cells[3] == first[0]
     # Class counts from the summary sheet add up to the rows.
     counts = re.findall(r"<li><strong>([^<]+)</strong> ([\d,]+)</li>", text)
     assert counts and sum(int(n.replace(",", "")) for _, n in counts) == 30
