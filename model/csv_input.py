@@ -146,9 +146,28 @@ class CsvReport:
     rows: int
     # category feature -> cells holding a value not seen in training (for a quality report)
     unseen_categories: dict[str, int] = field(default_factory=dict)
+    # Of total_problems, those of single cells that do not fit their column's type (text in a
+    # number column...), and the data rows holding them: such a file can still be read, those
+    # cells becoming missing values (see `cell_problems`); every other problem is structural.
+    cell_problems: int = 0
+    bad_rows: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def readable(self) -> bool:
+        """Whether every problem is a cell problem: the file can be read and scored row by
+        row, the rows with bad cells left unscored."""
+        return self.format is not None and self.total_problems == self.cell_problems
+
+    def acceptable(self, max_bad_rows_percent: float) -> bool:
+        """ok, or only cell problems confined to at most `max_bad_rows_percent` % of the data
+        rows (the setting MAX_BAD_ROWS_PERCENT; 0: no bad cell at all)."""
+        if self.ok:
+            return True
+        return (max_bad_rows_percent > 0 and self.readable and self.rows > 0
+                and self.bad_rows * 100 <= max_bad_rows_percent * self.rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,8 +229,8 @@ def iter_chunks(path: str | os.PathLike, report: CsvReport,
     is the 0-based data row number, "" stays "" and nothing is stripped or converted.
     """
     fmt = report.format
-    if not report.ok or fmt is None:
-        raise ValueError("iter_chunks() needs the report of a file without problems.")
+    if not report.readable or fmt is None:
+        raise ValueError("iter_chunks() needs the report of a file without structural problems.")
     with pd.read_csv(path, **read_csv_options(fmt)) as reader:
         start, size = 0, chunksize + 1
         while True:
@@ -230,15 +249,50 @@ def iter_chunks(path: str | os.PathLike, report: CsvReport,
 
 def feature_matrix(chunk: pd.DataFrame, report: CsvReport,
                    features: Sequence[str]) -> np.ndarray:
-    """float64 (rows x features) in the order of `features`; missing values become NaN."""
+    """float64 (rows x features) in the order of `features`; missing values become NaN, and
+    so do cells that are not finite numbers (`cell_problems` says which)."""
     decimal_comma = report.format is not None and report.format.decimal == ","
     out = np.empty((len(chunk), len(features)), dtype=np.float64)
     for j, name in enumerate(features):
         if name not in report.feature_columns:
             raise ValueError(f"The report has no column for feature {name!r}.")
         texts = chunk[report.feature_columns[name]].to_numpy(dtype=object)
-        out[:, j] = _to_floats(texts, decimal_comma)[0]
+        nums = _to_floats(texts, decimal_comma)[0]
+        nums[np.isinf(nums)] = np.nan
+        out[:, j] = nums
     return out
+
+
+@dataclass(frozen=True)
+class CellProblem:
+    """A cell of a data chunk that does not fit its feature's type (see `cell_problems`)."""
+
+    position: int  # row position in the chunk
+    feature: str  # the feature's name
+    column: str  # the header cell as written
+    text: str  # e.g. "'abc' is not a number in column 'mean radius'"
+
+
+def cell_problems(chunk: pd.DataFrame, report: CsvReport,
+                  features: Sequence[str | FeatureSpec]) -> list[CellProblem]:
+    """The cells of `chunk` that do not fit their feature's type, in row order, judged exactly
+    as `inspect_csv` judged them.  `chunk`: columns keyed by file column index, as any
+    ``pd.read_csv(**read_csv_options(...))`` of the file gives them (number columns parsed as
+    floats or left as text, other types as text).  Only the features present are checked."""
+    specs = [s for s in feature_specs(features) if s.name in report.feature_columns]
+    columns = {report.feature_columns[s.name]: (report.header[report.feature_columns[s.name]], s)
+               for s in reversed(specs)}
+    indices = sorted(columns)
+    names = [columns[i][0] for i in indices]
+    specs = [columns[i][1] for i in indices]
+    decimal_comma = report.format is not None and report.format.decimal == ","
+    flags, texts = _flag_cells(chunk, indices, specs, decimal_comma)
+    found = []
+    for i, j in zip(*np.nonzero(flags)):
+        value = _cell_text(chunk, texts, int(i), int(j), indices)
+        found.append(CellProblem(int(i), specs[j].name, names[j],
+                                 f"{_show(value)} {_what(specs[j], int(flags[i, j]))} in column '{names[j].strip()}'"))
+    return found
 
 
 def header_fits(header: Sequence[str], features: Sequence[str | FeatureSpec]) -> bool:
@@ -587,6 +641,64 @@ def _csv_error_message(error: csv.Error, row: int) -> str:
 _NOT_A_NUMBER, _INFINITE, _NOT_WHOLE, _TOO_LARGE, _WRONG, _OUT_OF_RANGE = range(1, 7)
 
 
+def _flag_cells(chunk: pd.DataFrame, indices: list[int], specs: list[FeatureSpec],
+                decimal_comma: bool) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The problem code of every feature cell of a chunk (0: fits), rows x len(indices), and
+    the texts of the columns read as text ({position in indices: texts}).  Vectorised: number
+    columns pandas parsed cost one isinf; other types are classified per distinct value."""
+    flags = np.zeros((len(chunk), len(indices)), dtype=np.int8)
+    texts = {}
+    for j, index in enumerate(indices):
+        col, kind = chunk[index], specs[j].type
+        if kind in NUMERIC_TYPES:
+            if col.dtype.kind in "fiu":  # pandas parsed every cell: only infinities are wrong
+                nums = col.to_numpy(dtype=np.float64)
+                flags[np.isinf(nums), j] = _INFINITE
+            else:
+                texts[j] = _column_texts(col)
+                nums, bad = _to_floats(texts[j], decimal_comma)
+                flags[np.isinf(nums), j] = _INFINITE
+                flags[bad, j] = _NOT_A_NUMBER
+            if kind == INTEGER:
+                finite = np.isfinite(nums)
+                flags[finite & (nums != np.floor(nums)), j] = _NOT_WHOLE
+                flags[finite & (np.abs(nums) > INTEGER_LIMIT), j] = _TOO_LARGE
+        elif kind == BOOLEAN:
+            texts[j] = col.to_numpy(dtype=object)
+            flags[_to_booleans(texts[j])[1], j] = _WRONG
+        elif kind == DATETIME:
+            texts[j] = col.to_numpy(dtype=object)
+            _, bad, out = _to_datetimes(texts[j], specs[j])
+            flags[bad, j] = _WRONG
+            flags[out, j] = _OUT_OF_RANGE
+    return flags, texts
+
+
+def _cell_text(chunk: pd.DataFrame, texts: dict[int, np.ndarray], i: int, j: int, indices: list[int]) -> str:
+    if j in texts:
+        return str(texts[j][i])
+    # pandas kept only the number; show it the way Python writes it
+    cell = chunk[indices[j]].iat[i]
+    return str(cell) if isinstance(cell, (int, np.integer)) else repr(float(cell))
+
+
+def _what(spec: FeatureSpec, code: int) -> str:
+    if code == _NOT_A_NUMBER:
+        return "is not a number"
+    if code == _INFINITE:
+        return "is not a finite number"
+    if code == _NOT_WHOLE:
+        return "is not a whole number"
+    if code == _TOO_LARGE:
+        return f"is too large for a whole number (at most {INTEGER_LIMIT:,} either way)"
+    if spec.type == BOOLEAN:
+        return f"is not true/false ({BOOLEAN_HINT})"
+    if code == _OUT_OF_RANGE:
+        low, high = _DATETIME_RANGE[str(spec.dtype)]
+        return f"is outside the dates the model takes ({low.date()} to {high.date()})"
+    return f"is not {_format_hint(spec)}"
+
+
 class _CellCheck:
     """Reads the feature columns with pandas' C parser, chunk by chunk, in step with the csv
     pass (both see the same non-blank records in the same order; with usecols pandas keeps
@@ -604,6 +716,7 @@ class _CellCheck:
         self.categories = {j: frozenset(spec.categories) for j, spec in enumerate(self.specs)
                            if spec.type == CATEGORY}
         self.unseen = unseen  # the report's counts, updated in place
+        self.bad_rows = 0  # data rows with a cell problem so far
         self.reader = pd.read_csv(path, **read_csv_options(fmt, numbers, texts, decimal=pandas_decimal))
         # The header is the first record pandas sees (it skips blank lines like we do).  Read
         # it alone so its text does not spoil the float inference of the first chunk; not with
@@ -620,67 +733,24 @@ class _CellCheck:
         chunk = self.reader.get_chunk(len(rows))
         if len(chunk) != len(rows):
             raise ValueError("pandas and the csv module disagree on the number of rows")
-        flags = np.zeros((len(rows), len(self.indices)), dtype=np.int8)  # the problem codes
-        texts = {}
-        for j, index in enumerate(self.indices):
-            col, kind = chunk[index], self.specs[j].type
-            if kind in NUMERIC_TYPES:
-                if col.dtype.kind in "fiu":  # pandas parsed every cell: only infinities are wrong
-                    nums = col.to_numpy(dtype=np.float64)
-                    flags[np.isinf(nums), j] = _INFINITE
-                else:
-                    texts[j] = _column_texts(col)
-                    nums, bad = _to_floats(texts[j], self.decimal_comma)
-                    flags[np.isinf(nums), j] = _INFINITE
-                    flags[bad, j] = _NOT_A_NUMBER
-                if kind == INTEGER:
-                    finite = np.isfinite(nums)
-                    flags[finite & (nums != np.floor(nums)), j] = _NOT_WHOLE
-                    flags[finite & (np.abs(nums) > INTEGER_LIMIT), j] = _TOO_LARGE
-            elif kind == BOOLEAN:
-                texts[j] = col.to_numpy(dtype=object)
-                flags[_to_booleans(texts[j])[1], j] = _WRONG
-            elif kind == DATETIME:
-                texts[j] = col.to_numpy(dtype=object)
-                _, bad, out = _to_datetimes(texts[j], self.specs[j])
-                flags[bad, j] = _WRONG
-                flags[out, j] = _OUT_OF_RANGE
-            elif kind == CATEGORY:
-                self._count_unseen(j, col.to_numpy(dtype=object), skip)
+        flags, texts = _flag_cells(chunk, self.indices, self.specs, self.decimal_comma)
+        for j in self.categories:
+            self._count_unseen(j, chunk[self.indices[j]].to_numpy(dtype=object), skip)
         if skip:
             flags[skip] = 0
         count = int(np.count_nonzero(flags))
+        if count:
+            self.bad_rows += int(np.count_nonzero(flags.any(axis=1)))
         found = []
         for i, j in zip(*(a[:room] for a in np.nonzero(flags))):  # row-major = row order
             name = self.names[j]
-            if j in texts:
-                value = texts[j][i]
-            else:  # pandas kept only the number; show it the way Python writes it
-                cell = chunk.iat[i, j]
-                value = str(cell) if isinstance(cell, (int, np.integer)) else repr(float(cell))
+            value = _cell_text(chunk, texts, i, j, self.indices)
             code = flags[i, j]
-            message = f"Row {rows[i]:,}, column '{name.strip()}': {_show(value)} {self._what(j, code)}."
+            message = f"Row {rows[i]:,}, column '{name.strip()}': {_show(value)} {_what(self.specs[j], code)}."
             if code == _NOT_A_NUMBER:
                 message += number_hint(value, self.decimal_comma)
             found.append((rows[i], self.indices[j], Problem(message, rows[i], name)))
         return count, found
-
-    def _what(self, j: int, code: int) -> str:
-        if code == _NOT_A_NUMBER:
-            return "is not a number"
-        if code == _INFINITE:
-            return "is not a finite number"
-        if code == _NOT_WHOLE:
-            return "is not a whole number"
-        if code == _TOO_LARGE:
-            return f"is too large for a whole number (at most {INTEGER_LIMIT:,} either way)"
-        spec = self.specs[j]
-        if spec.type == BOOLEAN:
-            return f"is not true/false ({BOOLEAN_HINT})"
-        if code == _OUT_OF_RANGE:
-            low, high = _DATETIME_RANGE[str(spec.dtype)]
-            return f"is outside the dates the model takes ({low.date()} to {high.date()})"
-        return f"is not {_format_hint(spec)}"
 
     def _count_unseen(self, j: int, texts: np.ndarray, skip: list[int]) -> None:
         codes, uniques = pd.factorize(texts)
@@ -867,8 +937,11 @@ class _Scan:
                         if spec.type in NUMERIC_TYPES)
                     self.cells = _CellCheck(self.path, fmt, columns, "," if comma else ".",
                                               self.report.unseen_categories)
+                bad_before = self.cells.bad_rows
                 count, found = self.cells.check(self.block_rows, self.block_skip,
                                                 self.problems.room)
+                self.report.cell_problems += count
+                self.report.bad_rows += self.cells.bad_rows - bad_before
             except (ValueError, StopIteration) as error:
                 # pandas cannot read what the csv module read.  After a structure problem that
                 # is expected (the file is rejected anyway); otherwise iter_chunks would fail

@@ -37,7 +37,15 @@ import orjson
 import pandas as pd
 
 from model.artifact import INTEGER, NUMBER, NUMERIC_TYPES, ROOT, FeatureSpec, Model, load_model
-from model.csv_input import CsvReport, feature_matrix, inspect_csv, model_values, read_csv_options
+from model.csv_input import (
+    CellProblem,
+    CsvReport,
+    cell_problems,
+    feature_matrix,
+    inspect_csv,
+    model_values,
+    read_csv_options,
+)
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
 from model.xlsx_writer import MAYBE_FORMULA, StreamingXlsxWriter, guard_text
 
@@ -78,14 +86,20 @@ def _temp_beside(path: Path) -> Path:
 
 
 def _read_chunks(
-    path: Path, report: CsvReport, features: Sequence[str], chunk_rows: int
-) -> Iterator[tuple[np.ndarray, dict[int, list[str]]]]:
-    """(X, texts) per chunk of rows: X is float64 rows x features (missing -> NaN), texts maps
-    each other column's index to its cells' exact text.  `features` are numeric (number or
-    integer) features; those of the other types are other columns here."""
+    path: Path, report: CsvReport, features: Sequence[str], chunk_rows: int,
+    specs: Sequence[FeatureSpec] = (),
+) -> Iterator[tuple[np.ndarray, dict[int, list[str]], dict[int, tuple[str, frozenset[str]]] | None]]:
+    """(X, texts, bad) per chunk of rows: X is float64 rows x features (missing -> NaN), texts
+    maps each other column's index to its cells' exact text.  `features` are numeric (number or
+    integer) features; those of the other types are other columns here.  bad: when the report
+    found cells that do not fit their type (`specs`: the model's features), {row position:
+    (row_status text, the features at fault)} for this chunk, those cells NaN in X (the other
+    types become missing in model_values); None for a file without such cells, which then
+    costs nothing more."""
     fmt = report.format
-    if not report.ok or fmt is None:
-        raise ValueError("_read_chunks() needs the report of a file without problems.")
+    if not report.readable or fmt is None:
+        raise ValueError("_read_chunks() needs the report of a file without structural problems.")
+    x_of = {name: k for k, name in enumerate(features)}
     feature_at = [report.feature_columns[f] for f in features]
     others = [i for i in range(len(report.header)) if i not in set(feature_at)]
     with pd.read_csv(path, **read_csv_options(fmt, feature_at, others)) as reader:
@@ -110,7 +124,23 @@ def _read_chunks(
                              for v in column.to_numpy(dtype=object)]
                     frame = pd.DataFrame({index: np.array(texts, dtype=object)})
                     X[:, k] = feature_matrix(frame, report, [name])[:, 0]
-            yield X, {i: chunk[i].tolist() for i in others}
+            bad = None
+            if report.cell_problems:
+                bad = _bad_rows(cell_problems(chunk, report, specs), X, x_of)
+            yield X, {i: chunk[i].tolist() for i in others}, bad
+
+
+def _bad_rows(found: Sequence[CellProblem], X: np.ndarray,
+              x_of: dict[str, int]) -> dict[int, tuple[str, frozenset[str]]]:
+    """The row_status of each row with cells the model cannot take (few rows: the upload
+    check accepted at most MAX_BAD_ROWS_PERCENT of them); their number cells become NaN."""
+    by_row: dict[int, list[CellProblem]] = {}
+    for problem in found:
+        by_row.setdefault(problem.position, []).append(problem)
+        if problem.feature in x_of:
+            X[problem.position, x_of[problem.feature]] = np.nan
+    return {i: ("not scored: " + " and ".join(p.text for p in cells), frozenset(p.feature for p in cells))
+            for i, cells in by_row.items()}
 
 
 # -- the CSV twin -------------------------------------------------------------------------------
@@ -279,6 +309,7 @@ def prediction(
     model_sha256: str | None = None,
     quality: Callable[[dict[str, Any]], None] | None = None,
     row_status: bool = True,
+    max_bad_rows_percent: float = 0.0,
 ) -> Path:
     """Predict every row of ``input_file`` and write the .xlsx result; returns its path.
 
@@ -295,6 +326,12 @@ def prediction(
     raises on, get no prediction.  The job's quality report (model/quality.py) goes on a
     "quality" sheet and, when given, to ``quality(report)`` before the files are published.
     ``row_status=False`` leaves all of that out (the bench's "without" measurement).
+
+    ``max_bad_rows_percent`` (the setting MAX_BAD_ROWS_PERCENT; 0: refuse, as before): a file
+    whose only problems are cells that do not fit their column's type, in at most that share
+    of its rows, is scored; those rows get no prediction and a row_status naming each bad
+    cell ("not scored: 'abc' is not a number in column 'mean radius'").  The worker passes
+    100: the upload check already applied the setting when it accepted the file.
     """
     if probability_columns not in PROBABILITY_CHOICES:
         raise ValueError(f"probability_columns must be one of {PROBABILITY_CHOICES}, not {probability_columns!r}")
@@ -303,7 +340,8 @@ def prediction(
     model = model or load_model(Path(model_dir) if model_dir is not None else None)
     specs = model.feature_specs
     report = report or inspect_csv(input_path, specs)
-    if not report.ok:
+    # Without row_status nothing would tell which rows were left unscored: refuse as before.
+    if not report.acceptable(max_bad_rows_percent if row_status else 0.0):
         raise InvalidInput(report)
     # Number and integer features are read as floats (X); the others as text, like the other
     # columns, and converted for the model by model_values.  An optional feature the file
@@ -349,7 +387,7 @@ def prediction(
                                  expected_rows=report.rows, percent_columns=percent) as book:
             if csv_tmp:
                 twin = _CsvTwin(csv_tmp, header, feature_of, n_in, integers)
-            for X, texts in _read_chunks(input_path, report, features, chunk_rows):
+            for X, texts, bad in _read_chunks(input_path, report, features, chunk_rows, specs):
                 if all_numbers:  # the common case: one float64 block, no per-column work
                     frame = pd.DataFrame(X, columns=features)
                 else:
@@ -358,7 +396,7 @@ def prediction(
                 if checker is None:
                     labels, probability, per_class = model.predict_classes(frame)
                 else:
-                    check = checker.check(X, None if all_numbers else frame)
+                    check = checker.check(X, None if all_numbers else frame, bad)
                     where = np.arange(len(X)) if check.scorable is None else np.flatnonzero(check.scorable)
                     ok, labels, probability, per_class, failed_at = predict_rows(
                         model, frame if check.scorable is None else frame.iloc[where])

@@ -244,9 +244,13 @@ class QualityCheck:
         self.failures: Counter[str] = Counter()
 
     # -- one chunk ------------------------------------------------------------------------------
-    def check(self, X: np.ndarray, frame: pd.DataFrame | None) -> ChunkCheck:
+    def check(self, X: np.ndarray, frame: pd.DataFrame | None,
+              bad: dict[int, tuple[str, frozenset[str]]] | None = None) -> ChunkCheck:
         """Counts a chunk (X: its number/integer features; frame: the model's input, needed
-        when the model has features of other types) and finds its flagged rows.
+        when the model has features of other types) and finds its flagged rows.  bad: rows
+        with cells that do not fit their type ({row: (status text, features at fault)}, their
+        cells already missing in X and frame): not scored, their status first; the cells at
+        fault count as missing in the report but are not listed as "missing" in the status.
 
         Whole-matrix numpy for the counts; Python only per flagged cell, to write its text."""
         n = len(X)
@@ -300,6 +304,12 @@ class QualityCheck:
             self.stats[name].missing += n
         no_data = empty == len(self.specs) - len(self.absent)
         scorable = ~no_data if no_data.any() else None
+        if bad:
+            rows_at_fault = np.fromiter(bad, dtype=np.int64, count=len(bad))
+            no_data[rows_at_fault] = False  # their own status says why they are not scored
+            flagged[rows_at_fault] = True
+            scorable = np.ones(n, dtype=bool) if scorable is None else scorable.copy()
+            scorable[rows_at_fault] = False
         problems: dict[int, list[str]] = {}
         if not flagged.any():
             return ChunkCheck(n, scorable, problems)
@@ -324,8 +334,13 @@ class QualityCheck:
                 problems[i] = [NO_DATA]
                 continue
             parts = []
-            if i in missing_names:
-                parts.append("missing: " + ", ".join(missing_names[i]))
+            at_fault: frozenset[str] = frozenset()
+            if bad and i in bad:
+                parts.append(bad[i][0])
+                at_fault = bad[i][1]
+            names = [m for m in missing_names.get(i, ()) if m not in at_fault]
+            if names:
+                parts.append("missing: " + ", ".join(names))
             if i in range_texts:
                 parts.append("outside training range: " + ", ".join(range_texts[i]))
             if i in unseen_texts:

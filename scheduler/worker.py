@@ -368,6 +368,9 @@ class Worker:
                     probability_columns=self.settings.probability_columns,
                     model_name=job.model_name or self.settings.default_model, model_sha256=job.model_sha256,
                     quality=quality.update,
+                    # The upload check applied MAX_BAD_ROWS_PERCENT when it accepted the file;
+                    # the job runs what was accepted, whatever the setting is now.
+                    max_bad_rows_percent=100.0,
                 )
                 if heartbeat.lost.is_set():
                     raise LeaseLost(f"job {job.id}: lease lost")

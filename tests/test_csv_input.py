@@ -25,6 +25,7 @@ from model.csv_input import (
     CsvReport,
     Problem,
     _to_floats,
+    cell_problems,
     feature_matrix,
     inspect_csv,
     iter_chunks,
@@ -326,9 +327,28 @@ def test_unreadable_path_raises_oserror(tmp_path):
 
 
 def test_iter_chunks_refuses_a_bad_report(tmp_path):
-    report = inspect_csv(HOSTILE_DIR / "text_in_numeric.csv", FEATURES)
-    with pytest.raises(ValueError):
-        next(iter_chunks(HOSTILE_DIR / "text_in_numeric.csv", report))
+    # Structural problems (a misspelled column, fields missing) make the file unreadable.
+    for name in ("misspelled_header.csv", "missing_fields.csv"):
+        report = inspect_csv(HOSTILE_DIR / name, FEATURES)
+        assert not report.readable and report.cell_problems < report.total_problems
+        with pytest.raises(ValueError):
+            next(iter_chunks(HOSTILE_DIR / name, report))
+
+
+def test_cell_problems_only_leave_the_file_readable(tmp_path):
+    # Text in a number column is a cell problem: the file is still read (MAX_BAD_ROWS_PERCENT
+    # decides at upload whether it is accepted), and cell_problems finds exactly those cells.
+    path = HOSTILE_DIR / "text_in_numeric.csv"
+    report = inspect_csv(path, FEATURES)
+    assert not report.ok and report.readable
+    assert report.cell_problems == report.total_problems > 0
+    assert 0 < report.bad_rows <= report.rows
+    found = [p for chunk in iter_chunks(path, report) for p in cell_problems(chunk, report, FEATURES)]
+    assert len(found) == report.cell_problems
+    listed = {(p.row, p.column) for p in report.problems}
+    assert {(p.position + 2, p.column) for p in found} == listed  # no blank lines in this file
+    for p in found:
+        assert p.text.endswith(f"in column '{p.column.strip()}'") and " is not " in p.text
 
 
 def test_report_is_json_friendly():

@@ -61,6 +61,13 @@ def _size(raw: str) -> int:
     return value
 
 
+def _percent(raw: str) -> float:
+    value = float(raw.strip().removesuffix("%"))
+    if not 0 <= value <= 100:  # also refuses nan
+        raise ValueError("must be a number from 0 to 100")
+    return value
+
+
 def _zone(raw: str) -> str:
     try:
         ZoneInfo(raw)
@@ -207,6 +214,10 @@ KEYS: tuple[Key, ...] = (
     Key("MAX_STORAGE_MB_PER_USER", "0", _int(0),
         "Megabytes of uploads and results one user may keep stored; an upload past it is refused (413). "
         "0: no limit."),
+    Key("MAX_BAD_ROWS_PERCENT", "1", _percent,
+        "Uploads whose cells that do not fit their column (text in a number column...) lie in at most this "
+        "percentage of the data rows are accepted with a warning; those rows get no prediction and a row_status "
+        "saying why. 0: refuse any such cell. Missing columns and unreadable files are refused whatever it is."),
 )
 
 
@@ -256,6 +267,7 @@ class Settings:
     archive_after_days: int = 0
     max_pending_jobs_per_user: int = 0
     max_storage_mb_per_user: int = 0
+    max_bad_rows_percent: float = 1.0
 
     @property
     def uses_mysql(self) -> bool:

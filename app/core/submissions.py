@@ -23,7 +23,7 @@ from app.core.settings import Settings
 from app.core.upload_inputs import UploadInput, UploadInputs, file_sha256, original_name
 from model.artifact import ModelError
 from model.csv_habits import blank_lines_above, file_encoding, find_header_line
-from model.csv_input import CsvReport, header_fits, inspect_csv
+from model.csv_input import CsvReport, Problem, header_fits, inspect_csv
 from model.workbook_input import Conversion, convert, input_kind
 
 MODEL_FIELD = "model"  # the upload form's field naming the model (empty or absent: DEFAULT_MODEL)
@@ -80,13 +80,18 @@ def _names(names: list[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def rejection(report: CsvReport, fits: list[str] | None = None) -> FileRejected:
+def rejection(report: CsvReport, fits: list[str] | None = None, max_bad_rows_percent: float = 0.0) -> FileRejected:
     shown = len(report.problems)
     summary = (
         f"The file was not accepted: {report.total_problems} problem"
         f"{'s' if report.total_problems != 1 else ''} found"
         + (f" (the first {shown} are listed)." if report.total_problems > shown else ".")
     )
+    if max_bad_rows_percent > 0 and report.readable and report.rows:
+        # Only cells that do not fit, but in too many rows to leave them unscored.
+        share = 100 * report.bad_rows / report.rows
+        summary += (f" They are in {report.bad_rows:,} of {report.rows:,} rows ({share:.1f}%); at most "
+                    f"{max_bad_rows_percent:g}% of the rows may be left unscored.")
     extra: dict[str, object] = {"errors": [p.as_dict() for p in report.problems],
                                 "total_errors": report.total_problems}
     if fits:
@@ -106,6 +111,28 @@ class Submission:
     job: Job
     input: UploadInput
     duplicate_of: int | None
+    # Cells that do not fit their column, in at most MAX_BAD_ROWS_PERCENT of the rows: the
+    # file was accepted and those rows will get no prediction.  The first ones (as the
+    # problems of a rejection: row, column, message), their total, and the rows holding them.
+    warnings: list[Problem] = field(default_factory=list)
+    total_warnings: int = 0
+    rows_not_scored: int = 0
+
+    def warnings_json(self) -> dict[str, object]:
+        """The API's and the panel's fields for these warnings."""
+        return {"warnings": [p.as_dict() for p in self.warnings], "total_warnings": self.total_warnings,
+                "rows_not_scored_expected": self.rows_not_scored}
+
+    def warning_text(self, shown: int = 5) -> str | None:
+        """One sentence for the panel's flash: how many rows and the first of them."""
+        if not self.rows_not_scored:
+            return None
+        rows = self.rows_not_scored
+        listed = "; ".join(p.message.rstrip(".") for p in self.warnings[:shown])
+        more = self.total_warnings - min(shown, len(self.warnings))
+        return (f"{rows:,} row{'s' if rows != 1 else ''} of “{self.job.file_name}” will not be scored, "
+                f"because {'they hold cells' if rows != 1 else 'it holds a cell'} that do not fit the column: "
+                f"{listed}" + (f"; and {more:,} more." if more > 0 else "."))
 
 
 def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload, actor: Actor | None = None) -> Job:
@@ -161,10 +188,11 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
             conversion = Conversion("csv", header_row=line, encoding=file_encoding(upload.path))
         checked = canonical or upload.path
         report = validate(settings, checked, model)
-        if not report.ok:
-            if conversion is not None:
-                report.problems[:] = [conversion.located(p) for p in report.problems]
-            failure = rejection(report, fitting_models(jobs.db, settings, report, model))
+        if not report.ok and conversion is not None:
+            report.problems[:] = [conversion.located(p) for p in report.problems]
+        if not report.acceptable(settings.max_bad_rows_percent):
+            failure = rejection(report, fitting_models(jobs.db, settings, report, model),
+                                settings.max_bad_rows_percent)
             if conversion is not None and conversion.sheet is None and conversion.header_row:
                 failure.message = (failure.message[:-1] + f" (the header is on line {conversion.header_row}; "
                                    "the lines above it were skipped as a title).")
@@ -208,7 +236,9 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
     audit.record(jobs.db, actor or Actor(job.owner_name or str(owner_id), "", owner_id), audit.JOB_UPLOAD, "job",
                  job.id, f"{job.file_name} ({upload.size} bytes, {report.rows} rows, model {model.name} "
                  f"{model.version})")
-    return Submission(job, info, duplicate)
+    if report.ok:
+        return Submission(job, info, duplicate)
+    return Submission(job, info, duplicate, list(report.problems), report.cell_problems, report.bad_rows)
 
 
 def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, model: str | None = None,

@@ -77,6 +77,9 @@ async def create_job(request: Request) -> Response:
     # same content, if any: the job is created anyway, the caller decides.
     body["input"] = submission.input.as_dict()
     body["duplicate_of"] = submission.duplicate_of
+    # Cells that do not fit their column in a few rows (MAX_BAD_ROWS_PERCENT): accepted, and
+    # those rows will get no prediction; empty for a clean file.
+    body.update(submission.warnings_json())
     return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
 
 

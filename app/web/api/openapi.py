@@ -441,12 +441,23 @@ SCHEMAS["UploadInput"] = {
 }
 SCHEMAS["CreatedJob"] = {
     **SCHEMAS["Job"],
-    "required": [*SCHEMAS["Job"]["required"], "input", "duplicate_of"],
+    "required": [*SCHEMAS["Job"]["required"], "input", "duplicate_of", "warnings", "total_warnings",
+                 "rows_not_scored_expected"],
     "properties": {
         **SCHEMAS["Job"]["properties"],
         "input": _ref("UploadInput"),
         "duplicate_of": _nullable("integer", description="Your newest earlier job whose upload had the same "
                                                          "content (SHA-256); the new job is created anyway."),
+        "warnings": {
+            "type": "array",
+            "description": "Cells that do not fit their column's type, in at most MAX_BAD_ROWS_PERCENT of the "
+                           "rows: the file is accepted and those rows will get no prediction (their row_status "
+                           "says why). The first ones (at most 20), worded as a 422's errors; empty for a clean file.",
+            "items": SCHEMAS["ValidationError"]["properties"]["errors"]["items"],
+        },
+        "total_warnings": {"type": "integer", "minimum": 0, "description": "How many such cells in all."},
+        "rows_not_scored_expected": {"type": "integer", "minimum": 0,
+                                     "description": "The rows holding them: the rows the job will not score."},
     },
 }
 
@@ -599,6 +610,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         f"file becomes a PENDING job. Largest upload: {limit}. Any bytes fit the schema below, "
                         "but only a file whose header has the model's feature columns and whose cells fit their "
                         "types is accepted: anything else is a 422 that lists the problems by row and column "
+                        "(cells that do not fit in at most MAX_BAD_ROWS_PERCENT of the rows, default 1%, are "
+                        "accepted instead, listed in `warnings`: those rows get no prediction) "
                         "(and sheet, for a workbook). The file name's extension says the format: .xlsx, .xlsm "
                         "and .ods are read as workbooks (the first sheet with the model's columns; cached "
                         "formula values, never macros), .parquet by its own schema, anything else as CSV text "

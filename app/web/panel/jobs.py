@@ -252,12 +252,16 @@ async def upload(request: Request) -> Response:
     where = upload_where(submission.input)
     accepted = f"“{job.file_name}” accepted ({rows}{where}){model}; it is waiting to be processed."
     flash(request, accepted, "success")  # (after the script's uploads: when the page reloads)
+    unscored = submission.warning_text()
+    if unscored:
+        flash(request, unscored, "warning")
     if submission.duplicate_of is not None:
         flash(request, f"The same file (identical content) was uploaded before as job #{submission.duplicate_of}; "
                        "it was accepted again anyway.", "warning")
     if wants_json:
         return JSONResponse({"ok": True, "job_id": job.id, "file_name": job.file_name, "message": accepted,
-                             "duplicate_of": submission.duplicate_of, "input": submission.input.as_dict()},
+                             "duplicate_of": submission.duplicate_of, "input": submission.input.as_dict(),
+                             **submission.warnings_json(), "warning": unscored},
                             status_code=201)
     return see_other(f"/jobs#job-{job.id}")
 

@@ -178,6 +178,11 @@
             var link = el("a", "", answer.message);
             link.href = "/jobs#job-" + answer.job_id;
             state.appendChild(link);
+            if (answer.warning) {  // some rows hold cells that do not fit: they will not be scored
+              var note = el("p", "small upload-warning flash flash-warning", answer.warning);
+              note.setAttribute("role", "status");
+              item.appendChild(note);
+            }
             item.classList.add("accepted");
             finish({accepted: answer});
           } else {
