@@ -174,8 +174,12 @@ def test_the_default_model_as_mlflow_predicts_like_our_copy(tmp_path: Path, mode
     breast_cancer_frame(500, seed=4).to_csv(source, index=False)
     a = prediction(source, tmp_path / "ours.xlsx", model=ours)
     b = prediction(source, tmp_path / "theirs.xlsx", model=theirs)
-    # the CSV results, row for row: every input cell, the label and its probability
-    assert b.with_suffix(".csv").read_bytes() == a.with_suffix(".csv").read_bytes()
+    # the CSV results, row for row: every input cell, the label and its probability (not the
+    # row_status: ours has a training profile to judge rows against, the MLflow copy none)
+    ours_csv = pd.read_csv(a.with_suffix(".csv"), dtype=str, keep_default_na=False)
+    theirs_csv = pd.read_csv(b.with_suffix(".csv"), dtype=str, keep_default_na=False)
+    assert list(ours_csv.columns) == list(theirs_csv.columns) and ours_csv.columns[-1] == "row_status"
+    pd.testing.assert_frame_equal(theirs_csv.iloc[:, :-1], ours_csv.iloc[:, :-1])
 
 
 def test_every_column_type_and_gaps_as_read_csv_gives_them(tmp_path: Path) -> None:
@@ -199,7 +203,9 @@ def test_every_column_type_and_gaps_as_read_csv_gives_them(tmp_path: Path) -> No
     source = tmp_path / "in.csv"
     frame.to_csv(source, index=False)
     labels, probability = expected(pipeline, pd.read_csv(source, parse_dates=["signup"]))
-    assert_same_answers(prediction(source, tmp_path / "out.xlsx", model=model, chunk_rows=100), labels, probability)
+    assert_same_answers(prediction(source, tmp_path / "out.xlsx", model=model, chunk_rows=100), labels, probability,
+                        unscored=[0])  # row 0 has every feature empty: not scored
+
 
 
 class Doubler(mlflow.pyfunc.PythonModel):
@@ -230,10 +236,14 @@ def test_a_pyfunc_model_predicts_without_probability(tmp_path: Path) -> None:
     out = prediction(source, tmp_path / "out.xlsx", model=model)
     result = pd.read_csv(out.with_suffix(".csv"), encoding="utf-8-sig")
     assert result["prediction"].tolist() == [3.0, -4.0] and "probability" not in result
-    # MLflow takes no missing values in an integer column; the upload check does
-    source.write_text("a,b,c,d,e,f\n1.5,2,,4,true,x\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="Column 'c' has missing cells"):
-        prediction(source, tmp_path / "gap.xlsx", model=model)
+    # MLflow takes no missing values in an integer column; the upload check does: the model's
+    # refusal leaves that row unscored, saying why, and the others scored
+    source.write_text("a,b,c,d,e,f\n1.5,2,,4,true,x\n-2,0,1,1,no,y\n", encoding="utf-8")
+    out = prediction(source, tmp_path / "gap.xlsx", model=model)
+    gap = pd.read_csv(out.with_suffix(".csv"), encoding="utf-8-sig", keep_default_na=False)
+    assert gap["prediction"].astype(str).tolist() == ["", "-4.0"]
+    assert gap["row_status"][0].startswith("not scored: the model cannot take this row's values")
+    assert "Column 'c' has missing cells" in gap["row_status"][0] and gap["row_status"][1] == ""
 
 
 def test_the_datetime_format_comes_from_the_input_example(tmp_path: Path) -> None:
