@@ -192,9 +192,32 @@ def test_bulk_retry_counts_what_it_skipped(app, settings, db, jobs, alice) -> No
         fail(jobs, job.id)
     client, csrf = signed_in(app, "alice")
     form = {"csrf_token": csrf, "action": "retry", "ids": [str(j.id) for j in [*failed, waiting]], "confirmed": "1"}
-    assert ("2 files queued again. 1 file skipped: only files that ended in ERROR can be retried."
+    assert ("2 files queued again. 1 file skipped: only files that ended in ERROR or were cancelled can be retried."
             in flashes_of(client.post("/jobs/bulk", data=form).text))
     assert [jobs.get(j.id).status for j in failed] == [Status.PENDING, Status.PENDING]
+
+
+def test_bulk_cancel_stops_waiting_and_running_jobs_and_skips_ended_ones(  # type: ignore[no-untyped-def]
+        app, settings, db, jobs, alice) -> None:
+    waiting = make_job(settings, jobs, alice, "waiting.csv")
+    running = make_job(settings, jobs, alice, "running.csv")
+    claim = jobs.claim(running.id, "test-worker")
+    assert claim is not None
+    ended = make_job(settings, jobs, alice, "ended.csv")
+    fail(jobs, ended.id)
+    client, csrf = signed_in(app, "alice")
+    form = {"csrf_token": csrf, "action": "cancel", "ids": [str(j.id) for j in (waiting, running, ended)],
+            "confirmed": "1"}
+    assert ("2 files cancelled. 1 file skipped: only waiting or running files can be cancelled."
+            in flashes_of(client.post("/jobs/bulk", data=form).text))
+    assert [jobs.get(j.id).status for j in (waiting, running, ended)] == [Status.CANCELLED, Status.CANCELLED,
+                                                                           Status.ERROR]
+    assert not jobs.heartbeat(claim, 1, 1)  # the running job's worker is fenced out
+    # each cancel is in the audit log as alice's
+    from app.core.audit import AuditLog
+    cancels = [e for e in AuditLog(db).list(limit=50) if e.action == "job.cancel"]
+    assert sorted(e.object_id for e in cancels) == sorted([str(waiting.id), str(running.id)])
+    assert {e.actor for e in cancels} == {"alice"}
 
 
 def test_a_running_job_is_skipped_by_bulk_delete(app, settings, db, jobs, alice) -> None:  # type: ignore[no-untyped-def]
@@ -214,7 +237,7 @@ def test_bulk_refuses_bad_requests_with_a_message(app, settings, db, jobs, alice
     client, csrf = signed_in(app, "alice")
     assert client.post("/jobs/bulk", data={"action": "delete", "ids": [str(job.id)], "confirmed": "1"}).status_code == 403
     answer = client.post("/jobs/bulk", data={"csrf_token": csrf, "action": "explode", "ids": [str(job.id)], "confirmed": "1"})
-    assert "Unknown bulk action; choose one of: Retry, Archive, Unarchive, Delete." in flashes_of(answer.text)
+    assert "Unknown bulk action; choose one of: Retry, Cancel, Archive, Unarchive, Delete." in flashes_of(answer.text)
     answer = client.post("/jobs/bulk", data={"csrf_token": csrf, "action": "delete", "ids": ["abc", "99999999999999999999"]})
     assert any("No files were selected" in f for f in flashes_of(answer.text))
     assert jobs.get(job.id) is not None
@@ -222,7 +245,7 @@ def test_bulk_refuses_bad_requests_with_a_message(app, settings, db, jobs, alice
     out = client.post("/jobs/bulk", data={"csrf_token": csrf, "action": "archive", "ids": [str(job.id)],
                                           "confirmed": "1", "next": "//evil.example"}, follow_redirects=False)
     assert out.headers["location"] == "/jobs"
-    assert set(BULK_ACTIONS) == {"retry", "archive", "unarchive", "delete"}
+    assert set(BULK_ACTIONS) == {"retry", "cancel", "archive", "unarchive", "delete"}
 
 
 # -- live insertion -----------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def test_error_pages_and_downloads_carry_the_security_headers(client, users, bea
     carol = users.create("carol", PASSWORD)
     for response in (client.get("/no/such/page", headers={"Accept": "text/html"}),
                      client.get("/api/jobs/1"),
-                     client.get("/jobs/999999999", headers={"Accept": "text/html"})):
+                     client.get("/jobs/999999999/no-such-file", headers={"Accept": "text/html"})):
         assert response.status_code >= 400
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert response.headers["x-frame-options"] == "DENY"

@@ -111,14 +111,16 @@ def admin_reset_password(request: Request, user: User, form: FormData | None) ->
     except UserError as exc:
         flash(request, f"{target.username}: {exc}", "error")
         return see_other("/admin/users")
-    if target.id != user.id:  # a password the administrator knows: replaced at the next sign-in
-        accounts_of(request).require_password_change(target.id)
     revoke = form is not None and form.get("revoke_tokens") == "on"
     # Tokens first, so the one audit entry of the reset can name how many went.
     revoked = request.app.state.tokens.revoke_all(target.id) if revoke else 0
     users.set_password(target.id, password, actor_of(request, user),
                        f"set by an administrator; {revoked} API tokens revoked" if revoke
                        else "set by an administrator")
+    # After setting it (setting a password clears the flag): a password the administrator
+    # knows is replaced at the next sign-in.
+    if target.id != user.id:
+        accounts_of(request).require_password_change(target.id)
     if target.id == user.id:
         refreshed = users.by_id(user.id)
         assert refreshed is not None
