@@ -89,7 +89,8 @@ def test_the_readers_agree_on_the_hostile_corpus(case) -> None:  # type: ignore[
     assert report.ok
     plain = list(iter_chunks(path, report, chunksize=3))
     fast = list(_read_chunks(path, report, FEATURES, 3))
-    assert [len(c) for c in plain] == [len(X) for X, _ in fast]
-    for chunk, (X, texts) in zip(plain, fast):
+    assert [len(c) for c in plain] == [len(X) for X, _, _ in fast]
+    for chunk, (X, texts, bad) in zip(plain, fast):
         np.testing.assert_array_equal(feature_matrix(chunk, report, FEATURES), X)
         assert texts == {i: chunk[i].tolist() for i in texts}
+        assert bad is None  # an accepted file of the corpus has no cell left unscored
