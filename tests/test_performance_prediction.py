@@ -65,9 +65,9 @@ def test_fast_reader_equals_the_validators_conversion(tmp_path: Path, model_dir:
     fast = list(_read_chunks(path, report, features, chunk_rows))
     plain = list(plain_read(path, report, features, chunk_rows))
     assert len(fast) == len(plain) == -(-60 // chunk_rows)
-    for (x1, t1), (x2, t2) in zip(fast, plain):
+    for (x1, t1, bad), (x2, t2) in zip(fast, plain):
         assert np.array_equal(x1, x2, equal_nan=True)
-        assert t1 == t2
+        assert t1 == t2 and bad is None  # a clean file: no cell left unscored
 
 
 def test_fast_reader_float_parsing_matches_exactly(tmp_path: Path, model_dir: Path) -> None:
@@ -82,7 +82,7 @@ def test_fast_reader_float_parsing_matches_exactly(tmp_path: Path, model_dir: Pa
     frame.to_csv(path, index=False, float_format="%.17g")
     report = inspect_csv(path, features)
     assert report.ok
-    fast = np.vstack([x for x, _ in _read_chunks(path, report, features, 5000)])
+    fast = np.vstack([x for x, _, _ in _read_chunks(path, report, features, 5000)])
     assert np.array_equal(fast, grid)
     plain = np.vstack([x for x, _ in plain_read(path, report, features, 5000)])
     assert np.array_equal(fast, plain)
