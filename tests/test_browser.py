@@ -25,7 +25,7 @@ from app.core.settings import Settings
 from app.core.submissions import submit_path
 from app.core.users import Users
 from scheduler.worker import Worker, host_slot
-from tests.conftest import IN_CI, ROOT, breast_cancer_frame, start_server, stop_server
+from tests.conftest import ROOT, breast_cancer_frame, start_server, stop_server, unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -74,9 +74,7 @@ ROW_RECORDER = """
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs it)")
-        pytest.skip(f"{CHROMIUM} is not installed")
+        unavailable(f"{CHROMIUM} is not installed (.ci/run installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

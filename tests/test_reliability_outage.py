@@ -24,7 +24,7 @@ from app.core.db import open_database
 from app.core.settings import load_settings
 from app.core.tokens import Tokens
 from app.core.users import Users
-from tests.conftest import IN_CI, breast_cancer_frame
+from tests.conftest import breast_cancer_frame, unavailable
 from tests.support import mariadb
 from tests.support.mariadb import PrivateMariaDB, free_port
 from tests.support.models import make_model_dir
@@ -39,9 +39,7 @@ DOWN_MESSAGE = "The database is not reachable right now"
 def private_mariadb(tmp_path: Path):  # type: ignore[no-untyped-def]
     reason = mariadb.available()
     if reason:
-        if IN_CI:
-            pytest.fail(f"CI=true but a private MariaDB cannot be run: {reason}")
-        pytest.skip(reason)
+        unavailable(f"a private MariaDB cannot be run: {reason}")
     server = PrivateMariaDB(tmp_path / "mariadb")
     server.install()
     server.start()

@@ -45,6 +45,7 @@ from app.web.auth import actor_of, session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.errors import status_of
 from app.web.panel.common import MAX_ID, field, flash, login_redirect, page, render, safe_next, see_other
+from app.web.quality_report import report_context
 from app.web.result_download import csv_result
 from app.web.uploads import receive_upload
 
@@ -407,8 +408,6 @@ def job_page(request: Request, user: User, form: FormData | None) -> Response:
     job = jobs.with_positions([visible_job(request, user)])[0]
     now = jobs.db_now()
     report = QualityReports(jobs.db).report(job)
-    from app.web.panel.quality import report_context  # (that module builds on this one)
-
     return render(request, "job.html", {
         **(report_context(report) if report is not None else {}),
         "job": job,

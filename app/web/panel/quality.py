@@ -4,8 +4,6 @@ time (/models/{name}/quality).  Charts are SVG drawn here (app/web/charts.py).""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,30 +15,8 @@ from app.core.users import User
 from app.web import charts
 from app.web.panel.common import page, render
 from app.web.panel.jobs import visible_job
+from app.web.quality_report import report_context
 from model.quality import PSI_ALERT, PSI_WARNING, THRESHOLDS
-
-
-def feature_chart(feature: dict[str, Any]) -> Any:
-    """The upload-vs-training chart of one feature's report entry (None without a profile)."""
-    what = f"{feature['name']}: this file against the training data"
-    if "bins" in feature:
-        bins = feature["bins"]
-        return charts.distribution(charts.bin_labels(bins["edges"]), bins["training"], bins["upload"], what)
-    if "categories" in feature:
-        cats = feature["categories"]
-        return charts.distribution(cats["labels"], cats["training"], cats["upload"], what)
-    return None
-
-
-def report_context(report: dict[str, Any]) -> dict[str, Any]:
-    """What templates/_quality_report.html needs: the report plus a chart per feature."""
-    predictions = report.get("predictions") or {}
-    return {
-        "report": report,
-        "feature_charts": {f["name"]: feature_chart(f) for f in report["features"]},
-        "prediction_chart": feature_chart({"name": "predictions", **predictions}),
-        "thresholds": THRESHOLDS,
-    }
 
 
 @page
