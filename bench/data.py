@@ -20,11 +20,15 @@ def _decimals(column: np.ndarray) -> int:
     return int(text.str.partition(".")[2].str.len().max())
 
 
-def make_csv(rows: int, path: Path | None = None, seed: int = 0) -> Path:
-    """Write (once; kept if already complete) `rows` rows to bench/data/breast_cancer_<rows>.csv."""
+def make_csv(rows: int, path: Path | None = None, seed: int = 0, six_digits: bool = False) -> Path:
+    """Write (once; kept if already complete) `rows` rows to bench/data/breast_cancer_<rows>.csv.
+
+    six_digits: every number with six significant digits ("17.9934", "0.0831942"), as real
+    exports carry them, in bench/data/breast_cancer_6d_<rows>.csv: longer texts to parse,
+    format and compress than the data set's own two to five decimals."""
     from sklearn.datasets import load_breast_cancer
 
-    path = path or DATA_DIR / f"breast_cancer_{rows}.csv"
+    path = path or DATA_DIR / (f"breast_cancer_6d_{rows}.csv" if six_digits else f"breast_cancer_{rows}.csv")
     done = path.with_name(path.name + ".done")  # written last: a killed run is regenerated
     if path.exists() and done.exists():
         return path
@@ -40,10 +44,12 @@ def make_csv(rows: int, path: Path | None = None, seed: int = 0) -> Path:
             picked = source[rng.integers(0, len(source), n)]
             noisy = picked * rng.normal(1.0, 0.01, picked.shape)
             frame = pd.DataFrame(
-                {name: np.round(noisy[:, j], decimals[j]) for j, name in enumerate(data.feature_names)}
+                {name: noisy[:, j] if six_digits else np.round(noisy[:, j], decimals[j])
+                 for j, name in enumerate(data.feature_names)}
             )
             frame.insert(0, "patient_id", [f"P{i:07d}" for i in range(start, start + n)])
-            frame.to_csv(f, index=False, header=start == 0, lineterminator="\n")
+            frame.to_csv(f, index=False, header=start == 0, lineterminator="\n",
+                         float_format="%.6g" if six_digits else None)
     os.replace(tmp, path)
     done.touch()
     return path

@@ -55,9 +55,30 @@ PROBABILITY_COLUMN = "probability"
 PROBABILITY_CHOICES = ("best", "all")  # PROBABILITY_COLUMNS: the predicted class's only, or every class's
 
 Progress = Callable[[int, int], None]
+# The stages of a job that `prediction(stages=...)` times, in the order they happen per chunk.
+# "compress" is the deflate thread's own time (it overlaps the others); "compress_wait" the
+# job's time blocked waiting for it; "finish" the summary, quality sheet and closing the files.
+STAGES = ("validate", "read", "predict", "quality", "xlsx_text", "csv", "compress", "compress_wait", "finish")
 
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
 _CSV_BLOCK_ROWS = 8192  # CSV rows formatted at a time
+
+
+class _Stages:
+    """Adds the seconds since the previous lap to a stage (nothing when not asked for)."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into = into
+        if into is not None:
+            for name in STAGES:
+                into.setdefault(name, 0.0)
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.into is not None:
+            now = time.perf_counter()
+            self.into[stage] += now - self.last
+            self.last = now
 
 
 class InvalidInput(ValueError):
@@ -310,6 +331,7 @@ def prediction(
     quality: Callable[[dict[str, Any]], None] | None = None,
     row_status: bool = True,
     max_bad_rows_percent: float = 0.0,
+    stages: dict[str, float] | None = None,
 ) -> Path:
     """Predict every row of ``input_file`` and write the .xlsx result; returns its path.
 
@@ -332,14 +354,20 @@ def prediction(
     of its rows, is scored; those rows get no prediction and a row_status naming each bad
     cell ("not scored: 'abc' is not a number in column 'mean radius'").  The worker passes
     100: the upload check already applied the setting when it accepted the file.
+
+    ``stages``, when given, receives the seconds spent per stage (`STAGES`; bench/stages.py
+    prints them): where a job's time goes, measured in the job itself.
     """
     if probability_columns not in PROBABILITY_CHOICES:
         raise ValueError(f"probability_columns must be one of {PROBABILITY_CHOICES}, not {probability_columns!r}")
     started = time.monotonic()
+    clock = _Stages(stages)
     input_path = Path(input_file)
     model = model or load_model(Path(model_dir) if model_dir is not None else None)
     specs = model.feature_specs
-    report = report or inspect_csv(input_path, specs)
+    if report is None:
+        report = inspect_csv(input_path, specs)
+        clock.lap("validate")
     # Without row_status nothing would tell which rows were left unscored: refuse as before.
     if not report.acceptable(max_bad_rows_percent if row_status else 0.0):
         raise InvalidInput(report)
@@ -387,19 +415,24 @@ def prediction(
                                  expected_rows=report.rows, percent_columns=percent) as book:
             if csv_tmp:
                 twin = _CsvTwin(csv_tmp, header, feature_of, n_in, integers)
+            clock.lap("finish")  # opening the files
             for X, texts, bad in _read_chunks(input_path, report, features, chunk_rows, specs):
                 if all_numbers:  # the common case: one float64 block, no per-column work
                     frame = pd.DataFrame(X, columns=features)
                 else:
                     frame = _model_frame(specs, report, X, features, texts)
+                clock.lap("read")
                 statuses = None
                 if checker is None:
                     labels, probability, per_class = model.predict_classes(frame)
+                    clock.lap("predict")
                 else:
                     check = checker.check(X, None if all_numbers else frame, bad)
+                    clock.lap("quality")
                     where = np.arange(len(X)) if check.scorable is None else np.flatnonzero(check.scorable)
                     ok, labels, probability, per_class, failed_at = predict_rows(
                         model, frame if check.scorable is None else frame.iloc[where])
+                    clock.lap("predict")
                     failed = {int(where[i]): error for i, error in failed_at.items()}
                     checker.predictions(labels)
                     statuses = checker.statuses(check, failed)
@@ -436,7 +469,9 @@ def prediction(
                 columns += class_columns
                 if checker is not None:
                     columns.append(status_column)
+                clock.lap("quality")
                 book.write_chunk(columns)
+                clock.lap("xlsx_text")
 
                 if twin:
                     if classes:  # "1" for class 1, not "1.0"
@@ -450,9 +485,11 @@ def prediction(
                     if checker is not None:
                         tail.append(_csv_texts(statuses) if statuses is not None else status_column)
                     twin.write(X, texts, tail)
+                    clock.lap("csv")
                 rows_done += len(X)
                 if progress:
                     progress(rows_done, report.rows)
+                clock.lap("finish")  # the progress callback: the worker's heartbeat
 
             summary: list[tuple[str, str | int | float]] = [
                 ("input file", source_name or input_path.name),
@@ -478,6 +515,11 @@ def prediction(
         if twin:
             twin.close()
             twin = None
+        clock.lap("finish")
+        if stages is not None:  # the deflate thread's time, and the waits for it (in xlsx_text)
+            stages["compress"] += book.deflate_seconds
+            stages["compress_wait"] += book.wait_seconds
+            stages["xlsx_text"] -= book.wait_seconds
         os.replace(xlsx_tmp, xlsx_path)
         if csv_path and csv_tmp:
             os.replace(csv_tmp, csv_path)

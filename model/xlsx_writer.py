@@ -34,6 +34,7 @@ import math
 import operator
 import os
 import re
+import time
 import zipfile
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
@@ -412,6 +413,8 @@ class StreamingXlsxWriter:
         self._summary: list[tuple[str, str | int | float]] | None = None
         self._tables: list[tuple[str, bytes]] = []  # (name, sheet XML) of add_table sheets
         self._closed = False
+        self.deflate_seconds = 0.0  # spent by the pool thread in zip calls (deflate and writes)
+        self.wait_seconds = 0.0  # spent by the caller waiting for the pool thread
         self._pending: deque[Future[Any]] = deque()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-deflate")
         self._stream: Any = None  # the open sheet entry; only touched by the pool thread
@@ -689,13 +692,25 @@ class StreamingXlsxWriter:
     # deflate of one block overlaps the rendering of the next.
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self._pending.append(self._pool.submit(fn, *args))
-        while len(self._pending) > _MAX_PENDING:  # bounds memory; re-raises worker errors
-            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._timed, fn, *args))
+        if len(self._pending) > _MAX_PENDING:  # bounds memory; re-raises worker errors
+            started = time.perf_counter()
+            while len(self._pending) > _MAX_PENDING:
+                self._pending.popleft().result()
+            self.wait_seconds += time.perf_counter() - started
+
+    def _timed(self, fn: Callable[..., None], *args: Any) -> None:
+        started = time.perf_counter()
+        try:
+            fn(*args)
+        finally:
+            self.deflate_seconds += time.perf_counter() - started
 
     def _drain(self) -> None:
+        started = time.perf_counter()
         while self._pending:
             self._pending.popleft().result()
+        self.wait_seconds += time.perf_counter() - started
 
     def _w_open(self, name: str, head: bytes) -> None:
         self._stream = self._zip.open(name, "w")
