@@ -47,7 +47,8 @@ from model.csv_input import (
     read_csv_options,
 )
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
-from model.xlsx_writer import MAYBE_FORMULA, StreamingXlsxWriter, guard_text
+from model.xlsx_process import XlsxWriterProcess
+from model.xlsx_writer import MAYBE_FORMULA, NumberColumns, StreamingXlsxWriter, guard_text, number_json
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"
@@ -56,12 +57,19 @@ PROBABILITY_CHOICES = ("best", "all")  # PROBABILITY_COLUMNS: the predicted clas
 
 Progress = Callable[[int, int], None]
 # The stages of a job that `prediction(stages=...)` times, in the order they happen per chunk.
-# "compress" is the deflate thread's own time (it overlaps the others); "compress_wait" the
-# job's time blocked waiting for it; "finish" the summary, quality sheet and closing the files.
-STAGES = ("validate", "read", "predict", "quality", "xlsx_text", "csv", "compress", "compress_wait", "finish")
+# "xlsx_text" is making the sheet XML, "compress" the deflate thread's own time (it overlaps
+# the others), "compress_wait" the XML's wait for that thread: in the workbook's own process
+# when the job uses one (`parallel`), and "xlsx_wait" the job's time handing blocks to that
+# process (sending them, and waiting when it is behind); "finish" the summary, the quality
+# sheet and closing the files.  Without that process, the stages but "compress" add up to
+# the job's time; with it, "xlsx_text" and "compress" run beside the others.
+STAGES = ("validate", "read", "predict", "quality", "xlsx_text", "csv", "compress", "compress_wait", "xlsx_wait",
+          "finish")
+# Jobs of at least this many rows write their workbook in a process of their own (see
+# model/xlsx_process.py): below it, starting one costs more than it saves.
+PARALLEL_MIN_ROWS = 50_000
 
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
-_CSV_BLOCK_ROWS = 8192  # CSV rows formatted at a time
 
 
 class _Stages:
@@ -167,19 +175,11 @@ def _bad_rows(found: Sequence[CellProblem], X: np.ndarray,
 # -- the CSV twin -------------------------------------------------------------------------------
 
 
-def _number_texts(values: np.ndarray) -> list[str]:
-    """Per row, the shortest round-trip text of each number in it ("17.99"), comma-separated
-    for a 2-D block; "" for NaN/inf. One C call for the whole block."""
-    text = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY).decode("ascii")
-    if "null" in text:
-        text = text.replace("null", "")
-    return text[2:-2].split("],[") if values.ndim == 2 else text[1:-1].split(",")
-
-
 def _integer_texts(values: np.ndarray) -> list[str]:
     """Whole numbers as "3" (not "3.0"), "" where missing. One C call for the column."""
     missing = np.isnan(values)
-    texts = _number_texts(np.where(missing, 0, values).astype(np.int64))
+    raw = orjson.dumps(np.where(missing, 0, values).astype(np.int64), option=orjson.OPT_SERIALIZE_NUMPY)
+    texts = raw[1:-1].decode("ascii").split(",")
     if missing.any():
         for i in np.flatnonzero(missing):
             texts[i] = ""
@@ -199,49 +199,71 @@ def _csv_texts(values: list[str]) -> list[str]:
     return values
 
 
+def _encoded(texts: list[str]) -> list[bytes]:
+    """A column's texts as UTF-8, one join, encode and split for the whole column (none of
+    them holds a NUL: the upload check refuses control characters)."""
+    joined = "\x00".join(texts)
+    if joined.count("\x00") != len(texts) - 1:
+        return [t.encode() for t in texts]
+    return joined.encode().split(b"\x00")
+
+
+def _csv_numbers(values: np.ndarray) -> list[bytes]:
+    """A 1-D number column as CSV fields: the shortest round-trip text, "" where NaN/inf."""
+    raw = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+    return raw.replace(b"null", b"").split(b",")
+
+
+def _csv_run(json: bytes) -> list[bytes]:
+    """Per row of a 2-D number block given as its `number_json` ("[[17.99,null],[2.5,1.0]]"),
+    its CSV fields: "17.99," and "2.5,1.0"."""
+    return json[2:-2].replace(b"null", b"").split(b"],[")
+
+
+# A row of the result is made of segments: ("x", [X columns]) a run of adjacent number feature
+# columns, formatted together (one orjson call for the block: "[[17.99,10.38],[20.57,17.77]]",
+# whose text both the .xlsx and the CSV use); ("i", X column) an integer feature; ("t", file
+# column) any other input column, its text as read.
+Segment = tuple[str, Any]
+
+
+def _segments(n_in: int, feature_of: dict[int, int], integers: Collection[int]) -> list[Segment]:
+    segments: list[Segment] = []
+    for i in range(n_in):
+        if i in feature_of and feature_of[i] in integers:
+            segments.append(("i", feature_of[i]))
+        elif i in feature_of:
+            if segments and segments[-1][0] == "x":
+                segments[-1][1].append(feature_of[i])
+            else:
+                segments.append(("x", [feature_of[i]]))
+        else:
+            segments.append(("t", i))
+    return segments
+
+
 class _CsvTwin:
     """The CSV result: UTF-8 with BOM (Excel then reads accents right when the file is
     double-clicked), comma-separated, CRLF line ends, like csv.writer's defaults.
 
-    Rows are built from a few ready-made segments each: every run of adjacent number
-    feature columns is one segment, formatted for a block of rows by one orjson call on the
-    2-D array ("[[17.99,10.38],[20.57,17.77]]" -> "17.99,10.38", "20.57,17.77"); an integer
-    feature column is a segment of its own ("3")."""
+    Each block of rows is written from its columns' fields (lists of bytes, one per row, a run
+    of number columns being one field list "17.99,10.38"), interleaved with the commas and
+    line ends by list slicing and joined once: no Python code runs per row or per cell."""
 
-    def __init__(self, path: Path, header: Sequence[str], feature_of: dict[int, int], n_in: int,
-                 integers: Collection[int] = ()) -> None:
+    def __init__(self, path: Path, header: Sequence[str]) -> None:
         self.handle = open(path, "wb")
         line = io.StringIO()
         csv.writer(line).writerow(_guard_csv_column(list(header)))
         self.handle.write(("\ufeff" + line.getvalue()).encode("utf-8"))
-        # ("x", [X columns]) for a run of number columns, ("i", X column) for an integer
-        # column, ("t", index) for a text column
-        self.segments: list[tuple[str, Any]] = []
-        for i in range(n_in):
-            if i in feature_of and feature_of[i] in integers:
-                self.segments.append(("i", feature_of[i]))
-            elif i in feature_of:
-                if self.segments and self.segments[-1][0] == "x":
-                    self.segments[-1][1].append(feature_of[i])
-                else:
-                    self.segments.append(("x", [feature_of[i]]))
-            else:
-                self.segments.append(("t", i))
-        self.template = ",".join(["%s"] * (len(self.segments) + len(header) - n_in)) + "\r\n"
 
-    def write(self, X: np.ndarray, texts: dict[int, list[str]], tail: Sequence[np.ndarray | list[str]]) -> None:
-        """One chunk: the features, the other input columns' texts, then the output columns
-        (numbers, or ready CSV fields), in blocks of rows so the texts stay small."""
-        for start in range(0, len(X), _CSV_BLOCK_ROWS):
-            stop = start + _CSV_BLOCK_ROWS
-            columns = [
-                _number_texts(X[start:stop, what]) if kind == "x"
-                else _integer_texts(X[start:stop, what]) if kind == "i"
-                else _csv_texts(texts[what][start:stop])
-                for kind, what in self.segments
-            ]
-            columns += [_number_texts(c[start:stop]) if isinstance(c, np.ndarray) else c[start:stop] for c in tail]
-            self.handle.write("".join(map(self.template.__mod__, zip(*columns))).encode("utf-8"))
+    def write(self, fields: Sequence[list[bytes]]) -> None:
+        n = len(fields[0])
+        width = 2 * len(fields)
+        pieces: list[bytes] = [b","] * (n * width)
+        for k, column in enumerate(fields):
+            pieces[2 * k::width] = column
+        pieces[width - 1::width] = [b"\r\n"] * n
+        self.handle.write(b"".join(pieces))
 
     def close(self) -> None:
         self.handle.close()
@@ -306,6 +328,53 @@ def _quality_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return header, rows
 
 
+def _write_block(book: StreamingXlsxWriter | XlsxWriterProcess, twin: _CsvTwin | None, segments: list[Segment], X: np.ndarray,
+                 texts: dict[int, list[str]], outputs: list[np.ndarray | list[str]], rows: slice,
+                 csv_labels: list[str] | None, statuses: bool, clock: _Stages) -> None:
+    """One block of rows (at most the writer's block) into the workbook and the CSV twin.
+
+    Number features are numbers (missing -> empty), integers whole numbers; the other input
+    columns pass through as text, which the writer stores as numbers where they are plain
+    numbers (not in the typed feature columns: text cells there).  A run of number features
+    is formatted once (`number_json`) for both files; the outputs follow (`outputs`: label,
+    probabilities, row_status).  csv_labels: a classifier's labels as CSV fields; statuses:
+    whether the row_status column (last of outputs) holds any text to quote."""
+    cells: list[np.ndarray | list[str] | NumberColumns] = []
+    fields: list[list[bytes]] = []
+    for kind, what in segments:
+        if kind == "x":
+            values = np.ascontiguousarray(X[rows, what[0]:what[-1] + 1] if what == list(range(what[0], what[-1] + 1))
+                                          else X[rows][:, what])
+            json = number_json(values)
+            cells.append(NumberColumns(values, json))
+            if twin:
+                fields.append(_csv_run(json))
+        elif kind == "i":
+            cells.append(_integer_column(X[rows, what]))
+            if twin:
+                fields.append(_encoded(_integer_texts(X[rows, what])))
+        else:
+            cells.append(texts[what][rows])
+            if twin:
+                fields.append(_encoded(_csv_texts(texts[what][rows])))
+    cells += [c[rows] for c in outputs]
+    clock.lap("csv")  # the shared number text counts as the CSV's: the workbook's own work follows
+    book.write_chunk(cells)
+    clock.lap("xlsx_text")
+    if twin:
+        for k, column in enumerate(outputs):
+            if k == 0 and csv_labels is not None:
+                fields.append(_encoded(csv_labels[rows]))
+            elif isinstance(column, np.ndarray):
+                fields.append(_csv_numbers(column[rows]))
+            elif k == len(outputs) - 1 and statuses:
+                fields.append(_encoded(_csv_texts(column[rows])))
+            else:
+                fields.append(_encoded(column[rows]))
+        twin.write(fields)
+        clock.lap("csv")
+
+
 def _integer_column(values: np.ndarray) -> np.ndarray | list[str]:
     """An integer feature for the workbook: int64 numbers, or texts ("3", "") with gaps."""
     return _integer_texts(values) if np.isnan(values).any() else values.astype(np.int64)
@@ -332,6 +401,7 @@ def prediction(
     row_status: bool = True,
     max_bad_rows_percent: float = 0.0,
     stages: dict[str, float] | None = None,
+    parallel: bool | None = None,
 ) -> Path:
     """Predict every row of ``input_file`` and write the .xlsx result; returns its path.
 
@@ -355,8 +425,10 @@ def prediction(
     cell ("not scored: 'abc' is not a number in column 'mean radius'").  The worker passes
     100: the upload check already applied the setting when it accepted the file.
 
-    ``stages``, when given, receives the seconds spent per stage (`STAGES`; bench/stages.py
-    prints them): where a job's time goes, measured in the job itself.
+    ``stages``, when given, receives the seconds spent per stage (`STAGES`): where a job's
+    time goes, measured in the job itself.  ``parallel``: write the workbook in a process of its
+    own (model/xlsx_process.py), so the job uses two cores; None (the default): for files of
+    at least PARALLEL_MIN_ROWS rows on a machine with more than one core.
     """
     if probability_columns not in PROBABILITY_CHOICES:
         raise ValueError(f"probability_columns must be one of {PROBABILITY_CHOICES}, not {probability_columns!r}")
@@ -411,10 +483,15 @@ def prediction(
     try:
         # probability columns shown as percentages in Excel; the cells keep the fraction
         percent = [j for j in range(n_in, len(header)) if header[j].startswith(PROBABILITY_COLUMN)]
-        with StreamingXlsxWriter(xlsx_tmp, header, highlight=range(n_in, len(header)), text_columns=typed,
-                                 expected_rows=report.rows, percent_columns=percent) as book:
+        if parallel is None:
+            parallel = report.rows >= PARALLEL_MIN_ROWS and (os.cpu_count() or 1) > 1
+        writer: Callable[..., StreamingXlsxWriter | XlsxWriterProcess] = \
+            XlsxWriterProcess if parallel else StreamingXlsxWriter
+        with writer(xlsx_tmp, header, highlight=range(n_in, len(header)), text_columns=typed,
+                    expected_rows=report.rows, percent_columns=percent) as book:
             if csv_tmp:
-                twin = _CsvTwin(csv_tmp, header, feature_of, n_in, integers)
+                twin = _CsvTwin(csv_tmp, header)
+            segments = _segments(n_in, feature_of, integers)
             clock.lap("finish")  # opening the files
             for X, texts, bad in _read_chunks(input_path, report, features, chunk_rows, specs):
                 if all_numbers:  # the common case: one float64 block, no per-column work
@@ -451,41 +528,23 @@ def prediction(
                     label_text = {label: str(label) for label in counts}
                 status_column = statuses if statuses is not None else [""] * len(X)
 
-                # Number features are numbers (missing -> empty), integers whole numbers; the
-                # other columns pass through as text, which the writer stores as numbers where
-                # they are plain numbers (not in the typed feature columns: text cells there).
-                columns: list[np.ndarray | list[str]] = [
-                    texts[i] if i not in feature_of
-                    else _integer_column(X[:, feature_of[i]]) if feature_of[i] in integers
-                    else X[:, feature_of[i]]
-                    for i in range(n_in)
-                ]
-                if numeric_labels:
-                    columns.append(np.asarray(labels, dtype=float))
-                else:
-                    columns.append(list(map(label_text.__getitem__, label_values)))
+                # The prediction columns, as the workbook takes them
+                outputs: list[np.ndarray | list[str]] = [
+                    np.asarray(labels, dtype=float) if numeric_labels
+                    else list(map(label_text.__getitem__, label_values))]
                 if probability is not None:
-                    columns.append(probability)
-                columns += class_columns
+                    outputs.append(probability)
+                outputs += class_columns
                 if checker is not None:
-                    columns.append(status_column)
+                    outputs.append(status_column)
+                csv_label = None
+                if twin and classes:  # "1" for class 1, not "1.0"
+                    csv_label = dict(zip(label_text, _csv_texts(list(label_text.values()))))
                 clock.lap("quality")
-                book.write_chunk(columns)
-                clock.lap("xlsx_text")
-
-                if twin:
-                    if classes:  # "1" for class 1, not "1.0"
-                        csv_label = dict(zip(label_text, _csv_texts(list(label_text.values()))))
-                        tail: list[np.ndarray | list[str]] = [list(map(csv_label.__getitem__, label_values))]
-                    else:
-                        tail = [np.asarray(labels, dtype=float)]
-                    if probability is not None:
-                        tail.append(probability)
-                    tail += class_columns
-                    if checker is not None:
-                        tail.append(_csv_texts(statuses) if statuses is not None else status_column)
-                    twin.write(X, texts, tail)
-                    clock.lap("csv")
+                for start in range(0, len(X), book.block_rows):
+                    _write_block(book, twin, segments, X, texts, outputs, slice(start, start + book.block_rows),
+                                 None if csv_label is None else list(map(csv_label.__getitem__, label_values)),
+                                 statuses is not None, clock)
                 rows_done += len(X)
                 if progress:
                     progress(rows_done, report.rows)
@@ -516,10 +575,15 @@ def prediction(
             twin.close()
             twin = None
         clock.lap("finish")
-        if stages is not None:  # the deflate thread's time, and the waits for it (in xlsx_text)
+        if stages is not None:  # what the writer measured; the job's own laps counted handing over
+            handing_over = stages["xlsx_text"]
+            stages["xlsx_text"] = book.render_seconds
             stages["compress"] += book.deflate_seconds
-            stages["compress_wait"] += book.wait_seconds
-            stages["xlsx_text"] -= book.wait_seconds
+            if isinstance(book, XlsxWriterProcess):
+                stages["compress_wait"] += book.child_wait_seconds
+                stages["xlsx_wait"] += handing_over
+            else:
+                stages["compress_wait"] += book.wait_seconds
         os.replace(xlsx_tmp, xlsx_path)
         if csv_path and csv_tmp:
             os.replace(csv_tmp, csv_path)

@@ -11,8 +11,8 @@ quality report, with its statuses coloured).
 Cell values:
   * numeric ``np.ndarray``: numbers, written as the shortest text that reads
     back to the same double ("17.99", "0.30000000000000004", "1e-7"), formatted
-    by orjson for the whole column at once (see :func:`_number_texts`); NaN and
-    +-inf become empty cells.
+    by orjson for a run of adjacent columns at once (see :func:`number_json` and
+    :class:`NumberColumns`); NaN and +-inf become empty cells.
   * anything else (a sequence of str): "" -> empty cell; a plain decimal number
     (:func:`is_plain_number`) -> numeric cell; otherwise a text cell passed
     through :func:`guard_text`.  In a column listed in ``text_columns`` every
@@ -40,12 +40,16 @@ from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from itertools import islice
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 import orjson
+
+try:  # ISA-L's deflate: ~4x zlib's speed at level 1, and smaller output (bench/RESULTS.md)
+    from isal import isal_zlib as _fast_zlib
+except ImportError:  # pragma: no cover - isal ships wheels for every platform we run on
+    _fast_zlib = None  # type: ignore[assignment]
 
 MAX_ROWS = 1_048_576
 MAX_COLS = 16_384
@@ -75,9 +79,8 @@ _MISSING_REPRS = frozenset({"nan", "NaN", "<NA>", "NaT"})
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 _ENTRY_LIMIT = zipfile.ZIP64_LIMIT - (1 << 20)  # stay clear of zip64 (+ room for the tail)
-_BLOCK_CELLS = 1 << 18  # rows are rendered in blocks of about this many cells
+_BLOCK_CELLS = 1 << 19  # rows are rendered in blocks of about this many cells (a worker's step fits one)
 _MAX_PENDING = 2  # rendered blocks waiting for the compressor thread
-_JOIN_ROWS = 512  # rows per C-level join, so the GIL is released often (see _write_block)
 _SEP = "\x00"  # joins a column's texts so one C-level pass escapes them all (see _text_tails)
 # _ILLEGAL_XML without NUL: the separator; values holding a NUL take the per-value path.
 _ILLEGAL_XML_BUT_SEP = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -163,19 +166,81 @@ def is_plain_number(s: str) -> bool:
     return 2.2250738585072014e-308 <= f <= 1.7976931348623157e308
 
 
-def _number_texts(a: np.ndarray) -> tuple[list[str], bool]:
-    """(texts, gaps): the shortest round-trip text of each number, formatted by orjson in
-    one C call for the whole column ~5x faster than Python's repr per value.  Without gaps
-    (NaN/inf) the texts are the bare numbers; with gaps each is a cell tail, `><v>1.5</v></c>`
-    or `/>` (an empty cell), so the caller never decides per cell.
+class NumberColumns:
+    """Adjacent number columns of a chunk as one rows x k array (float, or integer for whole
+    numbers), for `StreamingXlsxWriter.write_chunk`: they take k of its columns.  ``json``:
+    the array's `number_json`, when the caller formats it for another file as well (the CSV
+    result), so the numbers are turned into text once.  Given the text alone, the numbers
+    are read back from it if needed (exactly: it is the shortest round-trip text)."""
 
-    orjson writes NaN and +-inf as null, exponents as "1e-7"/"1e+16": valid xsd:double.
-    """
-    text = orjson.dumps(np.ascontiguousarray(a), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode("ascii")
-    if "null" not in text:
-        return text.split(","), False
-    cells = "><v>" + text.replace(",", "</v></c>,><v>") + "</v></c>"
-    return cells.replace("><v>null</v></c>", "/>").split(","), True
+    def __init__(self, values: np.ndarray | None, json: bytes | None = None, kind: str = "f") -> None:
+        """kind: with the text alone, "f" for floats, "i" for whole numbers."""
+        if values is None and json is None:
+            raise ValueError("NumberColumns needs the values or their number_json")
+        if values is not None and (values.ndim != 2 or values.dtype.kind not in "fiu"):
+            raise ValueError(f"NumberColumns needs a 2-D number array, got {values.dtype} {values.shape}")
+        self._values, self.json = values, json
+        self.kind = "f" if values is None and kind == "f" or values is not None and values.dtype.kind == "f" else "i"
+        if values is not None:
+            self.rows, self.width = int(values.shape[0]), int(values.shape[1])
+        else:
+            assert json is not None
+            self.rows = 0 if json == b"[]" else json.count(b"],[") + 1
+            self.width = json[:json.find(b"]") + 1].count(b",") + 1 if self.rows else 0
+
+    @property
+    def values(self) -> np.ndarray:
+        if self._values is None:
+            assert self.json is not None
+            self._values = np.array(orjson.loads(self.json), dtype=np.float64 if self.kind == "f" else np.int64
+                                    ).reshape(self.rows, self.width)
+        return self._values
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+def number_json(values: np.ndarray) -> bytes:
+    """A 2-D number array as orjson writes it, "[[17.99,null],[20.57,1e-7]]": the shortest text
+    that reads back to each double, NaN and +-inf as null; one C call for the whole block."""
+    return orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _run_cells(json: bytes, style: str) -> list[bytes]:
+    """Per row of a 2-D number block given as its `number_json`, the row's cells:
+    `<c s="1"><v>17.99</v></c><c s="1"/>...` (null: an empty cell).  The cell tags are put in
+    by replacing the separators (bytes throughout: each step is one pass over the block's text,
+    which is what costs)."""
+    raw = json[2:-2]
+    opening, closing = f"<c{style}><v>".encode(), b"</v></c>"
+    gaps = b"null" in raw
+    text = raw.replace(b"],[", closing + b"\x00" + opening).replace(b",", closing + opening)
+    if gaps:
+        return (opening + text + closing).replace(opening + b"null" + closing, f"<c{style}/>".encode()).split(b"\x00")
+    rows = text.split(b"\x00")
+    rows[0] = opening + rows[0]  # cheaper than wrapping the whole text
+    rows[-1] += closing
+    return rows
+
+
+def _text_cells(tails: list[str]) -> list[bytes]:
+    """`_text_tails` as whole cells, encoded: one join, encode and split for the column."""
+    return ("<c" + "\x00<c".join(tails)).encode().split(b"\x00")
+
+
+def _use_fast_deflate(stream: Any, level: int) -> bool:
+    """Give a sheet's zip entry, just opened for writing, ISA-L's deflate instead of zlib's.
+
+    zipfile has no public hook for the compressor: it keeps a zlib compressobj (raw deflate,
+    wbits -15) in the entry's `_compressor` (CPython 3.8 to 3.14).  ISA-L's compressobj takes
+    the same arguments and writes the same format, and zipfile still computes the CRC and
+    sizes itself, so the entry is a standard deflated one whichever compressor wrote it.
+    Without isal, or should that attribute change, zlib stays in use: slower, not wrong.
+    Returns whether ISA-L is in use (tests check it is)."""
+    if _fast_zlib is None or getattr(stream, "_compressor", None) is None or getattr(stream, "_compress_size", 1) != 0:
+        return False
+    stream._compressor = _fast_zlib.compressobj(min(max(level, 0), 3), _fast_zlib.DEFLATED, -15)
+    return True
 
 
 def _col_letter(i: int) -> str:
@@ -415,29 +480,59 @@ class StreamingXlsxWriter:
         self._closed = False
         self.deflate_seconds = 0.0  # spent by the pool thread in zip calls (deflate and writes)
         self.wait_seconds = 0.0  # spent by the caller waiting for the pool thread
+        self.render_seconds = 0.0  # spent by write_chunk making the XML (waits not included)
         self._pending: deque[Future[Any]] = deque()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-deflate")
         self._stream: Any = None  # the open sheet entry; only touched by the pool thread
+        self._compresslevel = compresslevel
         self._zip = zipfile.ZipFile(self.path, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
 
     # -- public API ---------------------------------------------------------
 
-    def write_chunk(self, columns: Sequence[np.ndarray | Sequence[str]]) -> None:
-        """Append rows given column by column (all columns the same length)."""
+    @property
+    def block_rows(self) -> int:
+        """Rows rendered at a time: a caller that writes chunks of at most this many rows has
+        each rendered as one block (a `NumberColumns`' ready text is then used as it is)."""
+        return self._block_rows
+
+    def write_chunk(self, columns: Sequence[np.ndarray | Sequence[str] | NumberColumns]) -> None:
+        """Append rows given column by column (all columns the same length); a `NumberColumns`
+        stands for as many adjacent columns as it is wide."""
         if self._closed:
             raise ValueError("write_chunk() on a closed StreamingXlsxWriter")
-        if len(columns) != self._ncols:
-            raise ValueError(f"expected {self._ncols} columns, got {len(columns)}")
-        cols = [_as_column(c) for c in columns]
+        given = sum(c.width if isinstance(c, NumberColumns) else 1 for c in columns)
+        if given != self._ncols:
+            raise ValueError(f"expected {self._ncols} columns, got {given}")
+        cols: list[Any] = []
+        for c in columns:
+            at = len(cols)
+            if isinstance(c, NumberColumns):
+                given_values = c._values
+                if given_values is not None and c.json is None and (
+                        given_values.dtype.kind == "f" and given_values.dtype != np.float64
+                        or not given_values.dtype.isnative):  # as _as_column does
+                    c = NumberColumns(given_values.astype(np.float64 if given_values.dtype.kind == "f"
+                                                          else given_values.dtype.newbyteorder("=")))
+                if len(set(self._styles[at:at + c.width])) == 1 and not self._text_columns.intersection(
+                        range(at, at + c.width)):
+                    cols.append(c)
+                    cols += [None] * (c.width - 1)  # keeps the column positions; skipped when rendering
+                else:  # columns of different styles: one at a time
+                    cols += [_as_column(np.ascontiguousarray(c.values[:, k])) for k in range(c.width)]
+            else:
+                cols.append(_as_column(c))
         n = len(cols[0])
-        if any(len(c) != n for c in cols):
+        if any(c is not None and len(c) != n for c in cols):
             raise ValueError(f"all columns of a chunk must have the same length, got {sorted({len(c) for c in cols})}")
+        started = time.perf_counter()
+        waited = self.wait_seconds
         start = 0
         while start < n:
             if self._sheet_rows in (-1, self._sheet_cap):
                 self._next_sheet()
             stop = min(n, start + self._block_rows, start + self._sheet_cap - self._sheet_rows)
             start = self._write_block(cols, start, stop)
+        self.render_seconds += time.perf_counter() - started - (self.wait_seconds - waited)
 
     def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:
         """Items for a "summary" sheet (item / value) written after the data sheets."""
@@ -526,27 +621,45 @@ class StreamingXlsxWriter:
     def _write_block(self, cols: list[Any], start: int, stop: int) -> int:
         """Render rows [start, stop) into the open sheet; return the next row to write."""
         first = self._sheet_rows + 2  # sheet row number of `start` (row 1 is the header)
-        rownums = list(map(str, range(first, first + stop - start)))
-        # One %-template per row (%-formatting beats str.format by ~1.5x here); every column
-        # supplies ready-made texts, formatted column by column in C (see _number_texts and
-        # _text_tails), so no Python code runs per cell.  "%s" takes the row number again
-        # for each cell reference.
-        template = ['<row r="%s">']
-        args: list[list[str]] = [rownums]
-        for j, col in enumerate(cols):
-            letter, style, part = self._letters[j], self._styles[j], col[start:stop]
+        # Each row is a few *segments*, not one piece per cell: a run of adjacent number
+        # columns of the same style and kind is one segment, its cells for all the block's
+        # rows made by one orjson call and a few replaces over the whole text (`_run_cells`);
+        # a text column is a segment of its own (`_text_tails`).  Cells carry no r="B7"
+        # reference: it is optional (ECMA-376 Part 1, 18.3.1.4); a reader counts cells from
+        # the row's start, which is why an empty cell is written as <c/> rather than left
+        # out.  So no Python code runs per cell, and none per row.
+        n = stop - start
+        heads = ('<row r="' + '">\x00<row r="'.join(map(str, range(first, first + n))) + '">').encode().split(b"\x00")
+        segments: list[list[bytes]] = [heads]
+        j = 0
+        while j < len(cols):
+            column = cols[j]
+            whole = start == 0 and stop == len(column)
+            part = column if isinstance(column, NumberColumns) and whole else \
+                NumberColumns(column.values[start:stop]) if isinstance(column, NumberColumns) else column[start:stop]
             if isinstance(part, np.ndarray):
-                texts, gaps = _number_texts(part)
-                template.append(f'<c r="{letter}%s"{style}%s' if gaps else f'<c r="{letter}%s"{style}><v>%s</v></c>')
+                style, kind = self._styles[j], part.dtype.kind == "f"
+                run = [part]
+                while (j + len(run) < len(cols) and isinstance(cols[j + len(run)], np.ndarray)
+                       and self._styles[j + len(run)] == style and (cols[j + len(run)].dtype.kind == "f") == kind):
+                    run.append(cols[j + len(run)][start:stop])
+                segments.append(_run_cells(number_json(run[0][:, None] if len(run) == 1 else np.column_stack(run)),
+                                           style))
+                j += len(run)
+            elif isinstance(part, NumberColumns):  # already a block, and its text for a whole chunk
+                segments.append(_run_cells(part.json if part.json is not None else number_json(part.values),
+                                           self._styles[j]))
+                j += part.width
             else:
-                texts = _text_tails(part, style, j in self._text_columns)
-                template.append(f'<c r="{letter}%s"%s')
-            args += [rownums, texts]
-        template.append("</row>")
-        # Join in slices: one long C call would hold the GIL and stall the
-        # deflate thread, which needs it briefly between its zlib calls.
-        rows = map("".join(template).__mod__, zip(*args))
-        data = "".join(["".join(islice(rows, _JOIN_ROWS)) for _ in range(0, stop - start, _JOIN_ROWS)]).encode()
+                segments.append(_text_cells(_text_tails(part, self._styles[j], j in self._text_columns)))
+                j += 1
+        segments.append([b"</row>"] * n)
+        # The rows' pieces interleaved by list slicing, then one join: C-level throughout.
+        width = len(segments)
+        pieces: list[bytes] = [b""] * (n * width)
+        for k, segment in enumerate(segments):
+            pieces[k::width] = segment
+        data = b"".join(pieces)
 
         if self._sheet_bytes + len(data) > _ENTRY_LIMIT:
             # Rare (~>1M rows of very wide or text-heavy data): cut at a row
@@ -714,6 +827,7 @@ class StreamingXlsxWriter:
 
     def _w_open(self, name: str, head: bytes) -> None:
         self._stream = self._zip.open(name, "w")
+        _use_fast_deflate(self._stream, self._compresslevel)
         self._stream.write(head)
 
     def _w_write(self, data: bytes) -> None:

@@ -101,7 +101,10 @@ def test_package_parts_and_sheet_element_order(tmp_path: Path) -> None:
     assert pane is not None and pane.attrib["ySplit"] == "1" and pane.attrib["state"] == "frozen"
     rows = sheet.findall(f"{MAIN_NS}sheetData/{MAIN_NS}row")
     assert [r.attrib["r"] for r in rows] == ["1", "2"]
-    assert [c.attrib["r"] for r in rows for c in r] == ["A1", "B1", "A2", "B2"]
+    # Header cells carry their reference; data cells none (it is optional: readers count them)
+    assert [c.attrib.get("r") for r in rows for c in r] == ["A1", "B1", None, None]
+    ws = openpyxl.load_workbook(path).active
+    assert (ws["A2"].value, ws["B2"].value) == (1.0, "x")
 
 
 FORMULAS = ['=HYPERLINK("http://x","y")', "+1", "@SUM(1)", "\tx", "\rx", "-x", "=1+1"]
@@ -237,18 +240,22 @@ def test_float_columns_round_trip_exactly(tmp_path: Path) -> None:
 
 def test_numbers_are_written_as_conventional_shortest_text(tmp_path: Path) -> None:
     # "17.99", not a scaled integer such as "1799e-2": every reader parses the former.
-    texts, gaps = xlsx_writer._number_texts(np.array([17.99, 0.1184, 2.0, -0.05, 0.1 + 0.2, 1e-7, 1e16]))
-    assert (texts, gaps) == (["17.99", "0.1184", "2.0", "-0.05", "0.30000000000000004", "1e-7", "1e+16"], False)
-    texts, gaps = xlsx_writer._number_texts(np.array([1.5, np.nan, np.inf, 3.0]))
-    assert (texts, gaps) == (["><v>1.5</v></c>", "/>", "/>", "><v>3.0</v></c>"], True)
+    values = np.array([17.99, 0.1184, 2.0, -0.05, 0.1 + 0.2, 1e-7, 1e16])
+    rows = xlsx_writer._run_cells(xlsx_writer.number_json(values[:, None]), "")
+    assert rows == [f"<c><v>{t}</v></c>".encode() for t in
+                    ["17.99", "0.1184", "2.0", "-0.05", "0.30000000000000004", "1e-7", "1e+16"]]
+    rows = xlsx_writer._run_cells(xlsx_writer.number_json(np.array([[1.5, np.nan], [np.inf, 3.0]])), ' s="1"')
+    assert rows == [b'<c s="1"><v>1.5</v></c><c s="1"/>', b'<c s="1"/><c s="1"><v>3.0</v></c>']
     path = write(tmp_path / "n.xlsx", ["x"], [[np.array([17.99, np.nan, 0.1184])]])
     with zipfile.ZipFile(path) as zf:
         sheet = zf.read("xl/worksheets/sheet1.xml").decode()
-    assert '<c r="A2"><v>17.99</v></c><' in sheet and '<c r="A3"/>' in sheet and "<v>0.1184</v>" in sheet
+    assert ('<row r="2"><c><v>17.99</v></c></row><row r="3"><c/></row><row r="4"><c><v>0.1184</v></c></row>'
+            in sheet)
     rng = np.random.default_rng(1)
     for k in range(12):
         a = np.round(rng.normal(0, 10.0 ** rng.integers(0, 6), 5_000), k)
-        texts, _ = xlsx_writer._number_texts(a)
+        texts = [row[len("<c><v>"):-len("</v></c>")].decode()
+                 for row in xlsx_writer._run_cells(xlsx_writer.number_json(a[:, None]), "")]
         assert [float(t) for t in texts] == a.tolist()
         assert all(len(t) <= len(repr(v)) + 3 for t, v in zip(texts, a.tolist()))  # shortest digits
 
@@ -290,7 +297,8 @@ def test_max_columns_and_letters(tmp_path: Path) -> None:
     path = write(tmp_path / "wide.xlsx", header, [[np.array([float(i)]) for i in range(16_384)]])
     with zipfile.ZipFile(path) as zf:
         sheet = zf.read("xl/worksheets/sheet1.xml").decode()
-    assert '<c r="XFD2"><v>16383' in sheet and '<autoFilter ref="A1:XFD2"/>' in sheet
+    assert sheet.endswith('<c><v>16383.0</v></c></row></sheetData><autoFilter ref="A1:XFD2"/></worksheet>')
+    assert openpyxl.load_workbook(path, read_only=True).active.cell(2, 16_384).value == 16383
 
 
 def test_partial_file_removed_on_exception(tmp_path: Path) -> None:

@@ -1,0 +1,250 @@
+"""The .xlsx result written by a process of its own, so that a job uses both cores.
+
+A job's Python work is about half reading, predicting, checking and the CSV result, half
+turning the workbook's cells into XML and deflating it (bench/RESULTS.md, the stages table).
+Threads cannot share that: the GIL lets one run Python at a time.  `XlsxWriterProcess` has the
+interface of `StreamingXlsxWriter` (the parts `model.predictions` uses) and runs a real one in
+a child process, fed over a pipe: the job formats each block's numbers once
+(`NumberColumns.json`, which its CSV uses too) and sends them with the block's texts; the child
+renders the sheet rows and deflates them while the job reads the next block.
+
+Flow control: at most `_IN_FLIGHT` blocks are sent but not yet written, so memory stays flat
+and the child's errors (a full disk...) surface at the next block.  On an error in the job,
+or when it is cancelled, the child is told to abort (it deletes its partial file) and is
+killed if it does not answer; a child that dies takes the job down with a clear message.  If
+the job's process is killed, the child sees its pipe close and deletes the partial file.
+
+The child is a fresh interpreter (`python -m model.xlsx_process`, about 0.1 s to import the
+writer), talking over two pipes of its own: forking the job's process, which has threads (the
+heartbeat, database connections), is not safe, and multiprocessing's spawn and forkserver
+would import the job's main module again in the child.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from model.xlsx_writer import NumberColumns, StreamingXlsxWriter
+
+_IN_FLIGHT = 2  # blocks sent to the child and not yet acknowledged
+_JOIN_SECONDS = 10.0  # how long a closing or aborting child may take before it is killed
+
+
+_ROOT = Path(__file__).resolve().parent.parent  # the project: where `model` is imported from
+
+
+class _Duplex:
+    """Two one-way pipe ends as one connection (recv from one, send on the other)."""
+
+    def __init__(self, incoming: Connection, outgoing: Connection) -> None:
+        self.incoming, self.outgoing = incoming, outgoing
+
+    def send(self, message: Any) -> None:
+        self.outgoing.send(message)
+
+    def recv(self) -> Any:
+        return self.incoming.recv()
+
+    def poll(self, timeout: float) -> bool:
+        return self.incoming.poll(timeout)
+
+    def close(self) -> None:
+        for end in (self.incoming, self.outgoing):
+            try:
+                end.close()
+            except OSError:
+                pass
+
+
+def _child(conn: _Duplex) -> None:
+    """The child: one StreamingXlsxWriter driven by the parent's messages, each answered."""
+    book: StreamingXlsxWriter | None = None
+    try:
+        _, (path, header, options) = conn.recv()
+        book = StreamingXlsxWriter(path, header, **options)
+        conn.send(("ok", book.block_rows))
+        while True:
+            try:
+                kind, payload = conn.recv()
+            except EOFError:  # the job's process is gone: leave nothing behind
+                book.__exit__(EOFError, EOFError(), None)
+                return
+            if kind == "chunk":
+                book.write_chunk(payload)
+                conn.send(("ok", None))
+            elif kind == "summary":
+                book.set_summary(payload)
+                conn.send(("ok", None))
+            elif kind == "table":
+                book.add_table(*payload[0], **payload[1])
+                conn.send(("ok", None))
+            elif kind == "close":
+                book.close()
+                conn.send(("closed", {"rows_written": book.rows_written, "deflate_seconds": book.deflate_seconds,
+                                      "wait_seconds": book.wait_seconds, "render_seconds": book.render_seconds}))
+                return
+            else:  # "abort"
+                book.__exit__(RuntimeError, RuntimeError("aborted"), None)
+                conn.send(("aborted", None))
+                return
+    except BaseException as exc:  # reported to the parent, which raises it
+        if book is not None:
+            book.__exit__(type(exc), exc, None)
+        try:
+            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
+        except (OSError, EOFError):
+            pass
+    finally:
+        conn.close()
+
+
+class WriterProcessError(RuntimeError):
+    """The workbook's process failed; the message is its error."""
+
+
+class XlsxWriterProcess:
+    """`StreamingXlsxWriter(path, header, **options)` in a child process (see the module)."""
+
+    def __init__(self, path: str | os.PathLike, header: Sequence[str], **options: Any) -> None:
+        self.path = os.fspath(path)
+        self.rows_written = 0
+        # Measured in the child: its deflate thread, its render, its waits for that thread
+        self.deflate_seconds = self.render_seconds = self.child_wait_seconds = 0.0
+        self._in_flight = 0
+        self._closed = False
+        from_parent, to_child = os.pipe()  # (read end, write end)
+        from_child, to_parent = os.pipe()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "model.xlsx_process", str(from_parent), str(to_parent)],
+                pass_fds=(from_parent, to_parent), stdin=subprocess.DEVNULL, env=env, cwd=_ROOT)
+        except BaseException:
+            for fd in (to_child, from_parent, from_child, to_parent):
+                os.close(fd)
+            raise
+        os.close(from_parent)
+        os.close(to_parent)
+        self._conn = _Duplex(Connection(from_child, writable=False), Connection(to_child, readable=False))
+        self._send("open", (self.path, list(header), options))
+        self._block_rows = int(self._answer("ok"))
+
+    @property
+    def block_rows(self) -> int:
+        return self._block_rows
+
+    # -- the writer's interface ---------------------------------------------------------------
+    def write_chunk(self, columns: Sequence[np.ndarray | Sequence[str] | NumberColumns]) -> None:
+        if self._in_flight >= _IN_FLIGHT:
+            self._answer("ok")
+        # A block's NumberColumns travel as their text alone: the child needs the numbers
+        # only to cut a block at a sheet's end, and reads them back from the text then.
+        self._send("chunk", [NumberColumns(None, c.json, c.kind) if isinstance(c, NumberColumns) and c.json else c
+                             for c in columns])
+        self._in_flight += 1
+
+    def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:
+        self._call("summary", list(items))
+
+    def add_table(self, *args: Any, **kwargs: Any) -> None:
+        self._call("table", (args, kwargs))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            while self._in_flight:
+                self._answer("ok")
+            self._send("close", None)
+            figures = self._answer("closed")
+        except BaseException:
+            self._stop()
+            raise
+        self._wait()
+        self._conn.close()
+        self.rows_written = figures["rows_written"]
+        self.deflate_seconds = figures["deflate_seconds"]
+        self.child_wait_seconds = figures["wait_seconds"]
+        self.render_seconds = figures["render_seconds"]
+
+    def __enter__(self) -> XlsxWriterProcess:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        elif not self._closed:
+            self._closed = True
+            self._stop()
+
+    # -- the pipe -----------------------------------------------------------------------------
+    def _call(self, kind: str, payload: Any) -> None:
+        while self._in_flight:
+            self._answer("ok")
+        self._send(kind, payload)
+        self._answer("ok")
+
+    def _send(self, kind: str, payload: Any) -> None:
+        try:
+            self._conn.send((kind, payload))
+        except (OSError, EOFError) as exc:
+            raise self._failure() from exc
+
+    def _answer(self, expected: str) -> Any:
+        try:
+            kind, payload = self._conn.recv()
+        except (OSError, EOFError) as exc:
+            raise self._failure() from exc
+        if kind == "error":
+            self._wait()
+            raise WriterProcessError(f"The workbook could not be written: {payload}")
+        if kind != expected:
+            raise WriterProcessError(f"The workbook's process answered {kind!r}, not {expected!r}.")
+        if expected == "ok" and self._in_flight:
+            self._in_flight -= 1
+        return payload
+
+    def _wait(self) -> int | None:
+        try:
+            return self._process.wait(_JOIN_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            return self._process.wait()
+
+    def _failure(self) -> WriterProcessError:
+        code = self._wait()
+        return WriterProcessError(f"The workbook's process ended unexpectedly (exit code {code}).")
+
+    def _stop(self) -> None:
+        """Abort: the child deletes its partial file; killed if it does not answer."""
+        try:
+            self._conn.send(("abort", None))
+            deadline = time.monotonic() + _JOIN_SECONDS
+            while time.monotonic() < deadline and self._conn.poll(max(0.0, deadline - time.monotonic())):
+                if self._conn.recv()[0] in ("aborted", "error"):
+                    break
+        except (OSError, EOFError):
+            pass
+        self._wait()
+        self._conn.close()
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+
+
+if __name__ == "__main__":  # the child: python -m model.xlsx_process FD_IN FD_OUT
+    _child(_Duplex(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)))
