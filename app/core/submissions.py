@@ -170,10 +170,10 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
     A workbook (.xlsx, .xlsm, .ods) or Parquet upload is converted to the canonical CSV first
     (model/workbook_input.py); that CSV is what is checked, stored as the job's input and read
     by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). What
-    the check learned is stored with the job (job_inputs, migration 012), so the worker does
-    not check the file again unless it changed. The
-    user's quotas are checked first (app/core/quotas.py); the accepted upload is audited as
-    ``actor`` (None: the owner, from no address)."""
+    the check learned is stored with the job (job_inputs, migration 012): the worker does not
+    check the file again unless it changed. The user's quotas are checked first
+    (app/core/quotas.py); the accepted upload is audited as ``actor`` (None: the owner, from
+    no address)."""
     canonical: Path | None = None
     conversion: Conversion | None = None
     stored_original: Path | None = None
