@@ -71,6 +71,7 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import json
 import math
 import os
 import re
@@ -90,6 +91,7 @@ MAX_LINE_CHARS = 10_000_000  # a longer line is not a table row (and would cost 
 SCAN_LIMIT = 100_000  # stop scanning after this many problems; nobody reads more
 BLOCK_ROWS = 50_000  # rows per pandas chunk in the cell check
 SNIFF_BYTES = 64 * 1024
+TRUSTED_VERSION = 1  # the shape of CsvReport.trusted_json(); another one is not trusted
 
 # Missing values in feature cells, compared after strip() and lower() (see _to_floats).
 MISSING_WORDS = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none", "<na>"})
@@ -154,6 +156,43 @@ class CsvReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def trusted_json(self) -> str:
+        """What reading the file needs, as JSON, for a worker to run it without scanning it
+        again (job_inputs.checked_report, migration 012): the format, the header, where the
+        features are, the counts. Not the problem messages: a file that is read on trust was
+        accepted, so nothing shows them again; the counts keep `ok`, `readable` and
+        `acceptable` as they were."""
+        if self.format is None:
+            raise ValueError("trusted_json() needs the report of a file that could be read.")
+        return json.dumps({
+            "version": TRUSTED_VERSION,
+            "format": asdict(self.format), "header": self.header, "feature_columns": self.feature_columns,
+            "rows": self.rows, "cell_problems": self.cell_problems, "bad_rows": self.bad_rows,
+            "unseen_categories": self.unseen_categories, "total_problems": self.total_problems,
+        }, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_trusted_json(cls, text: str) -> CsvReport:
+        """The report `trusted_json` stored (problems: none kept). ValueError for anything else,
+        e.g. another version of the shape: the caller then checks the file again."""
+        try:
+            data = json.loads(text)
+            if data.get("version") != TRUSTED_VERSION:
+                raise ValueError(f"trusted report version {data.get('version')!r}, not {TRUSTED_VERSION}")
+            fmt = data["format"]
+            header = [str(h) for h in data["header"]]
+            total = int(data["total_problems"])
+            return cls(
+                ok=total == 0, problems=[], total_problems=total,
+                format=CsvFormat(str(fmt["encoding"]), str(fmt["delimiter"]), str(fmt["decimal"])),
+                header=header, feature_columns={str(k): int(v) for k, v in data["feature_columns"].items()},
+                rows=int(data["rows"]),
+                unseen_categories={str(k): int(v) for k, v in data["unseen_categories"].items()},
+                cell_problems=int(data["cell_problems"]), bad_rows=int(data["bad_rows"]),
+            )
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a trusted report: {exc!r}") from exc
 
     @property
     def readable(self) -> bool:

@@ -30,7 +30,9 @@ from app.core.logfmt import log_event, logfmt
 from app.core.models import ModelRecord, Registry
 from app.core.quality import QualityReports
 from app.core.settings import Settings
+from app.core.upload_inputs import FILE_CHANGED, UploadInputs
 from model.artifact import Model, ModelError
+from model.csv_input import CsvReport
 from model.predictions import InvalidInput, prediction
 from scheduler.deliveries import DeliveryThread
 
@@ -252,6 +254,11 @@ class Worker:
         """The model version the job was accepted for (jobs from before the registry: the
         default model's active version), loaded through the cache. ModelError naming the
         model and version when its files are missing, changed or broken."""
+        return self.model_and_sha256_for(job)[0]
+
+    def model_and_sha256_for(self, job: Job) -> tuple[Model, str]:
+        """`model_for`, and the artifact hash its files were verified against (the cache
+        hashes them on loading, and reloads when they change)."""
         if job.model_name is None:
             record = self.registry.default()
         else:
@@ -260,7 +267,29 @@ class Worker:
             if found is None:
                 raise ModelError(f"model {job.model_name} version {version} is not in the registry.")
             record = found
-        return self.models.get(self.registry, record, job.model_sha256 or record.sha256, self.worker_id)
+        sha256 = job.model_sha256 or record.sha256
+        return self.models.get(self.registry, record, sha256, self.worker_id), sha256
+
+    def input_report(self, job: Job, input_path: Path, model_sha256: str) -> tuple[CsvReport | None, float]:
+        """The upload check's report when the worker may trust it (job.input_trusted), else
+        None (job.input_rechecked, with the reason): prediction() then checks the file as
+        before, and a file that no longer fits ends the job ERROR naming its row and column.
+
+        With it, the share of rows with bad cells prediction() may leave unscored: 100 (the
+        upload check applied MAX_BAD_ROWS_PERCENT when it accepted the file: the job runs what
+        was accepted, whatever the setting is now), except for a file that changed since: that
+        is not what was accepted, so the setting applies to it as to an upload."""
+        started = time.monotonic()
+        try:
+            report, reason = UploadInputs(self.db).trusted_report(job.id, input_path, model_sha256)
+        except DatabaseUnavailable as exc:  # checking the file is slower, never wrong
+            report, reason = None, f"database unavailable: {exc}"
+        fields: dict[str, Any] = dict(job=job.id, worker=self.worker_id, duration=round(time.monotonic() - started, 3))
+        if report is None:
+            log_event(log, "job.input_rechecked", **fields, reason=reason)
+        else:
+            log_event(log, "job.input_trusted", **fields, rows=report.rows)
+        return report, self.settings.max_bad_rows_percent if reason == FILE_CHANGED else 100.0
 
     def reap(self) -> None:
         for lost in self.jobs.reap_lost(self.settings.lease_seconds, self.settings.max_attempts):
@@ -360,17 +389,15 @@ class Worker:
             try:
                 if not input_path.is_file():
                     raise FileNotFoundError(str(input_path))
-                model = self.model_for(job)
+                model, model_sha256 = self.model_and_sha256_for(job)
+                report, max_bad_rows_percent = self.input_report(job, input_path, model_sha256)
                 prediction(
-                    input_path, xlsx_path, csv_file=csv_path, model=model, progress=progress,
+                    input_path, xlsx_path, csv_file=csv_path, model=model, progress=progress, report=report,
                     chunk_rows=step_rows(self.settings.chunk_rows, job.file_size, job.rows_total),
                     source_name=job.file_name,
                     probability_columns=self.settings.probability_columns,
                     model_name=job.model_name or self.settings.default_model, model_sha256=job.model_sha256,
-                    quality=quality.update,
-                    # The upload check applied MAX_BAD_ROWS_PERCENT when it accepted the file;
-                    # the job runs what was accepted, whatever the setting is now.
-                    max_bad_rows_percent=100.0,
+                    quality=quality.update, max_bad_rows_percent=max_bad_rows_percent,
                 )
                 if heartbeat.lost.is_set():
                     raise LeaseLost(f"job {job.id}: lease lost")

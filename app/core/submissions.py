@@ -20,7 +20,7 @@ from app.core.files import display_name, human_size, new_part_path
 from app.core.jobs import Job, Jobs
 from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
-from app.core.upload_inputs import UploadInput, UploadInputs, file_sha256, original_name
+from app.core.upload_inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
 from model.artifact import ModelError
 from model.csv_habits import blank_lines_above, file_encoding, find_header_line
 from model.csv_input import CsvReport, Problem, header_fits, inspect_csv
@@ -169,9 +169,11 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
 
     A workbook (.xlsx, .xlsm, .ods) or Parquet upload is converted to the canonical CSV first
     (model/workbook_input.py); that CSV is what is checked, stored as the job's input and read
-    by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). The
-    user's quotas are checked first (app/core/quotas.py); the accepted upload is audited as
-    ``actor`` (None: the owner, from no address)."""
+    by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). What
+    the check learned is stored with the job (job_inputs, migration 012): the worker does not
+    check the file again unless it changed. The user's quotas are checked first
+    (app/core/quotas.py); the accepted upload is audited as ``actor`` (None: the owner, from
+    no address)."""
     canonical: Path | None = None
     conversion: Conversion | None = None
     stored_original: Path | None = None
@@ -186,8 +188,7 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
             canonical = new_part_path(settings.input_dir, uuid.uuid4().hex + "-canonical")
             blank_lines_above(upload.path, canonical, line)
             conversion = Conversion("csv", header_row=line, encoding=file_encoding(upload.path))
-        checked = canonical or upload.path
-        report = validate(settings, checked, model)
+        report = validate(settings, canonical or upload.path, model)
         if not report.ok and conversion is not None:
             report.problems[:] = [conversion.located(p) for p in report.problems]
         if not report.acceptable(settings.max_bad_rows_percent):
@@ -197,6 +198,10 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
                 failure.message = (failure.message[:-1] + f" (the header is on line {conversion.header_row}; "
                                    "the lines above it were skipped as a title).")
             raise failure
+        # The worker runs the job on this report while the stored file keeps this hash (no
+        # second scan). A plain CSV is stored as uploaded: its hash is the upload's.
+        checked = CheckedInput(file_sha256(canonical) if canonical is not None else sha256,
+                               model.sha256, report.trusted_json())
         stem = f"upload-{uuid.uuid4().hex}"
         stored = settings.input_dir / f"{stem}.csv"
         if canonical is not None:
@@ -227,7 +232,7 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
         )
         inputs = UploadInputs(jobs.db)
         duplicate = inputs.duplicate_of(owner_id, sha256, exclude=job.id)
-        inputs.record(info)
+        inputs.record(info, checked)
     except BaseException:
         stored.unlink(missing_ok=True)
         if stored_original is not None:
