@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from model.artifact import BOOLEAN, CATEGORY, DATETIME, FeatureSpec, Model
-from model.profile import BINNED_TYPES, bin_index, boolean_keys, datetime_seconds
+from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, datetime_seconds
 
 ROW_STATUS_COLUMN = "row_status"
 OK, WARNING, ALERT, UNKNOWN = "ok", "warning", "alert", "unknown"
@@ -126,10 +126,10 @@ class _Feature:
     def numbers(self, values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Counts a chunk of numbers; returns the rows below / above the training range."""
         self.rows += len(values)
-        self.missing += int(np.count_nonzero(missing))
-        present = values[~missing] if missing.any() else values
-        if self.binned:
-            self.counts += np.bincount(bin_index(present, self.edges), minlength=len(self.counts))
+        gaps = int(np.count_nonzero(missing))
+        self.missing += gaps
+        if self.binned:  # NaN is below no edge: the counts need only how many are not NaN
+            self.counts += bin_counts(values, self.edges, len(values) - gaps)
         below = above = None
         if self.low is not None and self.high is not None:
             below, above = values < self.low, values > self.high
@@ -140,12 +140,10 @@ class _Feature:
         """Counts a chunk of numbers whose range check was done on the whole matrix."""
         self.rows += len(values)
         self.outside += outside
-        present = values
-        if missing is not None:
-            self.missing += int(np.count_nonzero(missing))
-            present = values[~missing]
+        gaps = int(np.count_nonzero(missing)) if missing is not None else 0
+        self.missing += gaps
         if self.binned:
-            self.counts += np.bincount(bin_index(present, self.edges), minlength=len(self.counts))
+            self.counts += bin_counts(values, self.edges, len(values) - gaps)
 
     def keys(self, keys: pd.Series) -> np.ndarray:
         """Counts a chunk of category/boolean keys (None where missing); returns unseen rows."""

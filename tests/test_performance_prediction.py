@@ -201,7 +201,9 @@ def sheet_rows(zf: zipfile.ZipFile, name: str) -> tuple[int, str, str, str]:
 
 def cells(row_xml: str) -> list[str]:
     """The values of a row's cells as text (numbers as written, inline strings unescaped)."""
-    return [v or t for v, t in re.findall(r"<c [^>]*?(?:/>|>(?:<v>([^<]*)</v>|<is><t[^>]*>([^<]*)</t></is>)</c>)", row_xml)]
+    # Data cells carry no r= reference (optional in SpreadsheetML): "<c>", "<c s="1">", "<c/>"
+    return [v or t for v, t in re.findall(
+        r"<c(?: [^>]*?)?(?:/>|>(?:<v>([^<]*)</v>|<is><t[^>]*>([^<]*)</t></is>)</c>)", row_xml)]
 
 
 @pytest.mark.slow

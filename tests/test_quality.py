@@ -224,3 +224,21 @@ def test_the_job_ends_process_ok_and_the_api_serves_its_report(  # type: ignore[
 
     assert api_client.delete(f"/api/jobs/{job_id}", headers=headers).status_code == 200
     assert db.one("job_quality_get", {"job_id": job_id}) is None
+
+
+def test_bin_counts_equal_a_binary_search_per_value() -> None:
+    # bin_counts (one vectorised count per edge) must count exactly as searchsorted + bincount
+    # did, including duplicate edges, values on an edge, infinities and NaN (in no bin).
+    from model.profile import bin_counts
+
+    rng = np.random.default_rng(7)
+    for trial in range(50):
+        values = np.round(rng.normal(0, 3, int(rng.integers(1, 3000))), int(rng.integers(0, 3)))
+        values[rng.random(len(values)) < 0.05] = np.nan
+        values[rng.random(len(values)) < 0.01] = np.inf
+        values[rng.random(len(values)) < 0.01] = -np.inf
+        edges = np.sort(np.concatenate([rng.choice(values[np.isfinite(values)], 6), [0.0, 0.0]]))
+        present = values[~np.isnan(values)]
+        expected = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
+        assert bin_counts(values, edges, len(present)).tolist() == expected.tolist(), trial
+    assert bin_counts(np.array([]), [1.0, 2.0]).tolist() == [0, 0, 0]
