@@ -1,0 +1,174 @@
+"""The workbook written in a process of its own (model/xlsx_process.py), ready-made number text
+(NumberColumns) and ISA-L deflate: the same cells as the in-process writer, errors and aborts
+that leave nothing behind, and files every reader opens."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+
+from model import xlsx_writer
+from model.predictions import prediction
+from model.xlsx_process import WriterProcessError, XlsxWriterProcess
+from model.xlsx_writer import NumberColumns, StreamingXlsxWriter, number_json
+from tests.conftest import breast_cancer_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sheet_entries(path: Path) -> dict[str, bytes]:
+    """Every part but the two that hold the time of writing (core.xml, the summary sheet)."""
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None  # every entry's CRC checks out
+        return {n: zf.read(n) for n in zf.namelist() if n not in ("docProps/core.xml", "xl/worksheets/sheet2.xml")}
+
+
+def odd_csv(path: Path, rows: int) -> Path:
+    """Breast-cancer rows with an id column, missing cells, an empty row, a value far out of
+    range and text needing quotes and a formula guard."""
+    frame = breast_cancer_frame(rows, seed=3)
+    frame.insert(0, "note", [f'id {i}, "x"' if i % 7 == 0 else ("=1+1" if i % 11 == 0 else f"P{i}") for i in range(rows)])
+    frame = frame.astype(object)
+    frame.iloc[5, 3] = ""
+    frame.iloc[9, 1:] = ""
+    frame.iloc[12, 4] = "1e308"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_parallel_job_writes_the_same_files(tmp_path: Path, model_dir: Path) -> None:
+    source = odd_csv(tmp_path / "odd.csv", 3_000)
+    alone = prediction(source, tmp_path / "alone.xlsx", model_dir=model_dir, parallel=False, chunk_rows=700)
+    stages: dict[str, float] = {}
+    both = prediction(source, tmp_path / "both.xlsx", model_dir=model_dir, parallel=True, chunk_rows=700,
+                      stages=stages)
+    assert sheet_entries(alone) == sheet_entries(both)
+    assert alone.with_suffix(".csv").read_bytes() == both.with_suffix(".csv").read_bytes()
+    assert stages["xlsx_text"] > 0 and stages["compress"] > 0 and stages["validate"] > 0
+    wb = openpyxl.load_workbook(both, read_only=True)
+    rows = list(wb["predictions"].iter_rows(values_only=True))
+    wb.close()
+    assert len(rows) == 3_001
+    with open(both.with_suffix(".csv"), encoding="utf-8-sig", newline="") as f:
+        table = list(csv.reader(f))
+    assert len(table) == 3_001 and table[1][0] == 'id 0, "x"'  # quoted in the file, read back whole
+    assert rows[12][0] == table[12][0] == "'=1+1"  # a formula in neither file
+    assert rows[10][-1] == table[10][-1] == "no data: every feature is empty"
+    assert rows[10][-3] is None and table[10][-3] == ""  # not scored
+    assert "outside training range: mean perimeter (1.0e308 > " in rows[13][-1]
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_number_columns_cut_at_a_sheet_end_read_back_from_their_text(tmp_path: Path) -> None:
+    values = np.array([[1.5, np.nan], [0.1 + 0.2, 1e-7], [2.0, -3.25], [1e16, 4.0], [5.5, 6.0]])
+    ints = np.array([[3], [-4], [0], [2**40], [7]])
+    path = tmp_path / "cut.xlsx"
+    with XlsxWriterProcess(path, ["a", "b", "n", "t"], max_rows_per_sheet=3) as book:
+        # as the job sends them: text alone; 5 rows on sheets of 2 data rows need cuts
+        book.write_chunk([NumberColumns(values, number_json(values)), NumberColumns(ints, number_json(ints)),
+                          ["x", "y", "z", "w", "v"]])
+    wb = openpyxl.load_workbook(path)
+    got = [row for name in ("predictions", "predictions_2", "predictions_3")
+           for row in list(wb[name].iter_rows(min_row=2, values_only=True))]
+    assert got == [(1.5, None, 3, "x"), (0.30000000000000004, 1e-7, -4, "y"), (2.0, -3.25, 0, "z"),
+                   (1e16, 4.0, 2**40, "w"), (5.5, 6.0, 7, "v")]
+
+
+def test_json_only_number_columns_know_their_shape() -> None:
+    block = NumberColumns(None, number_json(np.array([[1.0, 2.0, 3.0], [4.0, np.nan, 6.0]])))
+    assert (block.rows, block.width) == (2, 3)
+    assert np.array_equal(block.values, np.array([[1.0, 2.0, 3.0], [4.0, np.nan, 6.0]]), equal_nan=True)
+    whole = NumberColumns(None, number_json(np.array([[1], [2]])), kind="i")
+    assert whole.values.dtype == np.int64 and whole.values.tolist() == [[1], [2]]
+    with pytest.raises(ValueError):
+        NumberColumns(np.array([1.0, 2.0]))
+
+
+def test_sheets_are_deflated_by_isal_and_open_everywhere(tmp_path: Path) -> None:
+    path = tmp_path / "isal.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with zf.open("x.xml", "w") as stream:
+            assert xlsx_writer._use_fast_deflate(stream, 1)  # the hook into zipfile still holds
+            stream.write(b"<a>" * 100_000)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read("x.xml") == b"<a>" * 100_000 and zf.testzip() is None
+    x = np.linspace(0, 1, 20_000)
+    out = tmp_path / "book.xlsx"
+    with StreamingXlsxWriter(out, ["x", "t"]) as book:
+        book.write_chunk([x, [f"row {i}" for i in range(20_000)]])
+    wb = openpyxl.load_workbook(out, read_only=True)
+    assert list(wb.active.iter_rows(min_row=20_001, values_only=True)) == [(1.0, "row 19999")]
+    wb.close()
+
+
+def test_an_error_in_the_child_is_raised_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(WriterProcessError, match="FileNotFoundError|No such file"):
+        XlsxWriterProcess(tmp_path / "missing" / "x.xlsx", ["a"])
+    path = tmp_path / "bad.xlsx"
+    with pytest.raises(WriterProcessError, match="expected 2 columns"):
+        with XlsxWriterProcess(path, ["a", "b"]) as book:
+            book.write_chunk([np.array([1.0])])
+            book.write_chunk([np.array([1.0])])  # the first one's error, at the latest here
+            book.close()
+    assert not path.exists()
+
+
+def test_an_aborted_job_leaves_no_file_and_no_process(tmp_path: Path) -> None:
+    path = tmp_path / "aborted.xlsx"
+    with pytest.raises(KeyboardInterrupt):
+        with XlsxWriterProcess(path, ["a"]) as book:
+            book.write_chunk([np.arange(10_000, dtype=np.float64)])
+            child = book._process
+            raise KeyboardInterrupt
+    assert child.poll() is not None and not path.exists()
+
+
+def test_a_killed_child_fails_the_job_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "killed.xlsx"
+    with pytest.raises(WriterProcessError, match="ended unexpectedly"):
+        with XlsxWriterProcess(path, ["a"]) as book:
+            book._process.send_signal(signal.SIGKILL)
+            book._process.wait()
+            for _ in range(10):
+                book.write_chunk([np.arange(100_000, dtype=np.float64)])
+    assert not path.exists()
+
+
+def test_the_child_removes_its_file_when_the_job_process_dies(tmp_path: Path) -> None:
+    path = tmp_path / "orphan.xlsx"
+    script = (
+        "import os, sys, numpy as np\n"
+        "from model.xlsx_process import XlsxWriterProcess\n"
+        f"book = XlsxWriterProcess({str(path)!r}, ['a'])\n"
+        "book.write_chunk([np.arange(1000, dtype=np.float64)])\n"
+        "print(book._process.pid, flush=True)\n"
+        "os._exit(9)  # as if killed: nothing closed\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (path.exists() or _alive(child)):
+        time.sleep(0.05)
+    assert not path.exists() and not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (reaped by init later) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
