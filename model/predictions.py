@@ -21,19 +21,15 @@ csv module. No Python code runs per cell on the common path.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from model.artifact import INTEGER, NUMBER, NUMERIC_TYPES, ROOT, FeatureSpec, Model, load_model
@@ -47,8 +43,9 @@ from model.csv_input import (
     read_csv_options,
 )
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
-from model.xlsx_process import XlsxWriterProcess
-from model.xlsx_writer import MAYBE_FORMULA, NumberColumns, StreamingXlsxWriter, guard_text, number_json
+from model.result_files import Block, ResultFiles, csv_texts, layout
+from model.result_process import ResultFilesProcess
+from model.xlsx_writer import number_json
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"
@@ -57,19 +54,19 @@ PROBABILITY_CHOICES = ("best", "all")  # PROBABILITY_COLUMNS: the predicted clas
 
 Progress = Callable[[int, int], None]
 # The stages of a job that `prediction(stages=...)` times, in the order they happen per chunk.
-# "xlsx_text" is making the sheet XML, "compress" the deflate thread's own time (it overlaps
-# the others), "compress_wait" the XML's wait for that thread: in the workbook's own process
-# when the job uses one (`parallel`), and "xlsx_wait" the job's time handing blocks to that
-# process (sending them, and waiting when it is behind); "finish" the summary, the quality
-# sheet and closing the files.  Without that process, the stages but "compress" add up to
-# the job's time; with it, "xlsx_text" and "compress" run beside the others.
-STAGES = ("validate", "read", "predict", "quality", "xlsx_text", "csv", "compress", "compress_wait", "xlsx_wait",
-          "finish")
-# Jobs of at least this many rows write their workbook in a process of their own (see
-# model/xlsx_process.py): below it, starting one costs more than it saves.
+# "numbers": formatting the number features once for both files; "xlsx_text": making the
+# sheet XML; "csv": making and writing the CSV; "compress": the deflate thread's own time (it
+# overlaps the others); "compress_wait": the XML's waits for that thread; "handoff": with the
+# files in a process of their own (`parallel`), the job's time handing blocks over (sending
+# them, and waiting when that process is behind), the files' stages then running beside the
+# job's; "finish": opening and closing, the summary and quality sheets, the progress calls.
+# Without that process the stages but "compress" add up to the job's time.
+STAGES = ("validate", "read", "predict", "quality", "numbers", "xlsx_text", "csv", "compress", "compress_wait",
+          "handoff", "finish")
+# Jobs of at least this many rows write their result files in a process of their own (see
+# model/result_process.py): below it, starting one costs more than it saves.
 PARALLEL_MIN_ROWS = 50_000
 
-_CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
 
 
 class _Stages:
@@ -97,12 +94,6 @@ class InvalidInput(ValueError):
         shown = "; ".join(p.message for p in report.problems[:5])
         more = report.total_problems - min(5, len(report.problems))
         super().__init__(shown + (f" (and {more} more problems)" if more > 0 else ""))
-
-
-def _guard_csv_column(values: list[str]) -> list[str]:
-    # The CSV result is opened in spreadsheets too: neutralise formula-looking text the same
-    # way the .xlsx does (numbers such as -1 stay numbers).
-    return list(map(guard_text, values))
 
 
 def _temp_beside(path: Path) -> Path:
@@ -175,100 +166,6 @@ def _bad_rows(found: Sequence[CellProblem], X: np.ndarray,
 # -- the CSV twin -------------------------------------------------------------------------------
 
 
-def _integer_texts(values: np.ndarray) -> list[str]:
-    """Whole numbers as "3" (not "3.0"), "" where missing. One C call for the column."""
-    missing = np.isnan(values)
-    raw = orjson.dumps(np.where(missing, 0, values).astype(np.int64), option=orjson.OPT_SERIALIZE_NUMPY)
-    texts = raw[1:-1].decode("ascii").split(",")
-    if missing.any():
-        for i in np.flatnonzero(missing):
-            texts[i] = ""
-    return texts
-
-
-def _csv_texts(values: list[str]) -> list[str]:
-    """Pass-through text as CSV fields: formula-looking text guarded like the .xlsx does,
-    quoted as the csv module would (QUOTE_MINIMAL). Checked on the joined column first:
-    most columns need neither, and then nothing runs per cell."""
-    joined = "\x00".join(values)
-    if MAYBE_FORMULA.search(joined):
-        values = _guard_csv_column(values)
-        joined = "\x00".join(values)
-    if _CSV_SPECIAL.search(joined):
-        values = [f'"{v.replace(chr(34), chr(34) * 2)}"' if _CSV_SPECIAL.search(v) else v for v in values]
-    return values
-
-
-def _encoded(texts: list[str]) -> list[bytes]:
-    """A column's texts as UTF-8, one join, encode and split for the whole column (none of
-    them holds a NUL: the upload check refuses control characters)."""
-    joined = "\x00".join(texts)
-    if joined.count("\x00") != len(texts) - 1:
-        return [t.encode() for t in texts]
-    return joined.encode().split(b"\x00")
-
-
-def _csv_numbers(values: np.ndarray) -> list[bytes]:
-    """A 1-D number column as CSV fields: the shortest round-trip text, "" where NaN/inf."""
-    raw = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
-    return raw.replace(b"null", b"").split(b",")
-
-
-def _csv_run(json: bytes) -> list[bytes]:
-    """Per row of a 2-D number block given as its `number_json` ("[[17.99,null],[2.5,1.0]]"),
-    its CSV fields: "17.99," and "2.5,1.0"."""
-    return json[2:-2].replace(b"null", b"").split(b"],[")
-
-
-# A row of the result is made of segments: ("x", [X columns]) a run of adjacent number feature
-# columns, formatted together (one orjson call for the block: "[[17.99,10.38],[20.57,17.77]]",
-# whose text both the .xlsx and the CSV use); ("i", X column) an integer feature; ("t", file
-# column) any other input column, its text as read.
-Segment = tuple[str, Any]
-
-
-def _segments(n_in: int, feature_of: dict[int, int], integers: Collection[int]) -> list[Segment]:
-    segments: list[Segment] = []
-    for i in range(n_in):
-        if i in feature_of and feature_of[i] in integers:
-            segments.append(("i", feature_of[i]))
-        elif i in feature_of:
-            if segments and segments[-1][0] == "x":
-                segments[-1][1].append(feature_of[i])
-            else:
-                segments.append(("x", [feature_of[i]]))
-        else:
-            segments.append(("t", i))
-    return segments
-
-
-class _CsvTwin:
-    """The CSV result: UTF-8 with BOM (Excel then reads accents right when the file is
-    double-clicked), comma-separated, CRLF line ends, like csv.writer's defaults.
-
-    Each block of rows is written from its columns' fields (lists of bytes, one per row, a run
-    of number columns being one field list "17.99,10.38"), interleaved with the commas and
-    line ends by list slicing and joined once: no Python code runs per row or per cell."""
-
-    def __init__(self, path: Path, header: Sequence[str]) -> None:
-        self.handle = open(path, "wb")
-        line = io.StringIO()
-        csv.writer(line).writerow(_guard_csv_column(list(header)))
-        self.handle.write(("\ufeff" + line.getvalue()).encode("utf-8"))
-
-    def write(self, fields: Sequence[list[bytes]]) -> None:
-        n = len(fields[0])
-        width = 2 * len(fields)
-        pieces: list[bytes] = [b","] * (n * width)
-        for k, column in enumerate(fields):
-            pieces[2 * k::width] = column
-        pieces[width - 1::width] = [b"\r\n"] * n
-        self.handle.write(b"".join(pieces))
-
-    def close(self) -> None:
-        self.handle.close()
-
-
 def _model_frame(specs: Sequence[FeatureSpec], report: CsvReport, X: np.ndarray, features: list[str],
                  texts: dict[int, list[str]]) -> pd.DataFrame:
     """The model's input for a chunk: every feature in training order, typed by model_values
@@ -328,58 +225,6 @@ def _quality_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return header, rows
 
 
-def _write_block(book: StreamingXlsxWriter | XlsxWriterProcess, twin: _CsvTwin | None, segments: list[Segment], X: np.ndarray,
-                 texts: dict[int, list[str]], outputs: list[np.ndarray | list[str]], rows: slice,
-                 csv_labels: list[str] | None, statuses: bool, clock: _Stages) -> None:
-    """One block of rows (at most the writer's block) into the workbook and the CSV twin.
-
-    Number features are numbers (missing -> empty), integers whole numbers; the other input
-    columns pass through as text, which the writer stores as numbers where they are plain
-    numbers (not in the typed feature columns: text cells there).  A run of number features
-    is formatted once (`number_json`) for both files; the outputs follow (`outputs`: label,
-    probabilities, row_status).  csv_labels: a classifier's labels as CSV fields; statuses:
-    whether the row_status column (last of outputs) holds any text to quote."""
-    cells: list[np.ndarray | list[str] | NumberColumns] = []
-    fields: list[list[bytes]] = []
-    for kind, what in segments:
-        if kind == "x":
-            values = np.ascontiguousarray(X[rows, what[0]:what[-1] + 1] if what == list(range(what[0], what[-1] + 1))
-                                          else X[rows][:, what])
-            json = number_json(values)
-            cells.append(NumberColumns(values, json))
-            if twin:
-                fields.append(_csv_run(json))
-        elif kind == "i":
-            cells.append(_integer_column(X[rows, what]))
-            if twin:
-                fields.append(_encoded(_integer_texts(X[rows, what])))
-        else:
-            cells.append(texts[what][rows])
-            if twin:
-                fields.append(_encoded(_csv_texts(texts[what][rows])))
-    cells += [c[rows] for c in outputs]
-    clock.lap("csv")  # the shared number text counts as the CSV's: the workbook's own work follows
-    book.write_chunk(cells)
-    clock.lap("xlsx_text")
-    if twin:
-        for k, column in enumerate(outputs):
-            if k == 0 and csv_labels is not None:
-                fields.append(_encoded(csv_labels[rows]))
-            elif isinstance(column, np.ndarray):
-                fields.append(_csv_numbers(column[rows]))
-            elif k == len(outputs) - 1 and statuses:
-                fields.append(_encoded(_csv_texts(column[rows])))
-            else:
-                fields.append(_encoded(column[rows]))
-        twin.write(fields)
-        clock.lap("csv")
-
-
-def _integer_column(values: np.ndarray) -> np.ndarray | list[str]:
-    """An integer feature for the workbook: int64 numbers, or texts ("3", "") with gaps."""
-    return _integer_texts(values) if np.isnan(values).any() else values.astype(np.int64)
-
-
 # -- the job ------------------------------------------------------------------------------------
 
 
@@ -426,8 +271,8 @@ def prediction(
     100: the upload check already applied the setting when it accepted the file.
 
     ``stages``, when given, receives the seconds spent per stage (`STAGES`): where a job's
-    time goes, measured in the job itself.  ``parallel``: write the workbook in a process of its
-    own (model/xlsx_process.py), so the job uses two cores; None (the default): for files of
+    time goes, measured in the job itself.  ``parallel``: write the result files in a process
+    of their own (model/result_process.py), so the job uses two cores; None (the default): for files of
     at least PARALLEL_MIN_ROWS rows on a machine with more than one core.
     """
     if probability_columns not in PROBABILITY_CHOICES:
@@ -479,19 +324,15 @@ def prediction(
 
     xlsx_tmp = _temp_beside(xlsx_path)
     csv_tmp = _temp_beside(csv_path) if csv_path else None
-    twin: _CsvTwin | None = None
     try:
         # probability columns shown as percentages in Excel; the cells keep the fraction
         percent = [j for j in range(n_in, len(header)) if header[j].startswith(PROBABILITY_COLUMN)]
         if parallel is None:
             parallel = report.rows >= PARALLEL_MIN_ROWS and (os.cpu_count() or 1) > 1
-        writer: Callable[..., StreamingXlsxWriter | XlsxWriterProcess] = \
-            XlsxWriterProcess if parallel else StreamingXlsxWriter
-        with writer(xlsx_tmp, header, highlight=range(n_in, len(header)), text_columns=typed,
-                    expected_rows=report.rows, percent_columns=percent) as book:
-            if csv_tmp:
-                twin = _CsvTwin(csv_tmp, header)
-            segments = _segments(n_in, feature_of, integers)
+        files_in: Callable[..., ResultFiles | ResultFilesProcess] = ResultFilesProcess if parallel else ResultFiles
+        segments = layout(n_in, feature_of, integers)
+        with files_in(xlsx_tmp, csv_tmp, header, segments, highlight=range(n_in, len(header)), text_columns=typed,
+                      expected_rows=report.rows, percent_columns=percent) as files:
             clock.lap("finish")  # opening the files
             for X, texts, bad in _read_chunks(input_path, report, features, chunk_rows, specs):
                 if all_numbers:  # the common case: one float64 block, no per-column work
@@ -537,14 +378,24 @@ def prediction(
                 outputs += class_columns
                 if checker is not None:
                     outputs.append(status_column)
-                csv_label = None
-                if twin and classes:  # "1" for class 1, not "1.0"
-                    csv_label = dict(zip(label_text, _csv_texts(list(label_text.values()))))
+                csv_labels = None
+                if csv_tmp and classes:  # "1" for class 1, not "1.0"
+                    csv_label = dict(zip(label_text, csv_texts(list(label_text.values()))))
+                    csv_labels = list(map(csv_label.__getitem__, label_values))
                 clock.lap("quality")
-                for start in range(0, len(X), book.block_rows):
-                    _write_block(book, twin, segments, X, texts, outputs, slice(start, start + book.block_rows),
-                                 None if csv_label is None else list(map(csv_label.__getitem__, label_values)),
-                                 statuses is not None, clock)
+                for start in range(0, len(X), files.block_rows):
+                    rows = slice(start, start + files.block_rows)
+                    # A run of number features is formatted here, once, for both files.
+                    block = Block(
+                        [number_json(X[rows, what[0]:what[-1] + 1] if what == list(range(what[0], what[-1] + 1))
+                                     else X[rows][:, what]) for kind, what in segments if kind == "x"],
+                        {k: X[rows, what] if kind == "i" else texts[what][rows]
+                         for k, (kind, what) in enumerate(segments) if kind != "x"},
+                        [c[rows] for c in outputs], None if csv_labels is None else csv_labels[rows],
+                        statuses is not None)
+                    clock.lap("numbers")
+                    files.write(block)
+                    clock.lap("handoff")
                 rows_done += len(X)
                 if progress:
                     progress(rows_done, report.rows)
@@ -566,30 +417,22 @@ def prediction(
                 summary += [("data quality", job_quality["status"]), ("rows flagged", job_quality["rows_flagged"]),
                             ("rows not scored", job_quality["rows_not_scored"])]
                 summary += [("data quality reason", job_quality["reason"])] if job_quality["reason"] else []
-            book.set_summary(summary)
+            files.set_summary(summary)
             if job_quality is not None:
-                book.add_table("quality", *_quality_table(job_quality), status_column=2)
+                files.add_table("quality", *_quality_table(job_quality), status_column=2)
                 if quality:
                     quality(job_quality)
-        if twin:
-            twin.close()
-            twin = None
         clock.lap("finish")
-        if stages is not None:  # what the writer measured; the job's own laps counted handing over
-            handing_over = stages["xlsx_text"]
-            stages["xlsx_text"] = book.render_seconds
-            stages["compress"] += book.deflate_seconds
-            if isinstance(book, XlsxWriterProcess):
-                stages["compress_wait"] += book.child_wait_seconds
-                stages["xlsx_wait"] += handing_over
-            else:
-                stages["compress_wait"] += book.wait_seconds
+        if stages is not None:  # the files' own figures
+            figures = files.figures()
+            for stage, seconds in figures.items():
+                stages[stage] += seconds
+            if not isinstance(files, ResultFilesProcess):  # the "handoff" laps were the files' work
+                stages["handoff"] = max(0.0, stages["handoff"] - sum(v for k, v in figures.items() if k != "compress"))
         os.replace(xlsx_tmp, xlsx_path)
         if csv_path and csv_tmp:
             os.replace(csv_tmp, csv_path)
     finally:
-        if twin:
-            twin.close()
         for leftover in (xlsx_tmp, csv_tmp):
             if leftover:
                 leftover.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
-"""The workbook written in a process of its own (model/xlsx_process.py), ready-made number text
-(NumberColumns) and ISA-L deflate: the same cells as the in-process writer, errors and aborts
-that leave nothing behind, and files every reader opens."""
+"""The result files written in a process of their own (model/result_process.py), ready-made
+number text (NumberColumns) and ISA-L deflate: the same files as in the job's process, errors
+and aborts that leave nothing behind, and files every reader opens."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import pytest
 
 from model import xlsx_writer
 from model.predictions import prediction
-from model.xlsx_process import WriterProcessError, XlsxWriterProcess
+from model.result_files import Block
+from model.result_process import ResultFilesProcess, WriterProcessError
 from model.xlsx_writer import NumberColumns, StreamingXlsxWriter, number_json
 from tests.conftest import breast_cancer_frame
 
@@ -71,12 +72,16 @@ def test_parallel_job_writes_the_same_files(tmp_path: Path, model_dir: Path) -> 
 
 def test_number_columns_cut_at_a_sheet_end_read_back_from_their_text(tmp_path: Path) -> None:
     values = np.array([[1.5, np.nan], [0.1 + 0.2, 1e-7], [2.0, -3.25], [1e16, 4.0], [5.5, 6.0]])
-    ints = np.array([[3], [-4], [0], [2**40], [7]])
+    ints = np.array([3.0, -4.0, 0.0, 2.0**40, 7.0])  # an integer feature's X column
     path = tmp_path / "cut.xlsx"
-    with XlsxWriterProcess(path, ["a", "b", "n", "t"], max_rows_per_sheet=3) as book:
-        # as the job sends them: text alone; 5 rows on sheets of 2 data rows need cuts
-        book.write_chunk([NumberColumns(values, number_json(values)), NumberColumns(ints, number_json(ints)),
-                          ["x", "y", "z", "w", "v"]])
+    segments = [("x", [0, 1]), ("i", 2), ("t", 3)]
+    # 5 rows on sheets of 2 data rows: the block is cut, its numbers read back from their text
+    with ResultFilesProcess(path, path.with_suffix(".csv"), ["a", "b", "n", "t"], segments,
+                            max_rows_per_sheet=3) as files:
+        files.write(Block([number_json(values)], {1: ints, 2: ["x", "y", "z", "w", "v"]}, [], None, False))
+    assert path.with_suffix(".csv").read_bytes() == (
+        b"\xef\xbb\xbfa,b,n,t\r\n1.5,,3,x\r\n0.30000000000000004,1e-7,-4,y\r\n2.0,-3.25,0,z\r\n"
+        b"1e+16,4.0,1099511627776,w\r\n5.5,6.0,7,v\r\n")
     wb = openpyxl.load_workbook(path)
     got = [row for name in ("predictions", "predictions_2", "predictions_3")
            for row in list(wb[name].iter_rows(min_row=2, values_only=True))]
@@ -111,56 +116,66 @@ def test_sheets_are_deflated_by_isal_and_open_everywhere(tmp_path: Path) -> None
     wb.close()
 
 
+def one_column(path: Path, **options: object) -> ResultFilesProcess:
+    return ResultFilesProcess(path, path.with_suffix(".csv"), ["a"], [("x", [0])], **options)
+
+
+def numbers(n: int) -> Block:
+    return Block([number_json(np.arange(n, dtype=np.float64)[:, None])], {}, [], None, False)
+
+
 def test_an_error_in_the_child_is_raised_and_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(WriterProcessError, match="FileNotFoundError|No such file"):
-        XlsxWriterProcess(tmp_path / "missing" / "x.xlsx", ["a"])
+        one_column(tmp_path / "missing" / "x.xlsx")
     path = tmp_path / "bad.xlsx"
-    with pytest.raises(WriterProcessError, match="expected 2 columns"):
-        with XlsxWriterProcess(path, ["a", "b"]) as book:
-            book.write_chunk([np.array([1.0])])
-            book.write_chunk([np.array([1.0])])  # the first one's error, at the latest here
-            book.close()
-    assert not path.exists()
+    with pytest.raises(WriterProcessError, match="expected 1 columns, got 2"):
+        with one_column(path) as files:
+            files.write(Block([number_json(np.ones((3, 2)))], {}, [], None, False))
+            files.write(numbers(3))  # the first one's error, at the latest here
+            files.close()
+    assert not path.exists() and not path.with_suffix(".csv").exists()
 
 
 def test_an_aborted_job_leaves_no_file_and_no_process(tmp_path: Path) -> None:
     path = tmp_path / "aborted.xlsx"
     with pytest.raises(KeyboardInterrupt):
-        with XlsxWriterProcess(path, ["a"]) as book:
-            book.write_chunk([np.arange(10_000, dtype=np.float64)])
-            child = book._process
+        with one_column(path) as files:
+            files.write(numbers(10_000))
+            child = files._process
             raise KeyboardInterrupt
-    assert child.poll() is not None and not path.exists()
+    assert child.poll() is not None and not path.exists() and not path.with_suffix(".csv").exists()
 
 
 def test_a_killed_child_fails_the_job_clearly(tmp_path: Path) -> None:
     path = tmp_path / "killed.xlsx"
     with pytest.raises(WriterProcessError, match="ended unexpectedly"):
-        with XlsxWriterProcess(path, ["a"]) as book:
-            book._process.send_signal(signal.SIGKILL)
-            book._process.wait()
+        with one_column(path) as files:
+            files._process.send_signal(signal.SIGKILL)
+            files._process.wait()
             for _ in range(10):
-                book.write_chunk([np.arange(100_000, dtype=np.float64)])
-    assert not path.exists()
+                files.write(numbers(100_000))
+    assert not path.exists() and not path.with_suffix(".csv").exists()
 
 
 def test_the_child_removes_its_file_when_the_job_process_dies(tmp_path: Path) -> None:
     path = tmp_path / "orphan.xlsx"
     script = (
         "import os, sys, numpy as np\n"
-        "from model.xlsx_process import XlsxWriterProcess\n"
-        f"book = XlsxWriterProcess({str(path)!r}, ['a'])\n"
-        "book.write_chunk([np.arange(1000, dtype=np.float64)])\n"
-        "print(book._process.pid, flush=True)\n"
+        "from model.result_files import Block\n"
+        "from model.result_process import ResultFilesProcess\n"
+        "from model.xlsx_writer import number_json\n"
+        f"files = ResultFilesProcess({str(path)!r}, {str(path.with_suffix('.csv'))!r}, ['a'], [('x', [0])])\n"
+        "files.write(Block([number_json(np.ones((1000, 1)))], {}, [], None, False))\n"
+        "print(files._process.pid, flush=True)\n"
         "os._exit(9)  # as if killed: nothing closed\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     child = int(done.stdout.split()[0])
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (path.exists() or _alive(child)):
+    while time.monotonic() < deadline and (path.exists() or path.with_suffix(".csv").exists() or _alive(child)):
         time.sleep(0.05)
-    assert not path.exists() and not _alive(child)
+    assert not path.exists() and not path.with_suffix(".csv").exists() and not _alive(child)
 
 
 def _alive(pid: int) -> bool:

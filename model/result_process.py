@@ -1,12 +1,12 @@
-"""The .xlsx result written by a process of its own, so that a job uses both cores.
+"""A job's result files written by a process of its own, so that the job uses both cores.
 
-A job's Python work is about half reading, predicting, checking and the CSV result, half
-turning the workbook's cells into XML and deflating it (bench/RESULTS.md, the stages table).
-Threads cannot share that: the GIL lets one run Python at a time.  `XlsxWriterProcess` has the
-interface of `StreamingXlsxWriter` (the parts `model.predictions` uses) and runs a real one in
-a child process, fed over a pipe: the job formats each block's numbers once
-(`NumberColumns.json`, which its CSV uses too) and sends them with the block's texts; the child
-renders the sheet rows and deflates them while the job reads the next block.
+A job's Python work is about half reading, predicting and checking, half turning the rows into
+the workbook's XML (deflated) and the CSV (bench/RESULTS.md, the stages table).  Threads cannot
+share that: the GIL lets one run Python at a time.  `ResultFilesProcess` has the interface of
+`ResultFiles` (model/result_files.py) and runs a real one in a child process, fed over a
+pipe: the job formats each block's numbers once (`number_json`) and sends them with the
+block's texts and predictions (`Block`); the child writes both files while the job reads and
+predicts the next block.
 
 Flow control: at most `_IN_FLIGHT` blocks are sent but not yet written, so memory stays flat
 and the child's errors (a full disk...) surface at the next block.  On an error in the job,
@@ -14,8 +14,8 @@ or when it is cancelled, the child is told to abort (it deletes its partial file
 killed if it does not answer; a child that dies takes the job down with a clear message.  If
 the job's process is killed, the child sees its pipe close and deletes the partial file.
 
-The child is a fresh interpreter (`python -m model.xlsx_process`, about 0.1 s to import the
-writer), talking over two pipes of its own: forking the job's process, which has threads (the
+The child is a fresh interpreter (`python -m model.result_process`, about 0.15 s to import
+the writer), talking over two pipes of its own: forking the job's process, which has threads (the
 heartbeat, database connections), is not safe, and multiprocessing's spawn and forkserver
 would import the job's main module again in the child.
 """
@@ -33,9 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-
-from model.xlsx_writer import NumberColumns, StreamingXlsxWriter
+from model.result_files import Block, ResultFiles
 
 _IN_FLIGHT = 2  # blocks sent to the child and not yet acknowledged
 _JOIN_SECONDS = 10.0  # how long a closing or aborting child may take before it is killed
@@ -68,11 +66,11 @@ class _Duplex:
 
 
 def _child(conn: _Duplex) -> None:
-    """The child: one StreamingXlsxWriter driven by the parent's messages, each answered."""
-    book: StreamingXlsxWriter | None = None
+    """The child: one ResultFiles driven by the parent's messages, each answered."""
+    book: ResultFiles | None = None
     try:
-        _, (path, header, options) = conn.recv()
-        book = StreamingXlsxWriter(path, header, **options)
+        _, (args, options) = conn.recv()
+        book = ResultFiles(*args, **options)
         conn.send(("ok", book.block_rows))
         while True:
             try:
@@ -80,8 +78,8 @@ def _child(conn: _Duplex) -> None:
             except EOFError:  # the job's process is gone: leave nothing behind
                 book.__exit__(EOFError, EOFError(), None)
                 return
-            if kind == "chunk":
-                book.write_chunk(payload)
+            if kind == "block":
+                book.write(payload)
                 conn.send(("ok", None))
             elif kind == "summary":
                 book.set_summary(payload)
@@ -91,8 +89,7 @@ def _child(conn: _Duplex) -> None:
                 conn.send(("ok", None))
             elif kind == "close":
                 book.close()
-                conn.send(("closed", {"rows_written": book.rows_written, "deflate_seconds": book.deflate_seconds,
-                                      "wait_seconds": book.wait_seconds, "render_seconds": book.render_seconds}))
+                conn.send(("closed", book.figures()))
                 return
             else:  # "abort"
                 book.__exit__(RuntimeError, RuntimeError("aborted"), None)
@@ -113,14 +110,13 @@ class WriterProcessError(RuntimeError):
     """The workbook's process failed; the message is its error."""
 
 
-class XlsxWriterProcess:
-    """`StreamingXlsxWriter(path, header, **options)` in a child process (see the module)."""
+class ResultFilesProcess:
+    """`ResultFiles(xlsx_path, csv_path, header, segments, **workbook)` in a child process."""
 
-    def __init__(self, path: str | os.PathLike, header: Sequence[str], **options: Any) -> None:
-        self.path = os.fspath(path)
-        self.rows_written = 0
-        # Measured in the child: its deflate thread, its render, its waits for that thread
-        self.deflate_seconds = self.render_seconds = self.child_wait_seconds = 0.0
+    def __init__(self, xlsx_path: str | os.PathLike, csv_path: str | os.PathLike | None, header: Sequence[str],
+                 segments: list[Any], **workbook: Any) -> None:
+        self.paths = [os.fspath(p) for p in (xlsx_path, csv_path) if p]
+        self._figures: dict[str, float] = {}
         self._in_flight = 0
         self._closed = False
         from_parent, to_child = os.pipe()  # (read end, write end)
@@ -128,7 +124,7 @@ class XlsxWriterProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "model.xlsx_process", str(from_parent), str(to_parent)],
+                [sys.executable, "-m", "model.result_process", str(from_parent), str(to_parent)],
                 pass_fds=(from_parent, to_parent), stdin=subprocess.DEVNULL, env=env, cwd=_ROOT)
         except BaseException:
             for fd in (to_child, from_parent, from_child, to_parent):
@@ -137,21 +133,22 @@ class XlsxWriterProcess:
         os.close(from_parent)
         os.close(to_parent)
         self._conn = _Duplex(Connection(from_child, writable=False), Connection(to_child, readable=False))
-        self._send("open", (self.path, list(header), options))
+        self._send("open", ((self.paths[0], self.paths[1] if csv_path else None, list(header), segments), workbook))
         self._block_rows = int(self._answer("ok"))
 
     @property
     def block_rows(self) -> int:
         return self._block_rows
 
-    # -- the writer's interface ---------------------------------------------------------------
-    def write_chunk(self, columns: Sequence[np.ndarray | Sequence[str] | NumberColumns]) -> None:
+    # -- the interface of ResultFiles ---------------------------------------------------------
+    def figures(self) -> dict[str, float]:
+        """The child's measurements, once closed."""
+        return dict(self._figures)
+
+    def write(self, block: Block) -> None:
         if self._in_flight >= _IN_FLIGHT:
             self._answer("ok")
-        # A block's NumberColumns travel as their text alone: the child needs the numbers
-        # only to cut a block at a sheet's end, and reads them back from the text then.
-        self._send("chunk", [NumberColumns(None, c.json, c.kind) if isinstance(c, NumberColumns) and c.json else c
-                             for c in columns])
+        self._send("block", block)
         self._in_flight += 1
 
     def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:
@@ -174,12 +171,9 @@ class XlsxWriterProcess:
             raise
         self._wait()
         self._conn.close()
-        self.rows_written = figures["rows_written"]
-        self.deflate_seconds = figures["deflate_seconds"]
-        self.child_wait_seconds = figures["wait_seconds"]
-        self.render_seconds = figures["render_seconds"]
+        self._figures = figures
 
-    def __enter__(self) -> XlsxWriterProcess:
+    def __enter__(self) -> ResultFilesProcess:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -229,7 +223,7 @@ class XlsxWriterProcess:
         return WriterProcessError(f"The workbook's process ended unexpectedly (exit code {code}).")
 
     def _stop(self) -> None:
-        """Abort: the child deletes its partial file; killed if it does not answer."""
+        """Abort: the child stops writing; killed if it does not answer.  The files go."""
         try:
             self._conn.send(("abort", None))
             deadline = time.monotonic() + _JOIN_SECONDS
@@ -240,11 +234,12 @@ class XlsxWriterProcess:
             pass
         self._wait()
         self._conn.close()
-        try:
-            os.remove(self.path)
-        except FileNotFoundError:
-            pass
+        for path in self.paths:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
 
 
-if __name__ == "__main__":  # the child: python -m model.xlsx_process FD_IN FD_OUT
+if __name__ == "__main__":  # the child: python -m model.result_process FD_IN FD_OUT
     _child(_Duplex(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)))
