@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.data import make_csv
 from bench.measure import ROOT, Run, load_average, machine, median, run_measured
-from bench.service import api_rates, embedded_workers, one_job, worker_throughput, xlsx_data_rows
+from bench.service import api_rates, check_output, embedded_workers, one_job, worker_throughput
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 ARTICLE_MAX_ROWS = 100_000  # beyond that the article's way needs many minutes and GBs
@@ -44,21 +44,6 @@ def ensure_model() -> None:
     except ModelError:
         print("training the default model (python -m model.train)...", flush=True)
         subprocess.run([sys.executable, "-m", "model.train"], cwd=ROOT, check=True)
-
-
-def check_output(xlsx: Path, rows: int) -> str:
-    """Every row is in the workbook and in the CSV twin; returns a description."""
-    import re
-    import zipfile
-
-    with zipfile.ZipFile(xlsx) as zf:
-        sheets = re.findall(r'<sheet name="([^"]+)"', zf.read("xl/workbook.xml").decode())
-    in_xlsx = xlsx_data_rows(xlsx)
-    with open(xlsx.with_suffix(".csv"), "rb") as f:
-        in_csv = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 22), b"")) - 1
-    if in_xlsx != rows or in_csv != rows:
-        raise SystemExit(f"{xlsx.name}: {in_xlsx:,} rows in the workbook, {in_csv:,} in the CSV, expected {rows:,}")
-    return f"{rows:,} rows in sheets {', '.join(sheets)}; CSV twin {in_csv:,} rows"
 
 
 def measure_way(way: str, source: Path, rows: int, runs: int, out_dir: Path) -> tuple[list[Run], str]:
