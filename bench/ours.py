@@ -2,7 +2,7 @@
 and its CSV twin, with a progress callback) in steps of the rows the worker would use, in a
 process of its own.
 
-    python -m bench.ours INPUT.csv OUTPUT.xlsx [--no-row-status] [--stages] [--chunk-rows N]
+    python -m bench.ours INPUT.csv OUTPUT.xlsx [--no-row-status] [--stages] [--chunk-rows N] [--warm-up]
 
 --no-row-status: without the row status and the quality report (model/quality.py), for the
 "with / without" measurement of `bench.quality_cost`.
@@ -10,6 +10,8 @@ process of its own.
 --chunk-rows N: rows per step. Default: what the worker passes for this file,
 `scheduler.worker.step_rows(CHUNK_ROWS's default, file size, rows)`, so the bench runs what
 the worker runs.
+--warm-up: first an untimed prediction() of the file's first 200 rows (first calls, lazy
+imports), as the worker's earlier jobs have done by the time it runs this one.
 
 Prints one JSON line: rows, seconds inside prediction(), chunk_rows, the sheets written and,
 with --stages, ``stages``.
@@ -20,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
 
 def data_rows(path: str) -> int:
@@ -45,12 +49,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-row-status", action="store_true")
     ap.add_argument("--stages", action="store_true", help="seconds per stage in the JSON line")
     ap.add_argument("--chunk-rows", type=int, default=None, help="rows per step (default: the worker's)")
+    ap.add_argument("--warm-up", action="store_true", help="an untimed run on the first rows first")
     args = ap.parse_args(argv)
+    from bench.data import WARMUP_ROWS, head_csv
     from model.artifact import load_model
     from model.predictions import prediction
 
     chunk_rows = args.chunk_rows or worker_step_rows(args.source)
     model = load_model()
+    if args.warm_up:
+        with tempfile.TemporaryDirectory(prefix="beyond-bench-warm-") as tmp:
+            head = head_csv(Path(args.source), WARMUP_ROWS, Path(tmp) / "head.csv")
+            prediction(head, Path(tmp) / "head.xlsx", model=model, chunk_rows=chunk_rows,
+                       row_status=not args.no_row_status)
     progress: list[tuple[int, int]] = []
     stages: dict[str, float] | None = {} if args.stages else None
     started = time.perf_counter()

@@ -32,23 +32,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from bench.data import WARMUP_ROWS, head_csv
 from bench.measure import run_measured
 from bench.ours import data_rows
 from bench.service import Instance, check_output, instance
 
-WARMUP_ROWS = 200
 WORKER = ["scheduler/process_pending.py", "--all"]
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
-
-
-def head_csv(source: Path, rows: int, target: Path) -> Path:
-    """The header and the first ``rows`` rows of ``source`` (a job of the same columns)."""
-    with open(source, encoding="utf-8", newline="") as f, open(target, "w", encoding="utf-8", newline="") as out:
-        for i, line in enumerate(f):
-            if i > rows:
-                break
-            out.write(line)
-    return target
 
 
 def log_events(log: str, event: str) -> list[dict[str, str]]:
