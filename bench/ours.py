@@ -1,6 +1,6 @@
 """Our way, as the worker runs it: ``prediction()`` (validate, stream, predict, write the .xlsx
-and its CSV twin, with a progress callback) in steps of the rows the worker would use, in a
-process of its own.
+and its CSV twin, with a progress callback) with the arguments scheduler/worker.py passes (the
+settings at their defaults) and in the steps it would use, in a process of its own.
 
     python -m bench.ours INPUT.csv OUTPUT.xlsx [--no-row-status] [--stages] [--chunk-rows N] [--warm-up]
 
@@ -27,6 +27,13 @@ import time
 from pathlib import Path
 
 
+def setting_default(name: str) -> str:
+    """A setting's default (app/core/settings.py KEYS): the bench runs an untouched installation."""
+    from app.core.settings import KEYS
+
+    return next(k.default for k in KEYS if k.name == name) or ""
+
+
 def data_rows(path: str) -> int:
     """Lines after the header (the upload check's row count for the bench's files)."""
     with open(path, "rb") as f:
@@ -35,11 +42,9 @@ def data_rows(path: str) -> int:
 
 def worker_step_rows(path: str) -> int:
     """The step the worker uses for this file (with CHUNK_ROWS at its default)."""
-    from app.core.settings import KEYS
     from scheduler.worker import step_rows
 
-    chunk_rows = int(next(k.default for k in KEYS if k.name == "CHUNK_ROWS") or 50_000)
-    return step_rows(chunk_rows, os.path.getsize(path), data_rows(path))
+    return step_rows(int(setting_default("CHUNK_ROWS")), os.path.getsize(path), data_rows(path))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,10 +69,15 @@ def main(argv: list[str] | None = None) -> None:
                        row_status=not args.no_row_status)
     progress: list[tuple[int, int]] = []
     stages: dict[str, float] | None = {} if args.stages else None
+    quality: dict[str, object] = {}
+    model_name, probability_columns = setting_default("DEFAULT_MODEL"), setting_default("PROBABILITY_COLUMNS")
     started = time.perf_counter()
+    # The arguments scheduler/worker.py's run_claim passes (the settings at their defaults).
     out = prediction(args.source, args.target, model=model,
                      progress=lambda done, total: progress.append((done, total)),
-                     row_status=not args.no_row_status, chunk_rows=chunk_rows, stages=stages)
+                     row_status=not args.no_row_status, chunk_rows=chunk_rows, stages=stages,
+                     source_name=Path(args.source).name, model_name=model_name,
+                     probability_columns=probability_columns, quality=quality.update, max_bad_rows_percent=100.0)
     seconds = time.perf_counter() - started
     result: dict[str, object] = {"rows": progress[-1][0] if progress else 0, "seconds": round(seconds, 3),
                                  "chunk_rows": chunk_rows, "progress_calls": len(progress), "output": str(out)}
