@@ -87,7 +87,9 @@ class Case:
         return median([w["seconds"] for w in self.worker])
 
     def stages(self) -> dict[str, float]:
-        return {name: median([r.output["stages"][name] for r in self.ours]) for name in STAGE_LABELS}
+        """The stages of ours' median run (one run's, so they add up to its job time)."""
+        middle = sorted(self.ours, key=lambda r: r.job)[len(self.ours) // 2]
+        return {name: float(middle.output["stages"][name]) for name in STAGE_LABELS} | {"job": middle.job}
 
 
 @dataclass
@@ -123,22 +125,19 @@ def measure_case(rows: int, kind: str, runs: int, out_dir: Path) -> Case:
     return case
 
 
-def article_vs_ours(runs: int, out_dir: Path, ours: list[Run] | None) -> tuple[list[Run], list[Run]]:
-    """The article's way and ours on the 100,000-row six-digit file (ours: reused when the
-    table measured it in this invocation)."""
+def article_vs_ours(runs: int, out_dir: Path) -> tuple[list[Run], list[Run]]:
+    """The article's way and ours on the 100,000-row six-digit file, alternating (the load of
+    a shared machine changes over the article's minute: each ours run sits next to one)."""
     source = make_csv(ARTICLE_ROWS, six_digits=True)
-    article = []
+    article, ours = [], []
     for i in range(runs):
         article.append(run_measured(["-m", "bench.article", str(source), str(out_dir / "article.xlsx")]))
         (out_dir / "article.xlsx").unlink(missing_ok=True)
+        ours.append(run_measured(["-m", "bench.ours", str(source), str(out_dir / "ours.xlsx"), "--warm-up"]))
+        for leftover in out_dir.glob("ours.*"):
+            leftover.unlink()
         _say(f"article {ARTICLE_ROWS:,} rows, six digits, run {i + 1}/{runs}: {article[-1].job:.2f} s "
-             f"({article[-1].peak_rss_mb:,.0f} MB)")
-    if not ours:
-        ours = []
-        for _ in range(runs):
-            ours.append(run_measured(["-m", "bench.ours", str(source), str(out_dir / "ours.xlsx"), "--warm-up"]))
-            for leftover in out_dir.glob("ours.*"):
-                leftover.unlink()
+             f"({article[-1].peak_rss_mb:,.0f} MB); ours next to it {ours[-1].job:.2f} s")
     return article, ours
 
 
@@ -198,17 +197,17 @@ def render(cases: list[Case], article: tuple[list[Run], list[Run]] | None, cache
     if cases:
         out += [
             "Where `prediction()`'s time goes (bench/ours.py `--stages`: `model.predictions.STAGES`, measured "
-            "inside the job; seconds and share of ours' job time):",
+            "inside the job; seconds and share of the job time, of ours' median run):",
             "",
         ]
         stage_rows = []
         per_case = [(c, c.stages()) for c in cases]
         for name, label in STAGE_LABELS.items():
-            stage_rows.append([label] + [f"{s[name]:.2f} ({100 * s[name] / c.ours_s:.0f}%)" for c, s in per_case])
-        untimed = [c.ours_s - sum(v for k, v in s.items() if k not in OVERLAPPING) for c, s in per_case]
-        stage_rows.append(["not in a stage"] + [f"{u:.2f} ({100 * u / c.ours_s:.0f}%)"
-                                                for u, (c, _) in zip(untimed, per_case)])
-        stage_rows.append(["**ours' job**"] + [f"**{c.ours_s:.2f}**" for c in cases])
+            stage_rows.append([label] + [f"{s[name]:.2f} ({100 * s[name] / s['job']:.0f}%)" for _, s in per_case])
+        untimed = [s["job"] - sum(s[k] for k in STAGE_LABELS if k not in OVERLAPPING) for _, s in per_case]
+        stage_rows.append(["not in a stage"] + [f"{u:.2f} ({100 * u / s['job']:.0f}%)"
+                                                for u, (_, s) in zip(untimed, per_case)])
+        stage_rows.append(["**ours' job**"] + [f"**{s['job']:.2f}**" for _, s in per_case])
         out += [_table(["stage"] + [f"{c.rows:,} {c.kind}" for c in cases], stage_rows), ""]
         out += ["The deflate thread's time (compression) runs beside the others, so the shares without it add up "
                 "to 100%; what the job waited for it is *waiting for the deflate thread*.", ""]
@@ -218,7 +217,8 @@ def render(cases: list[Case], article: tuple[list[Run], list[Run]] | None, cache
         ratio = median([r.job for r in a]) / median([r.job for r in o])
         out += [
             f"The article's way (bench/article.py: `read_csv`, `predict_proba`, `to_excel` with openpyxl) against "
-            f"ours on {ARTICLE_ROWS:,} rows of six-digit data: article {median([r.job for r in a]):.2f} s "
+            f"ours (`--warm-up`, each run right after an article run) on {ARTICLE_ROWS:,} rows of six-digit data: "
+            f"article {median([r.job for r in a]):.2f} s "
             f"({max(r.peak_rss_mb for r in a):,.0f} MB), ours {median([r.job for r in o]):.2f} s "
             f"({max(r.peak_rss_mb for r in o):,.0f} MB): **{ratio:.1f}x** (job times).",
             "",
@@ -261,8 +261,7 @@ def run(sizes: list[int], kinds: list[str], runs: int = 1, article: bool = True,
                 cases.append(measure_case(rows, kind, runs, out_dir))
         compared = None
         if article:
-            reuse = next((c.ours for c in cases if c.rows == ARTICLE_ROWS and c.kind == "six"), None)
-            compared = article_vs_ours(runs, out_dir, reuse)
+            compared = article_vs_ours(runs, out_dir)
     many = None
     if cached:
         many = cached_models(make_csv(cached_rows, six_digits=True))
