@@ -17,9 +17,9 @@
 6. Prints the tables and, with --write, replaces the generated sections of bench/RESULTS.md
    (the hand-written sections after them, whose headings this program does not write, stay).
 
-    python -m bench                      # everything (about 15 minutes on 2 cores)
+    python -m bench                      # everything (about 13 minutes on 2 cores)
     python -m bench --quick              # 10k and 100k, one run each, no 1M, no service parts, no issue 15
-    python -m bench --issue15            # only issue 15's section (bench/floor_multiples.py, ~6 minutes)
+    python -m bench --issue15            # only issue 15's section (bench/floor_multiples.py, ~3 minutes)
     python -m bench --issue15 --issue15-sizes 100000 --no-article   # ... quickly (~1 minute)
     python -m bench --write              # ... and write bench/RESULTS.md (with --issue15: that section only)
 """

@@ -16,8 +16,8 @@ against ours on the 100,000-row six-digit file, and a worker holding 4 cached mo
 default and 3 copies deployed with the CLI, a 1,000-row job each, then the 100,000-row
 six-digit file for the first again) in one process. The goals are checked at the end.
 
-    python -m bench.floor_multiples                        # all of it (about 6 minutes on 2 cores)
-    python -m bench.floor_multiples --sizes 100000         # 100k only (about 2 minutes)
+    python -m bench.floor_multiples                        # all of it (about 3 minutes on 2 cores)
+    python -m bench.floor_multiples --sizes 100000         # 100k only (about 1.5 minutes)
     python -m bench.floor_multiples --sizes 100000 --no-article --no-cached   # floor, ours, worker, stages
     python -m bench.floor_multiples --kinds six --runs 3   # six-digit data only, medians of 3 runs
     python -m bench --issue15 [--write]                    # the same from the main bench (--write: this

@@ -11,7 +11,7 @@ from bench.__main__ import GENERATED, merge_results
 from bench.data import head_csv
 from bench.ours import data_rows, worker_step_rows
 from bench.service import check_output, xlsx_data_rows
-from bench.worker_job import log_events
+from bench.worker_job import cached_models, log_events, worker_job
 from model.predictions import prediction
 from scheduler.worker import step_rows
 from tests.conftest import breast_cancer_frame
@@ -97,3 +97,24 @@ def test_worker_log_events_are_read_back() -> None:
     done = log_events(log, "job.done")
     assert done[0]["duration"] == "1.25" and done[0]["error"] == 'a "quoted" text'
     assert log_events(log, "job.failed") == []
+
+
+def test_the_workers_job_runs_as_cron_runs_it(tmp_path: Path, model_dir: Path) -> None:
+    source = tmp_path / "in.csv"
+    breast_cancer_frame(3_000).to_csv(source, index=False)
+    result = worker_job(source, MODEL_PATH=str(model_dir))
+    # the warm-up job ran first: the measured one found the model loaded (one load in all)
+    assert result["rows"] == 3_000 and result["models_loaded"] == 1
+    assert 0 < result["seconds"] < result["process_wall"]
+    assert abs(result["events_seconds"] - result["seconds"]) < 0.01
+    assert result["log_seconds"] is not None and result["log_seconds"] <= result["seconds"] + 0.01
+    assert result["peak_rss_mb"] > 50 and result["checked"].startswith("3,000 rows in sheets predictions")
+
+
+def test_a_worker_keeps_several_models_cached(tmp_path: Path, model_dir: Path) -> None:
+    source = tmp_path / "in.csv"
+    breast_cancer_frame(2_000).to_csv(source, index=False)
+    result = cached_models(source, models=2, small_rows=100, MODEL_PATH=str(model_dir))
+    # cached_models raises unless each model was loaded once and none evicted
+    assert result["jobs"] == 3 and result["models_loaded"] == 2 and result["cached_at_end"] == 2
+    assert result["last_rows"] == 2_000 and result["checked"].startswith("2,000 rows")
