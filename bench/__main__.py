@@ -10,11 +10,18 @@
    throughput with one and with two cron-style worker processes.
 4. One 100k job through the real service (upload -> PROCESS OK -> download), and the request
    rate of GET /api/jobs and GET /api/jobs/{id} (wrk when installed, else an httpx2 loop).
-5. Prints the tables and, with --write, replaces bench/RESULTS.md.
+5. Issue 15 (bench/floor_multiples.py): the floor (chunked read + predict, nothing written),
+   ours and the worker's job as cron runs it, each as a multiple of the floor, the seconds per
+   stage, at 100k and 1M rows on two-decimal and six-digit data; the article's way on the
+   six-digit 100k file; a worker with 4 cached models.
+6. Prints the tables and, with --write, replaces the generated sections of bench/RESULTS.md
+   (the hand-written sections after them, whose headings this program does not write, stay).
 
-    python -m bench                      # everything (about 10 minutes on 2 cores)
-    python -m bench --quick              # 10k and 100k, one run each, no 1M, no service parts
-    python -m bench --write              # ... and write bench/RESULTS.md
+    python -m bench                      # everything (about 13 minutes on 2 cores)
+    python -m bench --quick              # 10k and 100k, one run each, no 1M, no service parts, no issue 15
+    python -m bench --issue15            # only issue 15's section (bench/floor_multiples.py, ~3 minutes)
+    python -m bench --issue15 --issue15-sizes 100000 --no-article   # ... quickly (~1 minute)
+    python -m bench --write              # ... and write bench/RESULTS.md (with --issue15: that section only)
 """
 
 from __future__ import annotations
@@ -28,12 +35,56 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import floor_multiples
 from bench.data import make_csv
 from bench.measure import ROOT, Run, load_average, machine, median, run_measured
-from bench.service import api_rates, embedded_workers, one_job, worker_throughput, xlsx_data_rows
+from bench.service import api_rates, check_output, embedded_workers, one_job, worker_throughput
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 ARTICLE_MAX_ROWS = 100_000  # beyond that the article's way needs many minutes and GBs
+# The "## " sections render() writes; any other section of RESULTS.md was written by hand and
+# --write keeps it.
+GENERATED = ("Machine", "Prediction: the article's way versus ours", "Several jobs at once",
+             "One job through the real service", "API request rate", floor_multiples.HEADING)
+
+
+def _sections(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """A Markdown file as (what comes before the first "## " heading, [(heading, section)])."""
+    head: list[str] = []
+    sections: list[tuple[str, list[str]]] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            sections.append((line[3:].strip(), [line]))
+        elif sections:
+            sections[-1][1].append(line)
+        else:
+            head.append(line)
+    return "".join(head), [(title, "".join(lines)) for title, lines in sections]
+
+
+def merge_results(old: str, report: str, only: tuple[str, ...] | None = None) -> str:
+    """RESULTS.md after a run: ``report``'s sections in place of the generated ones, the
+    hand-written sections (headings not in GENERATED) kept after them as they were. With
+    ``only``: just those sections of ``report`` replace their old text (or, new, go before the
+    first hand-written section); the rest of the file stays."""
+    old_head, old_sections = _sections(old)
+    new_head, new_sections = _sections(report)
+    hand = [(t, text) for t, text in old_sections if t not in GENERATED]
+    if only is None:
+        parts = [report.rstrip("\n") + "\n"] + [text for _, text in hand]
+        return "\n\n".join(p.strip("\n") for p in parts) + "\n"
+    fresh = {t: text for t, text in new_sections if t in only}
+    merged = []
+    for title, text in old_sections:
+        if title in fresh:
+            merged.append(fresh.pop(title))
+        else:
+            if title not in GENERATED and fresh:  # the first hand-written one: new sections before it
+                merged += fresh.values()
+                fresh = {}
+            merged.append(text)
+    merged += fresh.values()
+    return "\n\n".join(p.strip("\n") for p in [old_head or new_head, *merged] if p.strip()) + "\n"
 
 
 def ensure_model() -> None:
@@ -44,21 +95,6 @@ def ensure_model() -> None:
     except ModelError:
         print("training the default model (python -m model.train)...", flush=True)
         subprocess.run([sys.executable, "-m", "model.train"], cwd=ROOT, check=True)
-
-
-def check_output(xlsx: Path, rows: int) -> str:
-    """Every row is in the workbook and in the CSV twin; returns a description."""
-    import re
-    import zipfile
-
-    with zipfile.ZipFile(xlsx) as zf:
-        sheets = re.findall(r'<sheet name="([^"]+)"', zf.read("xl/workbook.xml").decode())
-    in_xlsx = xlsx_data_rows(xlsx)
-    with open(xlsx.with_suffix(".csv"), "rb") as f:
-        in_csv = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 22), b"")) - 1
-    if in_xlsx != rows or in_csv != rows:
-        raise SystemExit(f"{xlsx.name}: {in_xlsx:,} rows in the workbook, {in_csv:,} in the CSV, expected {rows:,}")
-    return f"{rows:,} rows in sheets {', '.join(sheets)}; CSV twin {in_csv:,} rows"
 
 
 def measure_way(way: str, source: Path, rows: int, runs: int, out_dir: Path) -> tuple[list[Run], str]:
@@ -86,9 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated row counts")
     ap.add_argument("--runs", type=int, default=3, help="runs per way and size (median reported)")
     ap.add_argument("--runs-1m", type=int, default=3, help="runs for sizes of 1,000,000 rows and more")
-    ap.add_argument("--quick", action="store_true", help="10k and 100k, one run, no service parts")
+    ap.add_argument("--quick", action="store_true", help="10k and 100k, one run, no service parts, no issue 15")
     ap.add_argument("--skip-service", action="store_true", help="no server, queue or parallelism parts")
     ap.add_argument("--worker-jobs", type=int, default=6, help="100k jobs for the one/two worker processes test")
+    ap.add_argument("--issue15", action="store_true", help="only issue 15's section (bench/floor_multiples.py)")
+    ap.add_argument("--issue15-sizes", default="100000,1000000", help="row counts for issue 15's section")
+    ap.add_argument("--issue15-kinds", default="two,six", help="data kinds for issue 15's section: two, six")
+    ap.add_argument("--issue15-runs", type=int, default=1, help="runs per size, kind and way in issue 15's section")
+    ap.add_argument("--no-article", action="store_true", help="issue 15: without the article's way at 100k")
+    ap.add_argument("--no-cached", action="store_true", help="issue 15: without the worker with 4 cached models")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)}")
     args = ap.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
@@ -96,6 +138,21 @@ def main(argv: list[str] | None = None) -> int:
         sizes, args.runs, args.skip_service = [s for s in sizes if s <= 100_000], 1, True
 
     ensure_model()
+
+    def run_issue15() -> floor_multiples.Section:
+        return floor_multiples.run(
+            floor_multiples.parse_sizes(args.issue15_sizes), floor_multiples.parse_kinds(args.issue15_kinds),
+            args.issue15_runs, article=not args.no_article, cached=not args.no_cached)
+
+    if args.issue15:
+        issue15 = run_issue15()
+        print()
+        print(issue15.text)
+        if args.write:
+            old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+            RESULTS.write_text(merge_results(old, issue15.text, only=(floor_multiples.HEADING,)), encoding="utf-8")
+            print(f"wrote the section {floor_multiples.HEADING!r} of {RESULTS.relative_to(ROOT)}")
+        return 0 if issue15.ok else 1
     load_before = load_average()
     started = dt.datetime.now()
     print(f"load average before: {load_before}", flush=True)
@@ -162,17 +219,21 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in rates.items():
             print(f"  {name}: {r['rps']:,.0f} requests/s ({r['tool']})", flush=True)
 
+    issue15 = None if args.quick else run_issue15()
     load_after = load_average()
     report = render(sizes, size_rows, ratios, peaks, checks, parallel_rows, worker_rows, embedded_rows, service, rates,
                     load_before, load_after, started, args)
+    if issue15 is not None:
+        report = report.rstrip("\n") + "\n\n" + issue15.text
     print()
     print(report)
     if args.write:
-        RESULTS.write_text(report, encoding="utf-8")
-        print(f"wrote {RESULTS.relative_to(ROOT)}")
+        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+        RESULTS.write_text(merge_results(old, report), encoding="utf-8")
+        print(f"wrote {RESULTS.relative_to(ROOT)} (hand-written sections kept)")
     failed = [n for n, (wall, job) in ratios.items() if n == 100_000 and job < 20]
     failed += [n for n, peak in peaks.items() if n >= 1_000_000 and peak >= 400]
-    return 1 if failed else 0
+    return 1 if failed or (issue15 is not None and not issue15.ok) else 0
 
 
 def render(sizes, size_rows, ratios, peaks, checks, parallel_rows, worker_rows, embedded_rows, service, rates,  # type: ignore[no-untyped-def]

@@ -12,6 +12,8 @@ import pandas as pd
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _BLOCK = 100_000  # rows generated and written at a time: flat memory for the 1M file
+# Rows of the warm-up run before a measured one (first calls, lazy imports, the model load).
+WARMUP_ROWS = 200
 
 
 def _decimals(column: np.ndarray) -> int:
@@ -53,3 +55,13 @@ def make_csv(rows: int, path: Path | None = None, seed: int = 0, six_digits: boo
     os.replace(tmp, path)
     done.touch()
     return path
+
+
+def head_csv(source: Path, rows: int, target: Path) -> Path:
+    """The header and the first ``rows`` rows of ``source`` (a job of the same columns)."""
+    with open(source, encoding="utf-8", newline="") as f, open(target, "w", encoding="utf-8", newline="") as out:
+        for i, line in enumerate(f):
+            if i > rows:
+                break
+            out.write(line)
+    return target

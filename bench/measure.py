@@ -24,14 +24,18 @@ class Run:
     peak_rss_mb: float
     job: float  # seconds the process reports for the job itself (after imports and model load)
     output: dict
+    stderr: str = ""  # what the child logged (a worker's logfmt events go there)
 
 
-def run_measured(args: list[str], timeout: float = 1800) -> Run:
-    """Run `python <args>` from the project root; it must print one JSON line last."""
+def run_measured(args: list[str], timeout: float = 1800, env: dict[str, str] | None = None,
+                 json_line: bool = True) -> Run:
+    """Run `python <args>` from the project root; it must print one JSON line last (unless
+    ``json_line`` is false: a program that prints none, such as the cron worker, whose job
+    time is then its wall time). ``env``: the child's whole environment (default: ours)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=out, stderr=err,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                env={**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)})
         deadline = started + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -47,10 +51,12 @@ def run_measured(args: list[str], timeout: float = 1800) -> Run:
         out.seek(0)
         err.seek(0)
         lines = out.read().strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {err.read()[-2000:]}")
-    result = json.loads(lines[-1])
-    return Run(wall=wall, peak_rss_mb=usage.ru_maxrss / 1024, job=float(result.get("seconds", wall)), output=result)
+        logged = err.read()
+        if proc.returncode != 0 or (json_line and not lines):
+            raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {logged[-2000:]}")
+    result = json.loads(lines[-1]) if json_line else {}
+    return Run(wall=wall, peak_rss_mb=usage.ru_maxrss / 1024, job=float(result.get("seconds", wall)), output=result,
+               stderr=logged)
 
 
 def median(values: list[float]) -> float:

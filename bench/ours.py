@@ -1,36 +1,90 @@
 """Our way, as the worker runs it: ``prediction()`` (validate, stream, predict, write the .xlsx
-and its CSV twin, with a progress callback), in a process of its own.
+and its CSV twin, with a progress callback) with the arguments scheduler/worker.py passes (the
+settings at their defaults) and in the steps it would use, in a process of its own.
 
-    python -m bench.ours INPUT.csv OUTPUT.xlsx [--no-row-status]
+    python -m bench.ours INPUT.csv OUTPUT.xlsx [--no-row-status] [--stages] [--chunk-rows N] [--warm-up]
 
 --no-row-status: without the row status and the quality report (model/quality.py), for the
 "with / without" measurement of `bench.quality_cost`.
+--stages: also the seconds per stage (`model.predictions.STAGES`) in the JSON line.
+--chunk-rows N: rows per step. Default: what the worker passes for this file,
+`scheduler.worker.step_rows(CHUNK_ROWS's default, file size, rows)`, so the bench runs what
+the worker runs.
+--warm-up: first an untimed prediction() of the file's first 200 rows (first calls, lazy
+imports), as the worker's earlier jobs have done by the time it runs this one.
 
-Prints one JSON line: rows, seconds inside prediction(), and the sheets written.
+Prints one JSON line: rows, seconds inside prediction(), chunk_rows, the sheets written and,
+with --stages, ``stages``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import os
+import tempfile
 import time
+from pathlib import Path
 
 
-def main(argv: list[str]) -> None:
-    with_status = "--no-row-status" not in argv
-    source, target = [a for a in argv if a != "--no-row-status"]
+def setting_default(name: str) -> str:
+    """A setting's default (app/core/settings.py KEYS): the bench runs an untouched installation."""
+    from app.core.settings import KEYS
+
+    return next(k.default for k in KEYS if k.name == name) or ""
+
+
+def data_rows(path: str) -> int:
+    """Lines after the header (the upload check's row count for the bench's files)."""
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 22), b"")) - 1
+
+
+def worker_step_rows(path: str) -> int:
+    """The step the worker uses for this file (with CHUNK_ROWS at its default)."""
+    from scheduler.worker import step_rows
+
+    return step_rows(int(setting_default("CHUNK_ROWS")), os.path.getsize(path), data_rows(path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.ours", description=__doc__.splitlines()[0])
+    ap.add_argument("source")
+    ap.add_argument("target")
+    ap.add_argument("--no-row-status", action="store_true")
+    ap.add_argument("--stages", action="store_true", help="seconds per stage in the JSON line")
+    ap.add_argument("--chunk-rows", type=int, default=None, help="rows per step (default: the worker's)")
+    ap.add_argument("--warm-up", action="store_true", help="an untimed run on the first rows first")
+    args = ap.parse_args(argv)
+    from bench.data import WARMUP_ROWS, head_csv
     from model.artifact import load_model
     from model.predictions import prediction
 
+    chunk_rows = args.chunk_rows or worker_step_rows(args.source)
     model = load_model()
+    if args.warm_up:
+        with tempfile.TemporaryDirectory(prefix="beyond-bench-warm-") as tmp:
+            head = head_csv(Path(args.source), WARMUP_ROWS, Path(tmp) / "head.csv")
+            prediction(head, Path(tmp) / "head.xlsx", model=model, chunk_rows=chunk_rows,
+                       row_status=not args.no_row_status)
     progress: list[tuple[int, int]] = []
+    stages: dict[str, float] | None = {} if args.stages else None
+    quality: dict[str, object] = {}
+    model_name, probability_columns = setting_default("DEFAULT_MODEL"), setting_default("PROBABILITY_COLUMNS")
     started = time.perf_counter()
-    out = prediction(source, target, model=model, progress=lambda done, total: progress.append((done, total)),
-                     row_status=with_status)
+    # The arguments scheduler/worker.py's run_claim passes (the settings at their defaults).
+    out = prediction(args.source, args.target, model=model,
+                     progress=lambda done, total: progress.append((done, total)),
+                     row_status=not args.no_row_status, chunk_rows=chunk_rows, stages=stages,
+                     source_name=Path(args.source).name, model_name=model_name,
+                     probability_columns=probability_columns, quality=quality.update, max_bad_rows_percent=100.0)
     seconds = time.perf_counter() - started
-    print(json.dumps({"rows": progress[-1][0] if progress else 0, "seconds": round(seconds, 3),
-                      "progress_calls": len(progress), "output": str(out)}))
+    result: dict[str, object] = {"rows": progress[-1][0] if progress else 0, "seconds": round(seconds, 3),
+                                 "chunk_rows": chunk_rows, "progress_calls": len(progress), "output": str(out)}
+    if stages is not None:
+        result["stages"] = {name: round(value, 4) for name, value in stages.items()}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

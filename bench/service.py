@@ -129,13 +129,18 @@ def wait_done(client: httpx2.Client, base: str, job_id: int, timeout: float = 90
     raise RuntimeError(f"job {job_id} did not finish in {timeout} s")
 
 
+# The result's row sheets: "predictions", then "predictions_2", ... past a sheet's row limit.
+# The others ("summary", "quality") are the job's, not its rows.
+_ROW_SHEET = re.compile(r"predictions(_\d+)?")
+
+
 def xlsx_data_rows(path: Path) -> int:
     """Data rows over all prediction sheets, counted in the XML (the file may be large)."""
     rows = 0
     with zipfile.ZipFile(path) as zf:
         names = re.findall(r'<sheet name="([^"]+)"', zf.read("xl/workbook.xml").decode())
         for i, name in enumerate(names, 1):
-            if name == "summary":
+            if not _ROW_SHEET.fullmatch(name):
                 continue
             with zf.open(f"xl/worksheets/sheet{i}.xml") as f:
                 tail = b""
@@ -144,6 +149,18 @@ def xlsx_data_rows(path: Path) -> int:
                     tail = block[-4:]
             rows -= 1  # the header
     return rows
+
+
+def check_output(xlsx: Path, rows: int) -> str:
+    """Every row is in the workbook and in the CSV twin; returns a description."""
+    with zipfile.ZipFile(xlsx) as zf:
+        sheets = re.findall(r'<sheet name="([^"]+)"', zf.read("xl/workbook.xml").decode())
+    in_xlsx = xlsx_data_rows(xlsx)
+    with open(xlsx.with_suffix(".csv"), "rb") as f:
+        in_csv = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 22), b"")) - 1
+    if in_xlsx != rows or in_csv != rows:
+        raise SystemExit(f"{xlsx.name}: {in_xlsx:,} rows in the workbook, {in_csv:,} in the CSV, expected {rows:,}")
+    return f"{rows:,} rows in sheets {', '.join(sheets)}; CSV twin {in_csv:,} rows"
 
 
 def one_job(source: Path) -> dict[str, float]:
