@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from model import predictions, xlsx_writer
+from model import result_files, xlsx_writer
 from model.predictions import prediction
 from model.xlsx_writer import FORMULA_START, StreamingXlsxWriter, guard_text, is_plain_number, needs_guard
 from tests.conftest import NEEDS_LIBREOFFICE, breast_cancer_frame
@@ -31,8 +31,8 @@ LIBREOFFICE = NEEDS_LIBREOFFICE
 
 def test_one_formula_start_set() -> None:
     assert FORMULA_START == ("=", "+", "-", "@", "\t", "\r")
-    assert not hasattr(predictions, "FORMULA_START")  # the CSV twin uses the writer's rule
-    assert predictions.guard_text is guard_text
+    assert not hasattr(result_files, "FORMULA_START")  # the CSV twin uses the writer's rule
+    assert result_files.guard_text is guard_text
 
 
 @pytest.mark.parametrize("text", FORMULAS)
@@ -73,8 +73,8 @@ def test_the_batch_text_path_sees_a_spaced_formula_among_plain_text(tmp_path: Pa
 
 def test_the_csv_batch_path_sees_a_spaced_formula_among_plain_text() -> None:
     values = [f"id{i}" for i in range(300)] + [" =1+1", " -2", "-1.5", "\u00a0@x"]
-    assert predictions._csv_texts(values) == [*values[:300], "' =1+1", " -2", "-1.5", "'\u00a0@x"]
-    assert predictions._csv_texts(["a", " b", " -2"]) == ["a", " b", " -2"]
+    assert result_files.csv_texts(values) == [*values[:300], "' =1+1", " -2", "-1.5", "'\u00a0@x"]
+    assert result_files.csv_texts(["a", " b", " -2"]) == ["a", " b", " -2"]
 
 
 def predict_notes(tmp_path: Path, model_dir: Path, notes: list[str]) -> tuple[Path, Path, list[str]]:
