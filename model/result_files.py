@@ -129,6 +129,31 @@ class CsvResult:
         self.handle.close()
 
 
+def csv_fields(segments: list[Segment], block: Block) -> list[list[bytes]]:
+    """The CSV fields of a block, per column (a run of number columns being one)."""
+    fields: list[list[bytes]] = []
+    runs = iter(block.runs)
+    for k, (kind, _) in enumerate(segments):
+        column = block.columns.get(k)
+        if kind == "x":
+            fields.append(_csv_run(next(runs)))
+        elif kind == "i":
+            fields.append(_encoded(_integer_texts(np.asarray(column))))
+        else:
+            assert isinstance(column, list)
+            fields.append(_encoded(csv_texts(column)))
+    for k, output in enumerate(block.outputs):
+        if k == 0 and block.csv_labels is not None:
+            fields.append(_encoded(block.csv_labels))
+        elif isinstance(output, np.ndarray):
+            fields.append(_csv_numbers(output))
+        elif k == len(block.outputs) - 1 and block.statuses:
+            fields.append(_encoded(csv_texts(output)))
+        else:
+            fields.append(_encoded(output))
+    return fields
+
+
 def layout(n_in: int, feature_of: dict[int, int], integers: Collection[int]) -> list[Segment]:
     """The segments of the input columns: feature_of maps a file column to its X column;
     integers: the X columns of integer features."""
@@ -195,31 +220,8 @@ class ResultFiles:
         self.book.write_chunk(cells)
         if self.twin:
             started = time.perf_counter()
-            self.twin.write(self._csv_fields(block))
+            self.twin.write(csv_fields(self.segments, block))
             self.csv_seconds += time.perf_counter() - started
-
-    def _csv_fields(self, block: Block) -> list[list[bytes]]:
-        fields: list[list[bytes]] = []
-        runs = iter(block.runs)
-        for k, (kind, _) in enumerate(self.segments):
-            column = block.columns.get(k)
-            if kind == "x":
-                fields.append(_csv_run(next(runs)))
-            elif kind == "i":
-                fields.append(_encoded(_integer_texts(np.asarray(column))))
-            else:
-                assert isinstance(column, list)
-                fields.append(_encoded(csv_texts(column)))
-        for k, output in enumerate(block.outputs):
-            if k == 0 and block.csv_labels is not None:
-                fields.append(_encoded(block.csv_labels))
-            elif isinstance(output, np.ndarray):
-                fields.append(_csv_numbers(output))
-            elif k == len(block.outputs) - 1 and block.statuses:
-                fields.append(_encoded(csv_texts(output)))
-            else:
-                fields.append(_encoded(output))
-        return fields
 
     def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:
         self.book.set_summary(items)

@@ -22,6 +22,7 @@ would import the job's main module again in the child.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -33,8 +34,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from model.result_files import Block, ResultFiles
+from model.result_files import Block, CsvResult, ResultFiles, csv_fields
 
+_PIPE_BYTES = 1 << 20
 _IN_FLIGHT = 2  # blocks sent to the child and not yet acknowledged
 _JOIN_SECONDS = 10.0  # how long a closing or aborting child may take before it is killed
 
@@ -70,7 +72,9 @@ def _child(conn: _Duplex) -> None:
     book: ResultFiles | None = None
     try:
         _, (args, options) = conn.recv()
-        book = ResultFiles(*args, **options)
+        # This process has a core to itself (the job runs on the other): deflating in this
+        # thread beats handing each block to a helper thread and waiting for the GIL back.
+        book = ResultFiles(*args, **options, deflate_thread=False)
         conn.send(("ok", book.block_rows))
         while True:
             try:
@@ -106,21 +110,36 @@ def _child(conn: _Duplex) -> None:
         conn.close()
 
 
+def _widen(pipe: int) -> None:
+    """A block (a few MB) then crosses the pipe in a few writes, not one per 64 KiB page:
+    Linux lets a pipe buffer grow to /proc/sys/fs/pipe-max-size (1 MiB by default)."""
+    try:
+        fcntl.fcntl(pipe, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+    except OSError:  # another system, or a lower limit: the default buffer works, a bit slower
+        pass
+
+
 class WriterProcessError(RuntimeError):
     """The workbook's process failed; the message is its error."""
 
 
 class ResultFilesProcess:
-    """`ResultFiles(xlsx_path, csv_path, header, segments, **workbook)` in a child process."""
+    """`ResultFiles(xlsx_path, csv_path, header, segments, **workbook)`, the workbook in a child
+    process and the CSV here: the workbook's XML and deflate are the larger half of the
+    files' work, the CSV about as much as this process has left over (bench/RESULTS.md)."""
 
     def __init__(self, xlsx_path: str | os.PathLike, csv_path: str | os.PathLike | None, header: Sequence[str],
                  segments: list[Any], **workbook: Any) -> None:
         self.paths = [os.fspath(p) for p in (xlsx_path, csv_path) if p]
+        self.segments = segments
         self._figures: dict[str, float] = {}
+        self._csv_seconds = 0.0
+        self.twin = CsvResult(csv_path, header) if csv_path else None
         self._in_flight = 0
         self._closed = False
         from_parent, to_child = os.pipe()  # (read end, write end)
         from_child, to_parent = os.pipe()
+        _widen(to_child)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
         try:
             self._process = subprocess.Popen(
@@ -129,12 +148,17 @@ class ResultFilesProcess:
         except BaseException:
             for fd in (to_child, from_parent, from_child, to_parent):
                 os.close(fd)
+            self._remove_files()
             raise
         os.close(from_parent)
         os.close(to_parent)
         self._conn = _Duplex(Connection(from_child, writable=False), Connection(to_child, readable=False))
-        self._send("open", ((self.paths[0], self.paths[1] if csv_path else None, list(header), segments), workbook))
-        self._block_rows = int(self._answer("ok"))
+        try:
+            self._send("open", ((self.paths[0], None, list(header), segments), workbook))
+            self._block_rows = int(self._answer("ok"))
+        except BaseException:
+            self._stop()
+            raise
 
     @property
     def block_rows(self) -> int:
@@ -142,14 +166,18 @@ class ResultFilesProcess:
 
     # -- the interface of ResultFiles ---------------------------------------------------------
     def figures(self) -> dict[str, float]:
-        """The child's measurements, once closed."""
-        return dict(self._figures)
+        """The child's measurements (once closed) and the CSV's."""
+        return {**self._figures, "csv": self._csv_seconds}
 
     def write(self, block: Block) -> None:
         if self._in_flight >= _IN_FLIGHT:
             self._answer("ok")
-        self._send("block", block)
+        self._send("block", block)  # the child renders it while the CSV is made here
         self._in_flight += 1
+        if self.twin:
+            started = time.perf_counter()
+            self.twin.write(csv_fields(self.segments, block))
+            self._csv_seconds += time.perf_counter() - started
 
     def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:
         self._call("summary", list(items))
@@ -162,6 +190,8 @@ class ResultFilesProcess:
             return
         self._closed = True
         try:
+            if self.twin:
+                self.twin.close()
             while self._in_flight:
                 self._answer("ok")
             self._send("close", None)
@@ -219,6 +249,14 @@ class ResultFilesProcess:
             return self._process.wait()
 
     def _failure(self) -> WriterProcessError:
+        try:  # the child may have said why before it went
+            if self._conn.poll(0):
+                kind, payload = self._conn.recv()
+                if kind == "error":
+                    self._wait()
+                    return WriterProcessError(f"The workbook could not be written: {payload}")
+        except (OSError, EOFError):
+            pass
         code = self._wait()
         return WriterProcessError(f"The workbook's process ended unexpectedly (exit code {code}).")
 
@@ -234,6 +272,11 @@ class ResultFilesProcess:
             pass
         self._wait()
         self._conn.close()
+        self._remove_files()
+
+    def _remove_files(self) -> None:
+        if self.twin:
+            self.twin.close()
         for path in self.paths:
             try:
                 os.remove(path)

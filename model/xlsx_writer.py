@@ -35,7 +35,6 @@ import operator
 import os
 import re
 import time
-import zipfile
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,10 +45,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-try:  # ISA-L's deflate: ~4x zlib's speed at level 1, and smaller output (bench/RESULTS.md)
-    from isal import isal_zlib as _fast_zlib
-except ImportError:  # pragma: no cover - isal ships wheels for every platform we run on
-    _fast_zlib = None  # type: ignore[assignment]
+from model.zip_stream import ZipEntry, ZipStream
 
 MAX_ROWS = 1_048_576
 MAX_COLS = 16_384
@@ -78,7 +74,7 @@ _EXCEL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 _MISSING_REPRS = frozenset({"nan", "NaN", "<NA>", "NaT"})
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
-_ENTRY_LIMIT = zipfile.ZIP64_LIMIT - (1 << 20)  # stay clear of zip64 (+ room for the tail)
+_ENTRY_LIMIT = (1 << 31) - 1 - (1 << 20)  # stay clear of zip64 (+ room for the tail)
 _BLOCK_CELLS = 1 << 19  # rows are rendered in blocks of about this many cells (a worker's step fits one)
 _MAX_PENDING = 2  # rendered blocks waiting for the compressor thread
 _SEP = "\x00"  # joins a column's texts so one C-level pass escapes them all (see _text_tails)
@@ -226,21 +222,6 @@ def _run_cells(json: bytes, style: str) -> list[bytes]:
 def _text_cells(tails: list[str]) -> list[bytes]:
     """`_text_tails` as whole cells, encoded: one join, encode and split for the column."""
     return ("<c" + "\x00<c".join(tails)).encode().split(b"\x00")
-
-
-def _use_fast_deflate(stream: Any, level: int) -> bool:
-    """Give a sheet's zip entry, just opened for writing, ISA-L's deflate instead of zlib's.
-
-    zipfile has no public hook for the compressor: it keeps a zlib compressobj (raw deflate,
-    wbits -15) in the entry's `_compressor` (CPython 3.8 to 3.14).  ISA-L's compressobj takes
-    the same arguments and writes the same format, and zipfile still computes the CRC and
-    sizes itself, so the entry is a standard deflated one whichever compressor wrote it.
-    Without isal, or should that attribute change, zlib stays in use: slower, not wrong.
-    Returns whether ISA-L is in use (tests check it is)."""
-    if _fast_zlib is None or getattr(stream, "_compressor", None) is None or getattr(stream, "_compress_size", 1) != 0:
-        return False
-    stream._compressor = _fast_zlib.compressobj(min(max(level, 0), 3), _fast_zlib.DEFLATED, -15)
-    return True
 
 
 def _col_letter(i: int) -> str:
@@ -430,8 +411,13 @@ class StreamingXlsxWriter:
         compresslevel: int = 1,
         expected_rows: int | None = None,
         percent_columns: Collection[int] = (),
+        deflate_thread: bool = True,
     ) -> None:
-        """percent_columns: number columns shown as percentages (0.873 as 87.30%)."""
+        """percent_columns: number columns shown as percentages (0.873 as 87.30%).
+        deflate_thread: deflate in a helper thread while the next block is rendered (False:
+        in the calling thread, for a process that does nothing else: see
+        model/result_process.py; handing each block to the thread costs GIL waits that only
+        pay off when the other core would otherwise be idle)."""
         ncols = len(header)
         if not 1 <= ncols <= MAX_COLS:
             raise ValueError(f"an .xlsx sheet holds 1 to {MAX_COLS:,} columns, got {ncols:,}")
@@ -482,10 +468,9 @@ class StreamingXlsxWriter:
         self.wait_seconds = 0.0  # spent by the caller waiting for the pool thread
         self.render_seconds = 0.0  # spent by write_chunk making the XML (waits not included)
         self._pending: deque[Future[Any]] = deque()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-deflate")
-        self._stream: Any = None  # the open sheet entry; only touched by the pool thread
-        self._compresslevel = compresslevel
-        self._zip = zipfile.ZipFile(self.path, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-deflate") if deflate_thread else None
+        self._stream: ZipEntry | None = None  # the open sheet entry; only touched by the pool thread
+        self._zip = ZipStream(self.path, compresslevel)
 
     # -- public API ---------------------------------------------------------
 
@@ -525,14 +510,17 @@ class StreamingXlsxWriter:
         if any(c is not None and len(c) != n for c in cols):
             raise ValueError(f"all columns of a chunk must have the same length, got {sorted({len(c) for c in cols})}")
         started = time.perf_counter()
-        waited = self.wait_seconds
+        waited, deflated = self.wait_seconds, self.deflate_seconds
         start = 0
         while start < n:
             if self._sheet_rows in (-1, self._sheet_cap):
                 self._next_sheet()
             stop = min(n, start + self._block_rows, start + self._sheet_cap - self._sheet_rows)
             start = self._write_block(cols, start, stop)
-        self.render_seconds += time.perf_counter() - started - (self.wait_seconds - waited)
+        spent = time.perf_counter() - started - (self.wait_seconds - waited)
+        if self._pool is None:  # deflated in this thread: not part of the rendering
+            spent -= self.deflate_seconds - deflated
+        self.render_seconds += spent
 
     def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:
         """Items for a "summary" sheet (item / value) written after the data sheets."""
@@ -593,7 +581,8 @@ class StreamingXlsxWriter:
             self._abort()
             raise
         finally:
-            self._pool.shutdown()
+            if self._pool is not None:
+                self._pool.shutdown()
 
     def __enter__(self) -> StreamingXlsxWriter:
         return self
@@ -606,7 +595,8 @@ class StreamingXlsxWriter:
         elif not self._closed:
             self._closed = True
             self._abort()
-            self._pool.shutdown()
+            if self._pool is not None:
+                self._pool.shutdown()
 
     # -- rendering (calling thread) -------------------------------------------
 
@@ -805,6 +795,9 @@ class StreamingXlsxWriter:
     # deflate of one block overlaps the rendering of the next.
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._pool is None:
+            self._timed(fn, *args)
+            return
         self._pending.append(self._pool.submit(self._timed, fn, *args))
         if len(self._pending) > _MAX_PENDING:  # bounds memory; re-raises worker errors
             started = time.perf_counter()
@@ -826,14 +819,15 @@ class StreamingXlsxWriter:
         self.wait_seconds += time.perf_counter() - started
 
     def _w_open(self, name: str, head: bytes) -> None:
-        self._stream = self._zip.open(name, "w")
-        _use_fast_deflate(self._stream, self._compresslevel)
+        self._stream = self._zip.open(name)
         self._stream.write(head)
 
     def _w_write(self, data: bytes) -> None:
+        assert self._stream is not None
         self._stream.write(data)
 
     def _w_close(self, tail: bytes) -> None:
+        assert self._stream is not None
         self._stream.write(tail)
         self._stream.close()
         self._stream = None
@@ -851,13 +845,4 @@ class StreamingXlsxWriter:
             except BaseException:  # already failing: the first error is the one to report
                 pass
         self._pending.clear()
-        try:
-            if self._stream is not None:
-                self._stream.close()
-            self._zip.close()
-        except Exception:
-            pass
-        try:
-            os.remove(self.path)
-        except FileNotFoundError:
-            pass
+        self._zip.abort()

@@ -17,11 +17,12 @@ import numpy as np
 import openpyxl
 import pytest
 
-from model import xlsx_writer
+from model import zip_stream
 from model.predictions import prediction
 from model.result_files import Block
 from model.result_process import ResultFilesProcess, WriterProcessError
 from model.xlsx_writer import NumberColumns, StreamingXlsxWriter, number_json
+from model.zip_stream import ZipStream
 from tests.conftest import breast_cancer_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,14 +100,29 @@ def test_json_only_number_columns_know_their_shape() -> None:
         NumberColumns(np.array([1.0, 2.0]))
 
 
-def test_sheets_are_deflated_by_isal_and_open_everywhere(tmp_path: Path) -> None:
-    path = tmp_path / "isal.xlsx"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        with zf.open("x.xml", "w") as stream:
-            assert xlsx_writer._use_fast_deflate(stream, 1)  # the hook into zipfile still holds
-            stream.write(b"<a>" * 100_000)
+def test_the_zip_writer_deflates_with_isal_and_every_reader_checks_its_crcs(tmp_path: Path) -> None:
+    assert zip_stream.uses_isal()
+    path = tmp_path / "parts.zip"
+    big = b"".join(b"<row><c><v>%d</v></c></row>" % i for i in range(200_000))
+    with ZipStream(path) as archive:
+        entry = archive.open("xl/worksheets/sheet1.xml")
+        for start in range(0, len(big), 1 << 20):
+            entry.write(big[start:start + (1 << 20)])
+        entry.close()
+        archive.writestr("docProps/\u00e9t\u00e9.xml", b"<a/>")
+        archive.writestr("empty.xml", b"")
     with zipfile.ZipFile(path) as zf:
-        assert zf.read("x.xml") == b"<a>" * 100_000 and zf.testzip() is None
+        assert zf.testzip() is None
+        assert zf.namelist() == ["xl/worksheets/sheet1.xml", "docProps/\u00e9t\u00e9.xml", "empty.xml"]
+        assert zf.read("xl/worksheets/sheet1.xml") == big and zf.read("empty.xml") == b""
+        info = zf.getinfo("xl/worksheets/sheet1.xml")
+        assert info.compress_type == zipfile.ZIP_DEFLATED and info.compress_size < len(big) / 5
+    failed = tmp_path / "failed.zip"
+    with pytest.raises(RuntimeError):
+        with ZipStream(failed) as archive:
+            archive.writestr("a.xml", b"<a/>")
+            raise RuntimeError("disk full")
+    assert not failed.exists()
     x = np.linspace(0, 1, 20_000)
     out = tmp_path / "book.xlsx"
     with StreamingXlsxWriter(out, ["x", "t"]) as book:
@@ -125,7 +141,9 @@ def numbers(n: int) -> Block:
 
 
 def test_an_error_in_the_child_is_raised_and_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(WriterProcessError, match="FileNotFoundError|No such file"):
+    with pytest.raises(WriterProcessError, match="FileNotFoundError|No such file"):  # the child's own error
+        ResultFilesProcess(tmp_path / "missing" / "x.xlsx", None, ["a"], [("x", [0])])
+    with pytest.raises(FileNotFoundError):  # the CSV is opened here
         one_column(tmp_path / "missing" / "x.xlsx")
     path = tmp_path / "bad.xlsx"
     with pytest.raises(WriterProcessError, match="expected 1 columns, got 2"):
@@ -157,7 +175,7 @@ def test_a_killed_child_fails_the_job_clearly(tmp_path: Path) -> None:
     assert not path.exists() and not path.with_suffix(".csv").exists()
 
 
-def test_the_child_removes_its_file_when_the_job_process_dies(tmp_path: Path) -> None:
+def test_the_child_removes_its_workbook_when_the_job_process_dies(tmp_path: Path) -> None:
     path = tmp_path / "orphan.xlsx"
     script = (
         "import os, sys, numpy as np\n"
@@ -173,9 +191,11 @@ def test_the_child_removes_its_file_when_the_job_process_dies(tmp_path: Path) ->
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     child = int(done.stdout.split()[0])
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (path.exists() or path.with_suffix(".csv").exists() or _alive(child)):
+    while time.monotonic() < deadline and (path.exists() or _alive(child)):
         time.sleep(0.05)
-    assert not path.exists() and not path.with_suffix(".csv").exists() and not _alive(child)
+    # The workbook's process cleans up after itself; the CSV, written by the job's process,
+    # is the reaper's to remove with the dead claim's other .part files (scheduler/worker.py).
+    assert not path.exists() and not _alive(child)
 
 
 def _alive(pid: int) -> bool:
