@@ -130,7 +130,8 @@ class ResultFilesProcess:
 
     def __init__(self, xlsx_path: str | os.PathLike, csv_path: str | os.PathLike | None, header: Sequence[str],
                  segments: list[Any], **workbook: Any) -> None:
-        self.paths = [os.fspath(p) for p in (xlsx_path, csv_path) if p]
+        # Absolute: the child runs from the project's directory, not this one's.
+        self.paths = [os.path.abspath(p) for p in (xlsx_path, csv_path) if p]
         self.segments = segments
         self._figures: dict[str, float] = {}
         self._csv_seconds = 0.0

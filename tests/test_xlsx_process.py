@@ -207,3 +207,13 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_relative_paths_land_where_the_job_means_them(tmp_path: Path, model_dir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The workbook's process runs from the project's directory: it must get absolute paths.
+    odd_csv(tmp_path / "in.csv", 500)
+    monkeypatch.chdir(tmp_path)
+    out = prediction("in.csv", "out.xlsx", model_dir=model_dir, parallel=True)
+    assert out == Path("out.xlsx") and (tmp_path / "out.xlsx").is_file() and (tmp_path / "out.csv").is_file()
+    assert sheet_entries(tmp_path / "out.xlsx") and not list(tmp_path.glob(".*.part"))
