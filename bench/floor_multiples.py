@@ -54,13 +54,17 @@ STAGE_LABELS = {
     "read": "read",
     "predict": "predict",
     "quality": "row status and quality",
-    "xlsx_text": ".xlsx text",
+    "numbers": "number text (once, for both files)",
+    "xlsx_text": ".xlsx text (the workbook's process)",
     "csv": "CSV",
-    "compress": "compression (deflate thread: overlaps the others)",
-    "compress_wait": "waiting for the deflate thread",
+    "compress": "compression (the workbook's process)",
+    "compress_wait": "its waits for compression",
+    "handoff": "handing blocks to the workbook's process, waiting for it",
     "finish": "finish (summary and quality sheets, closing)",
 }
-OVERLAPPING = {"compress"}  # not part of the job's own time: it runs in a thread beside it
+# Not part of the job's own time: from 50,000 rows (model.predictions.PARALLEL_MIN_ROWS, so
+# every size here) the workbook is written by a process of its own, beside the job.
+OVERLAPPING = {"xlsx_text", "compress", "compress_wait"}
 
 
 @dataclass
@@ -209,8 +213,9 @@ def render(cases: list[Case], article: tuple[list[Run], list[Run]] | None, cache
                                                 for u, (_, s) in zip(untimed, per_case)])
         stage_rows.append(["**ours' job**"] + [f"**{s['job']:.2f}**" for _, s in per_case])
         out += [_table(["stage"] + [f"{c.rows:,} {c.kind}" for c in cases], stage_rows), ""]
-        out += ["The deflate thread's time (compression) runs beside the others, so the shares without it add up "
-                "to 100%; what the job waited for it is *waiting for the deflate thread*.", ""]
+        out += ["The workbook's XML and its compression run in the workbook's own process "
+                "(model/result_process.py) beside the job, so the shares without them add up to 100%; what the "
+                "job waited for that process is in *handing blocks to the workbook's process*.", ""]
 
     if article:
         a, o = article

@@ -354,6 +354,7 @@ def prediction(
                     failed = {int(where[i]): error for i, error in failed_at.items()}
                     checker.predictions(labels)
                     statuses = checker.statuses(check, failed)
+                    clock.lap("quality")
                     if len(labels) != len(X):  # some rows unscored: spread the scored ones out
                         labels, probability, per_class = _spread(
                             len(X), where[ok], labels, probability, per_class, model.is_classifier,
@@ -382,7 +383,7 @@ def prediction(
                 if csv_tmp and classes:  # "1" for class 1, not "1.0"
                     csv_label = dict(zip(label_text, csv_texts(list(label_text.values()))))
                     csv_labels = list(map(csv_label.__getitem__, label_values))
-                clock.lap("quality")
+                clock.lap("predict")  # the prediction columns, as the files take them
                 for start in range(0, len(X), files.block_rows):
                     rows = slice(start, start + files.block_rows)
                     # A run of number features is formatted here, once, for both files.
@@ -392,7 +393,7 @@ def prediction(
                         {k: X[rows, what] if kind == "i" else texts[what][rows]
                          for k, (kind, what) in enumerate(segments) if kind != "x"},
                         [c[rows] for c in outputs], None if csv_labels is None else csv_labels[rows],
-                        statuses is not None)
+                        statuses is not None, min(len(X), start + files.block_rows) - start)
                     clock.lap("numbers")
                     files.write(block)
                     clock.lap("handoff")

@@ -45,13 +45,14 @@ class Block:
     feature's floats (NaN where missing) or a column's texts; outputs: the prediction
     columns (label, probabilities, row_status) as the workbook takes them; csv_labels: a
     classifier's labels as CSV fields (None: numeric labels); statuses: whether the last
-    output, row_status, holds text that may need quoting."""
+    output, row_status, holds text that may need quoting; rows: how many rows."""
 
     runs: list[bytes]
     columns: dict[int, np.ndarray | list[str]]
     outputs: list[np.ndarray | list[str]]
     csv_labels: list[str] | None
     statuses: bool
+    rows: int
 
 
 def _guard_csv_column(values: list[str]) -> list[str]:
@@ -209,9 +210,9 @@ class ResultFiles:
         are plain numbers (not in text_columns: text cells there)."""
         cells: list[np.ndarray | list[str] | NumberColumns] = []
         runs = iter(block.runs)
-        for k, (kind, _) in enumerate(self.segments):
+        for k, (kind, what) in enumerate(self.segments):
             if kind == "x":
-                cells.append(NumberColumns(None, next(runs)))
+                cells.append(NumberColumns(None, next(runs), shape=(block.rows, len(what))))
             elif kind == "i":
                 cells.append(_integer_column(np.asarray(block.columns[k])))
             else:

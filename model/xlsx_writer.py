@@ -169,8 +169,10 @@ class NumberColumns:
     result), so the numbers are turned into text once.  Given the text alone, the numbers
     are read back from it if needed (exactly: it is the shortest round-trip text)."""
 
-    def __init__(self, values: np.ndarray | None, json: bytes | None = None, kind: str = "f") -> None:
-        """kind: with the text alone, "f" for floats, "i" for whole numbers."""
+    def __init__(self, values: np.ndarray | None, json: bytes | None = None, kind: str = "f",
+                 shape: tuple[int, int] | None = None) -> None:
+        """With the text alone: kind "f" for floats, "i" for whole numbers; shape (rows,
+        columns) when the caller knows it (else it is counted in the text)."""
         if values is None and json is None:
             raise ValueError("NumberColumns needs the values or their number_json")
         if values is not None and (values.ndim != 2 or values.dtype.kind not in "fiu"):
@@ -179,6 +181,12 @@ class NumberColumns:
         self.kind = "f" if values is None and kind == "f" or values is not None and values.dtype.kind == "f" else "i"
         if values is not None:
             self.rows, self.width = int(values.shape[0]), int(values.shape[1])
+        elif shape is not None:
+            self.rows, self.width = shape
+            assert json is not None
+            first = json[:json.find(b"]") + 1].count(b",") + 1 if self.rows else 0
+            if first != self.width:  # a cheap check of the first row: a wrong width corrupts every row
+                raise ValueError(f"NumberColumns: the text has {first} columns, not {self.width}")
         else:
             assert json is not None
             self.rows = 0 if json == b"[]" else json.count(b"],[") + 1
@@ -207,15 +215,20 @@ def _run_cells(json: bytes, style: str) -> list[bytes]:
     `<c s="1"><v>17.99</v></c><c s="1"/>...` (null: an empty cell).  The cell tags are put in
     by replacing the separators (bytes throughout: each step is one pass over the block's text,
     which is what costs)."""
-    raw = json[2:-2]
     opening, closing = f"<c{style}><v>".encode(), b"</v></c>"
-    gaps = b"null" in raw
-    text = raw.replace(b"],[", closing + b"\x00" + opening).replace(b",", closing + opening)
+    gaps = b"null" in json
+    # The brackets at both ends stay on the first and last rows until those are fixed up:
+    # cheaper than copying the whole text to cut them off first.
+    text = json.replace(b"],[", closing + b"\x00" + opening).replace(b",", closing + opening)
+    null, empty = opening + b"null" + closing, f"<c{style}/>".encode()
     if gaps:
-        return (opening + text + closing).replace(opening + b"null" + closing, f"<c{style}/>".encode()).split(b"\x00")
+        text = text.replace(null, empty)
     rows = text.split(b"\x00")
-    rows[0] = opening + rows[0]  # cheaper than wrapping the whole text
-    rows[-1] += closing
+    rows[0] = opening + rows[0][2:]
+    rows[-1] = rows[-1][:-2] + closing
+    if gaps:  # the first and last cells had no tags around them yet
+        rows[0] = rows[0].replace(null, empty)
+        rows[-1] = rows[-1].replace(null, empty)
     return rows
 
 
