@@ -174,18 +174,20 @@ def render(cases: list[Case], article: tuple[list[Run], list[Run]] | None, cache
         "and the model load are taken out; its seconds are the job's `duration_seconds` in the database (claim to "
         "final write: heartbeats, progress writes and the final fenced write included). Every multiple is of the "
         "floor measured in the same run. *peak RSS*: the kernel's maximum resident set of each process (for the "
-        "worker, the whole `process_pending.py` process).",
+        "worker, the whole `process_pending.py` process); *workbook process*: the peak of the process that "
+        "writes the workbook beside the job (model/result_process.py, from 50,000 rows), from ours' runs.",
         "",
     ]
     rows = []
     for c in cases:
         rss = (max(r.peak_rss_mb for r in c.floor), max(r.peak_rss_mb for r in c.ours),
-               max(w["peak_rss_mb"] for w in c.worker))
+               max(w["peak_rss_mb"] for w in c.worker),
+               max(float(r.output.get("stages", {}).get("writer_peak_rss_mb", 0.0)) for r in c.ours))
         rows.append([f"{c.rows:,}", KINDS[c.kind], f"{c.floor_s:.3f}", f"{c.ours_s:.3f}", _multiple(c.ours_s, c.floor_s),
                      f"{c.worker_s:.3f}", f"**{_multiple(c.worker_s, c.floor_s)}**",
                      f"{c.rows / c.worker_s:,.0f}", " / ".join(f"{v:,.0f}" for v in rss)])
     out += [_table(["rows", "data", "floor (s)", "ours (s)", "ours / floor", "worker's job (s)", "worker / floor",
-                    "worker rows/s", "peak RSS floor / ours / worker (MB)"], rows), ""]
+                    "worker rows/s", "peak RSS floor / ours / worker / workbook process (MB)"], rows), ""]
     for c in cases:
         out.append(f"- {c.rows:,} rows, {KINDS[c.kind]}: {c.checked} (ours); the worker's result: "
                    f"{c.worker[-1]['checked']}; steps of {c.ours[-1].output['chunk_rows']:,} rows.")

@@ -11,12 +11,14 @@ datetime, text) as text cells holding what the user wrote, other columns as thei
 ``xlsx_writer.guard_text``; then a "summary" sheet. The CSV twin holds the same rows and
 values.
 
-Where the time goes (bench/RESULTS.md): pandas' C parser, with the validator's
+Where the time goes (bench/RESULTS.md, `STAGES`): pandas' C parser, with the validator's
 ``read_csv_options``, reads the feature columns straight into floats (a column it cannot read
 falls back to `feature_matrix`, the validator's own conversion, so what is predicted is
-exactly what was accepted); numbers are formatted by orjson a column (or a run of adjacent
-feature columns) at a time; the CSV rows are built with one %-template per row instead of the
-csv module. No Python code runs per cell on the common path.
+exactly what was accepted); a run of adjacent number features is turned into text once per
+block, by one orjson call, for both files (model/result_files.py), and no Python code runs per
+row or per cell.  The worker passes the upload check's report (`report`), so the file is not
+scanned twice.  From PARALLEL_MIN_ROWS rows the workbook is written by a process of its own
+(model/result_process.py) while this one reads, predicts, checks and writes the CSV.
 """
 
 from __future__ import annotations
@@ -428,7 +430,9 @@ def prediction(
             figures = files.figures()
             for stage, seconds in figures.items():
                 stages[stage] += seconds
-            if not isinstance(files, ResultFilesProcess):  # the "handoff" laps were the files' work
+            if isinstance(files, ResultFilesProcess):  # not a stage: the bench reports it
+                stages["writer_peak_rss_mb"] = files.peak_rss_mb
+            else:  # the "handoff" laps were the files' work
                 stages["handoff"] = max(0.0, stages["handoff"] - sum(v for k, v in figures.items() if k != "compress"))
         os.replace(xlsx_tmp, xlsx_path)
         if csv_path and csv_tmp:

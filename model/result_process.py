@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -93,7 +94,8 @@ def _child(conn: _Duplex) -> None:
                 conn.send(("ok", None))
             elif kind == "close":
                 book.close()
-                conn.send(("closed", book.figures()))
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+                conn.send(("closed", {**book.figures(), "peak_rss_mb": peak}))
                 return
             else:  # "abort"
                 book.__exit__(RuntimeError, RuntimeError("aborted"), None)
@@ -134,6 +136,7 @@ class ResultFilesProcess:
         self.paths = [os.path.abspath(p) for p in (xlsx_path, csv_path) if p]
         self.segments = segments
         self._figures: dict[str, float] = {}
+        self.peak_rss_mb = 0.0  # the child's, once closed
         self._csv_seconds = 0.0
         self.twin = CsvResult(csv_path, header) if csv_path else None
         self._in_flight = 0
@@ -202,6 +205,7 @@ class ResultFilesProcess:
             raise
         self._wait()
         self._conn.close()
+        self.peak_rss_mb = float(figures.pop("peak_rss_mb", 0.0))
         self._figures = figures
 
     def __enter__(self) -> ResultFilesProcess:
