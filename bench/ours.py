@@ -1,8 +1,11 @@
-"""Our way, as the worker runs it: ``prediction()`` (validate, stream, predict, write the .xlsx
-and its CSV twin, with a progress callback) with the arguments scheduler/worker.py passes (the
-settings at their defaults) and in the steps it would use, in a process of its own.
+"""Our way, as the worker runs it: ``prediction()`` (stream, predict, write the .xlsx and its
+CSV twin, with a progress callback) with the arguments scheduler/worker.py passes (the
+settings at their defaults) and in the steps it would use, in a process of its own.  The
+file is checked first, untimed, as the upload does; the timed part hashes it and runs on that
+check's report, as the worker does (scheduler/worker.py `input_report`).
 
     python -m bench.ours INPUT.csv OUTPUT.xlsx [--no-row-status] [--stages] [--chunk-rows N] [--warm-up]
+                         [--recheck]
 
 --no-row-status: without the row status and the quality report (model/quality.py), for the
 "with / without" measurement of `bench.quality_cost`.
@@ -12,6 +15,8 @@ settings at their defaults) and in the steps it would use, in a process of its o
 the worker runs.
 --warm-up: first an untimed prediction() of the file's first 200 rows (first calls, lazy
 imports), as the worker's earlier jobs have done by the time it runs this one.
+--recheck: the job checks the file again itself (prediction() without a report), as the
+worker did before it trusted the upload's check.
 
 Prints one JSON line: rows, seconds inside prediction(), chunk_rows, the sheets written and,
 with --stages, ``stages``.
@@ -55,9 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stages", action="store_true", help="seconds per stage in the JSON line")
     ap.add_argument("--chunk-rows", type=int, default=None, help="rows per step (default: the worker's)")
     ap.add_argument("--warm-up", action="store_true", help="an untimed run on the first rows first")
+    ap.add_argument("--recheck", action="store_true", help="the job checks the file again (as before)")
     args = ap.parse_args(argv)
+    from app.core.upload_inputs import file_sha256
     from bench.data import WARMUP_ROWS, head_csv
     from model.artifact import load_model
+    from model.csv_input import CsvReport, inspect_csv
     from model.predictions import prediction
 
     chunk_rows = args.chunk_rows or worker_step_rows(args.source)
@@ -71,9 +79,16 @@ def main(argv: list[str] | None = None) -> None:
     stages: dict[str, float] | None = {} if args.stages else None
     quality: dict[str, object] = {}
     model_name, probability_columns = setting_default("DEFAULT_MODEL"), setting_default("PROBABILITY_COLUMNS")
+    checked = None if args.recheck else (inspect_csv(args.source, model.feature_specs).trusted_json(),
+                                          file_sha256(Path(args.source)))
     started = time.perf_counter()
+    report = None
+    if checked is not None:  # as the worker: the file still hashes to what was checked
+        if file_sha256(Path(args.source)) != checked[1]:
+            raise SystemExit("the file changed while the bench ran")
+        report = CsvReport.from_trusted_json(checked[0])
     # The arguments scheduler/worker.py's run_claim passes (the settings at their defaults).
-    out = prediction(args.source, args.target, model=model,
+    out = prediction(args.source, args.target, model=model, report=report,
                      progress=lambda done, total: progress.append((done, total)),
                      row_status=not args.no_row_status, chunk_rows=chunk_rows, stages=stages,
                      source_name=Path(args.source).name, model_name=model_name,

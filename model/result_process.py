@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -68,6 +69,18 @@ class _Duplex:
                 pass
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory.  From /proc (VmHWM, of this program's memory
+    alone): getrusage's ru_maxrss keeps the job process's peak from before the exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def _child(conn: _Duplex) -> None:
     """The child: one ResultFiles driven by the parent's messages, each answered."""
     book: ResultFiles | None = None
@@ -94,8 +107,7 @@ def _child(conn: _Duplex) -> None:
                 conn.send(("ok", None))
             elif kind == "close":
                 book.close()
-                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-                conn.send(("closed", {**book.figures(), "peak_rss_mb": peak}))
+                conn.send(("closed", {**book.figures(), "peak_rss_mb": _peak_rss_mb()}))
                 return
             else:  # "abort"
                 book.__exit__(RuntimeError, RuntimeError("aborted"), None)
@@ -290,4 +302,8 @@ class ResultFilesProcess:
 
 
 if __name__ == "__main__":  # the child: python -m model.result_process FD_IN FD_OUT
+    # Ctrl-C in a terminal, or a TERM to the worker's process group, is for the job's process:
+    # it stops the job at its next block and tells this one to abort (or closes the pipe).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _child(_Duplex(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)))

@@ -164,6 +164,20 @@ def test_an_aborted_job_leaves_no_file_and_no_process(tmp_path: Path) -> None:
     assert child.poll() is not None and not path.exists() and not path.with_suffix(".csv").exists()
 
 
+def test_the_workbook_process_leaves_interrupts_to_the_job(tmp_path: Path) -> None:
+    # Ctrl-C or a TERM to the worker's process group reaches the child too: the job's process
+    # decides (it releases the job at its next block), so the child must not die of them.
+    path = tmp_path / "signals.xlsx"
+    with one_column(path) as files:
+        files.write(numbers(1_000))  # (it ignores them before it answers the opening)
+        files._process.send_signal(signal.SIGINT)
+        files._process.send_signal(signal.SIGTERM)
+        files.write(numbers(1_000))
+    wb = openpyxl.load_workbook(path, read_only=True)
+    assert len(list(wb.active.iter_rows(values_only=True))) == 2_001
+    wb.close()
+
+
 def test_a_killed_child_fails_the_job_clearly(tmp_path: Path) -> None:
     path = tmp_path / "killed.xlsx"
     with pytest.raises(WriterProcessError, match="ended unexpectedly"):
