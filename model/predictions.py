@@ -71,6 +71,12 @@ PARALLEL_MIN_ROWS = 50_000
 
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the machine's)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
 class _Stages:
     """Adds the seconds since the previous lap to a stage (nothing when not asked for)."""
 
@@ -330,7 +336,7 @@ def prediction(
         # probability columns shown as percentages in Excel; the cells keep the fraction
         percent = [j for j in range(n_in, len(header)) if header[j].startswith(PROBABILITY_COLUMN)]
         if parallel is None:
-            parallel = report.rows >= PARALLEL_MIN_ROWS and (os.cpu_count() or 1) > 1
+            parallel = report.rows >= PARALLEL_MIN_ROWS and _cores() > 1 and os.name == "posix"
         files_in: Callable[..., ResultFiles | ResultFilesProcess] = ResultFilesProcess if parallel else ResultFiles
         segments = layout(n_in, feature_of, integers)
         with files_in(xlsx_tmp, csv_tmp, header, segments, highlight=range(n_in, len(header)), text_columns=typed,
@@ -430,8 +436,9 @@ def prediction(
             figures = files.figures()
             for stage, seconds in figures.items():
                 stages[stage] += seconds
-            if isinstance(files, ResultFilesProcess):  # not a stage: the bench reports it
-                stages["writer_peak_rss_mb"] = files.peak_rss_mb
+            if isinstance(files, ResultFilesProcess):
+                stages["handoff"] = max(0.0, stages["handoff"] - figures["csv"])  # the CSV is made in write()
+                stages["writer_peak_rss_mb"] = files.peak_rss_mb  # not a stage: the bench reports it
             else:  # the "handoff" laps were the files' work
                 stages["handoff"] = max(0.0, stages["handoff"] - sum(v for k, v in figures.items() if k != "compress"))
         os.replace(xlsx_tmp, xlsx_path)

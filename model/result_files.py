@@ -94,16 +94,35 @@ def _encoded(texts: list[str]) -> list[bytes]:
     return joined.encode().split(b"\x00")
 
 
+def _text_fields(values: list[str]) -> list[bytes]:
+    """`csv_texts` of a column, encoded: for a column with nothing to guard or quote (most),
+    the one joined text is searched and encoded as it is."""
+    joined = "\x00".join(values)
+    if MAYBE_FORMULA.search(joined) or _CSV_SPECIAL.search(joined) or joined.count("\x00") != len(values) - 1:
+        return _encoded(csv_texts(values))
+    return joined.encode().split(b"\x00")
+
+
+def _split_json(json: bytes, separator: bytes, brackets: int) -> list[bytes]:
+    """orjson's text of an array split into its rows (or values), null as "" (an empty field);
+    the brackets are cut off the first and last pieces only, not by copying the text."""
+    if json == b"[]":  # no rows
+        return []
+    pieces = (json.replace(b"null", b"") if b"null" in json else json).split(separator)
+    pieces[0] = pieces[0][brackets:]
+    pieces[-1] = pieces[-1][:-brackets]
+    return pieces
+
+
 def _csv_numbers(values: np.ndarray) -> list[bytes]:
     """A 1-D number column as CSV fields: the shortest round-trip text, "" where NaN/inf."""
-    raw = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
-    return raw.replace(b"null", b"").split(b",")
+    return _split_json(orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY), b",", 1)
 
 
 def _csv_run(json: bytes) -> list[bytes]:
     """Per row of a 2-D number block given as its `number_json` ("[[17.99,null],[2.5,1.0]]"),
     its CSV fields: "17.99," and "2.5,1.0"."""
-    return json[2:-2].replace(b"null", b"").split(b"],[")
+    return _split_json(json, b"],[", 2)
 
 
 class CsvResult:
@@ -142,14 +161,14 @@ def csv_fields(segments: list[Segment], block: Block) -> list[list[bytes]]:
             fields.append(_encoded(_integer_texts(np.asarray(column))))
         else:
             assert isinstance(column, list)
-            fields.append(_encoded(csv_texts(column)))
+            fields.append(_text_fields(column))
     for k, output in enumerate(block.outputs):
         if k == 0 and block.csv_labels is not None:
             fields.append(_encoded(block.csv_labels))
         elif isinstance(output, np.ndarray):
             fields.append(_csv_numbers(output))
         elif k == len(block.outputs) - 1 and block.statuses:
-            fields.append(_encoded(csv_texts(output)))
+            fields.append(_text_fields(output))
         else:
             fields.append(_encoded(output))
     return fields

@@ -22,7 +22,6 @@ would import the job's main module again in the child.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import resource
 import signal
@@ -128,8 +127,10 @@ def _widen(pipe: int) -> None:
     """A block (a few MB) then crosses the pipe in a few writes, not one per 64 KiB page:
     Linux lets a pipe buffer grow to /proc/sys/fs/pipe-max-size (1 MiB by default)."""
     try:
+        import fcntl  # POSIX; jobs use this process only there (model.predictions)
+
         fcntl.fcntl(pipe, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
-    except OSError:  # another system, or a lower limit: the default buffer works, a bit slower
+    except (ImportError, OSError):  # another system, or a lower limit: the default buffer works, a bit slower
         pass
 
 
