@@ -305,11 +305,16 @@ def _text_tails(values: Sequence[Any], style: str, as_text: bool = False) -> lis
         keys, tails = values if isinstance(values, list) else list(values), None
     else:
         tails = dict.fromkeys(values, "")
+        # Empty cells aside, so a column of mostly empty cells and distinct texts (row_status)
+        # still takes the joined path for its texts.
+        empty = tails.pop("", None) is not None
         keys = list(tails)
+        if empty:
+            tails[""] = f"{style}/>"
     out = _plain_text_tails(keys, style, _CAREFUL_TEXT_START if as_text else _CAREFUL_START)
     if out is None:
         out = [_text_cell_tail(v, style, as_text) or f"{style}/>" for v in keys]
-    if tails is None or len(keys) == len(values):  # keys are the values, in order
+    if tails is None or len(keys) == len(values) and "" not in tails:  # keys are the values, in order
         return out
     for k, t in zip(keys, out):
         tails[k] = t
