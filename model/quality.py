@@ -318,11 +318,12 @@ class QualityCheck:
                 missing_names.setdefault(i, []).append(name)
         range_texts: dict[int, list[str]] = {}
         for name, low, high, column in ranges:
-            high_text, low_text = self._limit(name, "high"), self._limit(name, "low")
-            for i in np.flatnonzero(high).tolist():
-                range_texts.setdefault(i, []).append(f"{name} ({self._value(name, column[i])} > {high_text})")
-            for i in np.flatnonzero(low).tolist():
-                range_texts.setdefault(i, []).append(f"{name} ({self._value(name, column[i])} < {low_text})")
+            shown = self._value if self.stats[name].spec.type == DATETIME else None
+            for rows, sign, limit in ((high, ">", self._limit(name, "high")), (low, "<", self._limit(name, "low"))):
+                at = np.flatnonzero(rows)
+                for i, value in zip(at.tolist(), column[at].tolist()):  # Python floats: no numpy scalars
+                    text = shown(name, value) if shown else short_number(value)
+                    range_texts.setdefault(i, []).append(f"{name} ({text} {sign} {limit})")
         unseen_texts: dict[int, list[str]] = {}
         for name, rows, keys in unseen_rows:
             for i in np.flatnonzero(rows).tolist():
@@ -336,7 +337,9 @@ class QualityCheck:
             if bad and i in bad:
                 parts.append(bad[i][0])
                 at_fault = bad[i][1]
-            names = [m for m in missing_names.get(i, ()) if m not in at_fault]
+            names = missing_names.get(i)
+            if names and at_fault:
+                names = [m for m in names if m not in at_fault]
             if names:
                 parts.append("missing: " + ", ".join(names))
             if i in range_texts:

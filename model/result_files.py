@@ -102,6 +102,12 @@ def _encoded(texts: list[str]) -> list[bytes]:
 def _text_fields(values: list[str]) -> list[bytes]:
     """`csv_texts` of a column, encoded: for a column with nothing to guard or quote (most),
     the one joined text is searched and encoded as it is."""
+    if values.count("") * 2 > len(values):  # mostly empty (row_status): only the texts
+        fields = [b""] * len(values)
+        at = [i for i, v in enumerate(values) if v != ""]
+        for i, field in zip(at, _text_fields([values[i] for i in at])):
+            fields[i] = field
+        return fields
     joined = "\x00".join(values)
     if MAYBE_FORMULA.search(joined) or _CSV_SPECIAL.search(joined) or joined.count("\x00") != len(values) - 1:
         return _encoded(csv_texts(values))

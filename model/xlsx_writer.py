@@ -232,6 +232,20 @@ def _run_cells(json: bytes, style: str) -> list[bytes]:
     return rows
 
 
+def _text_column_cells(values: Sequence[Any], style: str, as_text: bool) -> list[bytes]:
+    """A text column's cells, encoded.  A column of mostly empty cells (row_status: a text
+    only where a row has a problem) makes only its texts; the empty cells share one object."""
+    if isinstance(values, list) and values.count("") * 2 > len(values):
+        empty = f"<c{style}/>".encode()
+        cells = [empty] * len(values)
+        at = [i for i, v in enumerate(values) if v != ""]
+        if at:
+            for i, cell in zip(at, _text_cells(_text_tails([values[i] for i in at], style, as_text))):
+                cells[i] = cell
+        return cells
+    return _text_cells(_text_tails(values, style, as_text))
+
+
 def _text_cells(tails: list[str]) -> list[bytes]:
     """`_text_tails` as whole cells, encoded: one join, encode and split for the column."""
     return ("<c" + "\x00<c".join(tails)).encode().split(b"\x00")
@@ -659,7 +673,7 @@ class StreamingXlsxWriter:
                                            self._styles[j]))
                 j += part.width
             else:
-                segments.append(_text_cells(_text_tails(part, self._styles[j], j in self._text_columns)))
+                segments.append(_text_column_cells(part, self._styles[j], j in self._text_columns))
                 j += 1
         segments.append([b"</row>"] * n)
         # The rows' pieces interleaved by list slicing, then one join: C-level throughout.
