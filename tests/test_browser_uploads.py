@@ -70,6 +70,9 @@ def test_progress_cancel_several_files_and_duplicates(browser, server, engine, t
         shoot(page, "upload-several.png", engine, full_page=False)
         with page.expect_navigation():
             page.get_by_role("link", name="Show the new files in the list").click()
+        # The link changes the hash (a navigation of the same document), then the page
+        # reloads: wait for the reloaded list, not the old one.
+        page.locator("tr.job").first.wait_for()
         assert page.locator("tr.job").count() == 1
         first_job = int(page.locator("tr.job").first.get_attribute("data-job-id"))
 
