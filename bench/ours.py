@@ -45,11 +45,13 @@ def data_rows(path: str) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 22), b"")) - 1
 
 
-def worker_step_rows(path: str) -> int:
-    """The step the worker uses for this file (with CHUNK_ROWS at its default)."""
+def worker_step_rows(path: str, rows: int | None = None) -> int:
+    """The step the worker uses for this file (with CHUNK_ROWS at its default); rows: the
+    upload check's row count, as the worker has it (default: counted in the file)."""
     from scheduler.worker import step_rows
 
-    return step_rows(int(setting_default("CHUNK_ROWS")), os.path.getsize(path), data_rows(path))
+    return step_rows(int(setting_default("CHUNK_ROWS")), os.path.getsize(path),
+                     data_rows(path) if rows is None else rows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,8 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     from model.csv_input import CsvReport, inspect_csv
     from model.predictions import prediction
 
-    chunk_rows = args.chunk_rows or worker_step_rows(args.source)
     model = load_model()
+    # The upload's check, untimed: the worker runs on its report (unless --recheck) and takes
+    # its step size from its row count.
+    upload_report = inspect_csv(args.source, model.feature_specs)
+    chunk_rows = args.chunk_rows or worker_step_rows(args.source, upload_report.rows)
     if args.warm_up:
         with tempfile.TemporaryDirectory(prefix="beyond-bench-warm-") as tmp:
             head = head_csv(Path(args.source), WARMUP_ROWS, Path(tmp) / "head.csv")
@@ -79,8 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     stages: dict[str, float] | None = {} if args.stages else None
     quality: dict[str, object] = {}
     model_name, probability_columns = setting_default("DEFAULT_MODEL"), setting_default("PROBABILITY_COLUMNS")
-    checked = None if args.recheck else (inspect_csv(args.source, model.feature_specs).trusted_json(),
-                                          file_sha256(Path(args.source)))
+    checked = None if args.recheck else (upload_report.trusted_json(), file_sha256(Path(args.source)))
     started = time.perf_counter()
     report = None
     if checked is not None:  # as the worker: the file still hashes to what was checked

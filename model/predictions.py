@@ -339,6 +339,9 @@ def prediction(
             parallel = report.rows >= PARALLEL_MIN_ROWS and _cores() > 1 and os.name == "posix"
         files_in: Callable[..., ResultFiles | ResultFilesProcess] = ResultFilesProcess if parallel else ResultFiles
         segments = layout(n_in, feature_of, integers)
+        # Each run of number features' X columns: a slice when adjacent in X (a view, no copy).
+        runs = [slice(what[0], what[-1] + 1) if what == list(range(what[0], what[-1] + 1)) else what
+                for kind, what in segments if kind == "x"]
         with files_in(xlsx_tmp, csv_tmp, header, segments, highlight=range(n_in, len(header)), text_columns=typed,
                       expected_rows=report.rows, percent_columns=percent) as files:
             clock.lap("finish")  # opening the files
@@ -396,8 +399,7 @@ def prediction(
                     rows = slice(start, start + files.block_rows)
                     # A run of number features is formatted here, once, for both files.
                     block = Block(
-                        [number_json(X[rows, what[0]:what[-1] + 1] if what == list(range(what[0], what[-1] + 1))
-                                     else X[rows][:, what]) for kind, what in segments if kind == "x"],
+                        [number_json(X[rows][:, run]) for run in runs],
                         {k: X[rows, what] if kind == "i" else texts[what][rows]
                          for k, (kind, what) in enumerate(segments) if kind != "x"},
                         [c[rows] for c in outputs], None if csv_labels is None else csv_labels[rows],

@@ -42,6 +42,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -318,12 +319,11 @@ class QualityCheck:
                 missing_names.setdefault(i, []).append(name)
         range_texts: dict[int, list[str]] = {}
         for name, low, high, column in ranges:
-            shown = self._value if self.stats[name].spec.type == DATETIME else None
+            shown = partial(self._value, name) if self.stats[name].spec.type == DATETIME else short_number
             for rows, sign, limit in ((high, ">", self._limit(name, "high")), (low, "<", self._limit(name, "low"))):
                 at = np.flatnonzero(rows)
                 for i, value in zip(at.tolist(), column[at].tolist()):  # Python floats: no numpy scalars
-                    text = shown(name, value) if shown else short_number(value)
-                    range_texts.setdefault(i, []).append(f"{name} ({text} {sign} {limit})")
+                    range_texts.setdefault(i, []).append(f"{name} ({shown(value)} {sign} {limit})")
         unseen_texts: dict[int, list[str]] = {}
         for name, rows, keys in unseen_rows:
             for i in np.flatnonzero(rows).tolist():

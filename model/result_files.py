@@ -23,13 +23,14 @@ import re
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 import orjson
 
-from model.xlsx_writer import MAYBE_FORMULA, NumberColumns, StreamingXlsxWriter, guard_text
+from model.xlsx_writer import MAYBE_FORMULA, NumberColumns, StreamingXlsxWriter, guard_text, mostly_empty
 
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
 
@@ -102,12 +103,9 @@ def _encoded(texts: list[str]) -> list[bytes]:
 def _text_fields(values: list[str]) -> list[bytes]:
     """`csv_texts` of a column, encoded: for a column with nothing to guard or quote (most),
     the one joined text is searched and encoded as it is."""
-    if values.count("") * 2 > len(values):  # mostly empty (row_status): only the texts
-        fields = [b""] * len(values)
-        at = [i for i, v in enumerate(values) if v != ""]
-        for i, field in zip(at, _text_fields([values[i] for i in at])):
-            fields[i] = field
-        return fields
+    sparse = mostly_empty(values, b"", _text_fields)  # row_status: only its texts
+    if sparse is not None:
+        return sparse
     joined = "\x00".join(values)
     if MAYBE_FORMULA.search(joined) or _CSV_SPECIAL.search(joined) or joined.count("\x00") != len(values) - 1:
         return _encoded(csv_texts(values))
@@ -215,7 +213,6 @@ class ResultFiles:
     def __init__(self, xlsx_path: str | os.PathLike, csv_path: str | os.PathLike | None, header: Sequence[str],
                  segments: list[Segment], **workbook: Any) -> None:
         self.segments = segments
-        self.csv_path = csv_path
         self.csv_seconds = 0.0  # making and writing the CSV (the workbook measures its own)
         self.book = StreamingXlsxWriter(xlsx_path, header, **workbook)
         try:
@@ -275,8 +272,5 @@ class ResultFiles:
             return
         if self.twin:
             self.twin.close()
-            try:
-                os.remove(self.twin.handle.name)
-            except FileNotFoundError:
-                pass
+            Path(self.twin.handle.name).unlink(missing_ok=True)
         self.book.__exit__(exc_type, exc, tb)

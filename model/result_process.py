@@ -251,8 +251,7 @@ class ResultFilesProcess:
         except (OSError, EOFError) as exc:
             raise self._failure() from exc
         if kind == "error":
-            self._wait()
-            raise WriterProcessError(f"The workbook could not be written: {payload}")
+            raise self._child_error(payload)
         if kind != expected:
             raise WriterProcessError(f"The workbook's process answered {kind!r}, not {expected!r}.")
         if expected == "ok" and self._in_flight:
@@ -266,13 +265,17 @@ class ResultFilesProcess:
             self._process.kill()
             return self._process.wait()
 
+    def _child_error(self, message: str) -> WriterProcessError:
+        """The error the child reported (it ends right after)."""
+        self._wait()
+        return WriterProcessError(f"The workbook could not be written: {message}")
+
     def _failure(self) -> WriterProcessError:
         try:  # the child may have said why before it went
             if self._conn.poll(0):
                 kind, payload = self._conn.recv()
                 if kind == "error":
-                    self._wait()
-                    return WriterProcessError(f"The workbook could not be written: {payload}")
+                    return self._child_error(payload)
         except (OSError, EOFError):
             pass
         code = self._wait()
@@ -296,10 +299,7 @@ class ResultFilesProcess:
         if self.twin:
             self.twin.close()
         for path in self.paths:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+            Path(path).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":  # the child: python -m model.result_process FD_IN FD_OUT

@@ -178,19 +178,17 @@ class NumberColumns:
         if values is not None and (values.ndim != 2 or values.dtype.kind not in "fiu"):
             raise ValueError(f"NumberColumns needs a 2-D number array, got {values.dtype} {values.shape}")
         self._values, self.json = values, json
-        self.kind = "f" if values is None and kind == "f" or values is not None and values.dtype.kind == "f" else "i"
         if values is not None:
+            self.kind = "f" if values.dtype.kind == "f" else "i"
             self.rows, self.width = int(values.shape[0]), int(values.shape[1])
-        elif shape is not None:
-            self.rows, self.width = shape
-            assert json is not None
-            first = json[:json.find(b"]") + 1].count(b",") + 1 if self.rows else 0
-            if first != self.width:  # a cheap check of the first row: a wrong width corrupts every row
-                raise ValueError(f"NumberColumns: the text has {first} columns, not {self.width}")
-        else:
-            assert json is not None
-            self.rows = 0 if json == b"[]" else json.count(b"],[") + 1
-            self.width = json[:json.find(b"]") + 1].count(b",") + 1 if self.rows else 0
+            return
+        assert json is not None
+        self.kind = kind
+        self.rows = shape[0] if shape else 0 if json == b"[]" else json.count(b"],[") + 1
+        first = json[:json.find(b"]") + 1].count(b",") + 1 if self.rows else 0  # the first row's width
+        self.width = shape[1] if shape else first
+        if first != self.width:  # a wrong width would corrupt every row
+            raise ValueError(f"NumberColumns: the text has {first} columns, not {self.width}")
 
     @property
     def values(self) -> np.ndarray:
@@ -232,18 +230,28 @@ def _run_cells(json: bytes, style: str) -> list[bytes]:
     return rows
 
 
+def mostly_empty(values: Sequence[Any], empty: bytes,
+                 convert: Callable[[list[Any]], list[bytes]]) -> list[bytes] | None:
+    """For a column of mostly "" (row_status: a text only where a row has a problem), its
+    encoded cells or fields: `convert` of the other values alone, `empty` shared by the rest.
+    None for any other column: convert it whole."""
+    if not isinstance(values, list) or values.count("") * 2 <= len(values):
+        return None
+    out = [empty] * len(values)
+    at = [i for i, v in enumerate(values) if v != ""]
+    if at:
+        for i, encoded in zip(at, convert([values[i] for i in at])):
+            out[i] = encoded
+    return out
+
+
 def _text_column_cells(values: Sequence[Any], style: str, as_text: bool) -> list[bytes]:
-    """A text column's cells, encoded.  A column of mostly empty cells (row_status: a text
-    only where a row has a problem) makes only its texts; the empty cells share one object."""
-    if isinstance(values, list) and values.count("") * 2 > len(values):
-        empty = f"<c{style}/>".encode()
-        cells = [empty] * len(values)
-        at = [i for i, v in enumerate(values) if v != ""]
-        if at:
-            for i, cell in zip(at, _text_cells(_text_tails([values[i] for i in at], style, as_text))):
-                cells[i] = cell
-        return cells
-    return _text_cells(_text_tails(values, style, as_text))
+    """A text column's cells, encoded (a mostly empty one: only its texts are made)."""
+    def cells(texts: Sequence[Any]) -> list[bytes]:
+        return _text_cells(_text_tails(texts, style, as_text))
+
+    sparse = mostly_empty(values, f"<c{style}/>".encode(), cells)
+    return sparse if sparse is not None else cells(values)
 
 
 def _text_cells(tails: list[str]) -> list[bytes]:
@@ -407,18 +415,22 @@ def _quote_sheet(name: str) -> str:
     return "'" + name.replace("'", "''") + "'"
 
 
+def _numbers(a: np.ndarray) -> np.ndarray:
+    """A number array as orjson formats it: booleans as 0/1, floats as float64 (float32 etc.
+    are exact in it, and the checks need it), integers in native byte order."""
+    if a.dtype.kind == "b":
+        return a.astype(np.uint8)
+    if a.dtype.kind == "f":
+        return a.astype(np.float64, copy=False)
+    return a.astype(a.dtype.newbyteorder("="), copy=False)
+
+
 def _as_column(c: np.ndarray | Sequence[Any]) -> np.ndarray | Sequence[Any]:
     """Numeric arrays stay arrays (fast path); anything else is auto-policy values."""
     if isinstance(c, np.ndarray):
         if c.ndim != 1:
             raise ValueError(f"columns must be 1-D, got shape {c.shape}")
-        if c.dtype.kind == "b":
-            return c.astype(np.uint8)
-        if c.dtype.kind == "f":  # float32 etc.: exact in float64, and the checks below need float64
-            return c.astype(np.float64, copy=False)
-        if c.dtype.kind in "iu":  # orjson formats native-byte-order arrays only
-            return c.astype(c.dtype.newbyteorder("="), copy=False)
-        return c.tolist()
+        return _numbers(c) if c.dtype.kind in "biuf" else c.tolist()
     return c if isinstance(c, (list, tuple)) else list(c)
 
 
@@ -524,12 +536,8 @@ class StreamingXlsxWriter:
         for c in columns:
             at = len(cols)
             if isinstance(c, NumberColumns):
-                given_values = c._values
-                if given_values is not None and c.json is None and (
-                        given_values.dtype.kind == "f" and given_values.dtype != np.float64
-                        or not given_values.dtype.isnative):  # as _as_column does
-                    c = NumberColumns(given_values.astype(np.float64 if given_values.dtype.kind == "f"
-                                                          else given_values.dtype.newbyteorder("=")))
+                if c.json is None:  # the numbers will be formatted here
+                    c = NumberColumns(_numbers(c.values))
                 if len(set(self._styles[at:at + c.width])) == 1 and not self._text_columns.intersection(
                         range(at, at + c.width)):
                     cols.append(c)
@@ -656,9 +664,13 @@ class StreamingXlsxWriter:
         j = 0
         while j < len(cols):
             column = cols[j]
-            whole = start == 0 and stop == len(column)
-            part = column if isinstance(column, NumberColumns) and whole else \
-                NumberColumns(column.values[start:stop]) if isinstance(column, NumberColumns) else column[start:stop]
+            if isinstance(column, NumberColumns):  # already a block, and its text for a whole chunk
+                whole = start == 0 and stop == len(column)
+                json = column.json if column.json is not None and whole else number_json(column.values[start:stop])
+                segments.append(_run_cells(json, self._styles[j]))
+                j += column.width
+                continue
+            part = column[start:stop]
             if isinstance(part, np.ndarray):
                 style, kind = self._styles[j], part.dtype.kind == "f"
                 run = [part]
@@ -668,10 +680,6 @@ class StreamingXlsxWriter:
                 segments.append(_run_cells(number_json(run[0][:, None] if len(run) == 1 else np.column_stack(run)),
                                            style))
                 j += len(run)
-            elif isinstance(part, NumberColumns):  # already a block, and its text for a whole chunk
-                segments.append(_run_cells(part.json if part.json is not None else number_json(part.values),
-                                           self._styles[j]))
-                j += part.width
             else:
                 segments.append(_text_column_cells(part, self._styles[j], j in self._text_columns))
                 j += 1

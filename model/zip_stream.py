@@ -15,6 +15,7 @@ import os
 import struct
 import time
 import zlib
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -115,10 +116,7 @@ class ZipStream:
         try:
             self.handle.close()
         finally:
-            try:
-                os.remove(self.path)
-            except FileNotFoundError:
-                pass
+            Path(self.path).unlink(missing_ok=True)
 
     def __enter__(self) -> ZipStream:
         return self
