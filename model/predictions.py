@@ -47,7 +47,7 @@ from model.csv_input import (
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
 from model.result_files import Block, ResultFiles, csv_texts, layout
 from model.result_process import ResultFilesProcess
-from model.xlsx_writer import number_json
+from model.xlsx_writer import SparseTexts, number_json
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"
@@ -379,10 +379,10 @@ def prediction(
                     counts = Counter(label_values)
                     class_counts.update({str(label): count for label, count in counts.items() if label != ""})
                     label_text = {label: str(label) for label in counts}
-                status_column = statuses if statuses is not None else [""] * len(X)
+                status_column = statuses if statuses is not None else SparseTexts(len(X))
 
                 # The prediction columns, as the workbook takes them
-                outputs: list[np.ndarray | list[str]] = [
+                outputs: list[np.ndarray | list[str] | SparseTexts] = [
                     np.asarray(labels, dtype=float) if numeric_labels
                     else list(map(label_text.__getitem__, label_values))]
                 if probability is not None:
@@ -403,7 +403,7 @@ def prediction(
                         {k: X[rows, what] if kind == "i" else texts[what][rows]
                          for k, (kind, what) in enumerate(segments) if kind != "x"},
                         [c[rows] for c in outputs], None if csv_labels is None else csv_labels[rows],
-                        statuses is not None, min(len(X), start + files.block_rows) - start)
+                        min(len(X), start + files.block_rows) - start)
                     clock.lap("numbers")
                     files.write(block)
                     clock.lap("handoff")

@@ -50,6 +50,7 @@ import pandas as pd
 
 from model.artifact import BOOLEAN, CATEGORY, DATETIME, FeatureSpec, Model
 from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, datetime_seconds
+from model.xlsx_writer import SparseTexts
 
 ROW_STATUS_COLUMN = "row_status"
 OK, WARNING, ALERT, UNKNOWN = "ok", "warning", "alert", "unknown"
@@ -359,7 +360,7 @@ class QualityCheck:
         value = stat.high if which == "high" else stat.low
         return self._value(name, value) if value is not None else "?"
 
-    def statuses(self, check: ChunkCheck, failed: dict[int, str]) -> list[str] | None:
+    def statuses(self, check: ChunkCheck, failed: dict[int, str]) -> SparseTexts | None:
         """The chunk's row_status texts (None: every row clean), with the rows the model
         failed on (row -> error), and counts the flagged and unscored rows."""
         for i, error in failed.items():
@@ -370,10 +371,8 @@ class QualityCheck:
         self.rows_not_scored += not_scored
         if not check.problems:
             return None
-        texts = [""] * check.n
-        for i, parts in check.problems.items():
-            texts[i] = "; ".join(parts)
-        return texts
+        at = sorted(check.problems)
+        return SparseTexts(check.n, at, ["; ".join(check.problems[i]) for i in at])
 
     def predictions(self, labels: np.ndarray) -> None:
         """Counts the predictions of the scored rows."""

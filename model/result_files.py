@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model.xlsx_writer import MAYBE_FORMULA, NumberColumns, StreamingXlsxWriter, guard_text, mostly_empty
+from model.xlsx_writer import MAYBE_FORMULA, NumberColumns, SparseTexts, StreamingXlsxWriter, guard_text
 
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
 
@@ -44,15 +44,14 @@ class Block:
     """One block of rows as the job hands it over.  runs: `number_json` of each "x" segment's
     columns, in order; columns: per other segment (by its index in the layout), an integer
     feature's floats (NaN where missing) or a column's texts; outputs: the prediction
-    columns (label, probabilities, row_status) as the workbook takes them; csv_labels: a
-    classifier's labels as CSV fields (None: numeric labels); statuses: whether the last
-    output, row_status, holds text that may need quoting; rows: how many rows."""
+    columns (label, probabilities, row_status as `SparseTexts`) as the workbook takes them;
+    csv_labels: a classifier's labels as CSV fields (None: numeric labels); rows: how many
+    rows."""
 
     runs: list[bytes]
     columns: dict[int, np.ndarray | list[str]]
-    outputs: list[np.ndarray | list[str]]
+    outputs: list[np.ndarray | list[str] | SparseTexts]
     csv_labels: list[str] | None
-    statuses: bool
     rows: int
 
 
@@ -103,9 +102,6 @@ def _encoded(texts: list[str]) -> list[bytes]:
 def _text_fields(values: list[str]) -> list[bytes]:
     """`csv_texts` of a column, encoded: for a column with nothing to guard or quote (most),
     the one joined text is searched and encoded as it is."""
-    sparse = mostly_empty(values, b"", _text_fields)  # row_status: only its texts
-    if sparse is not None:
-        return sparse
     joined = "\x00".join(values)
     if MAYBE_FORMULA.search(joined) or _CSV_SPECIAL.search(joined) or joined.count("\x00") != len(values) - 1:
         return _encoded(csv_texts(values))
@@ -176,8 +172,8 @@ def csv_fields(segments: list[Segment], block: Block) -> list[list[bytes]]:
             fields.append(_encoded(block.csv_labels))
         elif isinstance(output, np.ndarray):
             fields.append(_csv_numbers(output))
-        elif k == len(block.outputs) - 1 and block.statuses:
-            fields.append(_text_fields(output))
+        elif isinstance(output, SparseTexts):  # row_status: only its texts are made
+            fields.append(output.spread(b"", _text_fields))
         else:
             fields.append(_encoded(output))
     return fields
@@ -235,7 +231,7 @@ class ResultFiles:
         """Number features are numbers (missing -> empty), integers whole numbers; the other
         input columns pass through as text, which the workbook stores as numbers where they
         are plain numbers (not in text_columns: text cells there)."""
-        cells: list[np.ndarray | list[str] | NumberColumns] = []
+        cells: list[np.ndarray | list[str] | NumberColumns | SparseTexts] = []
         runs = iter(block.runs)
         for k, (kind, what) in enumerate(self.segments):
             if kind == "x":

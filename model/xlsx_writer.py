@@ -230,28 +230,65 @@ def _run_cells(json: bytes, style: str) -> list[bytes]:
     return rows
 
 
-def mostly_empty(values: Sequence[Any], empty: bytes,
-                 convert: Callable[[list[Any]], list[bytes]]) -> list[bytes] | None:
-    """For a column of mostly "" (row_status: a text only where a row has a problem), its
-    encoded cells or fields: `convert` of the other values alone, `empty` shared by the rest.
-    None for any other column: convert it whole."""
-    if not isinstance(values, list) or values.count("") * 2 <= len(values):
-        return None
-    out = [empty] * len(values)
-    at = [i for i, v in enumerate(values) if v != ""]
-    if at:
-        for i, encoded in zip(at, convert([values[i] for i in at])):
-            out[i] = encoded
-    return out
+class SparseTexts:
+    """A text column that is empty but in a few rows (row_status: a text only where a row has
+    a problem), kept as its length, the rows that have a text (ascending) and their texts.
+    Both result files make cells for those texts alone and share one empty cell for the
+    rest, so nothing runs per row: for a million rows of which 4% are flagged, that is the
+    difference between 40,000 and 1,000,000 Python steps per file."""
+
+    __slots__ = ("rows", "at", "texts")
+
+    def __init__(self, rows: int, at: Sequence[int] | np.ndarray = (), texts: Sequence[str] = ()) -> None:
+        self.rows = rows
+        self.at = np.asarray(at, dtype=np.int64)
+        self.texts = list(texts)
+        if len(self.at) != len(self.texts):
+            raise ValueError(f"SparseTexts: {len(self.at)} rows but {len(self.texts)} texts")
+        if len(self.at) and (self.at[0] < 0 or self.at[-1] >= rows or np.any(np.diff(self.at) <= 0)):
+            raise ValueError("SparseTexts: the rows must be ascending, distinct and within the column")
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, rows: slice) -> SparseTexts:
+        start, stop, step = rows.indices(self.rows)
+        if step != 1:
+            raise ValueError("SparseTexts takes slices of adjacent rows only")
+        stop = max(start, stop)
+        lo, hi = np.searchsorted(self.at, (start, stop)).tolist()
+        return SparseTexts(stop - start, self.at[lo:hi] - start, self.texts[lo:hi])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SparseTexts) and self.tolist() == other.tolist()
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled for the workbook's own process
+        return SparseTexts, (self.rows, self.at, self.texts)
+
+    def tolist(self) -> list[str]:
+        """Every row's text, "" where none."""
+        out = [""] * self.rows
+        for i, text in zip(self.at.tolist(), self.texts):
+            out[i] = text
+        return out
+
+    def spread(self, empty: bytes, convert: Callable[[list[str]], list[bytes]]) -> list[bytes]:
+        """A cell (or field) per row: `convert` of the texts, `empty` everywhere else."""
+        out = [empty] * self.rows
+        if self.texts:
+            for i, encoded in zip(self.at.tolist(), convert(self.texts)):
+                out[i] = encoded
+        return out
 
 
-def _text_column_cells(values: Sequence[Any], style: str, as_text: bool) -> list[bytes]:
-    """A text column's cells, encoded (a mostly empty one: only its texts are made)."""
+def _text_column_cells(values: Sequence[Any] | SparseTexts, style: str, as_text: bool) -> list[bytes]:
+    """A text column's cells, encoded (a `SparseTexts` one: only its texts are made)."""
     def cells(texts: Sequence[Any]) -> list[bytes]:
         return _text_cells(_text_tails(texts, style, as_text))
 
-    sparse = mostly_empty(values, f"<c{style}/>".encode(), cells)
-    return sparse if sparse is not None else cells(values)
+    if isinstance(values, SparseTexts):
+        return values.spread(f"<c{style}/>".encode(), cells)
+    return cells(values)
 
 
 def _text_cells(tails: list[str]) -> list[bytes]:
@@ -425,8 +462,11 @@ def _numbers(a: np.ndarray) -> np.ndarray:
     return a.astype(a.dtype.newbyteorder("="), copy=False)
 
 
-def _as_column(c: np.ndarray | Sequence[Any]) -> np.ndarray | Sequence[Any]:
-    """Numeric arrays stay arrays (fast path); anything else is auto-policy values."""
+def _as_column(c: np.ndarray | Sequence[Any] | SparseTexts) -> np.ndarray | Sequence[Any] | SparseTexts:
+    """Numeric arrays stay arrays (fast path), `SparseTexts` stay as they are; anything else
+    is auto-policy values."""
+    if isinstance(c, SparseTexts):
+        return c
     if isinstance(c, np.ndarray):
         if c.ndim != 1:
             raise ValueError(f"columns must be 1-D, got shape {c.shape}")
@@ -524,9 +564,9 @@ class StreamingXlsxWriter:
         each rendered as one block (a `NumberColumns`' ready text is then used as it is)."""
         return self._block_rows
 
-    def write_chunk(self, columns: Sequence[np.ndarray | Sequence[str] | NumberColumns]) -> None:
+    def write_chunk(self, columns: Sequence[np.ndarray | Sequence[str] | NumberColumns | SparseTexts]) -> None:
         """Append rows given column by column (all columns the same length); a `NumberColumns`
-        stands for as many adjacent columns as it is wide."""
+        stands for as many adjacent columns as it is wide; a `SparseTexts` is a text column."""
         if self._closed:
             raise ValueError("write_chunk() on a closed StreamingXlsxWriter")
         given = sum(c.width if isinstance(c, NumberColumns) else 1 for c in columns)

@@ -79,7 +79,7 @@ def test_number_columns_cut_at_a_sheet_end_read_back_from_their_text(tmp_path: P
     # 5 rows on sheets of 2 data rows: the block is cut, its numbers read back from their text
     with ResultFilesProcess(path, path.with_suffix(".csv"), ["a", "b", "n", "t"], segments,
                             max_rows_per_sheet=3) as files:
-        files.write(Block([number_json(values)], {1: ints, 2: ["x", "y", "z", "w", "v"]}, [], None, False, 5))
+        files.write(Block([number_json(values)], {1: ints, 2: ["x", "y", "z", "w", "v"]}, [], None, 5))
     assert path.with_suffix(".csv").read_bytes() == (
         b"\xef\xbb\xbfa,b,n,t\r\n1.5,,3,x\r\n0.30000000000000004,1e-7,-4,y\r\n2.0,-3.25,0,z\r\n"
         b"1e+16,4.0,1099511627776,w\r\n5.5,6.0,7,v\r\n")
@@ -137,7 +137,7 @@ def one_column(path: Path, **options: object) -> ResultFilesProcess:
 
 
 def numbers(n: int) -> Block:
-    return Block([number_json(np.arange(n, dtype=np.float64)[:, None])], {}, [], None, False, n)
+    return Block([number_json(np.arange(n, dtype=np.float64)[:, None])], {}, [], None, n)
 
 
 def test_an_error_in_the_child_is_raised_and_leaves_nothing(tmp_path: Path) -> None:
@@ -148,7 +148,7 @@ def test_an_error_in_the_child_is_raised_and_leaves_nothing(tmp_path: Path) -> N
     path = tmp_path / "bad.xlsx"
     with pytest.raises(WriterProcessError, match="the text has 2 columns, not 1"):
         with one_column(path) as files:
-            files.write(Block([number_json(np.ones((3, 2)))], {}, [], None, False, 3))
+            files.write(Block([number_json(np.ones((3, 2)))], {}, [], None, 3))
             files.write(numbers(3))  # the first one's error, at the latest here
             files.close()
     assert not path.exists() and not path.with_suffix(".csv").exists()
@@ -197,7 +197,7 @@ def test_the_child_removes_its_workbook_when_the_job_process_dies(tmp_path: Path
         "from model.result_process import ResultFilesProcess\n"
         "from model.xlsx_writer import number_json\n"
         f"files = ResultFilesProcess({str(path)!r}, {str(path.with_suffix('.csv'))!r}, ['a'], [('x', [0])])\n"
-        "files.write(Block([number_json(np.ones((1000, 1)))], {}, [], None, False, 1000))\n"
+        "files.write(Block([number_json(np.ones((1000, 1)))], {}, [], None, 1000))\n"
         "print(files._process.pid, flush=True)\n"
         "os._exit(9)  # as if killed: nothing closed\n"
     )

@@ -368,3 +368,42 @@ def test_expected_rows_write_a_size_record_that_never_understates(tmp_path) -> N
               for r in book_ro[name].iter_rows(min_row=2, values_only=True)]
     book_ro.close()
     assert values == [0, 1, 2, 3, 4]
+
+
+def test_sparse_texts_slice_pickle_and_cells(tmp_path: Path) -> None:
+    """row_status's column: a few texts in a long column.  Sliced across block and sheet
+    boundaries, pickled to the workbook's process and written, it reads back as the full
+    column it stands for, texts guarded like any other text cell."""
+    import pickle
+
+    from model.result_files import csv_fields
+    from model.xlsx_writer import SparseTexts
+
+    n = 11
+    at = [0, 3, 4, 10]
+    texts = ["missing: a", "=cmd|' /C calc'!A0", 'unseen category: plan="x, y"', "  -1 leading"]
+    column = SparseTexts(n, at, texts)
+    full = column.tolist()
+    assert full == ["missing: a", "", "", texts[1], texts[2], "", "", "", "", "", texts[3]]
+    assert len(column) == n and column[3:5].tolist() == full[3:5] and column[5:10].tolist() == [""] * 5
+    assert column[9:100].tolist() == full[9:] and column[7:3].tolist() == []
+    assert pickle.loads(pickle.dumps(column)) == column
+    for bad in ((n, [3, 3], ["a", "b"]), (n, [5, 2], ["a", "b"]), (n, [11], ["a"]), (n, [-1], ["a"]), (n, [1], [])):
+        with pytest.raises(ValueError):
+            SparseTexts(*bad)
+    with pytest.raises(ValueError):
+        column[::2]
+
+    path = write(tmp_path / "s.xlsx", ["x", "row_status"], [[np.arange(n, dtype=np.float64), column]],
+                 max_rows_per_sheet=5, highlight=[1])  # 4 data rows per sheet: slices cut the column
+    book = openpyxl.load_workbook(path)
+    rows = [r for ws in book.worksheets[:3] for r in values(ws)[1:]]
+    assert [r[0] for r in rows] == list(range(n))
+    assert [r[1] or "" for r in rows] == [guard_text(t) for t in full]
+    assert rows[3][1] == "'=cmd|' /C calc'!A0"
+
+    from model.result_files import Block
+
+    fields = csv_fields([], Block([], {}, [column], None, n))
+    parsed = [row[0] if row else "" for row in csv.reader(f.decode() for f in fields[0])]
+    assert parsed == [guard_text(t) for t in full]  # the csv module reads each field back
