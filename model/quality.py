@@ -42,10 +42,10 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from model.artifact import BOOLEAN, CATEGORY, DATETIME, FeatureSpec, Model
@@ -78,17 +78,58 @@ def psi(upload: Sequence[float], training: Sequence[float]) -> float:
     return float(np.sum((u - t) * np.log(u / t)))
 
 
-def short_number(value: float) -> str:
-    """A number for a status text: "2501", "0.1634", "1.0e308"."""
+def _exotic_number(value: float) -> str:
+    """short_number of a value that is not finite, or of a magnitude >= 1e6 or < 1e-3."""
     if not math.isfinite(value):
         return str(value)
-    magnitude = abs(value)
-    if magnitude >= 1e6 or (0 < magnitude < 1e-3):
-        mantissa, exponent = f"{value:.1e}".split("e")
-        return f"{mantissa}e{int(exponent)}"
-    if value == int(value):
-        return str(int(value))
-    return f"{value:.4g}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def short_numbers(values: np.ndarray) -> list[str]:
+    """Numbers for status texts: "2501", "0.1634", "12346", "1.0e308", "inf".  Magnitudes from
+    1e-3 to 1e6 are rounded to four significant digits but keep every integer digit, and
+    written as the shortest text of the rounded double (vectorised: one orjson call for the
+    lot); others as a mantissa with one decimal and an exponent."""
+    v = np.asarray(values, dtype=np.float64).ravel() + 0.0  # + 0.0: -0.0 becomes 0.0
+    if not len(v):
+        return []
+    magnitude = np.abs(v)
+    with np.errstate(invalid="ignore"):
+        plain = (magnitude >= 1e-3) & (magnitude < 1e6) | (magnitude == 0)
+    shown = np.where(plain, magnitude, 1.0)
+    scale = 10.0 ** np.clip(3 - np.floor(np.log10(np.where(shown > 0, shown, 1.0))), 0, 6)
+    rounded = np.round(np.where(plain, v, 0.0) * scale) / scale  # k / 10**d: the double nearest to it
+    text = b"," + orjson.dumps(rounded, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1] + b","
+    texts = text.replace(b".0,", b",")[1:-1].decode("ascii").split(",")
+    if not plain.all():
+        for i in np.flatnonzero(~plain).tolist():
+            texts[i] = _exotic_number(float(v[i]))
+    return texts
+
+
+def short_number(value: float) -> str:
+    """One number as `short_numbers` writes it."""
+    return short_numbers(np.array([value]))[0]
+
+
+def _by_row(pairs: Sequence[tuple[np.ndarray, list[str]]]) -> dict[int, str]:
+    """{row: its texts joined by ", "} from (rows, texts) pairs given in feature order, each
+    pair's rows ascending: a row's texts keep that order.  One sort for all the pairs and a
+    join per row, instead of a dictionary step per cell."""
+    if not pairs:
+        return {}
+    if len(pairs) == 1:
+        return dict(zip(pairs[0][0].tolist(), pairs[0][1]))
+    rows = np.concatenate([r for r, _ in pairs])
+    texts = [t for _, ts in pairs for t in ts]
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    texts = [texts[i] for i in order.tolist()]
+    cuts = (np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist()
+    starts, ends = [0, *cuts], [*cuts, len(rows)]
+    return {row: texts[a] if b - a == 1 else ", ".join(texts[a:b])
+            for row, a, b in zip(rows[starts].tolist(), starts, ends)}
 
 
 def worst(statuses: Sequence[str]) -> str:
@@ -137,15 +178,6 @@ class _Feature:
             below, above = values < self.low, values > self.high
             self.outside += int(np.count_nonzero(below)) + int(np.count_nonzero(above))
         return below, above
-
-    def count_numbers(self, values: np.ndarray, missing: np.ndarray | None, outside: int) -> None:
-        """Counts a chunk of numbers whose range check was done on the whole matrix."""
-        self.rows += len(values)
-        self.outside += outside
-        gaps = int(np.count_nonzero(missing)) if missing is not None else 0
-        self.missing += gaps
-        if self.binned:
-            self.counts += bin_counts(values, self.edges, len(values) - gaps)
 
     def keys(self, keys: pd.Series) -> np.ndarray:
         """Counts a chunk of category/boolean keys (None where missing); returns unseen rows."""
@@ -234,6 +266,18 @@ class QualityCheck:
         # The training range of each X column (NaN without a profile: comparisons are then false)
         self.lows = np.array([self.stats[n].low if self.stats[n].low is not None else np.nan for n in self.numeric])
         self.highs = np.array([self.stats[n].high if self.stats[n].high is not None else np.nan for n in self.numeric])
+        # The decile edges of the X columns as rows of a matrix (edges x columns), padded with
+        # +inf (which every number is <=) for columns with fewer edges or no bins; `_upto[j, k]`
+        # counts the values of column k <= edge j over the job (the bins are their differences).
+        binned = [self.stats[n] for n in self.numeric]
+        depth = max((len(f.edges) for f in binned if f.binned), default=0)
+        self._edge_rows = np.full((depth, len(binned)), np.inf)
+        for k, f in enumerate(binned):
+            if f.binned:
+                self._edge_rows[:len(f.edges), k] = f.edges
+        self._edge_rows = self._edge_rows[:, :, None]  # each row broadcast against X.T's rows
+        self._upto = np.zeros((depth, len(binned)), dtype=np.int64)
+        self._limits: dict[tuple[str, str], str] = {}
         self.rows = self.rows_flagged = self.rows_not_scored = 0
         self.prediction_counts: Counter[str] = Counter()
         predictions = (self.profile or {}).get("predictions") or {}
@@ -252,30 +296,54 @@ class QualityCheck:
         cells already missing in X and frame): not scored, their status first; the cells at
         fault count as missing in the report but are not listed as "missing" in the status.
 
-        Whole-matrix numpy for the counts; Python only per flagged cell, to write its text."""
+        Whole-matrix numpy for the counts; per column only for columns with a missing or
+        outside value in this chunk; the texts are made per column and grouped by row with
+        one sort (`_by_row`), so no Python code runs per clean row or per flagged cell."""
         n = len(X)
         self.rows += n
-        missing = np.isnan(X)
-        missing_by_feature = missing.any(axis=0) if self.numeric else np.zeros(0, dtype=bool)
-        empty = missing.sum(axis=1) if missing_by_feature.any() else np.zeros(n, dtype=np.int64)
-        below, above = X < self.lows, X > self.highs  # NaN limits (no profile): never outside
-        outside = below | above
-        outside_by_feature = outside.any(axis=0) if self.numeric else np.zeros(0, dtype=bool)
         flagged = np.zeros(n, dtype=bool)
-        if missing_by_feature.any():
-            flagged |= missing.any(axis=1)
-        if outside_by_feature.any():
-            flagged |= outside.any(axis=1)
-        outside_counts = outside.sum(axis=0) if outside_by_feature.any() else None
-        for k, name in enumerate(self.numeric):
-            stat = self.stats[name]
-            stat.count_numbers(X[:, k], missing[:, k] if missing_by_feature[k] else None,
-                               int(outside_counts[k]) if outside_counts is not None else 0)
-        # (name, rows, texts) per problem kind, in feature order
-        gone: list[tuple[str, np.ndarray]] = [(self.numeric[k], missing[:, k]) for k in np.flatnonzero(missing_by_feature)]
-        ranges: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = [
-            (self.numeric[k], below[:, k], above[:, k], X[:, k]) for k in np.flatnonzero(outside_by_feature)]
-        unseen_rows: list[tuple[str, np.ndarray, np.ndarray]] = []
+        # (name, rows) of missing cells and (rows, texts) of outside ones, in feature order
+        gone: list[tuple[str, np.ndarray]] = []
+        ranges: list[tuple[np.ndarray, list[str]]] = []
+        if self.numeric:
+            XT = np.ascontiguousarray(X.T)  # X is column-major: this is a view, each row one feature
+            self._count_bins(XT)
+            with np.errstate(invalid="ignore"):
+                lowest, highest = XT.min(axis=1), XT.max(axis=1)  # NaN when the column has a missing cell
+            holes = np.isnan(lowest)
+            if holes.any():  # those columns' ranges without their missing cells
+                lowest[holes] = np.fmin.reduce(XT[holes], axis=1)
+                highest[holes] = np.fmax.reduce(XT[holes], axis=1)
+            outside_columns = np.flatnonzero((lowest < self.lows) | (highest > self.highs))
+            for name in self.numeric:
+                self.stats[name].rows += n
+            if holes.any():
+                missing = np.isnan(XT[holes])
+                for k, row_missing in zip(np.flatnonzero(holes).tolist(), missing):
+                    self.stats[self.numeric[k]].missing += int(np.count_nonzero(row_missing))
+                    gone.append((self.numeric[k], np.flatnonzero(row_missing)))
+                    flagged |= row_missing
+            # (rows, "name (", " > limit)") per column and side; their values are made text at once
+            sides: list[tuple[np.ndarray, str, str]] = []
+            outside_values: list[np.ndarray] = []
+            for k in outside_columns.tolist():
+                name, column = self.numeric[k], XT[k]
+                for past, sign, which, limit in ((highest[k] > self.highs[k], ">", "high", self.highs[k]),
+                                                 (lowest[k] < self.lows[k], "<", "low", self.lows[k])):
+                    if not past:  # this side's range holds for the whole column
+                        continue
+                    at = np.flatnonzero(column > limit if sign == ">" else column < limit)
+                    if len(at):
+                        self.stats[name].outside += len(at)
+                        flagged[at] = True
+                        sides.append((at, f"{name} (", f" {sign} {self._limit(name, which)})"))
+                        outside_values.append(column[at])
+            if sides:
+                texts, start = short_numbers(np.concatenate(outside_values)), 0
+                for at, head, tail in sides:
+                    ranges.append((at, [head + v + tail for v in texts[start:start + len(at)]]))
+                    start += len(at)
+        unseen_rows: list[tuple[np.ndarray, list[str]]] = []
         for spec in self.typed:
             assert frame is not None
             values = frame[spec.name]
@@ -284,9 +352,14 @@ class QualityCheck:
                 seconds = datetime_seconds(values)
                 gaps = np.isnan(seconds)
                 low, high = stat.numbers(seconds, gaps)
-                if low is not None and high is not None and (low | high).any():
-                    flagged |= low | high
-                    ranges.append((spec.name, low, high, seconds))
+                if low is not None and high is not None:
+                    for rows, sign, limit in ((high, ">", self._limit(spec.name, "high")),
+                                              (low, "<", self._limit(spec.name, "low"))):
+                        at = np.flatnonzero(rows)
+                        if len(at):
+                            flagged[at] = True
+                            ranges.append((at, [f"{spec.name} ({self._value(spec.name, v)} {sign} {limit})"
+                                                for v in seconds[at].tolist()]))
             else:
                 raw = values.to_numpy(dtype=object)
                 keys = boolean_keys(raw) if spec.type == BOOLEAN else pd.Series(raw).where(~pd.isna(raw), None)
@@ -294,15 +367,24 @@ class QualityCheck:
                 unseen = stat.keys(keys)
                 if unseen.any():
                     flagged |= unseen
-                    unseen_rows.append((spec.name, unseen, keys.to_numpy(dtype=object)))
+                    at = np.flatnonzero(unseen)
+                    shown = {value: f"{spec.name}='{_shown(str(value))}'" for value in set(keys.to_numpy()[at])}
+                    unseen_rows.append((at, [shown[v] for v in keys.to_numpy()[at].tolist()]))
             if gaps.any():
                 flagged |= gaps
-                gone.append((spec.name, gaps))
-                empty = empty + gaps
+                gone.append((spec.name, np.flatnonzero(gaps)))
         for name in self.absent:
             self.stats[name].rows += n
             self.stats[name].missing += n
-        no_data = empty == len(self.specs) - len(self.absent)
+        # A row with no data: every present feature missing.  Only possible when every one of
+        # them has a gap in this chunk; then counted per row.
+        features_present = len(self.specs) - len(self.absent)
+        no_data = np.zeros(n, dtype=bool)
+        if len(gone) == features_present and features_present:
+            counts = np.zeros(n, dtype=np.int64)
+            for _, rows in gone:
+                counts[rows] += 1
+            no_data = counts == features_present
         scorable = ~no_data if no_data.any() else None
         if bad:
             rows_at_fault = np.fromiter(bad, dtype=np.int64, count=len(bad))
@@ -313,42 +395,45 @@ class QualityCheck:
         problems: dict[int, list[str]] = {}
         if not flagged.any():
             return ChunkCheck(n, scorable, problems)
-        # Per kind and feature, its flagged rows (few, usually): the texts in feature order.
-        missing_names: dict[int, list[str]] = {}
-        for name, rows in gone:
-            for i in np.flatnonzero(rows).tolist():
-                missing_names.setdefault(i, []).append(name)
-        range_texts: dict[int, list[str]] = {}
-        for name, low, high, column in ranges:
-            shown = partial(self._value, name) if self.stats[name].spec.type == DATETIME else short_number
-            for rows, sign, limit in ((high, ">", self._limit(name, "high")), (low, "<", self._limit(name, "low"))):
-                at = np.flatnonzero(rows)
-                for i, value in zip(at.tolist(), column[at].tolist()):  # Python floats: no numpy scalars
-                    range_texts.setdefault(i, []).append(f"{name} ({shown(value)} {sign} {limit})")
-        unseen_texts: dict[int, list[str]] = {}
-        for name, rows, keys in unseen_rows:
-            for i in np.flatnonzero(rows).tolist():
-                unseen_texts.setdefault(i, []).append(f"{name}='{_shown(str(keys[i]))}'")
+        missing_texts = _by_row([(rows, [name] * len(rows)) for name, rows in gone])
+        range_texts = _by_row(ranges)
+        unseen_texts = _by_row(unseen_rows)
+        # The missing cells of rows with bad cells: those at fault are named by their own text.
+        gone_in = [(name, set(rows.tolist())) for name, rows in gone] if bad and gone else []
         for i in np.flatnonzero(flagged).tolist():
             if no_data[i]:
                 problems[i] = [NO_DATA]
                 continue
             parts = []
-            at_fault: frozenset[str] = frozenset()
+            names = missing_texts.get(i)
             if bad and i in bad:
                 parts.append(bad[i][0])
-                at_fault = bad[i][1]
-            names = missing_names.get(i)
-            if names and at_fault:
-                names = [m for m in names if m not in at_fault]
+                if names:
+                    names = ", ".join(name for name, rows in gone_in if i in rows and name not in bad[i][1])
             if names:
-                parts.append("missing: " + ", ".join(names))
+                parts.append("missing: " + names)
             if i in range_texts:
-                parts.append("outside training range: " + ", ".join(range_texts[i]))
+                parts.append("outside training range: " + range_texts[i])
             if i in unseen_texts:
-                parts.append("unseen category: " + ", ".join(unseen_texts[i]))
+                parts.append("unseen category: " + unseen_texts[i])
             problems[i] = parts
         return ChunkCheck(n, scorable, problems)
+
+    def _count_bins(self, XT: np.ndarray) -> None:
+        """Adds a chunk's counts of values <= each decile edge (`_upto`), all columns at once:
+        one comparison of the whole chunk per edge, its True cells counted eight at a time
+        (bytes of 0/1 viewed as 64-bit words: a word's set bits are its True cells).  NaN is
+        <= no edge, so the counts need no mask."""
+        if not len(self._upto):
+            return
+        n = XT.shape[1]
+        whole = n - n % 8
+        below = np.empty(XT.shape, dtype=bool)
+        for j, edge in enumerate(self._edge_rows):
+            np.less_equal(XT, edge, out=below)
+            self._upto[j] += np.bitwise_count(below[:, :whole].view(np.uint64)).sum(axis=1, dtype=np.int64)
+            if whole < n:
+                self._upto[j] += below[:, whole:].sum(axis=1)
 
     def _value(self, name: str, value: float) -> str:
         if self.stats[name].spec.type == DATETIME:
@@ -356,9 +441,13 @@ class QualityCheck:
         return short_number(float(value))
 
     def _limit(self, name: str, which: str) -> str:
-        stat = self.stats[name]
-        value = stat.high if which == "high" else stat.low
-        return self._value(name, value) if value is not None else "?"
+        """A feature's training min or max as its status texts show it (made once per job)."""
+        key = (name, which)
+        if key not in self._limits:
+            stat = self.stats[name]
+            value = stat.high if which == "high" else stat.low
+            self._limits[key] = self._value(name, value) if value is not None else "?"
+        return self._limits[key]
 
     def statuses(self, check: ChunkCheck, failed: dict[int, str]) -> SparseTexts | None:
         """The chunk's row_status texts (None: every row clean), with the rows the model
@@ -391,6 +480,10 @@ class QualityCheck:
     # -- the report -----------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         """The job's quality report (JSON-ready); see the module's docstring for the statuses."""
+        for k, name in enumerate(self.numeric):  # the X columns' bins from their counts per edge
+            stat = self.stats[name]
+            if stat.binned:
+                stat.counts = np.diff(self._upto[:len(stat.edges), k], prepend=0, append=stat.rows - stat.missing)
         features = [self.stats[s.name].report() for s in self.specs]
         predictions = self._predictions_report()
         has_profile = self.profile is not None

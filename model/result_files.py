@@ -77,11 +77,13 @@ def _needs_quotes(value: str) -> bool:
     return "," in value or '"' in value or "\n" in value or "\r" in value
 
 
-def csv_texts(values: list[str]) -> list[str]:
+def csv_texts(values: list[str], joined: str | None = None) -> list[str]:
     """Pass-through text as CSV fields: formula-looking text guarded like the .xlsx does,
-    quoted as the csv module would (QUOTE_MINIMAL). Checked on the joined column first:
-    most columns need neither, and then nothing runs per cell."""
-    joined = "\x00".join(values)
+    quoted as the csv module would (QUOTE_MINIMAL). Checked on the joined column first
+    (`joined`: the values joined by NUL, when the caller has it): most columns need neither,
+    and then nothing runs per cell and `values` itself is returned."""
+    if joined is None:
+        joined = "\x00".join(values)
     if MAYBE_FORMULA.search(joined):
         values = _guard_csv_column(values)
         joined = "\x00".join(values)
@@ -103,9 +105,10 @@ def _text_fields(values: list[str]) -> list[bytes]:
     """`csv_texts` of a column, encoded: for a column with nothing to guard or quote (most),
     the one joined text is searched and encoded as it is."""
     joined = "\x00".join(values)
-    if MAYBE_FORMULA.search(joined) or _CSV_SPECIAL.search(joined) or joined.count("\x00") != len(values) - 1:
-        return _encoded(csv_texts(values))
-    return joined.encode().split(b"\x00")
+    if joined.count("\x00") != len(values) - 1:  # a NUL in a value: no joined shortcuts
+        return [t.encode() for t in csv_texts(values)]
+    texts = csv_texts(values, joined)
+    return joined.encode().split(b"\x00") if texts is values else _encoded(texts)
 
 
 def _split_json(json: bytes, separator: bytes, brackets: int) -> list[bytes]:

@@ -242,3 +242,74 @@ def test_bin_counts_equal_a_binary_search_per_value() -> None:
         expected = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
         assert bin_counts(values, edges, len(present)).tolist() == expected.tolist(), trial
     assert bin_counts(np.array([]), [1.0, 2.0]).tolist() == [0, 0, 0]
+
+
+def test_the_whole_matrix_check_counts_like_numpy_per_column(model_dir: Path) -> None:
+    """QualityCheck counts every X column at once (one comparison per edge over the chunk,
+    counted eight cells at a time) and screens columns before it looks at rows: its bins,
+    missing and out-of-range counts and each row's texts must equal a per-column numpy count
+    and a per-cell construction written here, for chunks of any length (not multiples of 8,
+    shorter than 8), values on the edges, infinities, NaN and rows with no data."""
+    from model.quality import QualityCheck, short_number
+
+    model = load_model(model_dir)
+    names = model.features
+    profile = model.profile["features"]
+    rng = np.random.default_rng(11)
+    check = QualityCheck(model, names)
+    chunks = []
+    for n in (1, 7, 8, 9, 700, 1003):
+        X = training_frame()[names].to_numpy()[rng.integers(0, 455, n)] * rng.normal(1.0, 0.08, (n, len(names)))
+        edges = [profile[f]["edges"] for f in names]
+        for k in rng.integers(0, len(names), n // 3 + 1):  # values exactly on an edge
+            X[rng.integers(0, n), k] = edges[k][rng.integers(0, len(edges[k]))]
+        X[rng.random(X.shape) < 0.02] = np.nan
+        X[rng.random(X.shape) < 0.002] = np.inf
+        X[rng.random(X.shape) < 0.002] = -np.inf
+        if n > 5:
+            X[3] = np.nan  # a row with no data
+        X = np.asfortranarray(X)
+        chunks.append(X)
+        found = check.check(X, None)
+        statuses = check.statuses(found, {})
+        texts = statuses.tolist() if statuses is not None else [""] * n
+        for i in range(n):  # each row's text, cell by cell
+            missing = [f for k, f in enumerate(names) if np.isnan(X[i, k])]
+            if len(missing) == len(names):
+                assert texts[i] == "no data: every feature is empty"
+                continue
+            outside = []
+            for k, f in enumerate(names):
+                low, high = profile[f]["min"], profile[f]["max"]
+                if X[i, k] > high:
+                    outside.append(f"{f} ({short_number(X[i, k])} > {short_number(high)})")
+                elif X[i, k] < low:
+                    outside.append(f"{f} ({short_number(X[i, k])} < {short_number(low)})")
+            parts = (["missing: " + ", ".join(missing)] if missing else []) + (
+                ["outside training range: " + ", ".join(outside)] if outside else [])
+            assert texts[i] == "; ".join(parts), (n, i)
+    report = check.report()
+    whole = np.concatenate(chunks)
+    by_name = {f["name"]: f for f in report["features"]}
+    for k, f in enumerate(names):
+        values = whole[:, k]
+        present = values[~np.isnan(values)]
+        edges = np.asarray(profile[f]["edges"])
+        counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
+        assert by_name[f]["bins"]["upload"] == pytest.approx((counts / len(present)).tolist()), f
+        assert by_name[f]["missing_rate"] == pytest.approx(np.isnan(values).mean())
+        low, high = profile[f]["min"], profile[f]["max"]
+        assert by_name[f]["out_of_range"] == int(np.count_nonzero((present < low) | (present > high)))
+    assert report["rows"] == len(whole)
+
+
+def test_short_numbers_for_status_texts() -> None:
+    from model.quality import short_number, short_numbers
+
+    values = [2501.0, 0.16341, 12345.6, 1e308, -0.0, 0.0, np.inf, -np.inf, np.nan, -3.14159, 0.001234,
+              999999.4, 1e-4, -2.5e7, 100.0, 25.127, 0.1]
+    expected = ["2501", "0.1634", "12346", "1.0e308", "0", "0", "inf", "-inf", "nan", "-3.142", "0.001234",
+                "999999", "1.0e-4", "-2.5e7", "100", "25.13", "0.1"]
+    assert short_numbers(np.array(values)) == expected
+    assert [short_number(v) for v in values] == expected
+    assert short_numbers(np.array([])) == []
