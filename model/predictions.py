@@ -363,7 +363,6 @@ def prediction(
                         model, frame if check.scorable is None else frame.iloc[where])
                     clock.lap("predict")
                     failed = {int(where[i]): error for i, error in failed_at.items()}
-                    checker.predictions(labels)
                     statuses = checker.statuses(check, failed)
                     clock.lap("quality")
                     if len(labels) != len(X):  # some rows unscored: spread the scored ones out
@@ -379,6 +378,8 @@ def prediction(
                     counts = Counter(label_values)
                     class_counts.update({str(label): count for label, count in counts.items() if label != ""})
                     label_text = {label: str(label) for label in counts}
+                if checker is not None:  # the scored rows' predictions, for the report
+                    checker.predictions(labels, counts if classes else None)
                 status_column = statuses if statuses is not None else SparseTexts(len(X))
 
                 # The prediction columns, as the workbook takes them

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -463,19 +463,25 @@ class QualityCheck:
         at = sorted(check.problems)
         return SparseTexts(check.n, at, ["; ".join(check.problems[i]) for i in at])
 
-    def predictions(self, labels: np.ndarray) -> None:
-        """Counts the predictions of the scored rows."""
-        if not len(labels):
-            return
-        if self.numeric_predictions and np.issubdtype(np.asarray(labels).dtype, np.number):
+    def predictions(self, labels: np.ndarray, counts: Mapping[Any, int] | None = None) -> None:
+        """Counts the predictions of the scored rows: class labels (a classifier's, or any
+        that are not numbers) per label, numbers in the training prediction bins (nothing
+        without them: a regressor's values are no categories).  counts: the labels already
+        counted by the caller (its "" are unscored rows, not counted), so they are not
+        counted twice."""
+        numeric = np.issubdtype(np.asarray(labels).dtype, np.number)
+        if self.model.is_classifier or not numeric:
+            if counts is None:
+                codes, uniques = pd.factorize(np.asarray(labels, dtype=object))
+                counts = dict(zip(uniques, np.bincount(codes, minlength=len(uniques)).tolist()))
+            for value, count in counts.items():
+                if value != "":
+                    self.prediction_counts[str(value)] += int(count)
+        elif self.numeric_predictions and len(labels):
             numbers = np.asarray(labels, dtype=np.float64)
             numbers = numbers[np.isfinite(numbers)]
             self.prediction_bins += np.bincount(bin_index(numbers, self.prediction_edges),
                                                 minlength=len(self.prediction_bins))
-        else:
-            codes, uniques = pd.factorize(np.asarray(labels, dtype=object))
-            for value, count in zip(uniques, np.bincount(codes, minlength=len(uniques))):
-                self.prediction_counts[str(value)] += int(count)
 
     # -- the report -----------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:

@@ -313,3 +313,28 @@ def test_short_numbers_for_status_texts() -> None:
     assert short_numbers(np.array(values)) == expected
     assert [short_number(v) for v in values] == expected
     assert short_numbers(np.array([])) == []
+
+
+def test_a_regressors_predictions_are_binned_and_without_a_profile_not_counted_as_labels(tmp_path: Path) -> None:
+    """A regressor's predictions are numbers: the report bins them against the training
+    predictions' deciles (PSI checked with numpy here); without a profile they are not
+    turned into one category per distinct value (a million labels in the report)."""
+    from sklearn.linear_model import LinearRegression
+
+    train = training_frame()
+    features = ["mean radius", "mean texture"]
+    regressor = LinearRegression().fit(train[features], train["mean area"])
+    upload = resampled(1500, seed=9)
+    upload.to_csv(tmp_path / "in.csv", index=False)
+    for profiled in (True, False):
+        directory = save_model(regressor, build_schema(regressor, train[features], version="area-1", profile=profiled),
+                               tmp_path / f"m{profiled}")
+        report = run(tmp_path / "in.csv", tmp_path / f"out{profiled}.xlsx", directory)
+        predictions = report["predictions"]
+        if profiled:
+            expected = numpy_psi(regressor.predict(upload[features]), regressor.predict(train[features]))
+            assert predictions["type"] == "number" and predictions["psi"] == pytest.approx(expected, abs=1e-5)
+            assert predictions["status"] == "ok" and report["status"] == "ok"
+        else:
+            assert predictions["psi"] is None and predictions.get("categories", {}).get("labels", []) == []
+            assert report["status"] == "unknown"
