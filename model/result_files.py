@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model.xlsx_writer import MAYBE_FORMULA, NumberColumns, SparseTexts, StreamingXlsxWriter, guard_text
+from model.xlsx_writer import NumberColumns, SparseTexts, StreamingXlsxWriter, guard_text, maybe_formula
 
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
 
@@ -84,7 +84,7 @@ def csv_texts(values: list[str], joined: str | None = None) -> list[str]:
     and then nothing runs per cell and `values` itself is returned."""
     if joined is None:
         joined = "\x00".join(values)
-    if MAYBE_FORMULA.search(joined):
+    if maybe_formula(joined):
         values = _guard_csv_column(values)
         joined = "\x00".join(values)
     if _CSV_SPECIAL.search(joined):  # quote those that need it (empty cells, most of a row_status, never)
@@ -144,22 +144,28 @@ class CsvResult:
         csv.writer(line).writerow(_guard_csv_column(list(header)))
         self.handle.write(("\ufeff" + line.getvalue()).encode("utf-8"))
 
-    def write(self, fields: Sequence[list[bytes]]) -> None:
+    def write(self, fields: Sequence[list[bytes]], ends: list[bytes] | None = None) -> None:
+        """One block of rows; ends: each row's line end, when it carries a last field of its
+        own (`csv_fields`), else CRLF."""
         n = len(fields[0])
         width = 2 * len(fields)
         pieces: list[bytes] = [b","] * (n * width)
         for k, column in enumerate(fields):
             pieces[2 * k::width] = column
-        pieces[width - 1::width] = [b"\r\n"] * n
+        pieces[width - 1::width] = ends if ends is not None else [b"\r\n"] * n
         self.handle.write(b"".join(pieces))
 
     def close(self) -> None:
         self.handle.close()
 
 
-def csv_fields(segments: list[Segment], block: Block) -> list[list[bytes]]:
-    """The CSV fields of a block, per column (a run of number columns being one)."""
+def csv_fields(segments: list[Segment], block: Block) -> tuple[list[list[bytes]], list[bytes] | None]:
+    """The CSV fields of a block, per column (a run of number columns being one), and the
+    rows' line ends when the last column is row_status (a `SparseTexts`): it then rides on
+    the line end, ",\r\n" for most rows, so the mostly empty column costs no piece per row
+    when the block's line is joined (`CsvResult.write`)."""
     fields: list[list[bytes]] = []
+    ends = None
     runs = iter(block.runs)
     for k, (kind, _) in enumerate(segments):
         column = block.columns.get(k)
@@ -175,11 +181,13 @@ def csv_fields(segments: list[Segment], block: Block) -> list[list[bytes]]:
             fields.append(_encoded(block.csv_labels))
         elif isinstance(output, np.ndarray):
             fields.append(_csv_numbers(output))
-        elif isinstance(output, SparseTexts):  # row_status: only its texts are made
+        elif isinstance(output, SparseTexts) and k == len(block.outputs) - 1:  # row_status: only its texts
+            ends = output.spread(b",\r\n", lambda texts: [b"," + f + b"\r\n" for f in _text_fields(texts)])
+        elif isinstance(output, SparseTexts):
             fields.append(output.spread(b"", _text_fields))
         else:
             fields.append(_encoded(output))
-    return fields
+    return fields, ends
 
 
 def layout(n_in: int, feature_of: dict[int, int], integers: Collection[int]) -> list[Segment]:
@@ -247,7 +255,7 @@ class ResultFiles:
         self.book.write_chunk(cells)
         if self.twin:
             started = time.perf_counter()
-            self.twin.write(csv_fields(self.segments, block))
+            self.twin.write(*csv_fields(self.segments, block))
             self.csv_seconds += time.perf_counter() - started
 
     def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:

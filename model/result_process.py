@@ -193,7 +193,7 @@ class ResultFilesProcess:
         self._in_flight += 1
         if self.twin:
             started = time.perf_counter()
-            self.twin.write(csv_fields(self.segments, block))
+            self.twin.write(*csv_fields(self.segments, block))
             self._csv_seconds += time.perf_counter() - started
 
     def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None:

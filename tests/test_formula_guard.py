@@ -158,3 +158,28 @@ def test_libreoffice_reads_spaced_formulas_as_text(tmp_path: Path, model_dir: Pa
     assert rows[0][len(header) - 1] == "' =1+1"
     assert [r[1] for r in rows[1:]] == [
         "' =1+1", "'   +1+1", "' -1+1", "' @SUM(1)", "'\t=1+1", "' -2+3", "-2", "-1.5", "plain"]
+
+
+def test_maybe_formula_finds_every_column_with_a_value_that_may_need_the_guard() -> None:
+    """The column-level screen (one regex search over the values joined by NUL) says yes
+    exactly when some value, its leading whitespace removed, starts with a formula character,
+    (tab and CR being formula characters too), so it never lets a value that needs_guard
+    through; checked per value here on random
+    columns of the characters that matter."""
+    import random
+
+    from model.xlsx_writer import maybe_formula
+
+    rng = random.Random(3)
+    alphabet = ["a", "1", " ", "\t", "=", "+", "-", "@", "\r", "\n", "\x1c", "\u3000", "\u00a0", "x"]
+    for _ in range(20_000):
+        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(1, 4))]
+        joined = "\x00".join(values)
+        # whitespace, then a formula character; tab and CR are both
+        leads = [(v[:len(v) - len(v.lstrip())], v.lstrip()[:1]) for v in values]
+        expected = any("\t" in lead or "\r" in lead or (first and first in FORMULA_START) for lead, first in leads)
+        assert maybe_formula(joined) == expected, values
+        if any(needs_guard(v) for v in values):
+            assert maybe_formula(joined), values
+    for text in FORMULAS:
+        assert maybe_formula("ok\x00" + text) and maybe_formula(text)

@@ -376,7 +376,7 @@ def test_sparse_texts_slice_pickle_and_cells(tmp_path: Path) -> None:
     column it stands for, texts guarded like any other text cell."""
     import pickle
 
-    from model.result_files import csv_fields
+    from model.result_files import CsvResult, csv_fields
     from model.xlsx_writer import SparseTexts
 
     n = 11
@@ -404,6 +404,15 @@ def test_sparse_texts_slice_pickle_and_cells(tmp_path: Path) -> None:
 
     from model.result_files import Block
 
-    fields = csv_fields([], Block([], {}, [column], None, n))
-    parsed = [row[0] if row else "" for row in csv.reader(f.decode() for f in fields[0])]
-    assert parsed == [guard_text(t) for t in full]  # the csv module reads each field back
+    # as the last column it rides on the line ends; the csv module reads each row back
+    labels = [f"l{i}" for i in range(n)]
+    for outputs, at_end in (([labels, column], True), ([column, labels], False)):
+        fields, ends = csv_fields([], Block([], {}, outputs, None, n))
+        assert (ends is not None) == at_end
+        target = tmp_path / f"s{at_end}.csv"
+        twin = CsvResult(target, ["label", "row_status"] if at_end else ["row_status", "label"])
+        twin.write(fields, ends)
+        twin.close()
+        rows = list(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))[1:]
+        assert [r[1 if at_end else 0] for r in rows] == [guard_text(t) for t in full]
+        assert [r[0 if at_end else 1] for r in rows] == labels
