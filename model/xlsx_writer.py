@@ -710,8 +710,14 @@ class StreamingXlsxWriter:
         n = stop - start
         heads = ('<row r="' + '">\x00<row r="'.join(map(str, range(first, first + n))) + '">').encode().split(b"\x00")
         segments: list[list[bytes]] = [heads]
+        ends = [b"</row>"] * n
+        last = cols[-1][start:stop] if isinstance(cols[-1], SparseTexts) else None
+        if last is not None:  # row_status: its cells ride on the row ends, one piece per row fewer
+            style, as_text = self._styles[len(cols) - 1], len(cols) - 1 in self._text_columns
+            ends = last.spread(f"<c{style}/></row>".encode(),
+                               lambda texts: [c + b"</row>" for c in _text_column_cells(texts, style, as_text)])
         j = 0
-        while j < len(cols):
+        while j < len(cols) - (last is not None):
             column = cols[j]
             if isinstance(column, NumberColumns):  # already a block, and its text for a whole chunk
                 whole = start == 0 and stop == len(column)
@@ -732,7 +738,7 @@ class StreamingXlsxWriter:
             else:
                 segments.append(_text_column_cells(part, self._styles[j], j in self._text_columns))
                 j += 1
-        segments.append([b"</row>"] * n)
+        segments.append(ends)
         # The rows' pieces interleaved by list slicing, then one join: C-level throughout.
         width = len(segments)
         pieces: list[bytes] = [b""] * (n * width)
