@@ -300,6 +300,8 @@ class QualityCheck:
         outside value in this chunk; the texts are made per column and grouped by row with
         one sort (`_by_row`), so no Python code runs per clean row or per flagged cell."""
         n = len(X)
+        if not n:
+            return ChunkCheck(0, None, {})
         self.rows += n
         flagged = np.zeros(n, dtype=bool)
         # (name, rows) of missing cells and (rows, texts) of outside ones, in feature order
