@@ -25,6 +25,7 @@ class Run:
     job: float  # seconds the process reports for the job itself (after imports and model load)
     output: dict
     stderr: str = ""  # what the child logged (a worker's logfmt events go there)
+    cpu: float = 0.0  # CPU seconds (user + system) of the child and the children it waited for
 
 
 def run_measured(args: list[str], timeout: float = 1800, env: dict[str, str] | None = None,
@@ -56,6 +57,7 @@ def run_measured(args: list[str], timeout: float = 1800, env: dict[str, str] | N
             raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {logged[-2000:]}")
     result = json.loads(lines[-1]) if json_line else {}
     return Run(wall=wall, peak_rss_mb=usage.ru_maxrss / 1024, job=float(result.get("seconds", wall)), output=result,
+               cpu=usage.ru_utime + usage.ru_stime,
                stderr=logged)
 
 
