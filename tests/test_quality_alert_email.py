@@ -213,6 +213,17 @@ def test_a_bad_quality_alert_to_is_a_settings_error_naming_the_key(tmp_path: Pat
         load_settings(os.devnull, environ={"BEYOND_QUALITY_ALERT_TO": value, "BEYOND_SECRET_KEY": "k" * 20})
 
 
+def test_worker_processes_get_the_same_alert_settings(make_settings) -> None:  # type: ignore[no-untyped-def]
+    # The supervisor hands its workers every setting as BEYOND_<KEY>; the lists must survive.
+    from scheduler.supervisor import worker_environment
+
+    for to in ("", "ops@example.org", "ops@example.org, Models@Example.net"):
+        settings = make_settings(QUALITY_ALERT_TO=to, QUALITY_ALERT_EMAIL="off", SMTP_HOST="mail.example.org")
+        env = worker_environment(settings)
+        assert load_settings(environ=env) == settings
+        assert env["BEYOND_QUALITY_ALERT_EMAIL"] == "false"
+
+
 def test_quality_alert_email_is_on_by_default_and_takes_the_boolean_words(tmp_path: Path) -> None:
     base = {"SECRET_KEY": "k" * 20}
     defaults = load_settings(os.devnull, environ={}, overrides=base)

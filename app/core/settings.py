@@ -308,6 +308,16 @@ class Settings:
         return Settings(**values)
 
 
+def value_text(value: Any) -> str:
+    """A parsed value as a properties/environment value that parses back to it (what the
+    supervisor hands its worker processes): booleans as true/false, address lists joined."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def read_properties(path: Path) -> dict[str, str]:
     props = Properties()
     with open(path, "rb") as fh:
