@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from app.core.logfmt import log_event
-from app.core.settings import ENV_PREFIX, KEYS, ROOT, Settings
+from app.core.settings import ENV_PREFIX, KEYS, ROOT, Settings, value_text
 
 log = logging.getLogger("beyond.supervisor")
 
@@ -44,8 +44,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     load_settings() returns the same Settings whatever files it finds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     for key in KEYS:
-        value = getattr(settings, key.name.lower())
-        env[ENV_PREFIX + key.name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        env[ENV_PREFIX + key.name] = value_text(getattr(settings, key.name.lower()))
     env["APP_CONFIG"] = os.devnull  # exists and is empty: nothing but the variables counts
     return env
 

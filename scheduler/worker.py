@@ -469,6 +469,10 @@ class Worker:
             log_event(log, "job.lease_lost", logging.WARNING, **fields, action="output discarded")
         if outcome in ("ok", "error") and final is not None:
             notify.job_finished(self.settings, self.db, final)  # best effort, never raises
+        if outcome == "ok" and final is not None and quality:
+            # Issue 11: an `alert` report e-mails the model's deployer (and QUALITY_ALERT_TO).
+            # Only the worker that recorded the result gets here, so once per run of the job.
+            notify.quality_alert(self.settings, self.db, final, quality)  # best effort, never raises
         return final if final is not None else job
 
     # -- the loops ---------------------------------------------------------------------------------

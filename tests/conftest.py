@@ -3,6 +3,8 @@ throwaway database; settings pointing at temporary data directories; a trained m
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import secrets
 import shutil
@@ -285,6 +287,41 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1: its Inbox and port."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp: tuple[Inbox, int]) -> Settings:
+    """`settings` sending e-mail to the `smtp` server, from beyond@example.org."""
+    _, port = smtp
+    return settings.replace(smtp_host="127.0.0.1", smtp_port=port, smtp_from="beyond@example.org")
 
 
 def start_server(config: Path, log_dir: Path, timeout: float = 60):  # type: ignore[no-untyped-def]

@@ -1,51 +1,13 @@
-"""Completion e-mail (app/core/notify.py) against a real SMTP server (aiosmtpd on 127.0.0.1), sent
-by the real worker when a job ends; on SQLite and MariaDB."""
+"""Completion e-mail (app/core/notify.py) against a real SMTP server (aiosmtpd on 127.0.0.1, the
+`smtp` fixture of tests/conftest.py), sent by the real worker when a job ends; on SQLite and MariaDB."""
 
 from __future__ import annotations
-
-import email
-import email.policy
-from collections.abc import Iterator
-
-import pytest
-from aiosmtpd.controller import Controller
 
 from app.core import notify
 from app.core.jobs import Status
 from app.core.submissions import submit_path
 from scheduler.worker import Worker
 from tests.conftest import free_port
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def mail_settings(settings, smtp):  # type: ignore[no-untyped-def]
-    _, port = smtp
-    return settings.replace(smtp_host="127.0.0.1", smtp_port=port, smtp_from="beyond@example.org")
 
 
 def test_owner_gets_an_email_when_the_job_succeeds(mail_settings, db, users, jobs, alice, smtp, make_csv) -> None:  # type: ignore[no-untyped-def]

@@ -110,6 +110,23 @@ def _public_url(raw: str) -> str:
     return value
 
 
+# One e-mail address, loosely: something@domain, no spaces and none of the characters that
+# would split or quote a header (the mail server has the last word on whether it exists).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"[^@\s<>()\[\],;:\"]+@{_LABEL}(?:\.{_LABEL})*")
+
+
+def _addresses(raw: str) -> tuple[str, ...]:
+    # Comma-separated e-mail addresses; empty: none. A bad one is an error, not skipped: an
+    # alert that silently goes nowhere is worse than a server that refuses to start.
+    found = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for address in found:
+        if not _ADDRESS.fullmatch(address):
+            raise ValueError(f"{address!r} is not an e-mail address; give addresses such as ops@example.com, "
+                             "separated by commas")
+    return found
+
+
 def _bind(raw: str) -> str:
     # host:port of a listener; empty: none.
     value = raw.strip()
@@ -175,9 +192,15 @@ KEYS: tuple[Key, ...] = (
     Key("MAX_ATTEMPTS", "3", _int(1), "Attempts before a lost job ends in ERROR."),
     Key("MAX_CONCURRENT_JOBS", "2", _int(1), "Jobs one host processes at once."),
     Key("CHUNK_ROWS", "50000", _int(100), "Rows read, predicted and written per step."),
-    Key("SMTP_HOST", "", _str, "SMTP server for completion e-mails. Empty: no e-mail."),
+    Key("SMTP_HOST", "", _str, "SMTP server for completion and data-quality alert e-mails. Empty: no e-mail."),
     Key("SMTP_PORT", "25", _int(1), "SMTP port."),
-    Key("SMTP_FROM", "beyond@localhost", _str, "Sender address of completion e-mails."),
+    Key("SMTP_FROM", "beyond@localhost", _str, "Sender address of completion and data-quality alert e-mails."),
+    Key("QUALITY_ALERT_EMAIL", "true", _bool,
+        "E-mail the model's deployer (and QUALITY_ALERT_TO) when a job ends PROCESS OK with data-quality "
+        "status alert. Needs SMTP_HOST."),
+    Key("QUALITY_ALERT_TO", "", _addresses,
+        "Addresses (comma-separated) that receive every data-quality alert e-mail as well, e.g. for models "
+        "deployed from the command line, which have no deployer to tell. Empty: only the deployer."),
     Key("PROBABILITY_COLUMNS", "best", _choice("best", "all"),
         "Classifier results: 'best' gives the predicted class's probability; 'all' adds one "
         "probability_<class> column per class."),
@@ -268,6 +291,8 @@ class Settings:
     max_pending_jobs_per_user: int = 0
     max_storage_mb_per_user: int = 0
     max_bad_rows_percent: float = 1.0
+    quality_alert_email: bool = True
+    quality_alert_to: tuple[str, ...] = ()
 
     @property
     def uses_mysql(self) -> bool:
@@ -281,6 +306,16 @@ class Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Settings(**values)
+
+
+def value_text(value: Any) -> str:
+    """A parsed value as a properties/environment value that parses back to it (what the
+    supervisor hands its worker processes): booleans as true/false, address lists joined."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def read_properties(path: Path) -> dict[str, str]:
