@@ -271,7 +271,7 @@ def test_an_admin_reads_a_users_download_in_the_audit_log(  # type: ignore[no-un
 
 
 def test_audit_filters_by_date_range_and_rejects_bad_parameters(  # type: ignore[no-untyped-def]
-        clients, db, alice, admin, bearer) -> None:
+        clients, db, alice, admin, bearer, settings) -> None:
     boss = bearer(admin)
     panel, _ = clients(admin)
     actor = audit.Actor("alice", "10.0.0.7")
@@ -295,7 +295,11 @@ def test_audit_filters_by_date_range_and_rejects_bad_parameters(  # type: ignore
     # The panel's date filter is lenient but says what is wrong.
     wrong = panel.get("/admin/audit", params={"from": "soon"})
     assert wrong.status_code == 400 and "“From”" in wrong.text
-    assert panel.get("/admin/audit", params={"from": day, "to": day, "user": "alice"}).text.count('id="entry-') == 3
+    # The panel's days are the server's TIME_ZONE days (the API's are UTC's): they differ for
+    # some hours of each day, so the entries' local day, not their UTC one.
+    local_day = today.astimezone(settings.zone).date().isoformat()
+    assert panel.get("/admin/audit", params={"from": local_day, "to": local_day, "user": "alice"}
+                     ).text.count('id="entry-') == 3
 
 
 def test_sign_in_failures_and_successes_are_recorded_once(  # type: ignore[no-untyped-def]
