@@ -323,7 +323,8 @@ def prediction(
     checker = None
     if row_status:
         out_columns.append(ROW_STATUS_COLUMN)
-        checker = QualityCheck(model, features, [s.name for s in specs if s.name not in report.feature_columns])
+        checker = QualityCheck(model, features, [s.name for s in specs if s.name not in report.feature_columns],
+                               background=_cores() > 1)
     header = list(report.header) + out_columns
     n_in = len(report.header)
     feature_of = {report.feature_columns[f]: k for k, f in enumerate(features)}  # column -> X column
@@ -448,6 +449,8 @@ def prediction(
         if csv_path and csv_tmp:
             os.replace(csv_tmp, csv_path)
     finally:
+        if checker is not None:
+            checker.close(quiet=True)  # its thread, when the job stopped before the report
         for leftover in (xlsx_tmp, csv_tmp):
             if leftover:
                 leftover.unlink(missing_ok=True)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,9 +253,12 @@ class QualityCheck:
     """Row status and the quality report of one job, fed chunk by chunk.
 
     numeric: the names of the number/integer features in the chunk matrix X, in its column
-    order; absent: optional features the file lacks (every cell missing, never flagged)."""
+    order; absent: optional features the file lacks (every cell missing, never flagged);
+    background: count the decile bins in a thread beside the job (worth it with a core to
+    spare); `close()` when the job stops before `report()`."""
 
-    def __init__(self, model: Model, numeric: Sequence[str], absent: Sequence[str] = ()) -> None:
+    def __init__(self, model: Model, numeric: Sequence[str], absent: Sequence[str] = (),
+                 background: bool = False) -> None:
         self.model = model
         self.profile = model.profile
         features = (self.profile or {}).get("features", {})
@@ -278,6 +282,11 @@ class QualityCheck:
         self._edge_rows = self._edge_rows[:, :, None]  # each row broadcast against X.T's rows
         self._upto = np.zeros((depth, len(binned)), dtype=np.int64)
         self._limits: dict[tuple[str, str], str] = {}
+        # The decile counts run in a thread of their own beside the rest of the job (numpy
+        # releases the GIL while it compares and counts), one chunk at a time: see _bins_of.
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+        self.background = background
         self.rows = self.rows_flagged = self.rows_not_scored = 0
         self.prediction_counts: Counter[str] = Counter()
         predictions = (self.profile or {}).get("predictions") or {}
@@ -309,7 +318,7 @@ class QualityCheck:
         ranges: list[tuple[np.ndarray, list[str]]] = []
         if self.numeric:
             XT = np.ascontiguousarray(X.T)  # X is column-major: this is a view, each row one feature
-            self._count_bins(XT)
+            self._bins_of(XT)
             with np.errstate(invalid="ignore"):
                 lowest, highest = XT.min(axis=1), XT.max(axis=1)  # NaN when the column has a missing cell
             holes = np.isnan(lowest)
@@ -421,6 +430,31 @@ class QualityCheck:
             problems[i] = parts
         return ChunkCheck(n, scorable, problems)
 
+    def _bins_of(self, XT: np.ndarray) -> None:
+        """Counts a chunk's bins, in the background when asked for: the previous chunk's count
+        is waited for first (so at most one chunk is held and the counts are never behind by
+        more), and its error, if any, raised here.  XT must not change until then: the job
+        only reads a chunk's matrix after the check."""
+        if not self.background:
+            self._count_bins(XT)
+            return
+        if self._pending is not None:
+            self._pending.result()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="beyond-quality-bins")
+        self._pending = self._pool.submit(self._count_bins, XT)
+
+    def close(self, quiet: bool = False) -> None:
+        """Waits for the bins being counted and ends their thread: report() does it, and a
+        job that stops early, so that no thread is left behind (quiet: an error of the count
+        is not raised, the job's own is what matters)."""
+        pending, self._pending = self._pending, None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if pending is not None and not quiet:
+            pending.result()
+
     def _count_bins(self, XT: np.ndarray) -> None:
         """Adds a chunk's counts of values <= each decile edge (`_upto`), all columns at once:
         one comparison of the whole chunk per edge, its True cells counted eight at a time
@@ -488,6 +522,7 @@ class QualityCheck:
     # -- the report -----------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         """The job's quality report (JSON-ready); see the module's docstring for the statuses."""
+        self.close()
         for k, name in enumerate(self.numeric):  # the X columns' bins from their counts per edge
             stat = self.stats[name]
             if stat.binned:

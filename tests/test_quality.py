@@ -257,6 +257,7 @@ def test_the_whole_matrix_check_counts_like_numpy_per_column(model_dir: Path) ->
     profile = model.profile["features"]
     rng = np.random.default_rng(11)
     check = QualityCheck(model, names)
+    beside = QualityCheck(model, names, background=True)  # the bins counted in a thread of their own
     chunks = []
     for n in (0, 1, 7, 8, 9, 700, 1003):
         X = training_frame()[names].to_numpy()[rng.integers(0, 455, n)] * rng.normal(1.0, 0.08, (n, len(names)))
@@ -272,6 +273,7 @@ def test_the_whole_matrix_check_counts_like_numpy_per_column(model_dir: Path) ->
         chunks.append(X)
         found = check.check(X, None)
         statuses = check.statuses(found, {})
+        beside.statuses(beside.check(X, None), {})
         texts = statuses.tolist() if statuses is not None else [""] * n
         for i in range(n):  # each row's text, cell by cell
             missing = [f for k, f in enumerate(names) if np.isnan(X[i, k])]
@@ -301,6 +303,7 @@ def test_the_whole_matrix_check_counts_like_numpy_per_column(model_dir: Path) ->
         low, high = profile[f]["min"], profile[f]["max"]
         assert by_name[f]["out_of_range"] == int(np.count_nonzero((present < low) | (present > high)))
     assert report["rows"] == len(whole)
+    assert beside.report() == report
 
 
 def test_short_numbers_for_status_texts() -> None:
@@ -338,3 +341,31 @@ def test_a_regressors_predictions_are_binned_and_without_a_profile_not_counted_a
         else:
             assert predictions["psi"] is None and predictions.get("categories", {}).get("labels", []) == []
             assert report["status"] == "unknown"
+
+
+def test_a_job_that_stops_leaves_no_thread_behind(tmp_path: Path, model_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decile counts run in a thread beside the job; a job stopped by its progress
+    callback (as the worker stops a cancelled job) ends that thread too, and one that
+    finishes reports the same figures as a count in the job's own thread."""
+    import threading
+
+    from model import predictions
+
+    def counting_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("beyond-quality-bins")]
+
+    resampled(3000, seed=12).to_csv(tmp_path / "in.csv", index=False)
+
+    def stop(done: int, total: int) -> None:
+        if done >= 1400:
+            raise RuntimeError("cancelled")
+
+    with pytest.raises(RuntimeError, match="cancelled"):
+        prediction(tmp_path / "in.csv", tmp_path / "out.xlsx", model_dir=model_dir, chunk_rows=700, progress=stop)
+    assert counting_threads() == [] and not list(tmp_path.glob("*.xlsx"))
+    reports = []
+    for cores in (1, 2):  # one core: the bins are counted in the job's thread
+        monkeypatch.setattr(predictions, "_cores", lambda n=cores: n)
+        reports.append(run(tmp_path / "in.csv", tmp_path / f"out{cores}.xlsx", model_dir))
+    assert reports[0] == reports[1] and counting_threads() == []
