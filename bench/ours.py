@@ -5,7 +5,7 @@ file is checked first, untimed, as the upload does; the timed part hashes it and
 check's report, as the worker does (scheduler/worker.py `input_report`).
 
     python -m bench.ours INPUT.csv OUTPUT.xlsx [--no-row-status] [--stages] [--chunk-rows N] [--warm-up]
-                         [--recheck]
+                         [--recheck] [--model DIR]
 
 --no-row-status: without the row status and the quality report (model/quality.py), for the
 "with / without" measurement of `bench.quality_cost`.
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chunk-rows", type=int, default=None, help="rows per step (default: the worker's)")
     ap.add_argument("--warm-up", action="store_true", help="an untimed run on the first rows first")
     ap.add_argument("--recheck", action="store_true", help="the job checks the file again (as before)")
+    ap.add_argument("--model", default=None, help="the model's directory (default: the default model)")
     args = ap.parse_args(argv)
     from app.core.upload_inputs import file_sha256
     from bench.data import WARMUP_ROWS, head_csv
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     from model.csv_input import CsvReport, inspect_csv
     from model.predictions import prediction
 
-    model = load_model()
+    model = load_model(args.model)
     # The upload's check, untimed: the worker runs on its report (unless --recheck) and takes
     # its step size from its row count.
     upload_report = inspect_csv(args.source, model.feature_specs)

@@ -25,15 +25,18 @@ from bench.measure import load_average, machine, median, run_measured
 LIMIT = 1.10
 
 
-def measure(rows: int, runs: int, six_digits: bool = False) -> dict[str, list[tuple[float, float]]]:
-    """{"with": [(job seconds, CPU seconds)...], "without": [...]}, run i of each back to back."""
+def measure(rows: int, runs: int, six_digits: bool = False,
+            model: Path | None = None) -> dict[str, list[tuple[float, float]]]:
+    """{"with": [(job seconds, CPU seconds)...], "without": [...]}, run i of each back to back;
+    model: its directory (default: the default model)."""
     source = make_csv(rows, six_digits=six_digits)
     times: dict[str, list[tuple[float, float]]] = {"with": [], "without": []}
     with tempfile.TemporaryDirectory(prefix="beyond-bench-quality-") as tmp:
         for i in range(runs):
             for way, extra in (("without", ["--no-row-status"]), ("with", [])):
                 target = Path(tmp) / f"{way}.xlsx"
-                run = run_measured(["-m", "bench.ours", str(source), str(target), *extra])
+                run = run_measured(["-m", "bench.ours", str(source), str(target), *extra,
+                                    *(["--model", str(model)] if model else [])])
                 times[way].append((run.job, run.cpu))
                 print(f"  {way:7} run {i + 1}/{runs}: job {run.job:6.2f} s, CPU {run.cpu:6.2f} s, "
                       f"peak RSS {run.peak_rss_mb:5.0f} MB", flush=True)

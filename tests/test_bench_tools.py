@@ -122,7 +122,7 @@ def test_a_worker_keeps_several_models_cached(tmp_path: Path, model_dir: Path) -
     assert result["last_rows"] == 2_000 and result["checked"].startswith("2,000 rows")
 
 
-def test_the_quality_cost_bench_runs_both_ways_and_sums_them_up() -> None:
+def test_the_quality_cost_bench_runs_both_ways_and_sums_them_up(model_dir: Path) -> None:
     from bench import quality_cost
 
     figures = quality_cost.summary({"with": [(2.2, 9.0), (2.0, 8.0), (3.3, 9.5)],
@@ -130,6 +130,6 @@ def test_the_quality_cost_bench_runs_both_ways_and_sums_them_up() -> None:
     assert figures["with"] == 2.2 and figures["without"] == 2.0 and figures["ratio"] == pytest.approx(1.1)
     assert figures["pair_ratio"] == pytest.approx(1.1)  # the ratios 1.1, 1.25, 1.1
     assert figures["cpu_added"] == pytest.approx(9.0 - 8.0)
-    times = quality_cost.measure(2_000, 1)  # two real runs of bench.ours, one each way
+    times = quality_cost.measure(2_000, 1, model=model_dir)  # two real runs of bench.ours, one each way
     assert [len(times["with"]), len(times["without"])] == [1, 1]
     assert all(job > 0 and cpu > job / 2 for job, cpu in times["with"] + times["without"])

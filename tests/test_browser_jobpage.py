@@ -15,6 +15,7 @@ from app.core.jobs import Jobs, Status
 from app.core.submissions import submit_path
 from app.core.users import Users
 from tests.conftest import breast_cancer_frame
+from tests.support.models import make_model_dir
 from tests.support.procs import output_files, wait_until
 from tests.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401 (fixtures)
 
@@ -27,9 +28,17 @@ def no_sideways_scroll(page) -> bool:  # type: ignore[no-untyped-def]
     return bool(page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
-def test_cancel_a_running_job_from_its_page_then_retry_it(browser, server, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def slow_model(model_dir, tmp_path, seconds: float, rows: int) -> str:  # type: ignore[no-untyped-def]
+    """The default model, sleeping so that a job of `rows` rows predicts for `seconds`: a
+    running job these tests watch stays IN PROCESS however fast the machine and the code."""
+    return str(make_model_dir(model_dir, tmp_path / "slow-model", seconds_per_row=seconds / rows))
+
+
+def test_cancel_a_running_job_from_its_page_then_retry_it(browser, server, engine, tmp_path, model_dir) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    # 60,000 rows predicted in about 8 s, in steps of at most 10,000 rows (about 1.3 s each):
+    # the page sees it run and its rate, and Cancel takes effect at the next step.
     base, settings = server(engine, EMBEDDED_WORKER="true", SCHEDULER_INTERVAL="1", MAX_CONCURRENT_JOBS="1",
-                            HEARTBEAT_SECONDS="1")
+                            HEARTBEAT_SECONDS="1", MODEL_PATH=slow_model(model_dir, tmp_path, 8.0, 60_000))
     db = open_database(settings)
     jobs = Jobs(db)
     alice = Users(db).by_name("alice")
@@ -37,7 +46,7 @@ def test_cancel_a_running_job_from_its_page_then_retry_it(browser, server, engin
     small = tmp_path / "clinic-small.csv"
     breast_cancer_frame(120, seed=2).to_csv(small, index=False)
     big = tmp_path / "clinic-big.csv"
-    breast_cancer_frame(300_000, seed=4).to_csv(big, index=False)
+    breast_cancer_frame(60_000, seed=4).to_csv(big, index=False)
     done = submit_path(settings, jobs, alice.id, small)
     wait_until(lambda: jobs.get(done.id).status is Status.PROCESS_OK, 60, "the small job")  # type: ignore[union-attr]
     job = submit_path(settings, jobs, alice.id, big)
@@ -100,15 +109,17 @@ def test_cancel_a_running_job_from_its_page_then_retry_it(browser, server, engin
         db.close()
 
 
-def test_queue_page_for_admins(browser, server, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_queue_page_for_admins(browser, server, engine, tmp_path, model_dir) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    # 60,000 rows predicted in about 20 s: the first job is surely still running (and the
+    # second waiting) while the page is read; both are cancelled at the end.
     base, settings = server(engine, EMBEDDED_WORKER="true", SCHEDULER_INTERVAL="1", MAX_CONCURRENT_JOBS="1",
-                            HEARTBEAT_SECONDS="1")
+                            HEARTBEAT_SECONDS="1", MODEL_PATH=slow_model(model_dir, tmp_path, 20.0, 60_000))
     db = open_database(settings)
     jobs = Jobs(db)
     alice = Users(db).by_name("alice")
     assert alice is not None
     big = tmp_path / "queue-big.csv"
-    breast_cancer_frame(300_000, seed=5).to_csv(big, index=False)
+    breast_cancer_frame(60_000, seed=5).to_csv(big, index=False)
     running = submit_path(settings, jobs, alice.id, big)
     waiting = submit_path(settings, jobs, alice.id, big)
     context, page = new_page(browser, base, 1366, 768)
