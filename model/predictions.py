@@ -375,12 +375,14 @@ def prediction(
                 numeric_labels = np.issubdtype(np.asarray(labels).dtype, np.number)
                 label_values = labels.tolist()
                 classes = model.is_classifier or not numeric_labels  # a regressor's are not
+                scored_counts = None  # a classifier's predictions per class, unscored rows ("") aside
                 if classes:
                     counts = Counter(label_values)
-                    class_counts.update({str(label): count for label, count in counts.items() if label != ""})
+                    scored_counts = {str(label): count for label, count in counts.items() if label != ""}
+                    class_counts.update(scored_counts)
                     label_text = {label: str(label) for label in counts}
                 if checker is not None:  # the scored rows' predictions, for the report
-                    checker.predictions(labels, counts if classes else None)
+                    checker.predictions(labels, scored_counts)
                 status_column = statuses if statuses is not None else SparseTexts(len(X))
 
                 # The prediction columns, as the workbook takes them

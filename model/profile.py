@@ -52,15 +52,31 @@ def bin_index(values: np.ndarray, edges: Sequence[float] | np.ndarray) -> np.nda
     return np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
 
 
+def counts_upto(rows: np.ndarray, edge_rows: np.ndarray) -> np.ndarray:
+    """For each row of `rows` (columns x values, C-contiguous) and each edge j, how many of its
+    values are <= edge_rows[j, row] (edges x columns; +inf where a column has fewer edges).
+    One comparison of the whole block per edge, its True cells counted eight at a time (bytes
+    of 0/1 viewed as 64-bit words: a word's set bits are its True cells).  NaN is <= no edge."""
+    n = rows.shape[1]
+    whole = n - n % 8
+    below = np.empty(rows.shape, dtype=bool)
+    upto = np.zeros(edge_rows.shape, dtype=np.int64)
+    for j, edge in enumerate(edge_rows):
+        np.less_equal(rows, edge[:, None], out=below)
+        upto[j] = np.bitwise_count(below[:, :whole].view(np.uint64)).sum(axis=1, dtype=np.int64)
+        if whole < n:
+            upto[j] += below[:, whole:].sum(axis=1)
+    return upto
+
+
 def bin_counts(values: np.ndarray, edges: Sequence[float] | np.ndarray, present: int | None = None) -> np.ndarray:
     """How many values fall in each bin: ``np.bincount(bin_index(values, edges))`` with all
-    len(edges) + 1 bins, computed as one vectorised count per edge (a value's bin is the
-    number of edges below it, so the values up to edge j are those of bins 0..j): ten times
-    faster than a binary search per value for deciles.  NaN values are in no bin: ``present``
-    is the number of the others (default: all of them)."""
+    len(edges) + 1 bins, from `counts_upto` (a value's bin is the number of edges below it,
+    so the values up to edge j are those of bins 0..j).  NaN values are in no bin:
+    ``present`` is the number of the others (default: all of them)."""
     edges = np.asarray(edges, dtype=np.float64)
     total = len(values) if present is None else present
-    upto = np.fromiter((np.count_nonzero(values <= edge) for edge in edges), dtype=np.int64, count=len(edges))
+    upto = counts_upto(np.ascontiguousarray(values, dtype=np.float64)[None, :], edges[:, None])[:, 0]
     return np.diff(upto, prepend=0, append=total)
 
 

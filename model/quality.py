@@ -50,7 +50,7 @@ import orjson
 import pandas as pd
 
 from model.artifact import BOOLEAN, CATEGORY, DATETIME, FeatureSpec, Model
-from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, datetime_seconds
+from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, counts_upto, datetime_seconds
 from model.xlsx_writer import SparseTexts
 
 ROW_STATUS_COLUMN = "row_status"
@@ -279,7 +279,6 @@ class QualityCheck:
         for k, f in enumerate(binned):
             if f.binned:
                 self._edge_rows[:len(f.edges), k] = f.edges
-        self._edge_rows = self._edge_rows[:, :, None]  # each row broadcast against X.T's rows
         self._upto = np.zeros((depth, len(binned)), dtype=np.int64)
         self._limits: dict[tuple[str, str], str] = {}
         # The decile counts run in a thread of their own beside the rest of the job (numpy
@@ -456,20 +455,9 @@ class QualityCheck:
             pending.result()
 
     def _count_bins(self, XT: np.ndarray) -> None:
-        """Adds a chunk's counts of values <= each decile edge (`_upto`), all columns at once:
-        one comparison of the whole chunk per edge, its True cells counted eight at a time
-        (bytes of 0/1 viewed as 64-bit words: a word's set bits are its True cells).  NaN is
-        <= no edge, so the counts need no mask."""
-        if not len(self._upto):
-            return
-        n = XT.shape[1]
-        whole = n - n % 8
-        below = np.empty(XT.shape, dtype=bool)
-        for j, edge in enumerate(self._edge_rows):
-            np.less_equal(XT, edge, out=below)
-            self._upto[j] += np.bitwise_count(below[:, :whole].view(np.uint64)).sum(axis=1, dtype=np.int64)
-            if whole < n:
-                self._upto[j] += below[:, whole:].sum(axis=1)
+        """Adds a chunk's counts of values <= each decile edge (`_upto`), all columns at once."""
+        if len(self._upto):
+            self._upto += counts_upto(XT, self._edge_rows)
 
     def _value(self, name: str, value: float) -> str:
         if self.stats[name].spec.type == DATETIME:
@@ -499,20 +487,19 @@ class QualityCheck:
         at = sorted(check.problems)
         return SparseTexts(check.n, at, ["; ".join(check.problems[i]) for i in at])
 
-    def predictions(self, labels: np.ndarray, counts: Mapping[Any, int] | None = None) -> None:
+    def predictions(self, labels: np.ndarray, counts: Mapping[str, int] | None = None) -> None:
         """Counts the predictions of the scored rows: class labels (a classifier's, or any
         that are not numbers) per label, numbers in the training prediction bins (nothing
-        without them: a regressor's values are no categories).  counts: the labels already
-        counted by the caller (its "" are unscored rows, not counted), so they are not
-        counted twice."""
+        without them: a regressor's values are no categories).  counts: the scored rows' labels
+        already counted by the caller ({label text: count}), so they are not counted twice;
+        without them "" (an unscored row) is not counted."""
         numeric = np.issubdtype(np.asarray(labels).dtype, np.number)
         if self.model.is_classifier or not numeric:
             if counts is None:
                 codes, uniques = pd.factorize(np.asarray(labels, dtype=object))
-                counts = dict(zip(uniques, np.bincount(codes, minlength=len(uniques)).tolist()))
-            for value, count in counts.items():
-                if value != "":
-                    self.prediction_counts[str(value)] += int(count)
+                counts = {str(v): c for v, c in zip(uniques, np.bincount(codes, minlength=len(uniques)).tolist())
+                          if v != ""}
+            self.prediction_counts.update(counts)
         elif self.numeric_predictions and len(labels):
             numbers = np.asarray(labels, dtype=np.float64)
             numbers = numbers[np.isfinite(numbers)]
