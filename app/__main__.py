@@ -10,17 +10,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.core.audit import cli_actor
 from app.core.errors import BeyondError, Unavailable
-from app.core.files import make_private
+from app.core.events.audit import cli_actor
+from app.core.jobs.files import make_private
 from app.core.settings import ROOT, Settings, SettingsError, example_properties, load_settings, new_secret_key
 
 if TYPE_CHECKING:  # the commands import what they use, so `--help` stays fast
+    from app.core.accounts.tokens import Tokens
+    from app.core.accounts.users import User, Users
     from app.core.db import Database
-    from app.core.jobs import Jobs
-    from app.core.models import Registry
-    from app.core.tokens import Tokens
-    from app.core.users import User, Users
+    from app.core.jobs.queue import Jobs
+    from app.core.registry.models import Registry
 
 
 def _settings() -> Settings:
@@ -32,10 +32,10 @@ def _settings() -> Settings:
 
 
 def _services(settings: Settings) -> tuple[Database, Users, Tokens, Jobs]:
+    from app.core.accounts.tokens import Tokens
+    from app.core.accounts.users import Users
     from app.core.db import DatabaseUnavailable, open_database
-    from app.core.jobs import Jobs
-    from app.core.tokens import Tokens
-    from app.core.users import Users
+    from app.core.jobs.queue import Jobs
 
     db = open_database(settings)
     try:
@@ -72,7 +72,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    from app.core.users import UserError
+    from app.core.accounts.users import UserError
 
     settings = _settings()
     _, users, _, _ = _services(settings)
@@ -97,7 +97,7 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from app.core.submissions import submit_path
+    from app.core.jobs.submissions import submit_path
 
     settings = _settings()
     _, users, _, jobs = _services(settings)
@@ -126,7 +126,7 @@ def _print_error(exc: BeyondError) -> None:
 
 
 def _registry() -> tuple[Settings, Registry]:
-    from app.core.models import Registry
+    from app.core.registry.models import Registry
 
     settings = _settings()
     db, *_ = _services(settings)
@@ -196,7 +196,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
         print(f"trained model {schema['version']} (test accuracy {schema['metrics']['test_accuracy']:.3f})")
     db, users, _, _ = _services(settings)
     print(f"{db.engine} database ready at schema version {db.schema_version()}")
-    from app.core.models import Registry
+    from app.core.registry.models import Registry
     from model.artifact import ModelError
 
     try:

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--recheck", action="store_true", help="the job checks the file again (as before)")
     ap.add_argument("--model", default=None, help="the model's directory (default: the default model)")
     args = ap.parse_args(argv)
-    from app.core.upload_inputs import file_sha256
+    from app.core.jobs.inputs import file_sha256
     from bench.data import WARMUP_ROWS, head_csv
     from model.artifact import load_model
     from model.csv_input import CsvReport, inspect_csv

@@ -272,7 +272,7 @@ def worker_throughput(source: Path, jobs: int, processes: int) -> dict[str, floa
                 raise RuntimeError(f"worker exited with {w.returncode}")
         seconds = time.perf_counter() - started
         from app.core.db import open_database
-        from app.core.jobs import Jobs
+        from app.core.jobs.queue import Jobs
         from app.core.settings import load_settings
 
         db = open_database(load_settings(config_path=inst.config, environ={}))

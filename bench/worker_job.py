@@ -57,7 +57,7 @@ def log_events(log: str, event: str) -> list[dict[str, str]]:
 def _jobs(inst: Instance) -> list[Any]:
     """Every job of the installation, oldest first, with its history."""
     from app.core.db import open_database
-    from app.core.jobs import Jobs
+    from app.core.jobs.queue import Jobs
     from app.core.settings import load_settings
 
     db = open_database(load_settings(config_path=inst.config, environ={}))

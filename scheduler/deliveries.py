@@ -4,7 +4,7 @@ run), and a short pass at the end of each cron run.
 
 A thread of its own, so a receiver that is slow or down (each attempt can take up to
 WEBHOOK_TIMEOUT_SECONDS per read) never holds up a job: the worker's job loop does not wait
-for it. The leases in app/core/webhooks.py make sure one worker sends each delivery however
+for it. The leases in app/core/events/webhooks.py make sure one worker sends each delivery however
 many run on however many hosts.
 """
 
@@ -14,9 +14,9 @@ import logging
 import threading
 
 from app.core.db import Database, DatabaseUnavailable
+from app.core.events.webhooks import Deliverer
 from app.core.logfmt import log_event
 from app.core.settings import Settings
-from app.core.webhooks import Deliverer
 
 log = logging.getLogger("beyond.deliveries")
 

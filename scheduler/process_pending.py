@@ -22,7 +22,7 @@ import signal
 import sys
 
 from app.core.db import DatabaseUnavailable, open_database
-from app.core.files import make_private
+from app.core.jobs.files import make_private
 from app.core.logfmt import log_event, setup_logging
 from app.core.settings import SettingsError, load_settings
 from model.artifact import ModelError

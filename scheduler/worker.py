@@ -22,15 +22,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.core import notify, retention
 from app.core.db import Database, DatabaseUnavailable
-from app.core.files import stored_path
-from app.core.jobs import Claim, Job, Jobs, Status, worker_identity
+from app.core.events import notify
+from app.core.jobs import retention
+from app.core.jobs.files import stored_path
+from app.core.jobs.inputs import FILE_CHANGED, UploadInputs
+from app.core.jobs.quality import QualityReports
+from app.core.jobs.queue import Jobs, worker_identity
+from app.core.jobs.records import Claim, Job, Status
 from app.core.logfmt import log_event, logfmt
-from app.core.models import ModelRecord, Registry
-from app.core.quality import QualityReports
+from app.core.registry.models import ModelRecord, Registry
 from app.core.settings import Settings
-from app.core.upload_inputs import FILE_CHANGED, UploadInputs
 from model.artifact import Model, ModelError
 from model.csv_input import CsvReport
 from model.predictions import InvalidInput, prediction

@@ -124,24 +124,6 @@ UPDATE wp_records SET archived = :archived WHERE id = :id
 -- name: job_delete
 DELETE FROM wp_records WHERE id = :id AND status_file <> 'IN PROCESS'
 
--- name: jobs_list
-SELECT r.*, u.username AS owner_name
-FROM wp_records r JOIN users u ON u.id = r.owner_id
-WHERE (:owner_id IS NULL OR r.owner_id = :owner_id)
-  AND (:status IS NULL OR r.status_file = :status)
-  AND (:archived IS NULL OR r.archived = :archived)
-  AND (:search IS NULL OR r.file_name LIKE :search ESCAPE '!')
-ORDER BY r.id DESC
-LIMIT :limit OFFSET :offset
-
--- name: jobs_count
-SELECT COUNT(*) AS n
-FROM wp_records r
-WHERE (:owner_id IS NULL OR r.owner_id = :owner_id)
-  AND (:status IS NULL OR r.status_file = :status)
-  AND (:archived IS NULL OR r.archived = :archived)
-  AND (:search IS NULL OR r.file_name LIKE :search ESCAPE '!')
-
 -- name: jobs_status_counts
 SELECT status_file, COUNT(*) AS n FROM wp_records
 WHERE (:owner_id IS NULL OR owner_id = :owner_id) AND archived = 0
@@ -202,7 +184,7 @@ WHERE r.status_file = 'IN PROCESS'
 ORDER BY r.date_init, r.id
 
 ------------------------------------------------------------------ job history (job_events, migration 006)
--- One row per state change, inserted in the transaction of the change by app/core/jobs.py;
+-- One row per state change, inserted in the transaction of the change by app/core/jobs/queue.py;
 -- status and attempt are read from the row after the change.
 
 -- name: job_event_insert
@@ -263,7 +245,7 @@ SELECT COUNT(*) AS n FROM users
 
 -- name: user_set_password
 -- must_change_password (migration 010): cleared by any new password; an administrator's reset
--- sets it again (app/core/accounts.py).
+-- sets it again (app/core/accounts/admin.py).
 UPDATE users SET password_hash = :password_hash, session_version = session_version + 1,
                  must_change_password = 0 WHERE id = :id
 
@@ -277,7 +259,7 @@ UPDATE users SET email = :email, notify_email = :notify_email WHERE id = :id
 UPDATE users SET session_version = session_version + 1 WHERE id = :id
 
 ------------------------------------------------------------------ sign-in attempts (login_failures)
--- A row is written BEFORE the password is checked (app/core/throttle.py): attempts that are
+-- A row is written BEFORE the password is checked (app/core/accounts/throttle.py): attempts that are
 -- refused or succeed remove their row again, so what stays is failures. username is the
 -- lower-case name key, client the address the attempt came from.
 

@@ -1,4 +1,4 @@
--- Administrators' user management (app/core/accounts.py): roles, deletion with the user's
+-- Administrators' user management (app/core/accounts/admin.py): roles, deletion with the user's
 -- jobs (or handing them to another user), invitations, the forced first password change.
 
 -- name: accounts_active_admins

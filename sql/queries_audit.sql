@@ -1,4 +1,4 @@
--- The audit log (app/core/audit.py) and result retention (app/core/retention.py).
+-- The audit log (app/core/events/audit.py) and result retention (app/core/jobs/retention.py).
 -- audit_log is append-only: there is deliberately no UPDATE or DELETE of it here or anywhere.
 
 ------------------------------------------------------------------ audit log

@@ -1,4 +1,4 @@
--- The panel's job list (app/core/joblist.py): filters, sorting, bulk selections and the live
+-- The panel's job list (app/core/jobs/listing.py): filters, sorting, bulk selections and the live
 -- insertion of new jobs. Loaded with sql/queries.sql (app/core/db.py reads sql/queries*.sql).
 --
 -- Every filter is a parameter that is NULL when not used. :search is a LIKE pattern on the

@@ -148,14 +148,14 @@ def db(settings: Settings) -> Iterator[Database]:
 
 @pytest.fixture
 def users(db: Database):  # type: ignore[no-untyped-def]
-    from app.core.users import Users
+    from app.core.accounts.users import Users
 
     return Users(db)
 
 
 @pytest.fixture
 def jobs(db: Database):  # type: ignore[no-untyped-def]
-    from app.core.jobs import Jobs
+    from app.core.jobs.queue import Jobs
 
     return Jobs(db)
 
@@ -243,7 +243,7 @@ def api_client(settings: Settings, db: Database):  # type: ignore[no-untyped-def
 @pytest.fixture
 def bearer(db: Database) -> Callable[..., dict[str, str]]:
     """bearer(user) -> {"Authorization": "Bearer <a fresh token of that user>"}."""
-    from app.core.tokens import Tokens
+    from app.core.accounts.tokens import Tokens
 
     def make(user) -> dict[str, str]:  # type: ignore[no-untyped-def]
         token, _ = Tokens(db).create(user.id, "test")
@@ -255,7 +255,7 @@ def bearer(db: Database) -> Callable[..., dict[str, str]]:
 @pytest.fixture
 def submit_job(settings: Settings, jobs, make_csv):  # type: ignore[no-untyped-def]
     """submit_job(user, rows=20) -> a PENDING job with a real stored CSV (as an upload makes)."""
-    from app.core.submissions import submit_path
+    from app.core.jobs.submissions import submit_path
 
     def make(user, rows: int = 20):  # type: ignore[no-untyped-def]
         return submit_path(settings, jobs, user.id, make_csv(rows, name=f"in-{rows}.csv"))

@@ -9,8 +9,8 @@ from datetime import datetime
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.jobs import Status
-from app.core.tokens import Tokens
+from app.core.accounts.tokens import Tokens
+from app.core.jobs.records import Status
 from app.web import create_app
 from tests.conftest import assert_json_error as assert_error
 from tests.conftest import basic_auth as basic
@@ -190,7 +190,7 @@ def test_process_file_reports_a_failed_run_as_status_error(  # type: ignore[no-u
 def test_process_endpoints_answer_503_and_claim_nothing_when_the_model_is_missing(  # type: ignore[no-untyped-def]
         settings, db, jobs, admin, alice, bearer, submit_job, tmp_path):
     job = submit_job(alice)  # registers the default model (from MODEL_PATH) in the registry
-    from app.core.models import Registry
+    from app.core.registry.models import Registry
 
     deployed = Registry(db, settings).default().directory(settings.models_dir)
     (deployed / "model.joblib").unlink()  # its deployed files are broken now

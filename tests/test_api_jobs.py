@@ -10,7 +10,8 @@ import pytest
 from openpyxl import load_workbook
 from starlette.testclient import TestClient
 
-from app.core.jobs import Status
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.records import Status
 from app.web import create_app
 from tests.conftest import assert_json_error as assert_error
 from tests.conftest import basic_auth as basic
@@ -62,7 +63,7 @@ def test_submit_an_invalid_file_is_422_with_the_problems_and_stores_nothing(  # 
     assert body["total_errors"] >= 1 and body["errors"]
     for problem in body["errors"]:
         assert set(problem) == {"row", "column", "message"} and problem["message"]
-    assert leftovers(settings) == [] and jobs.count() == 0
+    assert leftovers(settings) == [] and JobList(jobs.db).count(JobFilter()) == 0
 
 
 def test_submit_points_at_the_bad_row_and_column(api_client, alice, bearer, make_csv):  # type: ignore[no-untyped-def]
@@ -146,11 +147,37 @@ def test_list_filters_by_exact_status_and_archived(api_client, jobs, alice, bear
     assert ids("?archived=0&status=PROCESS%20OK") == []
 
 
+def test_list_search_ignores_case_and_accents_like_the_panel(api_client, settings, jobs, alice, bob, bearer,
+                                                            make_csv):  # type: ignore[no-untyped-def]
+    from app.core.jobs.submissions import submit_path
+
+    def submit(user, name):  # type: ignore[no-untyped-def]
+        return submit_path(settings, jobs, user.id, make_csv(3, name=name))
+
+    accented, plain, other = submit(alice, "Résumé Mars.csv"), submit(alice, "resume-avril.csv"), submit(alice, "Bilan.csv")
+    submit(bob, "RESUME bob.csv")
+    headers = bearer(alice)
+
+    def listed(query: str) -> tuple[list[int], int]:
+        response = api_client.get("/api/jobs" + query, headers=headers)
+        assert response.status_code == 200, response.text
+        return [j["id"] for j in response.json()["jobs"]], response.json()["total"]
+
+    assert listed("?search=R%C3%89SUM%C3%89") == ([plain.id, accented.id], 2)  # RÉSUMÉ
+    assert listed("?search=resume&limit=1") == ([plain.id], 2)
+    assert listed("?search=sume%20m") == ([accented.id], 1)
+    assert listed("?search=%25") == ([], 0)  # a literal %, not a wildcard
+    model = api_client.get(f"/api/jobs/{other.id}", headers=headers).json()["model"]
+    assert listed(f"?model={model}&search=bilan") == ([other.id], 1)
+    assert listed("?model=no-such-model") == ([], 0)
+
+
 @pytest.mark.parametrize(("query", "parameter"), [
     ("limit=abc", "limit"), ("limit=0", "limit"), ("limit=201", "limit"), ("limit=-5", "limit"),
     ("limit=1.5", "limit"), ("offset=-1", "offset"), ("offset=x", "offset"), ("offset=" + "1" * 40, "offset"),
     ("status=BOGUS", "status"), ("status=pending", "status"), ("status=PROCESS_OK", "status"),
-    ("archived=maybe", "archived"),
+    ("archived=maybe", "archived"), ("search=", "search"), ("search=%20", "search"), ("model=", "model"),
+    ("search=" + "x" * 256, "search"),
 ])
 def test_list_bad_parameters_are_400_naming_it(api_client, alice, bearer, query, parameter):  # type: ignore[no-untyped-def]
     body = assert_error(api_client.get(f"/api/jobs?{query}", headers=bearer(alice)), 400, f"'{parameter}'")

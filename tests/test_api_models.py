@@ -1,4 +1,4 @@
-"""Jobs record the model at upload (app/core/submissions.py), POST /api/jobs's `model` field
+"""Jobs record the model at upload (app/core/jobs/submissions.py), POST /api/jobs's `model` field
 and GET /api/models. Both engines."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from app.core.models import Registry
+from app.core.registry.models import Registry
 from model.artifact import SCHEMA_FILE
 from tests.conftest import assert_json_error as assert_error
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from app.core.submissions import submit_path
+from app.core.jobs.submissions import submit_path
 from app.web import api
 
 ANNOTATIONS = {"description", "default", "contentMediaType"}

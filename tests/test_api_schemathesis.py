@@ -32,12 +32,12 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import Users
 from app.core.db import Database
-from app.core.jobs import Jobs
+from app.core.jobs.queue import Jobs
+from app.core.jobs.submissions import submit_path
 from app.core.settings import Settings, load_settings
-from app.core.submissions import submit_path
-from app.core.tokens import Tokens
-from app.core.users import Users
 from app.web.api.openapi import openapi_document
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame

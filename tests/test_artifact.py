@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from app.core.accounts.users import Users
 from app.core.db import SQLiteDatabase
-from app.core.jobs import Jobs, Status
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
 from app.core.settings import Settings
-from app.core.users import Users
 from model.artifact import MAX_VERSION_CHARS, SCHEMA_FILE, ModelError, build_schema, load_model, save_model
 from model.train import train
 from scheduler.worker import Worker

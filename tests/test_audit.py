@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app.core import audit
-from app.core.accounts import Accounts
-from app.core.audit import AuditFilter, AuditLog
+from app.core.accounts.admin import Accounts
+from app.core.accounts.tokens import Tokens
 from app.core.db import Database, load_queries
-from app.core.models import Registry
-from app.core.submissions import submit_path
-from app.core.tokens import Tokens
-from app.core.webhooks import Webhooks
+from app.core.events import audit
+from app.core.events.audit import AuditFilter, AuditLog
+from app.core.events.webhooks import Webhooks
+from app.core.jobs.submissions import submit_path
+from app.core.registry.models import Registry
 from tests.conftest import assert_json_error, basic_auth
 from tests.panel_helpers import csrf_of, login
 from tests.test_security import PASSWORDS, is_api, params_of, processed, routes_of, url
@@ -31,7 +31,7 @@ CLIENT_ADDRESS = "testclient"  # what Starlette's TestClient reports as the peer
 
 # Every route that changes state or hands out a file, with the one action it records. A new
 # such route fails test_every_state_changing_route_is_listed until it is added here (and
-# records its entry through app/core/audit.py).
+# records its entry through app/core/events/audit.py).
 EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/login"): audit.SIGNIN_SUCCESS,
     ("POST", "/logout"): audit.SIGNOUT,
@@ -112,7 +112,7 @@ def test_every_state_changing_route_is_listed(app) -> None:  # type: ignore[no-u
     for method, path in present:
         if method in STATE_METHODS:
             assert (method, path) in EXPECTED, (
-                f"{method} {path} changes state: record its action through app/core/audit.py and list it in "
+                f"{method} {path} changes state: record its action through app/core/events/audit.py and list it in "
                 "tests/test_audit.py EXPECTED")
     assert set(EXPECTED) <= present, sorted(set(EXPECTED) - present)
 

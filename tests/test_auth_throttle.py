@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.db import Database
+from app.core.accounts.throttle import PASSWORD_GATE, Policy, ServerBusy, Throttle, name_key
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import THROTTLE_FAILURES, Users
+from app.core.db import Database, db_time_text
 from app.core.errors import Throttled
-from app.core.jobs import db_time_text
-from app.core.throttle import PASSWORD_GATE, Policy, ServerBusy, Throttle, name_key
-from app.core.tokens import Tokens
-from app.core.users import THROTTLE_FAILURES, Users
 from tests.conftest import assert_json_error, basic_auth
 from tests.panel_helpers import csrf_of, flashes_of, login
 from tests.support.procs import events
@@ -95,7 +94,7 @@ def test_when_every_hash_slot_is_taken_a_sign_in_is_refused_at_once_with_retry_a
 
 
 def test_the_gate_never_runs_more_than_its_slots_at_once() -> None:
-    from app.core.throttle import PasswordGate
+    from app.core.accounts.throttle import PasswordGate
 
     gate = PasswordGate(slots=2, wait=0.05)
     inside, most, refused = [0], [0], [0]

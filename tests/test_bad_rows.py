@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from app.core.errors import FileRejected
-from app.core.submissions import Upload, accept_upload
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.submissions import Upload, accept_upload
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
 from tests.panel_helpers import flashes_of, login
@@ -134,7 +135,7 @@ def test_too_many_bad_rows_zero_threshold_and_missing_columns_are_refused(settin
         with pytest.raises(FileRejected) as refused:
             submit(frame.to_csv(index=False).encode(), percent)
         assert any(e["message"] == "Missing column 'mean radius'." for e in refused.value.extra["errors"])
-    assert len(jobs.list(None)) == 1  # only the 2% file at 2%
+    assert len(JobList(jobs.db).page(JobFilter(owner_id=None))) == 1  # only the 2% file at 2%
     shutil.rmtree(settings.input_dir, ignore_errors=True)
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from app.core.accounts.users import Users
 from app.core.db import open_database
-from app.core.jobs import Jobs
+from app.core.jobs.queue import Jobs
+from app.core.jobs.submissions import submit_path
 from app.core.settings import Settings
-from app.core.submissions import submit_path
-from app.core.users import Users
 from scheduler.worker import Worker, host_slot
 from tests.conftest import ROOT, breast_cancer_frame, start_server, stop_server, unavailable
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.core import retention
+from app.core.accounts.users import Users
 from app.core.db import open_database
-from app.core.jobs import Jobs
-from app.core.users import Users
+from app.core.jobs import retention
+from app.core.jobs.queue import Jobs
 from tests.test_browser import browser, new_page, server, sign_in  # noqa: F401 (fixtures)
 from tests.test_retention import finished_days_ago
 from tests.test_security import processed

@@ -9,12 +9,12 @@ from __future__ import annotations
 import httpx2
 import pytest
 
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import Users
 from app.core.db import open_database
-from app.core.jobs import Jobs
+from app.core.jobs.queue import Jobs
+from app.core.jobs.submissions import submit_path
 from app.core.settings import Settings
-from app.core.submissions import submit_path
-from app.core.tokens import Tokens
-from app.core.users import Users
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
 from tests.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401  (fixtures)

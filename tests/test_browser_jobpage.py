@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from app.core.audit import Actor
+from app.core.accounts.users import Users
 from app.core.db import open_database
-from app.core.jobs import Jobs, Status
-from app.core.submissions import submit_path
-from app.core.users import Users
+from app.core.events.audit import Actor
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
+from app.core.jobs.submissions import submit_path
 from tests.conftest import breast_cancer_frame
 from tests.support.models import make_model_dir
 from tests.support.procs import output_files, wait_until

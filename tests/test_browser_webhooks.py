@@ -10,10 +10,10 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from app.core.accounts.users import Users
 from app.core.db import open_database
-from app.core.jobs import Jobs
-from app.core.submissions import submit_path
-from app.core.users import Users
+from app.core.jobs.queue import Jobs
+from app.core.jobs.submissions import submit_path
 from tests.conftest import breast_cancer_frame
 from tests.support.receiver import start_receiver
 from tests.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401 (fixtures)

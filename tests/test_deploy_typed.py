@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from app.core.jobs import Status
+from app.core.jobs.records import Status
 from scheduler.worker import Worker
 from tests.conftest import run_cli
 from tests.test_typed_inputs import FEATURES, assert_same_answers, churn, churn_frame, expected  # noqa: F401
@@ -16,9 +16,9 @@ def test_a_deployed_typed_pipeline_scores_through_the_api_like_itself(
         make_config, engine, churn, tmp_path, make_csv) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 - the fixture
     from starlette.testclient import TestClient
 
+    from app.core.accounts.tokens import Tokens
+    from app.core.accounts.users import Users
     from app.core.db import open_database
-    from app.core.tokens import Tokens
-    from app.core.users import Users
     from app.web import create_app
 
     pipeline, directory = churn

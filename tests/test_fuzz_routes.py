@@ -27,12 +27,12 @@ from hypothesis import strategies as st
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import Users
 from app.core.db import Database
-from app.core.jobs import Jobs
+from app.core.jobs.queue import Jobs
+from app.core.jobs.submissions import submit_path
 from app.core.settings import Settings
-from app.core.submissions import submit_path
-from app.core.tokens import Tokens
-from app.core.users import Users
 from scheduler.worker import Worker
 from tests.panel_helpers import login
 from tests.test_security import call, is_api, params_of, routes_of

@@ -26,7 +26,8 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.jobs import Job, Status
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.records import Job, Status
 from app.web import create_app
 from model.artifact import load_model
 from model.csv_input import MISSING_WORDS, CsvReport, inspect_csv
@@ -135,7 +136,7 @@ def stored_files(settings) -> list[str]:  # type: ignore[no-untyped-def]
 
 def assert_nothing_stored(settings, jobs) -> None:  # type: ignore[no-untyped-def]
     assert stored_files(settings) == []
-    assert jobs.count(None, archived=None) == 0
+    assert JobList(jobs.db).count(JobFilter(owner_id=None, archived=None)) == 0
     assert not settings.output_dir.exists() or list(settings.output_dir.iterdir()) == []
 
 
@@ -485,7 +486,7 @@ def test_path_traversal_names_are_stored_under_a_generated_name_and_shown_harmle
         response = raw_upload(entrance, raw, content)
         assert response.status_code in (201, 303), (raw, response.text[:300])
         expected_names.append(shown)
-    made = sorted(jobs.list(None, archived=None, limit=100), key=lambda j: j.id)
+    made = sorted(JobList(jobs.db).page(JobFilter(owner_id=None, archived=None), limit=100), key=lambda j: j.id)
     assert [j.file_name for j in made] == expected_names
     for job in made:
         assert STORED_NAME.fullmatch(job.path_up)

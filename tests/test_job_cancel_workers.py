@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from app.core.audit import Actor
+from app.core.accounts.users import User, Users
 from app.core.db import Database, open_database
 from app.core.errors import Conflict
-from app.core.jobs import Jobs, Status
+from app.core.events.audit import Actor
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
 from app.core.settings import Settings
-from app.core.users import User, Users
 from tests.conftest import breast_cancer_frame
 from tests.support.procs import Procs, output_files, seed_jobs, wait_until
 

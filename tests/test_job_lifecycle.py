@@ -8,9 +8,9 @@ import hashlib
 
 import pytest
 
-from app.core.audit import Actor
 from app.core.errors import Conflict, NotFound
-from app.core.jobs import Status
+from app.core.events.audit import Actor
+from app.core.jobs.records import Status
 from scheduler.worker import Worker, step_rows
 from tests.conftest import assert_json_error
 

@@ -8,7 +8,9 @@ import time
 import pytest
 
 from app.core.db import SCHEMA_VERSION, load_queries
-from app.core.jobs import Jobs, Status
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
 
 
 def make_job(jobs: Jobs, owner_id: int, name: str = "a.csv", rows: int = 10):
@@ -19,7 +21,7 @@ def test_query_names_exist() -> None:
     names = set(load_queries())
     for needed in ("job_insert", "job_next_pending", "job_claim", "job_heartbeat", "job_complete",
                    "job_fail", "job_release", "jobs_stale", "job_reap_requeue", "job_reap_fail",
-                   "jobs_list", "jobs_count", "user_insert", "token_insert", "token_by_hash"):
+                   "joblist_page", "joblist_count", "user_insert", "token_insert", "token_by_hash"):
         assert needed in names
 
 
@@ -136,7 +138,9 @@ def test_retry_archive_delete(jobs, alice) -> None:
     job = jobs.get(claim.job.id)
     assert job.status is Status.PENDING and job.attempts == 0 and job.error_message is None
     assert jobs.set_archived(job.id, True)
-    assert jobs.list(alice.id) == [] and len(jobs.list(alice.id, archived=True)) == 1
+    listing = JobList(jobs.db)
+    assert listing.page(JobFilter(owner_id=alice.id)) == []
+    assert len(listing.page(JobFilter(owner_id=alice.id, archived=True))) == 1
     assert jobs.delete(job.id)
     assert jobs.get(job.id) is None
 
@@ -146,23 +150,23 @@ def test_list_filters_search_and_visibility(jobs, users, alice) -> None:
     make_job(jobs, alice.id, "report_2024.csv")
     make_job(jobs, alice.id, "100%_done.csv")
     make_job(jobs, bob.id, "bob.csv")
-    assert [j.file_name for j in jobs.list(alice.id)] == ["100%_done.csv", "report_2024.csv"]
-    assert [j.file_name for j in jobs.list(alice.id, search="%")] == ["100%_done.csv"]
-    assert [j.file_name for j in jobs.list(alice.id, search="T_2")] == ["report_2024.csv"]
-    assert jobs.count(None) == 3 and jobs.count(bob.id) == 1
-    assert jobs.count(alice.id, status=Status.PENDING) == 2
+    assert [j.file_name for j in JobList(jobs.db).page(JobFilter(owner_id=alice.id))] == ["100%_done.csv", "report_2024.csv"]
+    assert [j.file_name for j in JobList(jobs.db).page(JobFilter(owner_id=alice.id, search="%"))] == ["100%_done.csv"]
+    assert [j.file_name for j in JobList(jobs.db).page(JobFilter(owner_id=alice.id, search="T_2"))] == ["report_2024.csv"]
+    assert JobList(jobs.db).count(JobFilter(owner_id=None)) == 3 and JobList(jobs.db).count(JobFilter(owner_id=bob.id)) == 1
+    assert JobList(jobs.db).count(JobFilter(owner_id=alice.id, status=Status.PENDING)) == 2
     assert jobs.status_counts(alice.id)["PENDING"] == 2
-    bob_job = jobs.list(bob.id)[0]
+    bob_job = JobList(jobs.db).page(JobFilter(owner_id=bob.id))[0]
     assert jobs.get_visible(bob_job.id, alice.id, is_admin=False) is None
     assert jobs.get_visible(bob_job.id, alice.id, is_admin=True) is not None
-    assert len(jobs.list(None, limit=2, offset=1)) == 2
+    assert len(JobList(jobs.db).page(JobFilter(owner_id=None), limit=2, offset=1)) == 2
 
 
 def test_sql_injection_strings_are_data(jobs, alice) -> None:
     evil = "x'; DROP TABLE wp_records; --"
     make_job(jobs, alice.id, evil)
-    assert jobs.list(alice.id, search=evil)[0].file_name == evil
-    assert jobs.count(None) == 1
+    assert JobList(jobs.db).page(JobFilter(owner_id=alice.id, search=evil))[0].file_name == evil
+    assert JobList(jobs.db).count(JobFilter(owner_id=None)) == 1
 
 
 def test_concurrent_claims_in_threads_never_share_a_job(jobs, alice) -> None:

@@ -10,7 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from app import __version__
-from app.core.jobs import Status, parse_time
+from app.core.db import parse_time
+from app.core.jobs.records import Status
 from app.web import create_app
 from scheduler.worker import Worker
 from tests.conftest import assert_json_error, basic_auth, free_port

@@ -144,7 +144,7 @@ def test_an_mlflow_pipeline_predicts_what_it_predicts_on_read_csv(tmp_path: Path
 
 def test_an_mlflow_model_zipped_deploys_through_the_registry_and_predicts_the_same(  # type: ignore[no-untyped-def]
         tmp_path: Path, plans: tuple[Pipeline, Path], settings, db) -> None:
-    from app.core.models import Registry
+    from app.core.registry.models import Registry
 
     pipeline, directory = plans
     archive = shutil.make_archive(str(tmp_path / "plans"), "zip", root_dir=directory.parent, base_dir=directory.name)
@@ -358,9 +358,9 @@ def test_an_mlflow_model_deployed_beside_the_default_scores_through_the_worker(
         tmp_path: Path, model_dir: Path, settings: Any, db: Any, jobs: Any, alice: Any) -> None:
     """deploy-model's core with an MLflow directory: registered beside the default model, an
     upload naming it is scored by a worker exactly as the default model scores the same file."""
-    from app.core.jobs import Status
-    from app.core.models import Registry
-    from app.core.submissions import submit_path
+    from app.core.jobs.records import Status
+    from app.core.jobs.submissions import submit_path
+    from app.core.registry.models import Registry
     from scheduler.worker import Worker
 
     ours = load_model(model_dir)
@@ -390,9 +390,9 @@ def test_deploy_with_a_sample_gives_an_mlflow_model_a_training_profile(
         tmp_path: Path, model_dir: Path, settings: Any, db: Any, jobs: Any, alice: Any) -> None:
     """deploy-model --sample: the signature gives the columns, the sample their statistics
     (profile.json in the deployed copy, part of its hash); jobs then get a real report."""
-    from app.core.models import Registry
-    from app.core.quality import QualityReports
-    from app.core.submissions import submit_path
+    from app.core.jobs.quality import QualityReports
+    from app.core.jobs.submissions import submit_path
+    from app.core.registry.models import Registry
     from scheduler.worker import Worker
 
     ours = load_model(model_dir)

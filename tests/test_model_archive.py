@@ -17,8 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.core.errors import FileRejected, InvalidRequest
-from app.core.model_archive import unpack_model_archive
-from app.core.models import Registry
+from app.core.registry.archive import unpack_model_archive
+from app.core.registry.models import Registry
 from model.artifact import build_schema, load_model, save_model
 from scheduler.worker import Worker
 from tests.conftest import assert_json_error

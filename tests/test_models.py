@@ -1,4 +1,4 @@
-"""The model registry (app/core/models.py) on both engines: deploy, activate, the default
+"""The model registry (app/core/registry/models.py) on both engines: deploy, activate, the default
 model registered from MODEL_PATH, and migration 005."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import Conflict, InvalidRequest, NotFound, UnknownModel
-from app.core.models import Registry, artifact_sha256
+from app.core.registry.models import Registry, artifact_sha256
 from model.artifact import SCHEMA_FILE, ModelError
 
 

@@ -13,9 +13,10 @@ from datetime import timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.accounts import hash_invitation
-from app.core.jobs import db_time_text
-from app.core.tokens import Tokens
+from app.core.accounts.admin import hash_invitation
+from app.core.accounts.tokens import Tokens
+from app.core.db import db_time_text
+from app.core.jobs.listing import JobFilter, JobList
 from tests.panel_helpers import csrf_of, flashes_of, login
 from tests.support.sql import raw
 
@@ -57,7 +58,7 @@ def test_delete_counts_jobs_and_files_then_removes_them_all(boss, settings, db, 
     done = client.post(f"/admin/users/{alice.id}/delete", data={"csrf_token": csrf, "keep": "delete"})
     assert "User alice deleted with 2 jobs and 3 files." in flashes_of(done.text)
     assert users.by_id(alice.id) is None
-    assert [j.id for j in jobs.list(None, archived=None)] == [keep.id]
+    assert [j.id for j in JobList(jobs.db).page(JobFilter(owner_id=None, archived=None))] == [keep.id]
     assert stored(settings) == [keep.path_up]
     assert raw(db, "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = ?", (alice.id,))[0]["n"] == 0
 
@@ -208,6 +209,6 @@ def test_invitation_link_works_once_for_48_hours_and_is_stored_hashed(app, boss,
 
 
 def _parse(value):  # type: ignore[no-untyped-def]
-    from app.core.jobs import parse_time
+    from app.core.db import parse_time
 
     return parse_time(value)

@@ -7,8 +7,8 @@ import re
 
 from starlette.testclient import TestClient
 
-from app.core.tokens import Tokens
-from app.core.users import THROTTLE_FAILURES
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import THROTTLE_FAILURES
 from app.web import create_app
 from tests.panel_helpers import csrf_of, flashes_of, login
 

@@ -11,8 +11,9 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.joblist import BULK_ACTIONS, JobList
-from app.core.jobs import Status
+from app.core.jobs.bulk import BULK_ACTIONS
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.records import Status
 from app.core.textfold import fold
 from tests.panel_helpers import flashes_of, job_rows, login
 from tests.support.sql import raw
@@ -154,12 +155,13 @@ def test_bulk_delete_of_selected_rows_confirms_the_count_then_removes_files(app,
     ask = client.post("/jobs/bulk", data=form)
     assert ask.status_code == 200
     assert "Delete 4 files? Their results are removed too; this cannot be undone." in html.unescape(ask.text)
-    assert len(jobs.list(None, archived=None)) == 5  # nothing happened yet
+    assert len(JobList(jobs.db).page(JobFilter(owner_id=None, archived=None))) == 5  # nothing happened yet
     done = client.post("/jobs/bulk", data={**form, "confirmed": "1"}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/jobs?q=del"
     page = client.get("/jobs").text
     assert "3 files deleted, with their stored files. 1 file no longer in your list." in flashes_of(page)
-    assert [j.id for j in jobs.list(None, archived=None)] == [theirs.id, keep.id]  # bob's is untouched
+    everyone = JobList(jobs.db).page(JobFilter(owner_id=None, archived=None))
+    assert [j.id for j in everyone] == [theirs.id, keep.id]  # bob's is untouched
     assert sorted(p.name for p in settings.input_dir.iterdir()) == sorted([keep.path_up, theirs.path_up])
 
 
@@ -174,7 +176,8 @@ def test_bulk_over_all_matching_the_filter(app, settings, db, jobs, alice, bob, 
     ask = client.post("/jobs/bulk", data=form)
     assert "Archive 30 files?" in html.unescape(ask.text)
     assert "30 files archived." in flashes_of(client.post("/jobs/bulk", data={**form, "confirmed": "1"}).text)
-    assert {j.id for j in jobs.list(alice.id, archived=True, limit=100)} == {j.id for j in reports}
+    archived = JobList(jobs.db).page(JobFilter(owner_id=alice.id, archived=True), limit=100)
+    assert {j.id for j in archived} == {j.id for j in reports}
     assert not jobs.get(other.id).archived and not jobs.get(bobs.id).archived  # outside alice's filter
 
     # An administrator's "all matching" covers every owner the filter does.
@@ -182,7 +185,7 @@ def test_bulk_over_all_matching_the_filter(app, settings, db, jobs, alice, bob, 
     form = {"csrf_token": boss_csrf, "action": "unarchive", "scope": "all", "q": "informe", "archived": "1",
             "confirmed": "1"}
     assert "30 files back in the main list." in flashes_of(boss.post("/jobs/bulk", data=form).text)
-    assert jobs.count(None, archived=True) == 0
+    assert JobList(jobs.db).count(JobFilter(owner_id=None, archived=True)) == 0
 
 
 def test_bulk_retry_counts_what_it_skipped(app, settings, db, jobs, alice) -> None:  # type: ignore[no-untyped-def]
@@ -214,7 +217,7 @@ def test_bulk_cancel_stops_waiting_and_running_jobs_and_skips_ended_ones(  # typ
                                                                            Status.ERROR]
     assert not jobs.heartbeat(claim, 1, 1)  # the running job's worker is fenced out
     # each cancel is in the audit log as alice's
-    from app.core.audit import AuditLog
+    from app.core.events.audit import AuditLog
     cancels = [e for e in AuditLog(db).list(limit=50) if e.action == "job.cancel"]
     assert sorted(e.object_id for e in cancels) == sorted([str(waiting.id), str(running.id)])
     assert {e.actor for e in cancels} == {"alice"}

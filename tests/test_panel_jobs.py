@@ -16,8 +16,9 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.jobs import Status
-from app.core.submissions import submit_path
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.records import Status
+from app.core.jobs.submissions import submit_path
 from app.web import create_app
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
@@ -61,7 +62,7 @@ def test_upload_accepts_a_valid_csv_and_shows_it_pending(as_alice, settings, job
     content = make_csv(40).read_bytes()
     response = upload(client, csrf, "Ventas marzo.csv", content, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/jobs#job-")
-    [job] = jobs.list(None)
+    [job] = JobList(jobs.db).page(JobFilter(owner_id=None))
     assert job.status is Status.PENDING and job.file_name == "Ventas marzo.csv" and job.rows_total == 40
     # Stored under a generated name, never the user's, and byte for byte.
     assert stored_files(settings) == [job.path_up] and job.path_up.startswith("upload-")
@@ -81,7 +82,7 @@ def test_each_kind_of_bad_file_is_rejected_with_its_problem_and_nothing_stored(a
     messages = [m for _, _, m in problems_of(response.text)]
     assert any(case.message in m for m in messages), (case.message, messages)
     assert "Nothing was stored" in response.text
-    assert jobs.count(None) == 0 and stored_files(settings) == []
+    assert JobList(jobs.db).count(JobFilter(owner_id=None)) == 0 and stored_files(settings) == []
 
 
 @pytest.mark.parametrize("case", [c for c in HOSTILE_CASES if c.accepted], ids=lambda c: c.filename)
@@ -89,7 +90,7 @@ def test_every_accepted_format_becomes_a_job(as_alice, jobs, case) -> None:  # t
     client, csrf = as_alice
     response = upload(client, csrf, case.filename, (HOSTILE_DIR / case.filename).read_bytes(), follow_redirects=False)
     assert response.status_code == 303, problems_of(response.text)
-    assert jobs.count(None) == 1
+    assert JobList(jobs.db).count(JobFilter(owner_id=None)) == 1
 
 
 def test_problems_name_row_and_column_first_20_and_the_total(as_alice, settings, jobs) -> None:  # type: ignore[no-untyped-def]
@@ -109,7 +110,7 @@ def test_problems_name_row_and_column_first_20_and_the_total(as_alice, settings,
     missing = upload(client, csrf, "few.csv", b"patient,mean radius\nP1,1\n")
     first = problems_of(missing.text)[0]
     assert first[0] == "1" and first[1] == "mean texture" and "Missing column 'mean texture'" in first[2]
-    assert jobs.count(None) == 0 and stored_files(settings) == []
+    assert JobList(jobs.db).count(JobFilter(owner_id=None)) == 0 and stored_files(settings) == []
 
 
 def test_oversize_upload_is_413_and_leaves_nothing(make_settings, engine, db, alice, jobs, make_csv) -> None:  # type: ignore[no-untyped-def]
@@ -124,7 +125,7 @@ def test_oversize_upload_is_413_and_leaves_nothing(make_settings, engine, db, al
         huge = upload(client, csrf, "huge.csv", big * 10)  # refused on Content-Length alone
         assert huge.status_code == 413
         assert 'data-limit="20480"' in response.text  # the page checks the size before sending too
-    assert jobs.count(None) == 0 and stored_files(settings) == []
+    assert JobList(jobs.db).count(JobFilter(owner_id=None)) == 0 and stored_files(settings) == []
 
 
 def test_upload_without_csrf_is_403_and_discards_the_file(as_alice, settings, jobs, make_csv) -> None:  # type: ignore[no-untyped-def]
@@ -132,7 +133,7 @@ def test_upload_without_csrf_is_403_and_discards_the_file(as_alice, settings, jo
     for token in (None, "forged"):
         response = upload(client, token, "a.csv", make_csv(10).read_bytes())
         assert response.status_code == 403 and "CSRF" in response.text
-    assert jobs.count(None) == 0 and stored_files(settings) == []
+    assert JobList(jobs.db).count(JobFilter(owner_id=None)) == 0 and stored_files(settings) == []
 
 
 def test_upload_without_a_file_or_signed_out(client, as_alice, settings, jobs, make_csv) -> None:  # type: ignore[no-untyped-def]
@@ -142,7 +143,7 @@ def test_upload_without_a_file_or_signed_out(client, as_alice, settings, jobs, m
     anonymous = TestClient(client.app)
     response = upload(anonymous, "x", "a.csv", make_csv(5).read_bytes(), follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login"
-    assert jobs.count(None) == 0 and stored_files(settings) == []
+    assert JobList(jobs.db).count(JobFilter(owner_id=None)) == 0 and stored_files(settings) == []
 
 
 def test_file_names_are_escaped_everywhere(as_alice, jobs, alice, make_csv) -> None:  # type: ignore[no-untyped-def]
@@ -309,7 +310,7 @@ def test_downloads_of_a_processed_job(as_alice, settings, db, jobs, make_csv) ->
     client, csrf = as_alice
     content = make_csv(30).read_bytes()
     upload(client, csrf, "Ñandú; v2.csv", content)
-    [job] = jobs.list(None)
+    [job] = JobList(jobs.db).page(JobFilter(owner_id=None))
     pending = client.get(f"/jobs/{job.id}/result.xlsx")
     assert pending.status_code == 409 and "has no result yet" in pending.text and "PENDING" in pending.text
     assert client.get(f"/jobs/{job.id}/result.csv").status_code == 409
@@ -436,7 +437,7 @@ def test_a_running_job_cannot_be_deleted(as_alice, settings, jobs, make_csv, ali
 
 
 def test_every_post_needs_the_csrf_token(app, settings, jobs, make_csv, db, admin, alice) -> None:  # type: ignore[no-untyped-def]
-    from app.core.tokens import Tokens
+    from app.core.accounts.tokens import Tokens
 
     job = submit(settings, jobs, alice, make_csv)
     _, token_id = Tokens(db).create(admin.id, "t")
@@ -500,8 +501,8 @@ def test_upload_names_with_paths_are_reduced_to_the_base_name(as_alice, jobs, ma
     client, csrf = as_alice
     upload(client, csrf, "../../etc/passwd.csv", make_csv(5).read_bytes())
     upload(client, csrf, "C:\\Users\\x\\datos.csv", make_csv(5).read_bytes())
-    names = sorted(j.file_name for j in jobs.list(None))
+    names = sorted(j.file_name for j in JobList(jobs.db).page(JobFilter(owner_id=None)))
     assert names == ["datos.csv", "passwd.csv"]
-    job = [j for j in jobs.list(None) if j.file_name == "datos.csv"][0]
+    job = [j for j in JobList(jobs.db).page(JobFilter(owner_id=None)) if j.file_name == "datos.csv"][0]
     assert not Path(job.path_up).is_absolute() and "/" not in job.path_up
     assert isinstance(job.date_up, datetime)

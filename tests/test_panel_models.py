@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.model_template import template_csv, template_rows
-from app.core.models import ModelRecord, Registry
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.registry.models import ModelRecord, Registry
+from app.core.registry.template import template_csv, template_rows
 from model.artifact import build_schema, save_model
 from model.csv_input import inspect_csv
 from tests.panel_helpers import flashes_of, job_rows, login
@@ -173,7 +174,7 @@ def test_the_template_uploads_through_the_panel_and_the_api(as_alice, registry, 
                           files={"file": (f"{name}.csv", content, "text/csv")})
         assert api.status_code == 201, api.text
         assert api.json()["model"] == name and api.json()["rows_total"] == 2
-    assert sorted((j.model_name, j.rows_total) for j in jobs.list(alice.id)) == [
+    assert sorted((j.model_name, j.rows_total) for j in JobList(jobs.db).page(JobFilter(owner_id=alice.id))) == [
         ("breast-cancer", 2), ("breast-cancer", 2), ("churn", 2), ("churn", 2)]
 
 
@@ -250,7 +251,7 @@ def test_the_panel_uploads_for_the_chosen_model_and_shows_it_in_the_list(as_alic
     assert refused.status_code == 422
     accepted = panel_upload(client, csrf, content, name="churn.csv", model="churn")
     assert accepted.status_code == 303
-    [job] = jobs.list(alice.id)
+    [job] = JobList(jobs.db).page(JobFilter(owner_id=alice.id))
     assert (job.model_name, job.model_version) == ("churn", "v1")
     page = client.get("/jobs").text
     assert job_rows(page) == [job.id]
@@ -272,7 +273,7 @@ def test_an_unknown_model_rerenders_the_panel_with_422_and_stores_nothing(  # ty
         text = html.unescape(response.text)
         assert f"There is no active model named '{name}'. Active models: breast-cancer, churn." in text
         assert 'id="upload-form"' in response.text  # the panel, with its form, not an error page
-    assert jobs.list(alice.id) == [] and list(settings.input_dir.iterdir()) == []
+    assert JobList(jobs.db).page(JobFilter(owner_id=alice.id)) == [] and list(settings.input_dir.iterdir()) == []
 
 
 def test_an_activation_changes_the_next_upload_not_an_accepted_job(as_alice, as_admin, registry, churn_dir, jobs, alice) -> None:  # type: ignore[no-untyped-def]
@@ -285,7 +286,7 @@ def test_an_activation_changes_the_next_upload_not_an_accepted_job(as_alice, as_
     assert boss.post("/models/churn/v2/activate", data={"csrf_token": boss_csrf},
                      follow_redirects=False).status_code == 303
     assert panel_upload(client, csrf, content, name="after.csv", model="churn").status_code == 303
-    by_name = {j.file_name: j for j in jobs.list(alice.id)}
+    by_name = {j.file_name: j for j in JobList(jobs.db).page(JobFilter(owner_id=alice.id))}
     assert (by_name["before.csv"].model_version, by_name["before.csv"].model_sha256) == ("v1", v1.sha256)
     assert by_name["after.csv"].model_version == "v2"
     page = html.unescape(client.get("/jobs").text)

@@ -1,11 +1,11 @@
-"""Completion e-mail (app/core/notify.py) against a real SMTP server (aiosmtpd on 127.0.0.1, the
+"""Completion e-mail (app/core/events/notify.py) against a real SMTP server (aiosmtpd on 127.0.0.1, the
 `smtp` fixture of tests/conftest.py), sent by the real worker when a job ends; on SQLite and MariaDB."""
 
 from __future__ import annotations
 
-from app.core import notify
-from app.core.jobs import Status
-from app.core.submissions import submit_path
+from app.core.events import notify
+from app.core.jobs.records import Status
+from app.core.jobs.submissions import submit_path
 from scheduler.worker import Worker
 from tests.conftest import free_port
 

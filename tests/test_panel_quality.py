@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from app.core.submissions import submit_path
+from app.core.jobs.submissions import submit_path
 from model.artifact import load_model
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame

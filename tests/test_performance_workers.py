@@ -11,10 +11,11 @@ from pathlib import Path
 import psutil
 
 from app.core.db import Database
-from app.core.jobs import Jobs, Status
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
+from app.core.jobs.submissions import submit_path
 from app.core.settings import Settings, load_settings
-from app.core.submissions import submit_path
-from scheduler.supervisor import EmbeddedWorkers, worker_environment
+from app.web.supervisor import EmbeddedWorkers, worker_environment
 from tests.conftest import breast_cancer_frame
 
 

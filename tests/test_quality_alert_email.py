@@ -1,4 +1,4 @@
-"""Issue 11's quality-alert e-mail (app/core/notify.py `quality_alert`): the real worker runs real
+"""Issue 11's quality-alert e-mail (app/core/events/notify.py `quality_alert`): the real worker runs real
 jobs and a real SMTP server (aiosmtpd on 127.0.0.1) receives what it sends; on SQLite and
 MariaDB. The drifted file is the default model's data with two columns multiplied by 3, far
 outside what it was trained on; the clean one is resampled from its training rows."""
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app.core.jobs import Status
-from app.core.models import Registry
-from app.core.quality import QualityReports
+from app.core.jobs.quality import QualityReports
+from app.core.jobs.records import Status
+from app.core.jobs.submissions import submit_path
+from app.core.registry.models import Registry
 from app.core.settings import SettingsError, load_settings
-from app.core.submissions import submit_path
 from scheduler.worker import Worker
 from tests.conftest import Inbox, breast_cancer_frame, free_port
 from tests.test_quality import resampled
@@ -215,7 +215,7 @@ def test_a_bad_quality_alert_to_is_a_settings_error_naming_the_key(tmp_path: Pat
 
 def test_worker_processes_get_the_same_alert_settings(make_settings) -> None:  # type: ignore[no-untyped-def]
     # The supervisor hands its workers every setting as BEYOND_<KEY>; the lists must survive.
-    from scheduler.supervisor import worker_environment
+    from app.web.supervisor import worker_environment
 
     for to in ("", "ops@example.org", "ops@example.org, Models@Example.net"):
         settings = make_settings(QUALITY_ALERT_TO=to, QUALITY_ALERT_EMAIL="off", SMTP_HOST="mail.example.org")

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import Users
 from app.core.db import open_database
-from app.core.jobs import Jobs
-from app.core.tokens import Tokens
-from app.core.users import Users
+from app.core.jobs.queue import Jobs
 from tests.conftest import breast_cancer_frame
 from tests.support.mariadb import free_port
 from tests.support.procs import Procs, events, parse_logfmt, state_changes, wait_until

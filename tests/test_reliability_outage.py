@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import Users
 from app.core.db import open_database
 from app.core.settings import load_settings
-from app.core.tokens import Tokens
-from app.core.users import Users
 from tests.conftest import breast_cancer_frame, unavailable
 from tests.support import mariadb
 from tests.support.mariadb import PrivateMariaDB, free_port

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from app.core.accounts.users import User, Users
 from app.core.db import Database, open_database
-from app.core.jobs import Job, Jobs, Status
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Job, Status
 from app.core.settings import Settings
-from app.core.users import User, Users
 from tests.conftest import breast_cancer_frame
 from tests.support.models import make_model_dir
 from tests.support.procs import Procs, job_rows, output_files, seed_jobs, state_changes, wait_until

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from app.core import audit, retention
-from app.core.audit import AuditFilter, AuditLog
-from app.core.db import Database, open_database
-from app.core.files import job_files
-from app.core.jobs import Job, Jobs, db_time_text
+from app.core.db import Database, db_time_text, open_database
+from app.core.events import audit
+from app.core.events.audit import AuditFilter, AuditLog
+from app.core.jobs import retention
+from app.core.jobs.files import job_files
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Job
+from app.core.jobs.submissions import submit_path
 from app.core.settings import Settings, SettingsError, load_settings
-from app.core.submissions import submit_path
 from app.web import create_app
 from tests.conftest import assert_json_error, run_cli
 from tests.panel_helpers import flashes_of, login
@@ -54,7 +57,7 @@ def kdb(kept: Settings) -> Database:  # type: ignore[misc]
 
 def test_the_sweep_deletes_old_files_keeps_the_rows_and_downloads_answer_410(  # type: ignore[no-untyped-def]
         kept, kdb, make_csv) -> None:
-    from app.core.users import Users
+    from app.core.accounts.users import Users
 
     jobs = Jobs(kdb)
     alice = Users(kdb).create("alice", "alice-password-1")
@@ -88,7 +91,7 @@ def test_the_sweep_deletes_old_files_keeps_the_rows_and_downloads_answer_410(  #
     assert retention.sweep(kept, kdb).expired == []  # nothing twice
 
     with TestClient(create_app(kept, kdb)) as client:
-        from app.core.tokens import Tokens
+        from app.core.accounts.tokens import Tokens
 
         token, _ = Tokens(kdb).create(alice.id, "t")
         api = {"Authorization": f"Bearer {token}"}
@@ -118,7 +121,7 @@ def test_the_sweep_deletes_old_files_keeps_the_rows_and_downloads_answer_410(  #
 
 
 def make_admin(db: Database):  # type: ignore[no-untyped-def]
-    from app.core.users import Users
+    from app.core.accounts.users import Users
 
     users = Users(db)
     return users.by_name("admin") or users.create("admin", "admin-password-1", is_admin=True)
@@ -141,7 +144,7 @@ def test_a_cron_worker_run_does_the_sweep(make_config, make_csv, engine) -> None
     config, settings = make_config(engine, RESULT_RETENTION_DAYS="2")
     db = open_database(settings)
     db.init_schema()
-    from app.core.users import Users
+    from app.core.accounts.users import Users
 
     jobs = Jobs(db)
     alice = Users(db).create("alice", "alice-password-1")
@@ -162,8 +165,8 @@ def test_pending_quota_is_a_429_naming_the_limit_on_api_and_panel(  # type: igno
     db = open_database(settings)
     db.init_schema()
     try:
-        from app.core.tokens import Tokens
-        from app.core.users import Users
+        from app.core.accounts.tokens import Tokens
+        from app.core.accounts.users import Users
 
         users = Users(db)
         alice, bob = users.create("alice", "alice-password-1"), users.create("bob", "bob-password-1")
@@ -178,7 +181,7 @@ def test_pending_quota_is_a_429_naming_the_limit_on_api_and_panel(  # type: igno
             csrf = login(client, "alice", "alice-password-1")
             page = client.post("/jobs/upload", data={"csrf_token": csrf}, files={"file": ("b.csv", data, "text/csv")})
             assert page.status_code == 429 and "MAX_PENDING_JOBS_PER_USER" in page.text
-            assert Jobs(db).count(owner_id=alice.id) == 2
+            assert JobList(db).count(JobFilter(owner_id=alice.id)) == 2
             assert list(settings.input_dir.glob("*.part")) == [] and len(list(settings.input_dir.glob("*.csv"))) == 2
             # Another user has a quota of their own.
             other = {"Authorization": f"Bearer {Tokens(db).create(bob.id, 't')[0]}"}
@@ -193,8 +196,8 @@ def test_storage_quota_is_a_413_naming_the_limit_and_a_delete_frees_space(  # ty
     db = open_database(settings)
     db.init_schema()
     try:
-        from app.core.tokens import Tokens
-        from app.core.users import Users
+        from app.core.accounts.tokens import Tokens
+        from app.core.accounts.users import Users
 
         alice = Users(db).create("alice", "alice-password-1")
         api = {"Authorization": f"Bearer {Tokens(db).create(alice.id, 't')[0]}"}

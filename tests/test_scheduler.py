@@ -9,7 +9,9 @@ import openpyxl
 import pytest
 
 from app.core.db import open_database
-from app.core.jobs import Jobs, Status
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
 from tests.conftest import ROOT, breast_cancer_frame, run_cli
 
 
@@ -34,7 +36,7 @@ def test_submit_then_process_pending_makes_a_correct_xlsx(config, tmp_path) -> N
     assert "event=job.claimed" in processed.stderr and "event=job.done" in processed.stderr
 
     db = open_database(settings)
-    job = Jobs(db).list()[0]
+    job = JobList(db).page(JobFilter())[0]
     db.close()
     assert job.status is Status.PROCESS_OK and job.path_result and job.date_result
     assert job.rows_done == job.rows_total == 200
@@ -66,7 +68,7 @@ def test_one_bad_job_does_not_stop_the_others(config, tmp_path) -> None:
     path, settings = config
     run_cli(path, "-m", "app", "init-db")
     db = open_database(settings)
-    from app.core.users import Users
+    from app.core.accounts.users import Users
 
     owner = Users(db).create("carol", "carol-password")
     jobs = Jobs(db)
@@ -77,7 +79,7 @@ def test_one_bad_job_does_not_stop_the_others(config, tmp_path) -> None:
     jobs.create(owner.id, "good.csv", "good.csv", good.stat().st_size, 20)
     result = run_cli(path, "scheduler/process_pending.py", "--all")
     assert result.returncode == 0, result.stderr
-    statuses = {j.file_name: j for j in jobs.list()}
+    statuses = {j.file_name: j for j in JobList(jobs.db).page(JobFilter())}
     db.close()
     assert statuses["missing.csv"].status is Status.ERROR
     assert "missing from storage" in statuses["missing.csv"].error_message
@@ -88,7 +90,7 @@ def test_two_schedulers_race_over_50_jobs_on_mariadb(make_config, tmp_path) -> N
     path, settings = make_config("mysql", MAX_CONCURRENT_JOBS="4")
     run_cli(path, "-m", "app", "init-db")
     db = open_database(settings)
-    from app.core.users import Users
+    from app.core.accounts.users import Users
 
     owner = Users(db).create("racer", "racer-password")
     jobs = Jobs(db)
@@ -109,7 +111,7 @@ def test_two_schedulers_race_over_50_jobs_on_mariadb(make_config, tmp_path) -> N
     assert all(p.returncode == 0 for p in procs), outputs
     claims = [line for _, err in outputs for line in err.splitlines() if "event=job.claimed" in line]
     per_process = [sum("event=job.claimed" in line for line in err.splitlines()) for _, err in outputs]
-    final = jobs.list(limit=100)
+    final = JobList(jobs.db).page(JobFilter(), limit=100)
     db.close()
     assert len(final) == 50
     assert all(j.status is Status.PROCESS_OK and j.attempts == 1 for j in final)

@@ -21,13 +21,14 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from app.core.accounts.throttle import name_key
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import THROTTLE_FAILURES, USERNAME_RE, Users
 from app.core.db import Database, open_database
-from app.core.jobs import Job, Status
-from app.core.submissions import display_name, submit_path
-from app.core.throttle import name_key
-from app.core.tokens import Tokens
-from app.core.users import THROTTLE_FAILURES, USERNAME_RE, Users
-from app.core.webhooks import Webhooks
+from app.core.events.webhooks import Webhooks
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.records import Job, Status
+from app.core.jobs.submissions import display_name, submit_path
 from app.web import create_app
 from scheduler.worker import Worker
 from tests.conftest import assert_json_error, basic_auth
@@ -533,7 +534,8 @@ def test_sql_injection_strings_in_every_parameter_change_nothing(  # type: ignor
     ask(panel, "POST", "/account", data={"action": "email", "email": payload, "csrf_token": csrf})
     # File names, through both entrances. python-multipart refuses a part header over 4 KB: a
     # longer name is a 400 that stores nothing; the first 1,000 characters go through.
-    content = (settings.input_dir / jobs.list(alice.id, status=Status.PROCESS_OK)[0].path_up).read_bytes()
+    done = JobList(jobs.db).page(JobFilter(owner_id=alice.id, status=Status.PROCESS_OK))[0]
+    content = (settings.input_dir / done.path_up).read_bytes()
     if len(payload.encode()) > 4096:
         assert ask(panel, "POST", "/jobs/upload", data={"csrf_token": csrf},
                    files={"file": (payload, content, "text/csv")}).status_code == 400
@@ -575,7 +577,7 @@ def test_sql_injection_strings_in_every_parameter_change_nothing(  # type: ignor
     found = {int(i) for i in re.findall(r'<tr id="job-(\d+)"', panel.get("/jobs", params={"q": search}).text)}
     assert {j["id"] for j in new_jobs} <= found
     if search.isascii():
-        everything = jobs.list(alice.id, archived=None, limit=500)
+        everything = JobList(jobs.db).page(JobFilter(owner_id=alice.id, archived=None), limit=500)
         assert found == {j.id for j in everything if search.lower() in j.file_name.lower()}
 
 

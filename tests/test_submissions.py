@@ -1,10 +1,10 @@
-"""app/core/files.py: the display name of an uploaded file is text, never a path."""
+"""app/core/jobs/files.py: the display name of an uploaded file is text, never a path."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.core.submissions import display_name, human_size
+from app.core.jobs.submissions import display_name, human_size
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app.core.submissions import Upload, accept_upload
-from app.core.upload_inputs import FILE_CHANGED, UploadInputs, file_sha256
+from app.core.jobs.inputs import FILE_CHANGED, UploadInputs, file_sha256
+from app.core.jobs.submissions import Upload, accept_upload
 from model.artifact import FeatureSpec
 from model.csv_input import CsvReport, cell_problems, feature_frame, inspect_csv, iter_chunks
 from scheduler.worker import Worker

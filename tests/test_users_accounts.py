@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.core.db import SCHEMA_VERSION, Database, open_database, split_statements
-from app.core.jobs import db_time_text, parse_time
-from app.core.tokens import TOUCH_EVERY, Tokens, hash_token
-from app.core.users import UserError, Users, hash_password
+from app.core.accounts.tokens import TOUCH_EVERY, Tokens, hash_token
+from app.core.accounts.users import UserError, Users, hash_password
+from app.core.db import SCHEMA_VERSION, Database, db_time_text, open_database, parse_time, split_statements
 from tests.panel_helpers import login
 from tests.support.sql import raw
 

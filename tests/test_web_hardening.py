@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.files import new_part_path, sweep_partial_uploads
+from app.core.jobs.files import new_part_path, sweep_partial_uploads
 from app.web import create_app
 from tests.conftest import assert_json_error, basic_auth, start_server, stop_server
 from tests.panel_helpers import csrf_of, login

@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from app.core import webhooks
+from app.core.accounts.users import Users
 from app.core.db import open_database
 from app.core.errors import PermissionDenied
-from app.core.jobs import Jobs, Status
-from app.core.submissions import submit_path
-from app.core.users import Users
-from app.core.webhooks import Deliverer, UrlRefused, Webhooks
+from app.core.events import webhooks
+from app.core.events.webhooks import Deliverer, UrlRefused, Webhooks
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
+from app.core.jobs.submissions import submit_path
 from scheduler.worker import Worker
 from tests.conftest import ROOT, breast_cancer_frame
 from tests.support.receiver import start_receiver

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.core.webhooks import Deliverer
+from app.core.events.webhooks import Deliverer
 from scheduler.worker import Worker
 from tests.conftest import assert_json_error as assert_error
 from tests.panel_helpers import login

@@ -216,7 +216,7 @@ def test_workbook_upload_runs_and_keeps_the_original(entrance, settings, db, job
         assert 'patients.ods' in original.headers["content-disposition"]
     # deleting the job removes the original too
     jobs.delete(second.job_id)
-    from app.core.files import remove_job_files
+    from app.core.jobs.files import remove_job_files
     job = jobs.get(first.job_id)
     jobs.delete(first.job_id)
     remove_job_files(settings, job)

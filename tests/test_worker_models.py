@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import shutil
 
-from app.core.jobs import Status
-from app.core.models import Registry
-from app.core.submissions import submit_path
+from app.core.jobs.records import Status
+from app.core.jobs.submissions import submit_path
+from app.core.registry.models import Registry
 from scheduler.worker import Worker
 
 
@@ -96,7 +96,7 @@ def test_a_corrupt_artifact_ends_the_job(settings, db, jobs, alice, make_csv, mo
     target = record.directory(settings.models_dir) / "model.joblib"
     target.chmod(0o644)
     target.write_bytes(b"not a joblib file")
-    from app.core.models import artifact_sha256
+    from app.core.registry.models import artifact_sha256
 
     sha = artifact_sha256(record.directory(settings.models_dir))  # hex digits only
     with db.transaction() as tx:

@@ -15,10 +15,30 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from app.core.settings import ROOT, Settings
+
+
+# Times: both engines store naive UTC (MySQL DATETIME(3), SQLite text); the code uses aware UTC.
+def parse_time(value: Any) -> datetime | None:
+    """Database time (a naive UTC datetime from MySQL, text from SQLite) -> aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def db_time_text(value: datetime) -> str:
+    """A time as the naive UTC text both engines compare with their stored times
+    (millisecond precision, like SQLite's clock)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
 
 SQL_DIR = ROOT / "sql"
 

@@ -96,7 +96,7 @@ def _choice(*choices: str) -> Callable[[str], str]:
 
 
 def _model_name(raw: str) -> str:
-    # The same rule as app.core.models.NAME_PATTERN (settings import no other module of ours).
+    # The same rule as app.core.registry.models.NAME_PATTERN (settings import no other module of ours).
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", raw):
         raise ValueError("must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit")
     return raw

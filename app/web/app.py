@@ -1,6 +1,6 @@
 """The web application: create_app(settings) builds the one Starlette app that serves the
 panel (app/web/panel/), the API (app/web/api/) and the health answer, and starts the embedded
-worker processes (scheduler/supervisor.py)."""
+worker processes (app/web/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -23,24 +23,25 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from app import __version__
+from app.core.accounts.tokens import Tokens
+from app.core.accounts.users import Users
 from app.core.db import Database, DatabaseUnavailable, open_database
-from app.core.files import human_size, sweep_partial_uploads
-from app.core.joblist import JobList
-from app.core.jobs import Jobs, Status
+from app.core.events.metrics import registry_for
+from app.core.jobs.files import human_size, sweep_partial_uploads
+from app.core.jobs.listing import JobList
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
 from app.core.logfmt import log_event
-from app.core.metrics import registry_for
-from app.core.models import Registry
+from app.core.registry.models import Registry
 from app.core.settings import ROOT, Settings, load_settings
-from app.core.tokens import Tokens
-from app.core.users import Users
 from app.web import api, panel
 from app.web.api.metrics import MetricsListener
 from app.web.auth import session_user
 from app.web.csrf import csrf_token
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.security import SecurityHeaders
+from app.web.supervisor import EmbeddedWorkers
 from model.artifact import ModelError
-from scheduler.supervisor import EmbeddedWorkers
 
 log = logging.getLogger("beyond.web")
 TEMPLATES_DIR = ROOT / "templates"

@@ -8,10 +8,10 @@ import secrets
 
 from starlette.requests import Request
 
-from app.core.audit import Actor
+from app.core.accounts.throttle import ServerBusy
+from app.core.accounts.users import User
 from app.core.errors import AuthenticationRequired, PermissionDenied, Throttled
-from app.core.throttle import ServerBusy
-from app.core.users import User
+from app.core.events.audit import Actor
 from app.web.csrf import SESSION_CSRF
 
 SESSION_USER = "uid"

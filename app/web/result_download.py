@@ -1,6 +1,6 @@
 """The CSV result download shared by the API and the panel: the stored twin as it is
 (``dialect=rfc4180``) or converted into the upload's convention (``dialect=excel``, the
-default; see app/core/result_csv.py)."""
+default; see app/core/jobs/result_csv.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from app.core.jobs import Job
-from app.core.models import Registry
-from app.core.result_csv import DIALECTS, convention_for, converted, media_type, number_features
-from app.core.upload_inputs import UploadInputs
+from app.core.jobs.inputs import UploadInputs
+from app.core.jobs.records import Job
+from app.core.jobs.result_csv import DIALECTS, convention_for, converted, media_type, number_features
+from app.core.registry.models import Registry
 
 
 def csv_result(request: Request, job: Job, path: Path, dialect: str, headers: dict[str, str]) -> Response:

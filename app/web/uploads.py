@@ -1,5 +1,5 @@
 """Receiving an HTTP file upload: the multipart body streamed straight to a hidden .part file,
-capped as it arrives, and handed to the core (app/core/submissions.py) as an ``Upload``.
+capped as it arrives, and handed to the core (app/core/jobs/submissions.py) as an ``Upload``.
 
 Starlette's request.form() caps only non-file parts, so a file part could fill the disk before
 anyone looks at its size; this parser counts as it writes and stops at UPLOAD_LIMIT. The small
@@ -19,9 +19,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from app.core.errors import BeyondError, InvalidRequest, TooLarge
-from app.core.files import display_name, new_part_path
+from app.core.jobs.files import display_name, new_part_path
+from app.core.jobs.submissions import Upload, too_large
 from app.core.settings import Settings
-from app.core.submissions import Upload, too_large
 
 MAX_FIELD_BYTES = 64 * 1024   # one small form field (the CSRF token); never a file
 MAX_FIELDS = 10               # non-file parts in one upload

@@ -2,7 +2,7 @@
 -- tables and columns as sql/sqlite/006_job_events.sql. Every statement can be repeated (MySQL
 -- DDL commits at once; app/core/db.py skips "already exists").
 --
--- job_events: one row per state change of a job, written by app/core/jobs.py in the same
+-- job_events: one row per state change of a job, written by app/core/jobs/queue.py in the same
 -- transaction as the change itself (queued, claimed, requeued, reaped, released, retried,
 -- cancelled, finished_ok, finished_error). worker: the worker id (host:pid:random) for the
 -- events a worker causes, "web" or the user's name for the others; attempt: the job's

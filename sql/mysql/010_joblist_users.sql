@@ -2,7 +2,7 @@
 -- management. Same tables and columns as sql/sqlite/010_joblist_users.sql. Every statement can
 -- be repeated (app/core/db.py skips "already exists").
 --
--- file_key: the file name folded for search (app/core/joblist.py fold: NFKD, accents dropped,
+-- file_key: the file name folded for search (app/core/jobs/listing.py fold: NFKD, accents dropped,
 -- case-folded), written with the row. Compared in binary so both engines match the same rows
 -- (the folding is Python's, not a collation's). Rows from before this migration start NULL
 -- and are filled when the web server starts (JobList.fill_file_keys).

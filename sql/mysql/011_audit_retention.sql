@@ -2,7 +2,7 @@
 -- and columns as sql/sqlite/011_audit_retention.sql. Every statement can be repeated (MySQL
 -- DDL commits at once; app/core/db.py skips "already exists").
 --
--- audit_log: append-only. The application only ever INSERTs into it (app/core/audit.py has
+-- audit_log: append-only. The application only ever INSERTs into it (app/core/events/audit.py has
 -- no update or delete, and no query in sql/ updates or deletes its rows): who (actor, the
 -- user name; 'system' for the sweep), what (action, e.g. result.download), which object
 -- (object_type + object_id), from which address, when (at, UTC, the database clock).
@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
 -- with the time it expired (NULL: its files are kept).
 ALTER TABLE wp_records ADD COLUMN expired_at DATETIME(6) NULL;
 
--- The retention sweep runs at most hourly per host: each host's last run (app/core/retention.py).
+-- The retention sweep runs at most hourly per host: each host's last run (app/core/jobs/retention.py).
 CREATE TABLE IF NOT EXISTS sweep_runs (
     host   VARCHAR(255) NOT NULL PRIMARY KEY,
     ran_at DATETIME(6)  NOT NULL

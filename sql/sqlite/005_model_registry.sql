@@ -2,9 +2,9 @@
 -- sql/mysql/005_model_registry.sql.
 --
 -- models: every deployed version of every model (its files are in MODELS_DIR/NAME/VERSION/,
--- read-only). artifact_sha256 is the hash of those files (app/core/models.py artifact_sha256),
+-- read-only). artifact_sha256 is the hash of those files (app/core/registry/models.py artifact_sha256),
 -- schema_json the model's schema.json, deployed_by the panel user's name (NULL: the CLI).
--- At most one version per name is active: app/core/models.py switches it in one transaction.
+-- At most one version per name is active: app/core/registry/models.py switches it in one transaction.
 CREATE TABLE IF NOT EXISTS models (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     name            TEXT    NOT NULL,

@@ -1,7 +1,7 @@
 -- Beyond schema version 6, SQLite: a job's history, cancel, and the input's hash. Same tables
 -- and columns as sql/mysql/006_job_events.sql.
 --
--- job_events: one row per state change of a job, written by app/core/jobs.py in the same
+-- job_events: one row per state change of a job, written by app/core/jobs/queue.py in the same
 -- transaction as the change itself (queued, claimed, requeued, reaped, released, retried,
 -- cancelled, finished_ok, finished_error). worker: the worker id (host:pid:random) for the
 -- events a worker causes, "web" or the user's name for the others; attempt: the job's

@@ -2,7 +2,7 @@
 -- table and columns as sql/mysql/007_job_quality.sql.
 --
 -- job_quality: one row per finished job (a re-run replaces it; deleting the job deletes it,
--- app/core/jobs.py). status is ok / warning / alert / unknown (no training profile);
+-- app/core/jobs/queue.py). status is ok / warning / alert / unknown (no training profile);
 -- drifted_features a JSON list of names; report_json the whole report (GET
 -- /api/jobs/{id}/quality). model_name and model_version: what scored the job, for the model's
 -- page over time (/models/{name}/quality).

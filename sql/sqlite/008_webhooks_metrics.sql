@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 );
 CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
 
--- Counters for /metrics (app/core/metrics.py), kept in the database so that every host
+-- Counters for /metrics (app/core/events/metrics.py), kept in the database so that every host
 -- reports the same numbers and they survive restarts and deleted jobs. labels: the sorted
 -- label pairs as text ('model=x,status=y'); histograms keep one row per bucket, plus
 -- _sum and _count.

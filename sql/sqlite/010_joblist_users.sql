@@ -1,7 +1,7 @@
 -- Beyond schema version 10, SQLite: the job list's accent-free search, and user management.
 -- Same tables and columns as sql/mysql/010_joblist_users.sql.
 --
--- file_key: the file name folded for search (app/core/joblist.py fold: NFKD, accents dropped,
+-- file_key: the file name folded for search (app/core/jobs/listing.py fold: NFKD, accents dropped,
 -- case-folded), written with the row, so 'exportacion' finds 'exportación' with one LIKE on
 -- both engines. SQLite cannot fold accents in SQL, so rows from before this migration start
 -- NULL and are filled by JobList.fill_file_keys() when the web server starts; until

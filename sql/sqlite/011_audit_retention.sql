@@ -1,7 +1,7 @@
 -- Beyond schema version 11, SQLite: the audit log and result retention. Same tables and
 -- columns as sql/mysql/011_audit_retention.sql.
 --
--- audit_log: append-only. The application only ever INSERTs into it (app/core/audit.py has
+-- audit_log: append-only. The application only ever INSERTs into it (app/core/events/audit.py has
 -- no update or delete, and no query in sql/ updates or deletes its rows): who (actor, the
 -- user name; 'system' for the sweep), what (action, e.g. result.download), which object
 -- (object_type + object_id), from which address, when (at, UTC, the database clock).
@@ -23,7 +23,7 @@ CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log (action, at);
 -- with the time it expired (NULL: its files are kept).
 ALTER TABLE wp_records ADD COLUMN expired_at TEXT NULL;
 
--- The retention sweep runs at most hourly per host: each host's last run (app/core/retention.py).
+-- The retention sweep runs at most hourly per host: each host's last run (app/core/jobs/retention.py).
 CREATE TABLE IF NOT EXISTS sweep_runs (
     host   TEXT PRIMARY KEY,
     ran_at TEXT NOT NULL

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from app.core.db import Database
-from app.core.jobs import Job, Jobs
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Job
 from app.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -160,7 +162,7 @@ def output_files(settings: Settings) -> dict[str, list[str]]:
 
 
 def job_rows(db: Database) -> Iterator[Job]:
-    yield from Jobs(db).list(archived=None, limit=100_000)
+    yield from JobList(db).page(JobFilter(archived=None), limit=100_000)
 
 
 # Log lines for a job's state changes, and the fields each must carry (duration: seconds spent

@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.core.audit import ACTIONS, AuditFilter, AuditLog
 from app.core.errors import InvalidRequest
+from app.core.events.audit import ACTIONS, AuditFilter, AuditLog
 from app.web.api.params import caller, parse_choice, parse_int
 
 MAX_LIMIT = 500

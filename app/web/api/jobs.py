@@ -13,16 +13,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from app.core.accounts.users import User
 from app.core.errors import Conflict, Gone, NotFound
-from app.core.files import remove_job_files
-from app.core.jobs import Job, Jobs, Status
-from app.core.quality import QualityReports, QualitySummary
-from app.core.result_csv import DIALECTS
-from app.core.results import expired_message, job_file
+from app.core.jobs.files import remove_job_files
+from app.core.jobs.listing import JobFilter, JobList
+from app.core.jobs.quality import QualityReports, QualitySummary
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Job, Status
+from app.core.jobs.result_csv import DIALECTS
+from app.core.jobs.results import expired_message, job_file
+from app.core.jobs.submissions import accept_upload
 from app.core.settings import Settings
-from app.core.submissions import accept_upload
-from app.core.users import User
-from app.web.api.params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status
+from app.web.api.params import caller, job_id_param, parse_bool, parse_choice, parse_int, parse_status, parse_text
 from app.web.auth import actor_of
 from app.web.result_download import csv_result
 from app.web.uploads import receive_upload
@@ -89,16 +91,17 @@ async def list_jobs(request: Request) -> Response:
     query = request.query_params
     limit = parse_int("limit", query.get("limit"), default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
     offset = parse_int("offset", query.get("offset"), default=0)
-    status = parse_status(query.get("status"))
-    archived = parse_bool("archived", query.get("archived"), default=False)
+    # The panel's list and filters (app/core/jobs/listing.py): the search ignores case and accents.
+    where = JobFilter(owner_id=None if user.is_admin else user.id, status=parse_status(query.get("status")),
+                      archived=parse_bool("archived", query.get("archived"), default=False),
+                      search=parse_text("search", query.get("search"), "a part of a file name"),
+                      model=parse_text("model", query.get("model"), "a model name"))
 
     def read() -> tuple[list[Job], int, dict[int, QualitySummary]]:
-        jobs: Jobs = request.app.state.jobs
-        owner = None if user.is_admin else user.id
-        found = jobs.list(owner_id=owner, status=status, archived=archived, limit=limit, offset=offset)
-        found = jobs.with_positions(found)
+        listing = JobList(request.app.state.db)
+        found = request.app.state.jobs.with_positions(listing.page(where, limit=limit, offset=offset))
         quality = QualityReports(request.app.state.db).summaries(found)
-        return found, jobs.count(owner_id=owner, status=status, archived=archived), quality
+        return found, listing.count(where), quality
 
     found, total, quality = await run_in_threadpool(read)
     return JSONResponse({"jobs": [job_json(j, quality.get(j.id)) for j in found], "total": total, "limit": limit,

@@ -1,6 +1,6 @@
 """GET /metrics for Prometheus (administrators, with a token or HTTP Basic), and the optional
 listener on METRICS_BIND that serves the same without credentials (for a scraper on a private
-network). What is reported, and why it all comes from the database: app/core/metrics.py."""
+network). What is reported, and why it all comes from the database: app/core/events/metrics.py."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.core.db import Database
+from app.core.events.metrics import CONTENT_TYPE, exposition, registry_for
 from app.core.logfmt import log_event
-from app.core.metrics import CONTENT_TYPE, exposition, registry_for
 from app.core.settings import Settings
 from app.web.api.params import caller
 

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.core.models import ModelRecord, Registry
+from app.core.registry.models import ModelRecord, Registry
 from app.web.api.params import caller, parse_bool
 from app.web.auth import actor_of
 from app.web.uploads import receive_upload

@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from app import __version__
-from app.core.audit import ACTIONS as AUDIT_ACTIONS
-from app.core.jobs import EVENTS, Status
+from app.core.events.audit import ACTIONS as AUDIT_ACTIONS
+from app.core.events.webhooks import EVENTS as WEBHOOK_EVENTS
+from app.core.events.webhooks import MAX_URL
+from app.core.jobs.records import EVENTS, Status
+from app.core.jobs.submissions import human_size
 from app.core.settings import Settings
-from app.core.submissions import human_size
-from app.core.webhooks import EVENTS as WEBHOOK_EVENTS
-from app.core.webhooks import MAX_URL
 from app.web.api.audit import DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT
 from app.web.api.audit import MAX_LIMIT as AUDIT_MAX_LIMIT
 from app.web.api.jobs import DEFAULT_LIMIT, MAX_LIMIT
@@ -599,6 +599,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         _query("status", {"type": "string", "enum": STATUSES}, "Only jobs in this status."),
                         _query("archived", {"type": "boolean", "default": False},
                                "false: active jobs (the default); true: archived ones."),
+                        _query("search", {"type": "string"},
+                               "Only jobs whose file name contains this text, ignoring case and accents."),
+                        _query("model", {"type": "string"}, "Only jobs scored by this model (its name)."),
                     ],
                     "responses": _responses(_json(_ref("JobList"), "A page of jobs."), "BadRequest", "Unauthorized"),
                 },

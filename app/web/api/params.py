@@ -18,9 +18,9 @@ import re
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from app.core.accounts.users import User
 from app.core.errors import InvalidRequest
-from app.core.jobs import Status
-from app.core.users import User
+from app.core.jobs.records import Status
 from app.web.auth import api_user, require_admin
 
 _DIGITS = re.compile(r"[0-9]{1,18}")  # < 2**63: fits a signed 64-bit column on both engines
@@ -83,6 +83,16 @@ def parse_choice(name: str, raw: str | None, choices: tuple[str, ...], default: 
         allowed = ", ".join(repr(c) for c in choices)
         raise InvalidRequest(f"The parameter '{name}' must be one of {allowed}; got {raw[:40]!r}.",
                          extra={"parameter": name, "allowed": list(choices)})
+    return raw
+
+
+def parse_text(name: str, raw: str | None, what: str, max_length: int = 255) -> str | None:
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise _empty(name, what)
+    if len(raw) > max_length:
+        raise InvalidRequest(f"The parameter '{name}' is longer than {max_length} characters.", extra={"parameter": name})
     return raw
 
 

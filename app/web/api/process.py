@@ -26,15 +26,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.core import audit
-from app.core.audit import Actor
 from app.core.errors import Conflict, Gone, NotFound, Unavailable
-from app.core.jobs import Job, Jobs, Status
-from app.core.results import expired_message
+from app.core.events import audit
+from app.core.events.audit import Actor
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Job, Status
+from app.core.jobs.results import expired_message
 from app.core.settings import Settings
 from app.web.api.params import caller, parse_bool, parse_int
 from app.web.auth import actor_of
-from scheduler.supervisor import EXIT_NOT_CLAIMED, EXIT_OK, ChildRun, run_worker
+from app.web.supervisor import EXIT_NOT_CLAIMED, EXIT_OK, ChildRun, run_worker
 
 
 def now_iso() -> str:

@@ -9,10 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.core.accounts.users import User
 from app.core.errors import Conflict, InvalidRequest, NotFound
-from app.core.models import Registry, check_name
-from app.core.quality import QualityReports
-from app.core.users import User
+from app.core.jobs.quality import QualityReports
+from app.core.registry.models import Registry, check_name
 from app.web.api.jobs import visible_job
 from app.web.api.params import caller
 

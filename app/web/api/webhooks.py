@@ -1,6 +1,6 @@
 """The webhooks API: register a URL for job events (the secret is in the answer to POST only),
 list yours with their recent deliveries and attempts, delete one. Administrators may add
-global webhooks, which hear every user's jobs. The rules live in app/core/webhooks.py."""
+global webhooks, which hear every user's jobs. The rules live in app/core/events/webhooks.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.core.errors import InvalidRequest, TooLarge
-from app.core.webhooks import Webhook, Webhooks
+from app.core.events.webhooks import Webhook, Webhooks
 from app.web.api.params import caller, parse_int
 from app.web.auth import actor_of
 

@@ -7,8 +7,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.core.accounts.users import User, UserError, check_new_password
 from app.core.errors import Throttled
-from app.core.users import User, UserError, check_new_password
 from app.web import auth
 from app.web.auth import actor_of, client_address
 from app.web.panel.common import (

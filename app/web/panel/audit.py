@@ -12,9 +12,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.audit import ACTIONS, AuditFilter, AuditLog
+from app.core.accounts.users import User
 from app.core.errors import InvalidRequest
-from app.core.users import User
+from app.core.events.audit import ACTIONS, AuditFilter, AuditLog
 from app.web.api.audit import parse_when
 from app.web.panel.common import page, render
 

@@ -1,6 +1,6 @@
 """The job list's bulk actions: the selected rows, or "all N matching this filter", with one
 confirmation that says how many. Which actions exist, and what each does to a job, is the
-table app/core/joblist.py BULK_ACTIONS; this module only reads the form and answers.
+table app/core/jobs/listing.py BULK_ACTIONS; this module only reads the form and answers.
 
 Without JavaScript the first POST answers a confirmation page (the count, and a button that
 sends the same form again with confirmed=1); the page's script asks the same question in a
@@ -15,9 +15,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.joblist import BULK_ACTIONS, MAX_BULK, JobList, run_bulk
+from app.core.accounts.users import User
+from app.core.jobs.bulk import BULK_ACTIONS, run_bulk
+from app.core.jobs.listing import MAX_BULK, JobList
 from app.core.settings import Settings
-from app.core.users import User
 from app.web.auth import actor_of
 from app.web.panel.common import MAX_ID, field, flash, page, render, safe_next, see_other
 from app.web.panel.jobs import Filters

@@ -14,8 +14,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from app.core.accounts.users import User, Users
 from app.core.errors import NotFound
-from app.core.users import User, Users
 from app.web.auth import require_admin, session_user
 from app.web.csrf import CSRF_FIELD, check_csrf
 
@@ -27,7 +27,7 @@ MAX_FIELD_BYTES = 64 * 1024
 MAX_ID = 2**63 - 1
 
 Handler = Callable[[Request, User, FormData | None], Response]
-# What a user who must choose a new password may still reach (app/core/accounts.py).
+# What a user who must choose a new password may still reach (app/core/accounts/admin.py).
 PASSWORD_CHANGE_PATHS = ("/account", "/logout")
 
 

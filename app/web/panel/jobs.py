@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from app.core.accounts.users import User
 from app.core.db import Database
 from app.core.errors import (
     Conflict,
@@ -29,18 +30,19 @@ from app.core.errors import (
     Unavailable,
     UnknownModel,
 )
-from app.core.files import existing_file, human_size, remove_job_files
-from app.core.job_view import class_counts, result_preview
-from app.core.joblist import BULK_ACTIONS, DEFAULT_SORT, DIRECTIONS, MAX_BULK, SORTS, JobFilter, JobList, Sort
-from app.core.jobs import Job, Jobs, Status
-from app.core.models import ModelRecord, Registry
-from app.core.quality import QualityReports
-from app.core.result_csv import DIALECTS
-from app.core.results import expired_message, job_file
+from app.core.jobs.bulk import BULK_ACTIONS
+from app.core.jobs.files import existing_file, human_size, remove_job_files
+from app.core.jobs.inputs import UploadInput, UploadInputs
+from app.core.jobs.listing import DEFAULT_SORT, DIRECTIONS, MAX_BULK, SORTS, JobFilter, JobList, Sort
+from app.core.jobs.quality import QualityReports
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Job, Status
+from app.core.jobs.result_csv import DIALECTS
+from app.core.jobs.results import expired_message, job_file
+from app.core.jobs.submissions import MODEL_FIELD, Upload, accept_upload
+from app.core.jobs.view import class_counts, result_preview
+from app.core.registry.models import ModelRecord, Registry
 from app.core.settings import Settings
-from app.core.submissions import MODEL_FIELD, Upload, accept_upload
-from app.core.upload_inputs import UploadInput, UploadInputs
-from app.core.users import User
 from app.web.auth import actor_of, session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.errors import status_of

@@ -11,12 +11,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.core.accounts.users import User
 from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, TooLarge
-from app.core.files import human_size
+from app.core.jobs.files import human_size
 from app.core.logfmt import log_event
-from app.core.model_template import template_csv, template_filename
-from app.core.models import NAME_PATTERN, ModelRecord, Registry
-from app.core.users import User
+from app.core.registry.models import NAME_PATTERN, ModelRecord, Registry
+from app.core.registry.template import template_csv, template_filename
 from app.web.auth import actor_of, require_admin, session_user
 from app.web.csrf import CSRF_FIELD, CSRF_HEADER, check_csrf
 from app.web.panel.common import flash, login_redirect, page, render, see_other

@@ -8,10 +8,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.core.accounts.users import User
 from app.core.errors import NotFound
-from app.core.models import NAME_PATTERN, Registry
-from app.core.quality import QualityReports
-from app.core.users import User
+from app.core.jobs.quality import QualityReports
+from app.core.registry.models import NAME_PATTERN, Registry
 from app.web import charts
 from app.web.panel.common import page, render
 from app.web.panel.jobs import visible_job

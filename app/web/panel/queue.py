@@ -6,9 +6,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.queue_health import WINDOW_SECONDS, queue_health
+from app.core.accounts.users import User
+from app.core.jobs.health import WINDOW_SECONDS, queue_health
 from app.core.settings import Settings
-from app.core.users import User
 from app.web.panel.common import page, render
 
 

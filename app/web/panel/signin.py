@@ -7,8 +7,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.core.accounts.users import User
 from app.core.errors import Throttled
-from app.core.users import User
 from app.web import auth
 from app.web.auth import client_address, session_user
 from app.web.csrf import CSRF_FIELD, check_csrf

@@ -6,8 +6,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.core.accounts.users import User
 from app.core.errors import NotFound
-from app.core.users import User
 from app.web.auth import actor_of
 from app.web.panel.common import (
     field,

@@ -9,9 +9,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.accounts import INVITATION_HOURS, Accounts
+from app.core.accounts.admin import INVITATION_HOURS, Accounts
+from app.core.accounts.users import User, UserError, check_new_password
 from app.core.errors import Conflict, InvalidRequest, NotFound
-from app.core.users import User, UserError, check_new_password
 from app.web import auth
 from app.web.auth import actor_of
 from app.web.csrf import CSRF_FIELD, check_csrf

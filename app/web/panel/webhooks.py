@@ -1,6 +1,6 @@
 """Panel: a user's webhooks (create, with the secret shown once; delete) and each one's recent
 deliveries with every attempt's status code and duration. Administrators also manage the
-global webhooks here. The rules live in app/core/webhooks.py."""
+global webhooks here. The rules live in app/core/events/webhooks.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.core.accounts.users import User
 from app.core.errors import InvalidRequest, PermissionDenied
-from app.core.users import User
-from app.core.webhooks import EVENTS, Webhooks
+from app.core.events.webhooks import EVENTS, Webhooks
 from app.web.auth import actor_of
 from app.web.panel.common import field, flash, page, path_id, render, see_other
 

@@ -37,9 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.core.db import Database, Row
+from app.core.db import Database, Row, parse_time
 from app.core.errors import Throttled
-from app.core.jobs import parse_time
 from app.core.logfmt import log_event
 
 log = logging.getLogger("beyond.auth")

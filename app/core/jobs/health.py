@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.core.db import Database
-from app.core.jobs import Status, parse_time
+from app.core.db import Database, parse_time
+from app.core.jobs.records import Status
 
 WINDOW_SECONDS = 3600
 

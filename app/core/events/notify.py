@@ -17,12 +17,12 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from app.core.accounts.users import User, Users
 from app.core.db import Database
-from app.core.jobs import Job, Status
+from app.core.jobs.records import Job, Status
 from app.core.logfmt import log_event
-from app.core.models import Registry
+from app.core.registry.models import Registry
 from app.core.settings import Settings
-from app.core.users import User, Users
 
 log = logging.getLogger("beyond.notify")
 SMTP_TIMEOUT = 10  # seconds

@@ -12,15 +12,17 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.core import audit, quotas
-from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import FileRejected, TooLarge, Unavailable
-from app.core.files import display_name, human_size, new_part_path
-from app.core.jobs import Job, Jobs
-from app.core.models import ModelRecord, Registry
+from app.core.events import audit
+from app.core.events.audit import Actor
+from app.core.jobs import quotas
+from app.core.jobs.files import display_name, human_size, new_part_path
+from app.core.jobs.inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Job
+from app.core.registry.models import ModelRecord, Registry
 from app.core.settings import Settings
-from app.core.upload_inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
 from model.artifact import ModelError
 from model.csv_habits import blank_lines_above, file_encoding, find_header_line
 from model.csv_input import CsvReport, Problem, header_fits, inspect_csv
@@ -172,7 +174,7 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
     by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). What
     the check learned is stored with the job (job_inputs, migration 012): the worker does not
     check the file again unless it changed. The user's quotas are checked first
-    (app/core/quotas.py); the accepted upload is audited as ``actor`` (None: the owner, from
+    (app/core/jobs/quotas.py); the accepted upload is audited as ``actor`` (None: the owner, from
     no address)."""
     canonical: Path | None = None
     conversion: Conversion | None = None

@@ -1,4 +1,4 @@
-"""Per-user quotas, checked for every upload (panel, API, CLI) by app/core/submissions.py:
+"""Per-user quotas, checked for every upload (panel, API, CLI) by app/core/jobs/submissions.py:
 
     MAX_PENDING_JOBS_PER_USER  jobs waiting or running at once       -> QuotaExceeded (429)
     MAX_STORAGE_MB_PER_USER    bytes of stored uploads and results   -> StorageQuotaExceeded (413)
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from app.core.db import Database
 from app.core.errors import QuotaExceeded, StorageQuotaExceeded
-from app.core.files import human_size, stored_path
+from app.core.jobs.files import human_size, stored_path
 from app.core.settings import Settings
 
 MB = 1024 * 1024

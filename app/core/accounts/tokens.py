@@ -8,11 +8,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.core import audit
-from app.core.audit import SYSTEM, Actor
-from app.core.db import Database
-from app.core.jobs import parse_time
-from app.core.users import User, user_from_row
+from app.core.accounts.users import User, user_from_row
+from app.core.db import Database, parse_time
+from app.core.events import audit
+from app.core.events.audit import SYSTEM, Actor
 
 TOKEN_PREFIX = "byd_"
 # last_used_at is written at most this often per token: an API read does no write otherwise.

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from app.core.models import ModelRecord
+from app.core.registry.models import ModelRecord
 from model.artifact import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, FeatureSpec
 from model.csv_input import INTEGER_LIMIT, MISSING_WORDS
 from model.xlsx_writer import needs_guard

@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.db import Database, Row
-from app.core.jobs import Job, Status, parse_time
+from app.core.db import Database, Row, parse_time
+from app.core.events import webhooks
+from app.core.jobs.records import Job, Status
 from app.core.logfmt import log_event
 
 log = logging.getLogger("beyond.quality")
@@ -60,9 +61,7 @@ class QualityReports:
             tx.execute("job_quality_insert", params)
             if report["status"] == "alert":
                 # The job.quality_alert webhook event, in the same transaction as the report.
-                from app.core.webhooks import enqueue_quality_alert
-
-                enqueue_quality_alert(tx, job_id, {
+                webhooks.enqueue_quality_alert(tx, job_id, {
                     "status": report["status"], "reason": str(report["reason"])[:1000],
                     "rows_flagged": int(report["rows_flagged"]), "drifted_features": report["drifted_features"],
                 })

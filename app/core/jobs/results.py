@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.core import audit
-from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import Gone
-from app.core.files import existing_file
-from app.core.jobs import Job
+from app.core.events import audit
+from app.core.events.audit import Actor
+from app.core.jobs.files import existing_file
+from app.core.jobs.records import Job
 from app.core.settings import Settings
 
 KINDS = ("xlsx", "csv", "original")  # the .xlsx result, the CSV result, the uploaded CSV

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.jobs import Job
-from app.core.models import Registry
-from app.core.upload_inputs import UploadInput
+from app.core.jobs.inputs import UploadInput
+from app.core.jobs.records import Job
+from app.core.registry.models import Registry
 from model.artifact import NUMERIC_TYPES
 
 DIALECTS = ("excel", "rfc4180")

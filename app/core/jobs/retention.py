@@ -5,7 +5,7 @@ a row per host in ``sweep_runs`` with a guarded UPDATE decides which process's t
 
 An expired job keeps its row (history, owner, model, times) and its audit entries; only its
 uploaded file and results go, and ``expired_at`` says when. Downloads of it answer 410
-(app/core/results.py), retries are refused. Each job is expired by exactly one sweeper (the
+(app/core/jobs/results.py), retries are refused. Each job is expired by exactly one sweeper (the
 guarded UPDATE), in the same transaction as its audit entry; the files go after the row says
 so, as with a delete, so nothing ever points at a removed file.
 
@@ -19,11 +19,12 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from app.core import audit
-from app.core.audit import SYSTEM
-from app.core.db import Database, DuplicateKey
-from app.core.files import remove_job_files
-from app.core.jobs import Jobs, db_time_text, job_from_row
+from app.core.db import Database, DuplicateKey, db_time_text
+from app.core.events import audit
+from app.core.events.audit import SYSTEM
+from app.core.jobs.files import remove_job_files
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import job_from_row
 from app.core.logfmt import log_event
 from app.core.settings import Settings
 

@@ -1,5 +1,6 @@
-"""Jobs (rows of ``wp_records``): the one place that creates, claims, completes, fails, lists
-and reads them. The scheduler, the API and the embedded worker all claim through here.
+"""Jobs (rows of ``wp_records``): the one place that creates, claims, completes, fails, cancels
+and reads them (the list of jobs is app/core/jobs/listing.py). The scheduler, the API and
+the embedded worker all claim through here.
 
 Every write made on behalf of a running job is fenced by its claim token
 (``WHERE id=? AND status_file='IN PROCESS' AND claim_token=?``): a worker whose lease was
@@ -8,218 +9,23 @@ taken over matches 0 rows and must discard its output.
 
 from __future__ import annotations
 
-import builtins  # Jobs.list shadows the name list inside the class
 import dataclasses
-import enum
 import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from app.core import audit
-from app.core.audit import SYSTEM, Actor
-from app.core.db import Database, Row, Transaction
+from app.core.db import Database, Transaction, db_time_text, parse_time
 from app.core.errors import Conflict, NotFound
+from app.core.events import audit, metrics, webhooks
+from app.core.events.audit import SYSTEM, Actor
+from app.core.jobs.records import EVENTS, Claim, Job, JobEvent, Reaped, Status, job_from_row
 from app.core.logfmt import log_event
 from app.core.textfold import fold
 
 log = logging.getLogger("beyond.jobs")
-
-
-class Status(enum.StrEnum):
-    PENDING = "PENDING"
-    IN_PROCESS = "IN PROCESS"
-    PROCESS_OK = "PROCESS OK"
-    ERROR = "ERROR"
-    CANCELLED = "CANCELLED"  # stopped by its owner or an administrator (migration 006)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Database time (a naive UTC datetime from MySQL, text from SQLite) -> aware UTC datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def db_time_text(value: datetime) -> str:
-    """A time as the naive UTC text both engines compare with their stored times
-    (millisecond precision, like SQLite's clock)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    owner_id: int
-    owner_name: str | None
-    file_name: str
-    path_up: str
-    path_result: str | None
-    path_result_csv: str | None
-    file_size: int
-    status: Status
-    date_up: datetime | None
-    date_init: datetime | None
-    date_result: datetime | None
-    rows_total: int | None
-    rows_done: int
-    attempts: int
-    error_message: str | None
-    archived: bool
-    model_version: str | None
-    claimed_by: str | None
-    claim_token: str | None
-    heartbeat_at: datetime | None
-    model_name: str | None = None  # the registered model (None: jobs from before the registry)
-    model_sha256: str | None = None
-    input_sha256: str | None = None  # the uploaded file's hash (None: jobs from before migration 006)
-    queue_position: int | None = None  # PENDING jobs: 1 = next to be claimed (Jobs.with_positions)
-    expired_at: datetime | None = None  # RESULT_RETENTION_DAYS removed its files (the row stays)
-
-    @property
-    def expired(self) -> bool:
-        return self.expired_at is not None
-
-    def expires_at(self, retention_days: int) -> datetime | None:
-        """When the retention sweep will remove this finished job's files (None: never)."""
-        if retention_days <= 0 or not self.finished or self.expired or self.date_result is None:
-            return None
-        return self.date_result + timedelta(days=retention_days)
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.date_init and self.date_result:
-            return (self.date_result - self.date_init).total_seconds()
-        return None
-
-    @property
-    def progress(self) -> float:
-        if self.status is Status.PROCESS_OK:
-            return 1.0
-        if not self.rows_total:
-            return 0.0
-        return min(1.0, self.rows_done / self.rows_total)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in (Status.PROCESS_OK, Status.ERROR, Status.CANCELLED)
-
-    @property
-    def rows_per_second(self) -> float | None:
-        """A running job's rate so far (rows written by its last progress write over the time
-        since its claim), or a finished job's over its whole run."""
-        if self.status is Status.IN_PROCESS and self.date_init and self.heartbeat_at and self.rows_done:
-            seconds = (self.heartbeat_at - self.date_init).total_seconds()
-            return self.rows_done / seconds if seconds > 0 else None
-        if self.status is Status.PROCESS_OK and self.duration_seconds and self.rows_total:
-            return self.rows_total / self.duration_seconds
-        return None
-
-    @property
-    def seconds_left(self) -> float | None:
-        """The estimated time until a running job is done, at its rate so far."""
-        rate = self.rows_per_second
-        if self.status is not Status.IN_PROCESS or not rate or self.rows_total is None:
-            return None
-        return max(0.0, (self.rows_total - self.rows_done) / rate)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The public JSON shape (no claim token, no server paths)."""
-
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
-        return {
-            "id": self.id,
-            "owner": self.owner_name,
-            "file_name": self.file_name,
-            "file_size": self.file_size,
-            "status": self.status.value,
-            "uploaded_at": iso(self.date_up),
-            "started_at": iso(self.date_init),
-            "finished_at": iso(self.date_result),
-            "duration_seconds": self.duration_seconds,
-            "rows_total": self.rows_total,
-            "rows_done": self.rows_done,
-            "progress": round(self.progress, 4),
-            "attempts": self.attempts,
-            "error": self.error_message,
-            "archived": self.archived,
-            "model": self.model_name,
-            "model_version": self.model_version,
-            "model_sha256": self.model_sha256,
-            "has_result": self.status is Status.PROCESS_OK and bool(self.path_result) and not self.expired,
-            "expired": self.expired,
-            "expired_at": iso(self.expired_at),
-            "input_sha256": self.input_sha256,
-            "rows_per_second": None if self.rows_per_second is None else round(self.rows_per_second, 1),
-            "seconds_left": None if self.seconds_left is None else round(self.seconds_left, 1),
-            "queue_position": self.queue_position,
-        }
-
-
-def job_from_row(row: Row) -> Job:
-    return Job(
-        id=int(row["id"]),
-        owner_id=int(row["owner_id"]),
-        owner_name=row.get("owner_name"),
-        file_name=row["file_name"],
-        path_up=row["path_up"],
-        path_result=row["path_result"],
-        path_result_csv=row["path_result_csv"],
-        file_size=int(row["file_size"] or 0),
-        status=Status(row["status_file"]),
-        date_up=parse_time(row["date_up"]),
-        date_init=parse_time(row["date_init"]),
-        date_result=parse_time(row["date_result"]),
-        rows_total=None if row["rows_total"] is None else int(row["rows_total"]),
-        rows_done=int(row["rows_done"] or 0),
-        attempts=int(row["attempts"] or 0),
-        error_message=row["error_message"],
-        archived=bool(row["archived"]),
-        model_version=row["model_version"],
-        claimed_by=row["claimed_by"],
-        claim_token=row["claim_token"],
-        heartbeat_at=parse_time(row["heartbeat_at"]),
-        model_name=row.get("model_name"),
-        model_sha256=row.get("model_sha256"),
-        expired_at=parse_time(row.get("expired_at")),
-        input_sha256=row.get("input_sha256"),
-    )
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """One state change of a job (a row of job_events): what happened, the status it left the
-    job in, which worker (or "web" / a user) did it, the job's attempts then, and a sentence."""
-
-    id: int
-    job_id: int
-    event: str
-    status: str
-    worker: str | None
-    attempt: int
-    detail: str | None
-    at: datetime | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "event": self.event, "status": self.status, "worker": self.worker,
-                "attempt": self.attempt, "detail": self.detail, "at": self.at.isoformat() if self.at else None}
-
-
-# The kinds of job_events rows, in the order a job usually meets them.
-EVENTS = ("queued", "claimed", "released", "requeued", "reaped", "cancelled", "retried",
-          "finished_ok", "finished_error")
 
 
 def worker_identity() -> str:
@@ -227,34 +33,10 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A job this worker holds: the token fences every write it makes for the job."""
-
-    job: Job
-    token: str
-    worker: str
-
-
-@dataclass(frozen=True)
-class Reaped:
-    """A running job taken back from a worker that stopped heartbeating."""
-
-    id: int
-    owner_name: str | None
-    lost_worker: str | None
-    token: str | None  # the lost claim's token: its leftover files carry it in their names
-    attempts: int
-    held_seconds: float | None  # from the lost claim to the reaping
-    failed: bool  # True: attempts exhausted, now ERROR; False: back to PENDING
-
-
 # What else a job's state change writes, in its transaction: the /metrics counters and the
-# webhook outbox (the modules import this one, hence the imports inside the functions).
+# webhook outbox.
 def _finished(tx: Transaction, job_id: int, event: str) -> None:
     """A final state: counted for /metrics, and the event written to the webhook outbox."""
-    from app.core import metrics, webhooks
-
     row = tx.one("job_get", {"id": job_id})
     if row is not None:
         metrics.job_finished(tx, row)
@@ -262,8 +44,6 @@ def _finished(tx: Transaction, job_id: int, event: str) -> None:
 
 
 def _taken_over(tx: Transaction, outcome: str) -> None:
-    from app.core import metrics
-
     metrics.add(tx, "lease_takeovers", 1, outcome=outcome)
 
 
@@ -311,7 +91,7 @@ class Jobs:
         tx.execute("job_event_insert", {"id": job_id, "event": event, "worker": worker,
                                         "detail": None if detail is None else detail[:4000]})
 
-    def events(self, job_id: int) -> builtins.list[JobEvent]:
+    def events(self, job_id: int) -> list[JobEvent]:
         """The job's history, oldest first."""
         return [
             JobEvent(id=int(r["id"]), job_id=int(r["job_id"]), event=r["event"], status=r["status"],
@@ -327,7 +107,7 @@ class Jobs:
         row = self.db.one("job_queue_position", {"id": job.id})
         return int(row["n"]) if row else None
 
-    def with_positions(self, jobs: builtins.list[Job]) -> builtins.list[Job]:
+    def with_positions(self, jobs: list[Job]) -> list[Job]:
         """The jobs, PENDING ones with their queue_position (one indexed count each)."""
         return [dataclasses.replace(j, queue_position=self.queue_position(j)) if j.status is Status.PENDING else j
                 for j in jobs]
@@ -343,51 +123,13 @@ class Jobs:
             return None
         return job
 
-    @staticmethod
-    def _filters(
-        owner_id: int | None, status: Status | None, archived: bool | None, search: str | None
-    ) -> dict[str, Any]:
-        pattern = None
-        if search:
-            escaped = search.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-            pattern = f"%{escaped}%"
-        return {
-            "owner_id": owner_id,
-            "status": status.value if status else None,
-            "archived": None if archived is None else int(archived),
-            "search": pattern,
-        }
-
-    def list(
-        self,
-        owner_id: int | None = None,
-        status: Status | None = None,
-        archived: bool | None = False,
-        search: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[Job]:
-        params = self._filters(owner_id, status, archived, search)
-        params.update(limit=int(limit), offset=int(offset))
-        return [job_from_row(r) for r in self.db.all("jobs_list", params)]
-
-    def count(
-        self,
-        owner_id: int | None = None,
-        status: Status | None = None,
-        archived: bool | None = False,
-        search: str | None = None,
-    ) -> int:
-        row = self.db.one("jobs_count", self._filters(owner_id, status, archived, search))
-        return int(row["n"]) if row else 0
-
     def status_counts(self, owner_id: int | None = None) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
         for row in self.db.all("jobs_status_counts", {"owner_id": owner_id}):
             counts[row["status_file"]] = int(row["n"])
         return counts
 
-    def pending_ids(self) -> builtins.list[int]:
+    def pending_ids(self) -> list[int]:
         return [int(r["id"]) for r in self.db.all("jobs_pending_ids")]
 
     # -- what the panel's live updates ask ------------------------------------------------------
@@ -397,11 +139,11 @@ class Jobs:
         now = parse_time(row["now"]) if row else None
         return now or datetime.now(UTC)
 
-    def active(self, owner_id: int | None) -> builtins.list[Job]:
+    def active(self, owner_id: int | None) -> list[Job]:
         """Jobs that may still change on their own (PENDING, IN PROCESS), newest first."""
         return [job_from_row(r) for r in self.db.all("jobs_active", {"owner_id": owner_id})]
 
-    def finished_since(self, owner_id: int | None, since: datetime) -> builtins.list[Job]:
+    def finished_since(self, owner_id: int | None, since: datetime) -> list[Job]:
         """Jobs that ended at or after ``since`` (a time an earlier db_now() returned)."""
         params = {"owner_id": owner_id, "since": db_time_text(since)}
         return [job_from_row(r) for r in self.db.all("jobs_finished_since", params)]
@@ -494,16 +236,16 @@ class Jobs:
                                    "released", "the worker was stopped; back in the queue")
 
     # -- recovery --------------------------------------------------------------------------------
-    def reap(self, lease_seconds: int, max_attempts: int) -> tuple[builtins.list[int], builtins.list[int]]:
+    def reap(self, lease_seconds: int, max_attempts: int) -> tuple[list[int], list[int]]:
         """Jobs whose heartbeat is older than the lease: back to PENDING, or ERROR once they
         have used max_attempts. Returns (requeued ids, failed ids)."""
         lost = self.reap_lost(lease_seconds, max_attempts)
         return [r.id for r in lost if not r.failed], [r.id for r in lost if r.failed]
 
-    def reap_lost(self, lease_seconds: int, max_attempts: int) -> builtins.list[Reaped]:
+    def reap_lost(self, lease_seconds: int, max_attempts: int) -> list[Reaped]:
         """``reap`` with what the caller needs to log the change and remove the lost claim's
         files. Each job is reaped by exactly one reaper: the guarded UPDATEs decide."""
-        reaped: builtins.list[Reaped] = []
+        reaped: list[Reaped] = []
         for row in self.db.all("jobs_stale", {"lease_seconds": lease_seconds}):
             # The token in the guard: only the claim seen as stale is reaped, never a newer one.
             params = {"id": row["id"], "token": row["claim_token"], "lease_seconds": lease_seconds,
@@ -613,6 +355,6 @@ class Jobs:
             if done:
                 audit.record(tx, actor, audit.JOB_DELETE, "job", job_id)
         if done:
-            self.db.execute("job_quality_delete", {"job_id": job_id})  # its report (app/core/quality.py)
+            self.db.execute("job_quality_delete", {"job_id": job_id})  # its report (app/core/jobs/quality.py)
             log_event(log, "job.deleted", job=job_id, worker="web")
         return done

@@ -5,7 +5,7 @@ specification (https://www.standardwebhooks.com: ``webhook-id``, ``webhook-times
 The path of one event:
 
 1. ``enqueue_job_event`` writes one outbox row (``webhook_deliveries``) per interested webhook,
-   inside the transaction that gives the job its final state (app/core/jobs.py): the event is
+   inside the transaction that gives the job its final state (app/core/jobs/queue.py): the event is
    stored if and only if the state change is, and nothing is sent from there.
 2. The workers (scheduler/deliveries.py: a thread of every long-lived worker, and a short pass
    after each cron run; never the web server) run ``Deliverer.run_pass``: each due row is
@@ -40,14 +40,14 @@ from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook as Signer
 
-from app.core import audit, metrics
-from app.core.audit import Actor
-from app.core.db import Database, Row, Transaction
+from app.core.accounts.users import User
+from app.core.db import Database, Row, Transaction, db_time_text, parse_time
 from app.core.errors import InvalidRequest, NotFound, PermissionDenied
-from app.core.jobs import Job, db_time_text, job_from_row, parse_time
+from app.core.events import audit, metrics
+from app.core.events.audit import Actor
+from app.core.jobs.records import Job, job_from_row
 from app.core.logfmt import log_event
 from app.core.settings import Settings
-from app.core.users import User
 
 log = logging.getLogger("beyond.webhooks")
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from app.core.logfmt import log_event
 
 if TYPE_CHECKING:
-    from app.core.jobs import Job
+    from app.core.jobs.records import Job
     from app.core.settings import Settings
 
 log = logging.getLogger("beyond.files")

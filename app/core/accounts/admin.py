@@ -1,4 +1,4 @@
-"""What administrators do to accounts beyond app/core/users.py: change a role, disable, delete
+"""What administrators do to accounts beyond app/core/accounts/users.py: change a role, disable, delete
 (with the user's jobs and files, or handing the jobs to another user), invitation links, and
 the forced password change of accounts an administrator gave a password.
 
@@ -14,15 +14,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from app.core import audit
-from app.core.audit import SYSTEM, Actor
-from app.core.db import Database
+from app.core.accounts.users import USERNAME_RE, User, UserError, Users
+from app.core.db import Database, db_time_text, parse_time
 from app.core.errors import Conflict, InvalidRequest, NotFound
-from app.core.files import job_files, remove_job_files
-from app.core.jobs import Jobs, Status, db_time_text, job_from_row, parse_time
+from app.core.events import audit
+from app.core.events.audit import SYSTEM, Actor
+from app.core.jobs.files import job_files, remove_job_files
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status, job_from_row
 from app.core.logfmt import log_event
 from app.core.settings import Settings
-from app.core.users import USERNAME_RE, User, UserError, Users
 
 log = logging.getLogger("beyond.auth")
 

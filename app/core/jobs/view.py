@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from app.core.files import existing_file
-from app.core.jobs import Job, Status
+from app.core.jobs.files import existing_file
+from app.core.jobs.records import Job, Status
 from app.core.settings import Settings
 from model.predictions import PREDICTION_COLUMN, PROBABILITY_COLUMN
 from model.quality import ROW_STATUS_COLUMN

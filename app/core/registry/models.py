@@ -5,7 +5,7 @@ A deployed version never changes: deploy copies the model directory to a tempora
 beside its final place, hashes the copy, records it, and renames it into place; a name and
 version are deployed once. ``activate`` promotes a version (or rolls back to an older one): it
 switches the active flag of the name in one transaction, so at most one version per name is
-active. Jobs record the version active when they were accepted (app/core/submissions.py), so
+active. Jobs record the version active when they were accepted (app/core/jobs/submissions.py), so
 an activation changes no accepted job.
 
 The artifact hash (``artifact_sha256``) is the SHA-256 of the directory's files taken in the
@@ -35,13 +35,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from app.core import audit
-from app.core.audit import SYSTEM, Actor
-from app.core.db import Database, DuplicateKey, Row
+from app.core.db import Database, DuplicateKey, Row, parse_time
 from app.core.errors import Conflict, FileRejected, InvalidRequest, NotFound, UnknownModel
-from app.core.jobs import parse_time
+from app.core.events import audit
+from app.core.events.audit import SYSTEM, Actor
 from app.core.logfmt import log_event
-from app.core.model_archive import unpack_model_archive
+from app.core.registry.archive import unpack_model_archive
 from app.core.settings import Settings
 from model.artifact import FeatureSpec, Model, ModelError, check_version, load_model
 from model.profile import PROFILE_FILE, sample_profile
@@ -254,7 +253,7 @@ class Registry:
                        deployed_by: str | None = None, label: str = "The archive",
                        actor: Actor | None = None, sample: str | os.PathLike[str] | None = None) -> ModelRecord:
         """``deploy`` for a model directory uploaded as a .zip: unpacked with every entry
-        checked (app/core/model_archive.py) into a private staging directory beside the
+        checked (app/core/registry/archive.py) into a private staging directory beside the
         registry's files, deployed from there, and the staging directory removed whatever
         happens."""
         check_name(name)

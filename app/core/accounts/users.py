@@ -1,4 +1,4 @@
-"""Users of the panel and their passwords (argon2id); sign-ins go through app/core/throttle.py."""
+"""Users of the panel and their passwords (argon2id); sign-ins go through app/core/accounts/throttle.py."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.core import audit
-from app.core.audit import SYSTEM, Actor
-from app.core.db import Database, DuplicateKey, Row
+from app.core.accounts.throttle import PASSWORD_GATE, PasswordGate, Policy, ServerBusy, Throttle, name_key
+from app.core.db import Database, DuplicateKey, Row, parse_time
 from app.core.errors import Throttled
-from app.core.jobs import parse_time
+from app.core.events import audit
+from app.core.events.audit import SYSTEM, Actor
 from app.core.logfmt import log_event
-from app.core.throttle import PASSWORD_GATE, PasswordGate, Policy, ServerBusy, Throttle, name_key
 
 log = logging.getLogger("beyond.auth")
 

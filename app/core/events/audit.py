@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from app.core.db import Database, Row, db_time_text, parse_time
+
 if TYPE_CHECKING:
-    from app.core.db import Database, Row
-    from app.core.users import User
+    from app.core.accounts.users import User
 
 # -- action names (object.verb) ----------------------------------------------------------------
 SIGNIN_SUCCESS = "signin.success"
@@ -93,7 +94,7 @@ def record(db: _Writer, actor: Actor, action: str, object_type: str = "", object
     """Append one entry; returns its id. ``db`` is a Database or a Transaction (then the entry
     commits or rolls back with the change it describes). ``address`` overrides the actor's."""
     if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}: add it to app/core/audit.py")
+        raise ValueError(f"unknown audit action {action!r}: add it to app/core/events/audit.py")
     return db.insert("audit_insert", {
         "actor": (actor.name or "?")[:64],
         "action": action,
@@ -122,8 +123,6 @@ class Entry:
 
 
 def entry_from_row(row: Row) -> Entry:
-    from app.core.jobs import parse_time  # (jobs imports this module)
-
     return Entry(id=int(row["id"]), at=parse_time(row["at"]), actor=row["actor"], action=row["action"],
                  object_type=row["object_type"] or "", object_id=row["object_id"], address=row["address"] or "",
                  detail=row["detail"])
@@ -142,8 +141,6 @@ class AuditFilter:
     until: datetime | None = None
 
     def params(self) -> dict[str, Any]:
-        from app.core.jobs import db_time_text  # (jobs imports this module)
-
         return {"actor": self.actor or None, "action": self.action or None,
                 "object_type": self.object_type or None, "object_id": self.object_id or None,
                 "since": db_time_text(self.since) if self.since else None,

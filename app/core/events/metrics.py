@@ -30,8 +30,8 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 
 from app import __version__
-from app.core.db import Database, Row, Transaction
-from app.core.jobs import Status, parse_time
+from app.core.db import Database, Row, Transaction, parse_time
+from app.core.jobs.records import Status
 
 # Seconds. A job takes from about a second (a few rows) to hours (millions of rows).
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from app.core.errors import InvalidRequest
-from app.core.files import human_size
+from app.core.jobs.files import human_size
 
 MAX_ENTRIES = 10_000
 COPY_BLOCK = 1024 * 1024
