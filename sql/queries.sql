@@ -291,9 +291,6 @@ DELETE FROM login_failures WHERE username = :username
 -- name: login_failures_prune
 DELETE FROM login_failures WHERE failed_at < {cutoff}
 
--- name: login_failures_recent
-SELECT COUNT(*) AS n FROM login_failures WHERE username = :username AND failed_at >= {cutoff}
-
 -- name: login_failures_by_name
 -- The administrators' user list: recent failures per name key.
 SELECT username, COUNT(*) AS n FROM login_failures WHERE failed_at >= {cutoff} GROUP BY username

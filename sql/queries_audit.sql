@@ -26,9 +26,6 @@ WHERE (:actor IS NULL OR LOWER(actor) = LOWER(:actor))
   AND (:since IS NULL OR at >= :since)
   AND (:until IS NULL OR at < :until)
 
--- name: audit_max_id
-SELECT MAX(id) AS id FROM audit_log
-
 ------------------------------------------------------------------ retention and quotas
 -- name: jobs_to_expire
 -- Finished jobs that ended before :cutoff and still have their files.

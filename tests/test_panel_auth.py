@@ -7,8 +7,8 @@ import re
 
 from starlette.testclient import TestClient
 
+from app.core.accounts.throttle import Policy
 from app.core.accounts.tokens import Tokens
-from app.core.accounts.users import THROTTLE_FAILURES
 from app.web import create_app
 from tests.panel_helpers import csrf_of, flashes_of, login
 
@@ -94,7 +94,7 @@ def test_login_without_or_with_a_wrong_csrf_token_is_403(client, alice) -> None:
 
 def test_login_is_throttled_after_repeated_failures(client, alice) -> None:  # type: ignore[no-untyped-def]
     token = csrf_of(client.get("/login").text)
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         bad = client.post("/login", data={"username": "alice", "password": "nope-nope", "csrf_token": token})
         assert bad.status_code == 400
     blocked = client.post("/login", data={"username": "alice", "password": "alice-password-1", "csrf_token": token},
@@ -102,7 +102,7 @@ def test_login_is_throttled_after_repeated_failures(client, alice) -> None:  # t
     assert blocked.status_code == 429 and "Too many failed sign-ins" in blocked.text
     assert int(blocked.headers["retry-after"]) > 0
     # Throttling is per user name, so it tells nothing about whether the name exists.
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         client.post("/login", data={"username": "ghost", "password": "nope-nope", "csrf_token": token})
     ghost = client.post("/login", data={"username": "ghost", "password": "x", "csrf_token": token})
     assert ghost.status_code == 429

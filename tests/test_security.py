@@ -21,9 +21,9 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from app.core.accounts.throttle import name_key
+from app.core.accounts.throttle import Policy, name_key
 from app.core.accounts.tokens import Tokens
-from app.core.accounts.users import THROTTLE_FAILURES, USERNAME_RE, Users
+from app.core.accounts.users import USERNAME_RE, Users
 from app.core.db import Database, open_database
 from app.core.events.webhooks import Webhooks
 from app.core.jobs.listing import JobFilter, JobList
@@ -423,7 +423,7 @@ def _page(response) -> str:  # type: ignore[no-untyped-def]
 def test_throttled_logins_refuse_the_right_password_with_the_same_answer_as_a_wrong_one(  # type: ignore[no-untyped-def]
         clients, alice, bob) -> None:
     client, token = clients()
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         assert _login(client, token, "alice", "wrong-password").status_code == 400
     right = _login(client, token, "alice", PASSWORDS["alice"])
     wrong = _login(client, token, "alice", "wrong-password")
@@ -433,7 +433,7 @@ def test_throttled_logins_refuse_the_right_password_with_the_same_answer_as_a_wr
     assert right.headers["retry-after"] == wrong.headers["retry-after"]
     assert client.get("/jobs", follow_redirects=False).status_code == 303  # not signed in
     # A name that does not exist is throttled the same way: the answer reveals no account.
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         _login(client, token, "nobody", "wrong-password")
     ghost = _login(client, token, "nobody", "wrong-password")
     assert ghost.status_code == 429 and _page(ghost) == _page(wrong)
@@ -446,9 +446,9 @@ def test_throttling_covers_http_basic_and_spares_tokens(api_client, users, alice
     token_headers = bearer(alice)
     wrong = basic_auth("alice", "wrong-password")
     first = assert_json_error(api_client.get("/api/jobs", headers=wrong), 401)
-    for _ in range(THROTTLE_FAILURES - 1):
+    for _ in range(Policy.free_per_pair - 1):
         assert_json_error(api_client.get("/api/jobs", headers=wrong), 401)
-    assert users.throttled("alice", client="testclient")  # TestClient's address
+    assert users.throttle.check("alice", "testclient") is not None  # TestClient's address
     refused = assert_json_error(api_client.get("/api/jobs", headers=basic_auth("alice", PASSWORDS["alice"])), 401)
     assert refused == first  # the right password answers exactly like a wrong one
     # Failures through Basic count for the panel too.
@@ -588,7 +588,7 @@ def exercise_credentials(http, panel, secrets: dict[str, str], admin_name: str, 
     with Bearer and Basic (right and wrong), a token put in the URL by a careless client."""
 
     token = csrf_of(panel.get("/login").text)
-    for _ in range(THROTTLE_FAILURES + 1):
+    for _ in range(Policy.free_per_pair + 1):
         panel.post("/login", data={"username": "carol", "password": secrets["carol_wrong"], "csrf_token": token})
     panel.post("/login", data={"username": "carol", "password": secrets["carol_password"], "csrf_token": token})
     panel.post("/login", data={"username": "alice", "password": secrets["wrong_password"], "csrf_token": token})

@@ -191,7 +191,7 @@ def test_cancel_and_quality_alert_enqueue_functions(settings, db, hooks, alice, 
     hook, secret = hooks.create(alice, receiver.url, ["job.cancelled", "job.quality_alert"])
     job = submit_job(alice)
     with db.transaction() as tx:
-        assert webhooks.enqueue_job_cancelled(tx, job.id) == 1
+        assert webhooks.enqueue_job_event(tx, job.id, webhooks.JOB_CANCELLED) == 1
         assert webhooks.enqueue_quality_alert(tx, job.id, {"metric": "missing_share", "value": 0.4,
                                                            "threshold": 0.1}) == 1
     with pytest.raises(ValueError):

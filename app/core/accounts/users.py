@@ -12,7 +12,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.core.accounts.throttle import PASSWORD_GATE, PasswordGate, Policy, ServerBusy, Throttle, name_key
+from app.core.accounts.throttle import PASSWORD_GATE, PasswordGate, ServerBusy, Throttle, name_key
 from app.core.db import Database, DuplicateKey, Row, parse_time
 from app.core.errors import Throttled
 from app.core.events import audit
@@ -28,8 +28,6 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 MIN_PASSWORD = 8
-THROTTLE_FAILURES = Policy.free_per_pair  # failures of one name from one client before pauses begin
-THROTTLE_WINDOW = Policy.window           # seconds a failure counts
 # Hashing a new password (an administrator creating a user, a password change) waits this long
 # for a slot of the password gate: those are rare and must not fail because of a sign-in flood.
 NEW_HASH_WAIT = 10.0
@@ -122,10 +120,6 @@ class Users:
     def count(self) -> int:
         row = self.db.one("users_count")
         return int(row["n"]) if row else 0
-
-    def throttled(self, username: str, client: str = "") -> bool:
-        """Would a sign-in as ``username`` from ``client`` be refused right now? (A read only.)"""
-        return self.throttle.check(username, client) is not None
 
     def authenticate(self, username: str, password: str, *, client: str = "", via: str = "direct") -> User | None:
         """The user if the name (any case) and password match an active account, else None.

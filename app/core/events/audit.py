@@ -161,7 +161,3 @@ class AuditLog:
     def count(self, where: AuditFilter | None = None) -> int:
         row = self.db.one("audit_count", (where or AuditFilter()).params())
         return int(row["n"]) if row else 0
-
-    def last_id(self) -> int:
-        row = self.db.one("audit_max_id")
-        return int(row["id"]) if row and row["id"] is not None else 0

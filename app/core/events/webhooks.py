@@ -337,11 +337,6 @@ def enqueue_job_event(tx: Transaction, job_id: int, event: str, extra: dict[str,
     return len(hooks)
 
 
-def enqueue_job_cancelled(tx: Transaction, job_id: int) -> int:
-    """For the cancel path (Jobs.cancel): call in the transaction that sets the job CANCELLED."""
-    return enqueue_job_event(tx, job_id, JOB_CANCELLED)
-
-
 def enqueue_quality_alert(tx: Transaction, job_id: int, alert: dict[str, Any]) -> int:
     """For the quality report: ``alert`` (what was found, e.g. {"metric": ..., "value": ...,
     "threshold": ...}) is sent as ``data.alert`` next to the job."""
