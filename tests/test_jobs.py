@@ -25,6 +25,24 @@ def test_query_names_exist() -> None:
         assert needed in names
 
 
+def test_fragments_are_filled_in_and_every_placeholder_left_is_an_engine_macro(tmp_path) -> None:
+    import re
+
+    from app.core.db import MySQLDatabase, SQLiteDatabase
+
+    macros = set(SQLiteDatabase.macros) & set(MySQLDatabase.macros)
+    for name, query in load_queries().items():
+        assert set(re.findall(r"\{(\w+)\}", query)) <= macros, name
+    assert "{joblist_filter}" not in load_queries()["joblist_page"]
+    (tmp_path / "queries.sql").write_text("-- fragment: mine\n-- a comment\nr.owner_id = :owner_id\n\n"
+                                         "-- name: a\nSELECT 1 WHERE {mine}\n-- name: b\nSELECT {mine} AND {cutoff}\n")
+    assert load_queries(tmp_path) == {"a": "SELECT 1 WHERE r.owner_id = :owner_id",
+                                      "b": "SELECT r.owner_id = :owner_id AND {cutoff}"}
+    (tmp_path / "queries_more.sql").write_text("-- fragment: mine\nx\n")
+    with pytest.raises(ValueError, match="fragment names defined twice: mine"):
+        load_queries(tmp_path)
+
+
 def test_schema_is_idempotent_and_versioned(db) -> None:
     assert db.schema_version() == SCHEMA_VERSION
     assert db.init_schema() == SCHEMA_VERSION  # second run: nothing to do, nothing lost

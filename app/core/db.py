@@ -63,32 +63,40 @@ class DuplicateKey(Exception):
 
 
 def load_queries(directory: Path = SQL_DIR) -> dict[str, str]:
-    """Every ``-- name: x`` query of sql/queries*.sql (one file per area of the product)."""
+    """Every ``-- name: x`` query of sql/queries*.sql (one file per area of the product).
+
+    A ``-- fragment: y`` block is text that several queries share (a filter written once):
+    ``{y}`` in any query is replaced by it here, the same for both engines (the engine's own
+    macros, such as ``{cutoff}``, are filled in later by the connector)."""
     queries: dict[str, str] = {}
+    fragments: dict[str, str] = {}
     for path in sorted(directory.glob("queries*.sql")):
         found = _parse_queries(path)
-        clash = set(found) & set(queries)
-        if clash:
-            raise ValueError(f"{path.name}: query names defined twice: {', '.join(sorted(clash))}")
-        queries.update(found)
+        for kind, into in (("query", queries), ("fragment", fragments)):
+            clash = set(found[kind]) & set(into)
+            if clash:
+                raise ValueError(f"{path.name}: {kind} names defined twice: {', '.join(sorted(clash))}")
+            into.update(found[kind])
+    for name, text in fragments.items():
+        queries = {q: body.replace("{" + name + "}", text) for q, body in queries.items()}
     return queries
 
 
-def _parse_queries(path: Path) -> dict[str, str]:
-    queries: dict[str, str] = {}
-    name = None
+def _parse_queries(path: Path) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {"query": {}, "fragment": {}}
+    kind, name = "query", None
     lines: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"--\s*name:\s*(\w+)", line)
+        match = re.match(r"--\s*(name|fragment):\s*(\w+)", line)
         if match:
             if name:
-                queries[name] = "\n".join(lines).strip()
-            name, lines = match.group(1), []
+                found[kind][name] = "\n".join(lines).strip()
+            kind, name, lines = "query" if match.group(1) == "name" else "fragment", match.group(2), []
         elif name and not line.lstrip().startswith("--"):
             lines.append(line)
     if name:
-        queries[name] = "\n".join(lines).strip()
-    return queries
+        found[kind][name] = "\n".join(lines).strip()
+    return found
 
 
 def split_statements(script: str) -> list[str]:
