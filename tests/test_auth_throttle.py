@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from app.core.accounts.throttle import PASSWORD_GATE, Policy, ServerBusy, Throttle, name_key
 from app.core.accounts.tokens import Tokens
-from app.core.accounts.users import THROTTLE_FAILURES, Users
+from app.core.accounts.users import Users
 from app.core.db import Database, db_time_text
 from app.core.errors import Throttled
 from tests.conftest import assert_json_error, basic_auth
@@ -141,7 +141,7 @@ def test_a_parallel_burst_of_wrong_passwords_gets_no_more_checks_than_the_limit(
     assert "accepted" not in outcomes
     # At most the limit; none at all when every row was in before the first count (each then
     # sees 40 attempts, a fresh one among them, and pauses): the safe side of the race.
-    assert judged <= THROTTLE_FAILURES, outcomes
+    assert judged <= Policy.free_per_pair, outcomes
     assert judged == len(auth_events(caplog, "auth.failed"))
     assert outcomes.count("refused") == 40 - judged
     # What stays in the table is the judged failures, nothing else.
@@ -151,7 +151,7 @@ def test_a_parallel_burst_of_wrong_passwords_gets_no_more_checks_than_the_limit(
 # -- 3. pauses per (name, client); nobody elsewhere locks the user out ---------------------------------
 def test_failures_elsewhere_do_not_lock_the_real_user_out(from_address, users, alice) -> None:  # type: ignore[no-untyped-def]
     attacker, owner = from_address("203.0.113.66"), from_address("198.51.100.7")
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         assert sign_in(attacker, "alice", "wrong-password").status_code == 400
     assert sign_in(attacker, "alice", PASSWORD).status_code == 429  # the attacker pauses
     assert sign_in(owner, "alice", PASSWORD).status_code == 303  # alice does not
@@ -159,7 +159,7 @@ def test_failures_elsewhere_do_not_lock_the_real_user_out(from_address, users, a
 
 def test_pauses_grow_with_each_failure_and_end_after_the_wait(db, users, alice) -> None:  # type: ignore[no-untyped-def]
     policy = users.throttle.policy
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         assert users.authenticate("alice", "wrong-password", client="10.1.1.1") is None
     with pytest.raises(Throttled) as first:
         users.authenticate("alice", PASSWORD, client="10.1.1.1")
@@ -260,7 +260,7 @@ def test_a_basic_success_clears_only_its_own_clients_failures(app, db, users, al
 # -- admin: unlock, and a reset that unlocks ------------------------------------------------------------
 def test_an_administrator_unlocks_a_user(app, from_address, users, admin, alice) -> None:  # type: ignore[no-untyped-def]
     victim = from_address("198.51.100.1")
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         sign_in(victim, "alice", "wrong-password")
     assert sign_in(victim, "alice", PASSWORD).status_code == 429
     boss = from_address("198.51.100.2")
@@ -271,14 +271,14 @@ def test_an_administrator_unlocks_a_user(app, from_address, users, admin, alice)
     assert sign_in(victim, "alice", PASSWORD).status_code == 429
     unlocked = boss.post(f"/admin/users/{alice.id}/unlock", data={"csrf_token": csrf})
     assert unlocked.status_code == 200
-    assert f"alice unlocked: {THROTTLE_FAILURES} failed sign-ins forgotten." in flashes_of(unlocked.text)
+    assert f"alice unlocked: {Policy.free_per_pair} failed sign-ins forgotten." in flashes_of(unlocked.text)
     assert f'id="failures-{alice.id}"' not in unlocked.text
     assert sign_in(victim, "alice", PASSWORD).status_code == 303
 
 
 def test_an_administrators_password_reset_clears_the_lock(from_address, users, admin, alice) -> None:  # type: ignore[no-untyped-def]
     victim = from_address("198.51.100.3")
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         sign_in(victim, "alice", "wrong-password")
     assert sign_in(victim, "alice", PASSWORD).status_code == 429
     boss = from_address("198.51.100.4")
@@ -298,14 +298,14 @@ def test_the_current_password_check_on_the_account_page_is_throttled(from_addres
         return here.post("/account", data={"csrf_token": csrf, "action": "password", "current_password": current,
                                             "new_password": "brand-new-pass", "repeat_password": "brand-new-pass"})
 
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(Policy.free_per_pair):
         wrong = change("not-my-password")
         assert wrong.status_code == 400 and "current password is wrong" in wrong.text
     blocked = change(PASSWORD)  # even the right one, now
     assert blocked.status_code == 429 and "Too many failed sign-ins" in blocked.text
     assert int(blocked.headers["retry-after"]) > 0
     assert users.authenticate("alice", PASSWORD, client="198.51.100.31") == alice  # unchanged
-    assert [e["via"] for e in auth_events(caplog, "auth.failed")] == ["account"] * THROTTLE_FAILURES
+    assert [e["via"] for e in auth_events(caplog, "auth.failed")] == ["account"] * Policy.free_per_pair
 
 
 # -- 5. a log line per failure, and pruning ----------------------------------------------------------------
