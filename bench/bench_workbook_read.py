@@ -33,7 +33,7 @@ n = sum(1 for _ in wb.worksheets[0].iter_rows(values_only=True))
 wb.close()
 """,
     "convert (calamine + canonical CSV)": """
-from model.workbook_input import convert
+from model.inputs.workbook import convert
 from tests.hostile_cases import FEATURES
 conv = convert(PATH, PATH + ".csv", PATH, FEATURES)
 assert conv.ok, conv.problems

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from model.xlsx_writer import StreamingXlsxWriter
+from model.results.xlsx import StreamingXlsxWriter
 
 
 def peak_rss_mb() -> float:

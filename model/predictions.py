@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.artifact import INTEGER, NUMBER, NUMERIC_TYPES, ROOT, FeatureSpec, Model, load_model
-from model.csv_input import (
+from model.artifact import ROOT, Model
+from model.inputs.scan import (
     CellProblem,
     CsvReport,
     cell_problems,
@@ -44,10 +44,12 @@ from model.csv_input import (
     model_values,
     read_csv_options,
 )
+from model.loading import load_model
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
-from model.result_files import Block, ResultFiles, csv_texts, layout
-from model.result_process import ResultFilesProcess
-from model.xlsx_writer import SparseTexts, number_json
+from model.results.files import Block, ResultFiles, csv_texts, layout
+from model.results.process import ResultFilesProcess
+from model.results.xlsx import SparseTexts, number_json
+from model.schema import INTEGER, NUMBER, NUMERIC_TYPES, FeatureSpec
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"

@@ -31,9 +31,10 @@ from app.core.models import ModelRecord, Registry
 from app.core.quality import QualityReports
 from app.core.settings import Settings
 from app.core.upload_inputs import FILE_CHANGED, UploadInputs
-from model.artifact import Model, ModelError
-from model.csv_input import CsvReport
+from model.artifact import Model
+from model.inputs.scan import CsvReport
 from model.predictions import InvalidInput, prediction
+from model.schema import ModelError
 from scheduler.deliveries import DeliveryThread
 
 log = logging.getLogger("beyond.worker")

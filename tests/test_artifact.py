@@ -14,7 +14,9 @@ from app.core.db import SQLiteDatabase
 from app.core.jobs import Jobs, Status
 from app.core.settings import Settings
 from app.core.users import Users
-from model.artifact import MAX_VERSION_CHARS, SCHEMA_FILE, ModelError, build_schema, load_model, save_model
+from model.artifact import build_schema, save_model
+from model.loading import load_model
+from model.schema import MAX_VERSION_CHARS, SCHEMA_FILE, ModelError
 from model.train import train
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame

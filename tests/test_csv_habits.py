@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.csv_habits import blank_lines_above, find_header_line
-from model.csv_input import feature_matrix, inspect_csv, iter_chunks
+from model.inputs.habits import blank_lines_above, find_header_line
+from model.inputs.scan import feature_matrix, inspect_csv, iter_chunks
 from tests import test_hostile_input as hostile
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import FEATURES

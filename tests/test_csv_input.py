@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from model.csv_input import (
+from model.inputs.scan import (
     MAX_LINE_CHARS,
     MISSING_WORDS,
     SCAN_LIMIT,

@@ -28,9 +28,9 @@ from starlette.testclient import TestClient
 
 from app.core.jobs import Job, Status
 from app.web import create_app
-from model.artifact import load_model
-from model.csv_input import MISSING_WORDS, CsvReport, inspect_csv
-from model.xlsx_writer import FORMULA_START, MAX_CELL_CHARS, is_plain_number
+from model.inputs.scan import MISSING_WORDS, CsvReport, inspect_csv
+from model.loading import load_model
+from model.results.xlsx import FORMULA_START, MAX_CELL_CHARS, is_plain_number
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import HOSTILE_CASES, HOSTILE_DIR, HostileCase

@@ -15,8 +15,8 @@ import pytest
 
 from app.core.submissions import Upload, accept_upload
 from app.core.upload_inputs import FILE_CHANGED, UploadInputs, file_sha256
-from model.artifact import FeatureSpec
-from model.csv_input import CsvReport, cell_problems, feature_frame, inspect_csv, iter_chunks
+from model.inputs.scan import CsvReport, cell_problems, feature_frame, inspect_csv, iter_chunks
+from model.schema import FeatureSpec
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
 from tests.support.procs import events

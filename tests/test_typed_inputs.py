@@ -22,18 +22,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from model.artifact import (
-    SCHEMA_FILE,
-    SCHEMA_FORMAT,
-    FeatureSpec,
-    ModelError,
-    build_schema,
-    load_model,
-    save_model,
-)
-from model.csv_input import feature_frame, inspect_csv, iter_chunks
+from model.artifact import build_schema, save_model
+from model.inputs.scan import feature_frame, inspect_csv, iter_chunks
+from model.loading import load_model
 from model.predictions import InvalidInput, prediction
-from model.xlsx_writer import StreamingXlsxWriter
+from model.results.xlsx import StreamingXlsxWriter
+from model.schema import SCHEMA_FILE, SCHEMA_FORMAT, FeatureSpec, ModelError
 
 EPOCH = pd.Timestamp("2020-01-01")
 PLANS = ["bronze", "gold", "silver"]

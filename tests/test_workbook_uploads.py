@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from model.artifact import FeatureSpec
-from model.csv_input import feature_frame, inspect_csv, iter_chunks
-from model.workbook_input import MAX_ROWS, convert
+from model.inputs.scan import feature_frame, inspect_csv, iter_chunks
+from model.inputs.workbook import MAX_ROWS, convert
+from model.schema import FeatureSpec
 from tests import test_hostile_input as hostile
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import FEATURES

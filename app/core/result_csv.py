@@ -25,7 +25,7 @@ from pathlib import Path
 from app.core.jobs import Job
 from app.core.models import Registry
 from app.core.upload_inputs import UploadInput
-from model.artifact import NUMERIC_TYPES
+from model.schema import NUMERIC_TYPES
 
 DIALECTS = ("excel", "rfc4180")
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")

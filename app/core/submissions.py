@@ -21,10 +21,10 @@ from app.core.jobs import Job, Jobs
 from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
 from app.core.upload_inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
-from model.artifact import ModelError
-from model.csv_habits import blank_lines_above, file_encoding, find_header_line
-from model.csv_input import CsvReport, Problem, header_fits, inspect_csv
-from model.workbook_input import Conversion, convert, input_kind
+from model.inputs.habits import blank_lines_above, file_encoding, find_header_line
+from model.inputs.scan import CsvReport, Problem, header_fits, inspect_csv
+from model.inputs.workbook import Conversion, convert, input_kind
+from model.schema import ModelError
 
 MODEL_FIELD = "model"  # the upload form's field naming the model (empty or absent: DEFAULT_MODEL)
 # A workbook may unpack to this many times the upload limit (xlsx sheets compress about 10:1).

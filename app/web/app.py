@@ -39,7 +39,7 @@ from app.web.auth import session_user
 from app.web.csrf import csrf_token
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.security import SecurityHeaders
-from model.artifact import ModelError
+from model.schema import ModelError
 from scheduler.supervisor import EmbeddedWorkers
 
 log = logging.getLogger("beyond.web")

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model.zip_stream import ZipEntry, ZipStream
+from model.results.zip_stream import ZipEntry, ZipStream
 
 MAX_ROWS = 1_048_576
 MAX_COLS = 16_384

@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.artifact import DATETIME, FeatureSpec
-from model.csv_input import Problem, feature_specs
+from model.inputs.scan import Problem, feature_specs
+from model.schema import DATETIME, FeatureSpec
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
 PARQUET_SUFFIXES = (".parquet", ".parq")

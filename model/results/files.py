@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model.xlsx_writer import NumberColumns, SparseTexts, StreamingXlsxWriter, guard_text, maybe_formula
+from model.results.xlsx import NumberColumns, SparseTexts, StreamingXlsxWriter, guard_text, maybe_formula
 
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
 

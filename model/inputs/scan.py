@@ -82,7 +82,7 @@ from typing import Any, TextIO, TypeAlias
 import numpy as np
 import pandas as pd
 
-from model.artifact import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMERIC_TYPES, FeatureSpec
+from model.schema import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMERIC_TYPES, FeatureSpec
 
 PathLike: TypeAlias = str | os.PathLike[str]
 
