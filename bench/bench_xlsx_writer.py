@@ -1,4 +1,4 @@
-"""Time model.xlsx_writer.StreamingXlsxWriter; prints rows/s and peak RSS.
+"""Time model.results.xlsx.StreamingXlsxWriter; prints rows/s and peak RSS.
 
     .venv/bin/python bench/bench_xlsx_writer.py [--rows 100000] [--chunk 50000] [--full-precision]
 

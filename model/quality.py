@@ -51,7 +51,7 @@ import pandas as pd
 
 from model.artifact import Model
 from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, counts_upto, datetime_seconds
-from model.results.xlsx import SparseTexts
+from model.results.cells import SparseTexts
 from model.schema import BOOLEAN, CATEGORY, DATETIME, FeatureSpec
 
 ROW_STATUS_COLUMN = "row_status"

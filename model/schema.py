@@ -56,7 +56,7 @@ class FeatureSpec:
       (`dtype`).
     - text: any text -> str, exactly as written.
 
-    Cells of every type may be empty or a missing word (csv_input.MISSING_WORDS); the model
+    Cells of every type may be empty or a missing word (inputs/conversions.py MISSING_WORDS); the model
     then gets NaN (NaT for datetimes).  That is what ``pd.read_csv`` gives the pipeline for
     the same file (with ``parse_dates`` for datetime columns), so the model sees the dtypes
     it was trained with.  required=False: the CSV may leave the column out; the model then

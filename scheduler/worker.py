@@ -32,7 +32,7 @@ from app.core.quality import QualityReports
 from app.core.settings import Settings
 from app.core.upload_inputs import FILE_CHANGED, UploadInputs
 from model.artifact import Model
-from model.inputs.scan import CsvReport
+from model.inputs.report import CsvReport
 from model.predictions import InvalidInput, prediction
 from model.schema import ModelError
 from scheduler.deliveries import DeliveryThread

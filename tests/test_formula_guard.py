@@ -14,7 +14,8 @@ import pytest
 
 from model.predictions import prediction
 from model.results import files, xlsx
-from model.results.xlsx import FORMULA_START, StreamingXlsxWriter, guard_text, is_plain_number, needs_guard
+from model.results.cells import FORMULA_START, guard_text, is_plain_number, needs_guard
+from model.results.xlsx import StreamingXlsxWriter
 from tests.conftest import NEEDS_LIBREOFFICE, breast_cancer_frame
 
 # Whitespace, then a formula character: LibreOffice's "Trim spaces" import option removes the
@@ -31,7 +32,7 @@ LIBREOFFICE = NEEDS_LIBREOFFICE
 
 def test_one_formula_start_set() -> None:
     assert FORMULA_START == ("=", "+", "-", "@", "\t", "\r")
-    assert not hasattr(files, "FORMULA_START")  # the CSV twin uses the writer's rule
+    assert not hasattr(files, "FORMULA_START")  # the CSV twin uses the shared rule (results/cells.py)
     assert files.guard_text is guard_text
 
 
@@ -168,7 +169,7 @@ def test_maybe_formula_finds_every_column_with_a_value_that_may_need_the_guard()
     columns of the characters that matter."""
     import random
 
-    from model.results.xlsx import maybe_formula
+    from model.results.cells import maybe_formula
 
     rng = random.Random(3)
     alphabet = ["a", "1", " ", "\t", "=", "+", "-", "@", "\r", "\n", "\x1c", "\u3000", "\u00a0", "x"]

@@ -17,16 +17,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.inputs.scan import feature_matrix, inspect_csv, iter_chunks
+from model.inputs.reader import feature_matrix, read_chunks
+from model.inputs.scan import inspect_csv
 from model.loading import load_model
-from model.predictions import _read_chunks, prediction
+from model.predictions import prediction
 from model.results import xlsx
 from tests.conftest import breast_cancer_frame
+from tests.support.reading import text_chunks
 
 
 def plain_read(path: Path, report, features, chunk_rows):  # type: ignore[no-untyped-def]
-    """What _read_chunks replaces: every cell as text, features through feature_matrix."""
-    for chunk in iter_chunks(path, report, chunksize=chunk_rows):
+    """What read_chunks replaces: every cell as text, features through feature_matrix."""
+    for chunk in text_chunks(path, report, chunksize=chunk_rows):
         others = [i for i in range(len(report.header)) if i not in report.feature_columns.values()]
         yield feature_matrix(chunk, report, features), {i: chunk[i].tolist() for i in others}
 
@@ -62,7 +64,7 @@ def test_fast_reader_equals_the_validators_conversion(tmp_path: Path, model_dir:
     features = load_model(model_dir).features
     report = inspect_csv(path, features)
     assert report.ok, report.problems
-    fast = list(_read_chunks(path, report, features, chunk_rows))
+    fast = list(read_chunks(path, report, features, chunk_rows))
     plain = list(plain_read(path, report, features, chunk_rows))
     assert len(fast) == len(plain) == -(-60 // chunk_rows)
     for (x1, t1, bad), (x2, t2) in zip(fast, plain):
@@ -82,7 +84,7 @@ def test_fast_reader_float_parsing_matches_exactly(tmp_path: Path, model_dir: Pa
     frame.to_csv(path, index=False, float_format="%.17g")
     report = inspect_csv(path, features)
     assert report.ok
-    fast = np.vstack([x for x, _, _ in _read_chunks(path, report, features, 5000)])
+    fast = np.vstack([x for x, _, _ in read_chunks(path, report, features, 5000)])
     assert np.array_equal(fast, grid)
     plain = np.vstack([x for x, _ in plain_read(path, report, features, 5000)])
     assert np.array_equal(fast, plain)

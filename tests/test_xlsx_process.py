@@ -1,4 +1,4 @@
-"""The result files written in a process of their own (model/result_process.py), ready-made
+"""The result files written in a process of their own (model/results/process.py), ready-made
 number text (NumberColumns) and ISA-L deflate: the same files as in the job's process, errors
 and aborts that leave nothing behind, and files every reader opens."""
 
@@ -19,9 +19,10 @@ import pytest
 
 from model.predictions import prediction
 from model.results import zip_stream
+from model.results.cells import NumberColumns, number_json
 from model.results.files import Block
 from model.results.process import ResultFilesProcess, WriterProcessError
-from model.results.xlsx import NumberColumns, StreamingXlsxWriter, number_json
+from model.results.xlsx import StreamingXlsxWriter
 from model.results.zip_stream import ZipStream
 from tests.conftest import breast_cancer_frame
 
@@ -195,7 +196,7 @@ def test_the_child_removes_its_workbook_when_the_job_process_dies(tmp_path: Path
         "import os, sys, numpy as np\n"
         "from model.results.files import Block\n"
         "from model.results.process import ResultFilesProcess\n"
-        "from model.results.xlsx import number_json\n"
+        "from model.results.cells import number_json\n"
         f"files = ResultFilesProcess({str(path)!r}, {str(path.with_suffix('.csv'))!r}, ['a'], [('x', [0])])\n"
         "files.write(Block([number_json(np.ones((1000, 1)))], {}, [], None, 1000))\n"
         "print(files._process.pid, flush=True)\n"

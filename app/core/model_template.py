@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from app.core.models import ModelRecord
-from model.inputs.scan import INTEGER_LIMIT, MISSING_WORDS
-from model.results.xlsx import needs_guard
+from model.inputs.conversions import INTEGER_LIMIT, MISSING_WORDS
+from model.results.cells import needs_guard
 from model.schema import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, FeatureSpec
 
 EXAMPLE_DATES = (datetime(2024, 1, 15, 9, 30, 0), datetime(2024, 6, 28, 17, 45, 30))

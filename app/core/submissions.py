@@ -22,7 +22,8 @@ from app.core.models import ModelRecord, Registry
 from app.core.settings import Settings
 from app.core.upload_inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
 from model.inputs.habits import blank_lines_above, file_encoding, find_header_line
-from model.inputs.scan import CsvReport, Problem, header_fits, inspect_csv
+from model.inputs.report import CsvReport, Problem
+from model.inputs.scan import header_fits, inspect_csv
 from model.inputs.workbook import Conversion, convert, input_kind
 from model.schema import ModelError
 

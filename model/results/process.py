@@ -3,7 +3,7 @@
 A job's Python work is about half reading, predicting and checking, half turning the rows into
 the workbook's XML (deflated) and the CSV (bench/RESULTS.md, the stages table).  Threads cannot
 share that: the GIL lets one run Python at a time.  `ResultFilesProcess` has the interface of
-`ResultFiles` (model/result_files.py) and runs a real one in a child process, fed over a
+`ResultFiles` (model/results/files.py) and runs a real one in a child process, fed over a
 pipe: the job formats each block's numbers once (`number_json`) and sends them with the
 block's texts and predictions (`Block`); the child writes both files while the job reads and
 predicts the next block.
