@@ -187,7 +187,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
         config.write_text(text, encoding="utf-8")
         print(f"wrote {config} (embedded SQLite; edit HOST to use MySQL/MariaDB)")
     settings = _settings()
-    from model.artifact import model_file_of
+    from model.loading import model_file_of
 
     if model_file_of(settings.model_path) is None:  # no model.joblib, model.skops or MLflow MLmodel
         from model.train import train
@@ -197,7 +197,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     db, users, _, _ = _services(settings)
     print(f"{db.engine} database ready at schema version {db.schema_version()}")
     from app.core.registry.models import Registry
-    from model.artifact import ModelError
+    from model.schema import ModelError
 
     try:
         record = Registry(db, settings).default()  # registers MODEL_PATH while there is none

@@ -88,7 +88,8 @@ def merge_results(old: str, report: str, only: tuple[str, ...] | None = None) ->
 
 
 def ensure_model() -> None:
-    from model.artifact import ModelError, load_model
+    from model.loading import load_model
+    from model.schema import ModelError
 
     try:
         load_model()

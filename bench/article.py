@@ -19,7 +19,7 @@ def main(argv: list[str]) -> None:
     import numpy as np
     import pandas as pd
 
-    from model.artifact import load_model
+    from model.loading import load_model
 
     model = load_model()
     started = time.perf_counter()

@@ -5,7 +5,7 @@
 Writes a breast-cancer-shaped workbook (patient_id, 30 feature columns, diagnosis: 32 cells a
 row) with LibreOffice-free means (openpyxl write-only mode, once), then reads every cell of
 the first sheet with each library, each in a fresh process, three times, and prints the
-median rows/s and peak RSS.  Also times the whole upload conversion (model.workbook_input
+median rows/s and peak RSS.  Also times the whole upload conversion (model.inputs.workbook
 .convert: the sheet search, the cell texts and the canonical CSV written).
 """
 
@@ -33,7 +33,7 @@ n = sum(1 for _ in wb.worksheets[0].iter_rows(values_only=True))
 wb.close()
 """,
     "convert (calamine + canonical CSV)": """
-from model.workbook_input import convert
+from model.inputs.workbook import convert
 from tests.hostile_cases import FEATURES
 conv = convert(PATH, PATH + ".csv", PATH, FEATURES)
 assert conv.ok, conv.problems

@@ -1,4 +1,4 @@
-"""Time model.xlsx_writer.StreamingXlsxWriter; prints rows/s and peak RSS.
+"""Time model.results.xlsx.StreamingXlsxWriter; prints rows/s and peak RSS.
 
     .venv/bin/python bench/bench_xlsx_writer.py [--rows 100000] [--chunk 50000] [--full-precision]
 
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from model.xlsx_writer import StreamingXlsxWriter
+from model.results.xlsx import StreamingXlsxWriter
 
 
 def peak_rss_mb() -> float:

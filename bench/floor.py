@@ -21,7 +21,7 @@ def floor(source: str, chunk_rows: int = 50_000, warm_up: bool = False) -> dict[
     import pandas as pd
 
     from bench.data import WARMUP_ROWS
-    from model.artifact import load_model
+    from model.loading import load_model
 
     model = load_model()
     features = list(model.features)

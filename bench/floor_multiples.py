@@ -175,7 +175,7 @@ def render(cases: list[Case], article: tuple[list[Run], list[Run]] | None, cache
         "final write: heartbeats, progress writes and the final fenced write included). Every multiple is of the "
         "floor measured in the same run. *peak RSS*: the kernel's maximum resident set of each process (for the "
         "worker, the whole `process_pending.py` process); *workbook process*: the peak of the process that "
-        "writes the workbook beside the job (model/result_process.py, from 50,000 rows), from ours' runs.",
+        "writes the workbook beside the job (model/results/process.py, from 50,000 rows), from ours' runs.",
         "",
     ]
     rows = []
@@ -216,7 +216,7 @@ def render(cases: list[Case], article: tuple[list[Run], list[Run]] | None, cache
         stage_rows.append(["**ours' job**"] + [f"**{s['job']:.2f}**" for _, s in per_case])
         out += [_table(["stage"] + [f"{c.rows:,} {c.kind}" for c in cases], stage_rows), ""]
         out += ["The workbook's XML and its compression run in the workbook's own process "
-                "(model/result_process.py) beside the job, so the shares without them add up to 100%; what the "
+                "(model/results/process.py) beside the job, so the shares without them add up to 100%; what the "
                 "job waited for that process is in *handing blocks to the workbook's process*.", ""]
 
     if article:

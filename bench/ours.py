@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from app.core.jobs.inputs import file_sha256
     from bench.data import WARMUP_ROWS, head_csv
-    from model.artifact import load_model
-    from model.csv_input import CsvReport, inspect_csv
+    from model.inputs.report import CsvReport
+    from model.inputs.scan import inspect_csv
+    from model.loading import load_model
     from model.predictions import prediction
 
     model = load_model(args.model)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def run_jobs(source: str, count: int, out_dir: Path) -> None:
-    from model.artifact import load_model
+    from model.loading import load_model
     from model.predictions import prediction
 
     model = load_model()
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("source")
     ap.add_argument("--mode", choices=["one", "threads", "processes", "child"], default="threads")
     args = ap.parse_args(argv)
-    from model.artifact import load_model
+    from model.loading import load_model
 
     load_model()
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:

@@ -1,0 +1,13 @@
+"""The model, its inputs and its results.
+
+- schema: the vocabulary (feature types, FeatureSpec, the schema format, a model directory's files).
+- artifact: a deployed Model, and our model directories (build_schema, save_model, load_ours).
+- mlflow_model: MLflow model directories as a Model.
+- loading: load_model, which kind of directory it is, and the cache.
+- profile: the training profile the quality report compares a job with.
+- quality: a job's data quality check (row_status and the quality report).
+- predictions: prediction(input_file), the article's contract: one job from upload to result files.
+- train: the default model (python -m model.train).
+- inputs/: reading uploads (the check, conversions, the job's reader, workbooks).
+- results/: writing results (the .xlsx, its CSV twin, the cell rules they share).
+"""

@@ -1,6 +1,7 @@
-"""A deployed model: the fitted estimator plus a description of its input.
+"""A deployed model (`Model`: the fitted estimator plus a description of its input), and our
+own model directories: building their schema, saving and loading them.
 
-A model directory is one of:
+A model directory is one of (model/loading.py tells which and loads it):
 
 - Ours: the estimator, as ``model.joblib`` (joblib, the default) or ``model.skops`` (skops,
   ``save_model(..., format="skops")``; loaded only if it holds nothing but classes from
@@ -17,17 +18,14 @@ A model directory is one of:
 Schema format 2 (written by `build_schema`) gives each feature ``{"name", "type",
 "required", "dtype"}`` plus ``categories`` (category), ``format`` (datetime) and ``min``,
 ``max``, ``mean`` (number, integer).  Format 1 schemas (``"dtype": "float64"`` for every
-feature, no type) still load: all their features are required numbers.
-
-`load_model` caches the last model loaded, keyed by the directory and its files' mtimes, so
-a redeploy (new files) is picked up by the next call.
+feature, no type) still load: all their features are required numbers.  The vocabulary
+(feature types, `FeatureSpec`, the files' names) is model/schema.py.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import threading
 import zipfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -40,99 +38,38 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from model.profile import build_profile, check_profile, read_profile_file
+from model.schema import (
+    BOOLEAN,
+    CATEGORY,
+    DATETIME,
+    FEATURE_TYPES,
+    INTEGER,
+    MLMODEL_FILE,
+    MODEL_FILE,
+    NUMBER,
+    NUMERIC_TYPES,
+    SCHEMA_FILE,
+    SCHEMA_FORMAT,
+    SKOPS_FILE,
+    TEXT,
+    FeatureSpec,
+    ModelError,
+    check_version,
+    datetime_format,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = ROOT / "model" / "artifacts" / "breast_cancer"
-MODEL_FILE = "model.joblib"
-SKOPS_FILE = "model.skops"
-SCHEMA_FILE = "schema.json"
-MLMODEL_FILE = "MLmodel"  # an MLflow model directory (model/mlflow_model.py)
 MODEL_FORMATS = {"joblib": MODEL_FILE, "skops": SKOPS_FILE}  # save_model(format=) -> the file it writes
 # A skops file may hold classes from these packages only (besides what skops itself trusts).
 SKOPS_TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "builtins")
-SCHEMA_FORMAT = 2  # format 1: every feature a number ("dtype": "float64")
-# jobs.model_version is VARCHAR(64) in MySQL (sql/mysql/001_initial.sql): a longer version
-# would make every job fail when its result is recorded, after the work is done.
-MAX_VERSION_CHARS = 64
 
-# Feature types (schema.json "type"); see FeatureSpec for what each accepts and what the
-# model is given.
-NUMBER, INTEGER, BOOLEAN, CATEGORY, DATETIME, TEXT = "number", "integer", "boolean", "category", "datetime", "text"
-FEATURE_TYPES = (NUMBER, INTEGER, BOOLEAN, CATEGORY, DATETIME, TEXT)
-NUMERIC_TYPES = frozenset({NUMBER, INTEGER})  # read as numbers by pandas' C parser
 # A text column of the training data is a category when it has at most CATEGORY_MAX_VALUES
 # distinct values and at most CATEGORY_MAX_SHARE of its non-missing cells are distinct (each
 # value appears twice on average); otherwise it is free text.  `types=` overrides this.
 CATEGORY_MAX_VALUES = 1_000
 CATEGORY_MAX_SHARE = 0.5
-# Datetime cell formats (ISO 8601, as DataFrame.to_csv writes datetime64 columns), inferred
-# from the training values: dates at midnight only, whole seconds, or fractions of a second.
-DATE_FORMAT = "%Y-%m-%d"
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-FRACTION_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
-
-class ModelError(Exception):
-    """The model directory is missing or inconsistent; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One input column: what its cells in an upload must be and what the model is given.
-
-    Per type, an upload's cells -> what the model gets:
-
-    - number: numbers -> float64.
-    - integer: whole numbers ("3", "3.0"; not "3.5") -> int64; float64 in a chunk with
-      missing cells.
-    - boolean: true/false, yes/no, 1/0, t/f, y/n, any case -> bool; object True/False/NaN in
-      a chunk with missing cells.
-    - category: any text; values unseen in training are counted in the upload report, not
-      refused -> str, exactly as written.
-    - datetime: dates in `format` (e.g. "%Y-%m-%d") -> datetime64 in the training unit
-      (`dtype`).
-    - text: any text -> str, exactly as written.
-
-    Cells of every type may be empty or a missing word (csv_input.MISSING_WORDS); the model
-    then gets NaN (NaT for datetimes).  That is what ``pd.read_csv`` gives the pipeline for
-    the same file (with ``parse_dates`` for datetime columns), so the model sees the dtypes
-    it was trained with.  required=False: the CSV may leave the column out; the model then
-    gets it with every cell missing.
-    """
-
-    name: str
-    type: str = NUMBER
-    required: bool = True
-    categories: tuple[str, ...] = ()  # category: the training values, sorted
-    format: str | None = None  # datetime: the cells' strftime format, e.g. "%Y-%m-%d"
-    dtype: str | None = None  # the training column's dtype, e.g. "int64", "datetime64[us]"
-
-    @classmethod
-    def from_schema(cls, entry: Mapping[str, Any]) -> FeatureSpec:
-        """A schema.json feature entry (format 1 or 2); ModelError naming what is wrong."""
-        name = str(entry["name"])
-        kind = entry.get("type", NUMBER)
-        if kind not in FEATURE_TYPES:
-            raise ModelError(f"feature {name!r} has type {kind!r}; the types are {', '.join(FEATURE_TYPES)}")
-        required = entry.get("required", True)
-        if not isinstance(required, bool):
-            raise ModelError(f"feature {name!r}: 'required' must be true or false, not {required!r}")
-        categories = entry.get("categories")
-        if kind == CATEGORY and not (isinstance(categories, list) and all(isinstance(c, str) for c in categories)):
-            raise ModelError(f"feature {name!r} is a category: 'categories' must be a list of texts")
-        fmt = entry.get("format")
-        if kind == DATETIME and not (isinstance(fmt, str) and fmt):
-            raise ModelError(f"feature {name!r} is a datetime: 'format' must be a strftime format such as '%Y-%m-%d'")
-        dtype = entry.get("dtype")
-        return cls(name, kind, required, tuple(categories or ()) if kind == CATEGORY else (),
-                   fmt if kind == DATETIME else None, str(dtype) if dtype is not None else None)
-
-    def as_schema(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required, "dtype": self.dtype}
-        if self.type == CATEGORY:
-            entry["categories"] = list(self.categories)
-        if self.type == DATETIME:
-            entry["format"] = self.format
-        return entry
 
 
 @dataclass(frozen=True)
@@ -158,8 +95,6 @@ class Model:
     def profile(self) -> dict[str, Any] | None:
         """The training profile (model/profile.py), or None: a model without one still
         works, its quality report says "no training profile"."""
-        from model.profile import check_profile, read_profile_file
-
         return check_profile(self.schema.get("profile"), str(self.path)) or read_profile_file(self.path)
 
     @property
@@ -185,19 +120,6 @@ class Model:
             labels = np.asarray(self.estimator.classes_)[best]
             return labels, proba[np.arange(len(best)), best], proba
         return np.asarray(self.estimator.predict(X)), None, None
-
-
-def check_version(version: Any) -> str:
-    """The model version if it can be recorded with every result, else ModelError."""
-    if not isinstance(version, str) or not version.strip():
-        raise ModelError(f"The model version must be a non-empty text, not {version!r}.")
-    if len(version) > MAX_VERSION_CHARS:
-        shown = version if len(version) <= 100 else version[:97] + "..."
-        raise ModelError(
-            f"The model version {shown!r} is {len(version):,} characters long; at most "
-            f"{MAX_VERSION_CHARS} fit in the jobs table (model_version)."
-        )
-    return version
 
 
 def build_schema(
@@ -261,8 +183,6 @@ def build_schema(
         **extra,
     }
     if profile:
-        from model.profile import build_profile
-
         schema["profile"] = build_profile(estimator, X, [FeatureSpec.from_schema(f) for f in features])
     return schema
 
@@ -282,7 +202,7 @@ def _describe(name: str, column: pd.Series, override: str | None, required: bool
     if kind == CATEGORY:
         categories = tuple(sorted({str(v) for v in column.dropna().unique()}))
     elif kind == DATETIME:
-        fmt = _datetime_format(column.dropna())
+        fmt = datetime_format(column.dropna())
     entry = FeatureSpec(name, kind, required, categories, fmt, str(column.dtype)).as_schema()
     if kind in NUMERIC_TYPES:
         numbers = pd.to_numeric(column, errors="coerce").astype(float)
@@ -347,14 +267,6 @@ def _fits(kind: str, column: pd.Series, learned: str) -> bool:
     if kind in (CATEGORY, TEXT):
         return learned == "string"
     return learned == "datetime"
-
-
-def _datetime_format(values: pd.Series) -> str:
-    if (values == values.dt.normalize()).all():
-        return DATE_FORMAT
-    if ((values.dt.microsecond == 0) & (values.dt.nanosecond == 0)).all():
-        return DATETIME_FORMAT
-    return FRACTION_FORMAT
 
 
 def save_model(estimator: Any, schema: dict[str, Any], directory: str | Path, format: str = "joblib") -> Path:
@@ -435,56 +347,7 @@ def _trusted_class(name: str) -> bool:
     return False
 
 
-def model_file_of(directory: Path) -> Path | None:
-    """The file that holds a model directory's model: ``MLmodel`` (MLflow), ``model.skops``
-    or ``model.joblib``, in that order of precedence; None if there is none."""
-    for name in (MLMODEL_FILE, SKOPS_FILE, MODEL_FILE):
-        if (directory / name).is_file():
-            return directory / name
-    return None
-
-
-_cache: dict[tuple[Any, ...], Model] = {}
-_cache_lock = threading.Lock()
-
-
-def load_model(directory: str | Path | None = None) -> Model:
-    """Load (and cache, keyed by the files' mtimes so a redeploy is picked up) a model.
-
-    Ours: model.skops (if present) or model.joblib, and schema.json.  MLflow: the key holds
-    the mtime of every entry at the top of the directory (MLmodel, the model file, the input
-    example...); an entry that is a directory counts with its own mtime, not its contents'."""
-    directory = Path(directory or DEFAULT_MODEL_DIR)
-    model_file = model_file_of(directory)
-    if model_file is not None and model_file.name == MLMODEL_FILE:
-        files = sorted(directory.iterdir())
-    else:
-        schema_file = directory / SCHEMA_FILE
-        for needed in (model_file, schema_file):
-            if needed is None or not needed.is_file():
-                shown = needed or f"{directory / MODEL_FILE} (or {SKOPS_FILE}, or an MLflow {MLMODEL_FILE})"
-                raise ModelError(
-                    f"Model file {shown} is missing. Train the default model with "
-                    "`python -m model.train`, or point MODEL_PATH at your model directory."
-                )
-        assert model_file is not None
-        files = [model_file, schema_file]
-    key = (str(directory), model_file.name, tuple((f.name, f.stat().st_mtime) for f in files))
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-        if model_file.name == MLMODEL_FILE:
-            from model.mlflow_model import load_mlflow_model
-
-            model = load_mlflow_model(directory)
-        else:
-            model = _load_ours(directory, model_file)
-        _cache.clear()
-        _cache[key] = model
-        return model
-
-
-def _load_ours(directory: Path, model_file: Path) -> Model:
+def load_ours(directory: Path, model_file: Path) -> Model:
     schema_file = directory / SCHEMA_FILE
     try:
         schema = json.loads(schema_file.read_text(encoding="utf-8"))

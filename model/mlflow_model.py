@@ -54,7 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.artifact import (
+from model.artifact import Model, skops_trusted_types
+from model.schema import (
     BOOLEAN,
     CATEGORY,
     DATETIME,
@@ -65,11 +66,9 @@ from model.artifact import (
     SCHEMA_FORMAT,
     TEXT,
     FeatureSpec,
-    Model,
     ModelError,
-    _datetime_format,
     check_version,
-    skops_trusted_types,
+    datetime_format,
 )
 
 # MLflow column type -> (feature type, training dtype). Datetimes: the unit pandas parses them
@@ -212,7 +211,7 @@ def load_mlflow_model(directory: Path) -> Model:
             if name in example.columns:
                 values = pd.to_datetime(example[name], errors="coerce").dropna()
                 if len(values):
-                    fmt = _datetime_format(values)
+                    fmt = datetime_format(values)
         features.append(FeatureSpec(name, kind, bool(spec.required), categories, fmt, dtype))
     if "sklearn" not in flavors:
         estimator = PyfuncPredictor(estimator, features)

@@ -2,23 +2,25 @@
 
 Reads the CSV in chunks, predicts each chunk, and writes its rows to the .xlsx (and a CSV
 twin) before reading the next, so memory stays flat whatever the file size. The model gets one
-column per feature with the dtype it was trained with (``csv_input.model_values``). The
+column per feature with the dtype it was trained with (``inputs.conversions.model_values``). The
 workbook holds every input column in order, then ``prediction`` (and, for classifiers,
 ``probability``: that of the predicted class): number and integer features as the numbers the
 model saw (integers without a fraction), features of the other types (boolean, category,
 datetime, text) as text cells holding what the user wrote, other columns as their text
 (numbers where they are plain numbers); formula-like text is guarded by
-``xlsx_writer.guard_text``; then a "summary" sheet. The CSV twin holds the same rows and
+``results.cells.guard_text``; then a "summary" sheet. The CSV twin holds the same rows and
 values.
 
-Where the time goes (bench/RESULTS.md, `STAGES`): pandas' C parser, with the validator's
+Reading is model/inputs/ (`read_chunks`, `model_frame`); writing is model/results/.
+
+Where the time goes (bench/RESULTS.md, `STAGES`): pandas' C parser, with the check's
 ``read_csv_options``, reads the feature columns straight into floats (a column it cannot read
-falls back to `feature_matrix`, the validator's own conversion, so what is predicted is
+falls back to `feature_matrix`, the check's own conversion, so what is predicted is
 exactly what was accepted); a run of adjacent number features is turned into text once per
-block, by one orjson call, for both files (model/result_files.py), and no Python code runs per
+block, by one orjson call, for both files (model/results/files.py), and no Python code runs per
 row or per cell.  The worker passes the upload check's report (`report`), so the file is not
 scanned twice.  From PARALLEL_MIN_ROWS rows the workbook is written by a process of its own
-(model/result_process.py) while this one reads, predicts, checks and writes the CSV.
+(model/results/process.py) while this one reads, predicts, checks and writes the CSV.
 """
 
 from __future__ import annotations
@@ -27,27 +29,23 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from model.artifact import INTEGER, NUMBER, NUMERIC_TYPES, ROOT, FeatureSpec, Model, load_model
-from model.csv_input import (
-    CellProblem,
-    CsvReport,
-    cell_problems,
-    feature_matrix,
-    inspect_csv,
-    model_values,
-    read_csv_options,
-)
+from model.artifact import ROOT, Model
+from model.inputs.reader import model_frame, read_chunks
+from model.inputs.report import CsvReport
+from model.inputs.scan import inspect_csv
+from model.loading import load_model
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
-from model.result_files import Block, ResultFiles, csv_texts, layout
-from model.result_process import ResultFilesProcess
-from model.xlsx_writer import SparseTexts, number_json
+from model.results.cells import SparseTexts, number_json
+from model.results.files import Block, ResultFiles, ResultWriter, csv_texts, layout
+from model.results.process import ResultFilesProcess
+from model.schema import INTEGER, NUMBER, NUMERIC_TYPES
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"
@@ -66,7 +64,7 @@ Progress = Callable[[int, int], None]
 STAGES = ("validate", "read", "predict", "quality", "numbers", "xlsx_text", "csv", "compress", "compress_wait",
           "handoff", "finish")
 # Jobs of at least this many rows write their result files in a process of their own (see
-# model/result_process.py): below it, starting one costs more than it saves.
+# model/results/process.py): below it, starting one costs more than it saves.
 PARALLEL_MIN_ROWS = 50_000
 
 
@@ -110,85 +108,7 @@ def _temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
 
 
-# -- reading ------------------------------------------------------------------------------------
-
-
-def _read_chunks(
-    path: Path, report: CsvReport, features: Sequence[str], chunk_rows: int,
-    specs: Sequence[FeatureSpec] = (),
-) -> Iterator[tuple[np.ndarray, dict[int, list[str]], dict[int, tuple[str, frozenset[str]]] | None]]:
-    """(X, texts, bad) per chunk of rows: X is float64 rows x features (missing -> NaN), texts
-    maps each other column's index to its cells' exact text.  `features` are numeric (number or
-    integer) features; those of the other types are other columns here.  bad: when the report
-    found cells that do not fit their type (`specs`: the model's features), {row position:
-    (row_status text, the features at fault)} for this chunk, those cells NaN in X (the other
-    types become missing in model_values); None for a file without such cells, which then
-    costs nothing more."""
-    fmt = report.format
-    if not report.readable or fmt is None:
-        raise ValueError("_read_chunks() needs the report of a file without structural problems.")
-    x_of = {name: k for k, name in enumerate(features)}
-    feature_at = [report.feature_columns[f] for f in features]
-    others = [i for i in range(len(report.header)) if i not in set(feature_at)]
-    with pd.read_csv(path, **read_csv_options(fmt, feature_at, others)) as reader:
-        # The header alone first, so its names do not spoil the float inference of the
-        # first chunk (header=None rather than skiprows: blank lines before it are skipped).
-        reader.get_chunk(1)
-        while True:
-            try:
-                chunk = reader.get_chunk(chunk_rows)
-            except StopIteration:
-                return
-            if not len(chunk):
-                return
-            # Column-major: the writer takes X[:, k] column by column without copying it.
-            X = np.empty((len(chunk), len(features)), dtype=np.float64, order="F")
-            for k, (name, index) in enumerate(zip(features, feature_at)):
-                column = chunk[index]
-                if column.dtype.kind in "fiu":
-                    X[:, k] = column.to_numpy(dtype=np.float64)
-                else:  # some cell pandas could not read as a number (" N/A ", "17,99"...)
-                    texts = [v if isinstance(v, str) else "" if pd.isna(v) else str(v)
-                             for v in column.to_numpy(dtype=object)]
-                    frame = pd.DataFrame({index: np.array(texts, dtype=object)})
-                    X[:, k] = feature_matrix(frame, report, [name])[:, 0]
-            bad = None
-            if report.cell_problems:
-                bad = _bad_rows(cell_problems(chunk, report, specs), X, x_of)
-            yield X, {i: chunk[i].tolist() for i in others}, bad
-
-
-def _bad_rows(found: Sequence[CellProblem], X: np.ndarray,
-              x_of: dict[str, int]) -> dict[int, tuple[str, frozenset[str]]]:
-    """The row_status of each row with cells the model cannot take (few rows: the upload
-    check accepted at most MAX_BAD_ROWS_PERCENT of them); their number cells become NaN."""
-    by_row: dict[int, list[CellProblem]] = {}
-    for problem in found:
-        by_row.setdefault(problem.position, []).append(problem)
-        if problem.feature in x_of:
-            X[problem.position, x_of[problem.feature]] = np.nan
-    return {i: ("not scored: " + " and ".join(p.text for p in cells), frozenset(p.feature for p in cells))
-            for i, cells in by_row.items()}
-
-
-# -- the CSV twin -------------------------------------------------------------------------------
-
-
-def _model_frame(specs: Sequence[FeatureSpec], report: CsvReport, X: np.ndarray, features: list[str],
-                 texts: dict[int, list[str]]) -> pd.DataFrame:
-    """The model's input for a chunk: every feature in training order, typed by model_values
-    from its numbers (X, columns `features`), its texts, or nothing (an absent optional one)."""
-    x_of = {name: k for k, name in enumerate(features)}
-    columns = {}
-    for spec in specs:
-        if spec.name in x_of:
-            values = X[:, x_of[spec.name]]
-        elif spec.name in report.feature_columns:
-            values = np.array(texts[report.feature_columns[spec.name]], dtype=object)
-        else:
-            values = None
-        columns[spec.name] = model_values(spec, values, len(X))
-    return pd.DataFrame(columns)
+# -- the prediction columns and the quality sheet ----------------------------------------------
 
 
 def _spread(n: int, scored: np.ndarray, labels: np.ndarray, probability: np.ndarray | None,
@@ -280,7 +200,7 @@ def prediction(
 
     ``stages``, when given, receives the seconds spent per stage (`STAGES`): where a job's
     time goes, measured in the job itself.  ``parallel``: write the result files in a process
-    of their own (model/result_process.py), so the job uses two cores; None (the default): for files of
+    of their own (model/results/process.py), so the job uses two cores; None (the default): for files of
     at least PARALLEL_MIN_ROWS rows on a machine with more than one core.
     """
     if probability_columns not in PROBABILITY_CHOICES:
@@ -338,7 +258,7 @@ def prediction(
         percent = [j for j in range(n_in, len(header)) if header[j].startswith(PROBABILITY_COLUMN)]
         if parallel is None:
             parallel = report.rows >= PARALLEL_MIN_ROWS and _cores() > 1 and os.name == "posix"
-        files_in: Callable[..., ResultFiles | ResultFilesProcess] = ResultFilesProcess if parallel else ResultFiles
+        files_in: Callable[..., ResultWriter] = ResultFilesProcess if parallel else ResultFiles
         segments = layout(n_in, feature_of, integers)
         # Each run of number features' X columns: a slice when adjacent in X (a view, no copy).
         runs = [slice(what[0], what[-1] + 1) if what == list(range(what[0], what[-1] + 1)) else what
@@ -346,11 +266,11 @@ def prediction(
         with files_in(xlsx_tmp, csv_tmp, header, segments, highlight=range(n_in, len(header)), text_columns=typed,
                       expected_rows=report.rows, percent_columns=percent) as files:
             clock.lap("finish")  # opening the files
-            for X, texts, bad in _read_chunks(input_path, report, features, chunk_rows, specs):
+            for X, texts, bad in read_chunks(input_path, report, features, chunk_rows, specs):
                 if all_numbers:  # the common case: one float64 block, no per-column work
                     frame = pd.DataFrame(X, columns=features)
                 else:
-                    frame = _model_frame(specs, report, X, features, texts)
+                    frame = model_frame(specs, report, X, features, texts)
                 clock.lap("read")
                 statuses = None
                 if checker is None:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.artifact import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, TEXT, FeatureSpec
+from model.schema import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, TEXT, FeatureSpec
 
 PROFILE_FORMAT = 1
 PROFILE_FILE = "profile.json"  # beside an MLflow model

@@ -49,9 +49,10 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from model.artifact import BOOLEAN, CATEGORY, DATETIME, FeatureSpec, Model
+from model.artifact import Model
 from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, counts_upto, datetime_seconds
-from model.xlsx_writer import SparseTexts
+from model.results.cells import SparseTexts
+from model.schema import BOOLEAN, CATEGORY, DATETIME, FeatureSpec
 
 ROW_STATUS_COLUMN = "row_status"
 OK, WARNING, ALERT, UNKNOWN = "ok", "warning", "alert", "unknown"

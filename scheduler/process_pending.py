@@ -25,7 +25,7 @@ from app.core.db import DatabaseUnavailable, open_database
 from app.core.jobs.files import make_private
 from app.core.logfmt import log_event, setup_logging
 from app.core.settings import SettingsError, load_settings
-from model.artifact import ModelError
+from model.schema import ModelError
 from scheduler.deliveries import deliver_pass
 from scheduler.worker import Worker, log
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from app.core.db import Database, DatabaseUnavailable
 from app.core.events import notify
-from app.core.jobs import retention
+from app.core.jobs.records import retention
 from app.core.jobs.files import stored_path
 from app.core.jobs.inputs import FILE_CHANGED, UploadInputs
 from app.core.jobs.quality import QualityReports
@@ -33,9 +33,10 @@ from app.core.jobs.records import Claim, Job, Status
 from app.core.logfmt import log_event, logfmt
 from app.core.registry.models import ModelRecord, Registry
 from app.core.settings import Settings
-from model.artifact import Model, ModelError
-from model.csv_input import CsvReport
+from model.artifact import Model
+from model.inputs.report import CsvReport
 from model.predictions import InvalidInput, prediction
+from model.schema import ModelError
 from scheduler.deliveries import DeliveryThread
 
 log = logging.getLogger("beyond.worker")

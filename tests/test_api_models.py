@@ -7,7 +7,7 @@ import json
 import shutil
 
 from app.core.registry.models import Registry
-from model.artifact import SCHEMA_FILE
+from model.schema import SCHEMA_FILE
 from tests.conftest import assert_json_error as assert_error
 
 

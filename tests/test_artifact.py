@@ -15,7 +15,9 @@ from app.core.db import SQLiteDatabase
 from app.core.jobs.queue import Jobs
 from app.core.jobs.records import Status
 from app.core.settings import Settings
-from model.artifact import MAX_VERSION_CHARS, SCHEMA_FILE, ModelError, build_schema, load_model, save_model
+from model.artifact import build_schema, save_model
+from model.loading import load_model
+from model.schema import MAX_VERSION_CHARS, SCHEMA_FILE, ModelError
 from model.train import train
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame

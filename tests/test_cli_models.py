@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from model.artifact import SCHEMA_FILE
+from model.schema import SCHEMA_FILE
 from tests.conftest import run_cli
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.csv_habits import blank_lines_above, find_header_line
-from model.csv_input import feature_matrix, inspect_csv, iter_chunks
+from model.inputs.habits import blank_lines_above, find_header_line
+from model.inputs.reader import feature_matrix
+from model.inputs.scan import inspect_csv
 from tests import test_hostile_input as hostile
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import FEATURES
+from tests.support.reading import text_chunks
 from tests.test_hostile_input import assert_nothing_stored, drain
 
 # The panel and API entrances of the hostile-input tests (fixtures), on both engines.
@@ -53,7 +55,7 @@ def test_title_lines_are_skipped_and_rows_keep_their_line_numbers(tmp_path: Path
     report = inspect_csv(canonical, FEATURES)
     assert report.ok, report.problems
     assert (report.format.delimiter, report.format.decimal, report.format.encoding) == (";", ",", "cp1252")
-    X = np.vstack([feature_matrix(c, report, FEATURES) for c in iter_chunks(canonical, report)])
+    X = np.vstack([feature_matrix(c, report, FEATURES) for c in text_chunks(canonical, report)])
     np.testing.assert_allclose(X, expected)  # 1.865,5 is 1865.5
     assert any(x >= 1000 for x in X.ravel())
 
@@ -92,7 +94,7 @@ def test_thousands_separators_and_hints(tmp_path: Path, cell: str, delimiter: st
         assert hint in problem.message, problem.message
     else:
         assert report.ok, report.problems
-        [chunk] = iter_chunks(path, report)
+        [chunk] = text_chunks(path, report)
         assert feature_matrix(chunk, report, FEATURES)[0, 0] == accepted
 
 

@@ -1,6 +1,7 @@
-"""Tests for model/csv_input.py: the hostile corpus, exact row/column numbers, big inputs, speed,
-exact read-back, and property tests (random input never raises; whatever is accepted is read
-back by pandas exactly as the csv module and the documented blank-line rule read it)."""
+"""Tests for model/inputs/ (the upload check, scan.py, with its conversions and reader): the
+hostile corpus, exact row/column numbers, big inputs, speed, exact read-back, and property tests
+(random input never raises; whatever is accepted is read back by pandas exactly as the csv module
+and the documented blank-line rule read it)."""
 
 import csv
 import functools
@@ -17,20 +18,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from model.csv_input import (
-    MAX_LINE_CHARS,
-    MISSING_WORDS,
-    SCAN_LIMIT,
-    CsvFormat,
-    CsvReport,
-    Problem,
-    _to_floats,
-    cell_problems,
-    feature_matrix,
-    inspect_csv,
-    iter_chunks,
-)
+from model.inputs.conversions import MISSING_WORDS, to_floats
+from model.inputs.reader import cell_problems, feature_matrix, read_chunks
+from model.inputs.report import CsvFormat, CsvReport, Problem
+from model.inputs.scan import SCAN_LIMIT, inspect_csv
+from model.inputs.sniff import MAX_LINE_CHARS
 from tests.hostile_cases import FEATURES, HOSTILE_CASES, HOSTILE_DIR
+from tests.support.reading import text_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +36,7 @@ def data():
 
 
 def read_all(path, report, chunksize=50_000):
-    chunks = list(iter_chunks(path, report, chunksize))
+    chunks = list(text_chunks(path, report, chunksize))
     return pd.concat(chunks) if chunks else pd.DataFrame()
 
 
@@ -89,7 +83,7 @@ def test_hostile_case(case):
         return
     assert report.rows == 8
     assert set(report.feature_columns) == set(FEATURES)
-    chunks = list(iter_chunks(path, report, chunksize=3))
+    chunks = list(text_chunks(path, report, chunksize=3))
     assert [len(c) for c in chunks] == [3, 3, 2]
     matrix = np.vstack([feature_matrix(c, report, FEATURES) for c in chunks])
     expected = data().data[:8].copy()
@@ -232,7 +226,7 @@ def test_missing_words_and_spaces_are_accepted(tmp_path):
     path = write(tmp_path / "na.csv", rows)
     report = inspect_csv(path, FEATURES)
     assert report.ok, report.problems
-    matrix = np.vstack([feature_matrix(c, report, FEATURES) for c in iter_chunks(path, report)])
+    matrix = np.vstack([feature_matrix(c, report, FEATURES) for c in text_chunks(path, report)])
     assert np.isnan(matrix[:, 2]).all() and matrix[0, 3] == 1001.5
 
 
@@ -261,7 +255,7 @@ def test_semicolon_cells_may_use_either_decimal_mark(tmp_path):
     rows[3][5] = "0,1"
     report = inspect_csv(write(path, rows, ";"), FEATURES)
     assert report.ok
-    matrix = feature_matrix(next(iter_chunks(path, report)), report, FEATURES)
+    matrix = feature_matrix(next(text_chunks(path, report)), report, FEATURES)
     expected = data().data[:5].copy()
     expected[2, 4] = 0.1
     np.testing.assert_array_equal(matrix, expected)
@@ -326,13 +320,13 @@ def test_unreadable_path_raises_oserror(tmp_path):
         inspect_csv(tmp_path, FEATURES)
 
 
-def test_iter_chunks_refuses_a_bad_report(tmp_path):
+def test_the_job_reader_refuses_a_bad_report(tmp_path):
     # Structural problems (a misspelled column, fields missing) make the file unreadable.
     for name in ("misspelled_header.csv", "missing_fields.csv"):
         report = inspect_csv(HOSTILE_DIR / name, FEATURES)
         assert not report.readable and report.cell_problems < report.total_problems
         with pytest.raises(ValueError):
-            next(iter_chunks(HOSTILE_DIR / name, report))
+            next(read_chunks(HOSTILE_DIR / name, report, FEATURES, 50_000))
 
 
 def test_cell_problems_only_leave_the_file_readable(tmp_path):
@@ -343,7 +337,7 @@ def test_cell_problems_only_leave_the_file_readable(tmp_path):
     assert not report.ok and report.readable
     assert report.cell_problems == report.total_problems > 0
     assert 0 < report.bad_rows <= report.rows
-    found = [p for chunk in iter_chunks(path, report) for p in cell_problems(chunk, report, FEATURES)]
+    found = [p for chunk in text_chunks(path, report) for p in cell_problems(chunk, report, FEATURES)]
     assert len(found) == report.cell_problems
     listed = {(p.row, p.column) for p in report.problems}
     assert {(p.position + 2, p.column) for p in found} == listed  # no blank lines in this file
@@ -361,7 +355,7 @@ def test_report_is_json_friendly():
 # Exact read-back
 
 
-def test_iter_chunks_returns_every_value_exactly(tmp_path):
+def test_an_accepted_file_reads_back_every_value_exactly(tmp_path):
     header = ["", "mean radius", "", "note", "Note 2"]
     values = [
         ["0", "1.5", "007", " spaced ", "plain"],
@@ -377,7 +371,7 @@ def test_iter_chunks_returns_every_value_exactly(tmp_path):
     report = inspect_csv(path, ["mean radius"])
     assert report.ok, report.problems
     assert report.header == header and report.rows == 6
-    chunks = list(iter_chunks(path, report, chunksize=4))
+    chunks = list(text_chunks(path, report, chunksize=4))
     assert [list(c.columns) for c in chunks] == [[0, 1, 2, 3, 4]] * 2
     assert [list(c.index) for c in chunks] == [[0, 1, 2, 3], [4, 5]]
     assert [list(r) for c in chunks for r in c.itertuples(index=False)] == values
@@ -400,7 +394,7 @@ def test_ten_thousand_columns(tmp_path):
     elapsed = time.perf_counter() - started
     assert report.ok and report.rows == 100 and len(report.header) == 10_000
     assert elapsed < 5, elapsed
-    chunk = next(iter_chunks(path, report))
+    chunk = next(text_chunks(path, report))
     assert chunk.shape == (100, 10_000)
     assert feature_matrix(chunk, report, FEATURES)[0, 0] == 17.99
     report = inspect_csv(path, FEATURES, max_columns=5_000)
@@ -461,7 +455,7 @@ def test_speed_100k_rows(tmp_path):
           f"first {timings[0]:.2f} s, best {min(timings):.2f} s")
     assert report.ok and report.rows == 100_000
     assert min(timings) < 1.5, timings
-    total = sum(len(feature_matrix(c, report, FEATURES)) for c in iter_chunks(path, report))
+    total = sum(len(feature_matrix(c, report, FEATURES)) for c in text_chunks(path, report))
     assert total == 100_000
 
 
@@ -516,7 +510,7 @@ def check_against_reference(path, report, features):
     got = cells(path, report, chunksize=2)
     assert got == [record for _, record in records[1:]]
     assert len(got) == report.rows
-    for chunk in iter_chunks(path, report, chunksize=3):
+    for chunk in text_chunks(path, report, chunksize=3):
         matrix = feature_matrix(chunk, report, features)
         assert matrix.shape == (len(chunk), len(features))
         assert not np.isinf(matrix).any()
@@ -532,7 +526,7 @@ def check_cell_problems(path, report):
         if problem.column is None or problem.row in (None, 1) or "Missing" in problem.message:
             continue
         value = records[problem.row][report.header.index(problem.column)]
-        numbers, bad = _to_floats(np.array([value], dtype=object),
+        numbers, bad = to_floats(np.array([value], dtype=object),
                                   report.format.decimal == ",")
         assert bad[0] or np.isinf(numbers[0]), (problem, value)
 
@@ -634,7 +628,7 @@ def test_valid_tables_round_trip(table):
         report = inspect_csv(path, features)
         assert report.ok, report.problems
         check_against_reference(path, report, features)
-        chunks = list(iter_chunks(path, report, chunksize=3))
+        chunks = list(text_chunks(path, report, chunksize=3))
         matrix = np.vstack([feature_matrix(c, report, features) for c in chunks])
         np.testing.assert_array_equal(matrix, [nums for nums, _ in expected])
         position = {original: file_index for file_index, original in enumerate(order)}

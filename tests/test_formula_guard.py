@@ -12,9 +12,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from model import result_files, xlsx_writer
 from model.predictions import prediction
-from model.xlsx_writer import FORMULA_START, StreamingXlsxWriter, guard_text, is_plain_number, needs_guard
+from model.results import files, xlsx
+from model.results.cells import FORMULA_START, guard_text, is_plain_number, needs_guard
+from model.results.xlsx import StreamingXlsxWriter
 from tests.conftest import NEEDS_LIBREOFFICE, breast_cancer_frame
 
 # Whitespace, then a formula character: LibreOffice's "Trim spaces" import option removes the
@@ -31,8 +32,8 @@ LIBREOFFICE = NEEDS_LIBREOFFICE
 
 def test_one_formula_start_set() -> None:
     assert FORMULA_START == ("=", "+", "-", "@", "\t", "\r")
-    assert not hasattr(result_files, "FORMULA_START")  # the CSV twin uses the writer's rule
-    assert result_files.guard_text is guard_text
+    assert not hasattr(files, "FORMULA_START")  # the CSV twin uses the shared rule (results/cells.py)
+    assert files.guard_text is guard_text
 
 
 @pytest.mark.parametrize("text", FORMULAS)
@@ -62,8 +63,8 @@ def test_the_batch_text_path_sees_a_spaced_formula_among_plain_text(tmp_path: Pa
     still be guarded (the batch path hands the column to the per-value rule)."""
     ids = [f" id {i}" for i in range(300)]  # leading spaces, but no formula
     values = [*ids[:150], " =1+1", *ids[150:]]
-    assert xlsx_writer._plain_text_tails(ids, "") is not None  # spaces alone keep the fast path
-    assert xlsx_writer._plain_text_tails(values, "") is None
+    assert xlsx._plain_text_tails(ids, "") is not None  # spaces alone keep the fast path
+    assert xlsx._plain_text_tails(values, "") is None
     path = tmp_path / "b.xlsx"
     with StreamingXlsxWriter(path, ["note"]) as w:
         w.write_chunk([values])
@@ -73,8 +74,8 @@ def test_the_batch_text_path_sees_a_spaced_formula_among_plain_text(tmp_path: Pa
 
 def test_the_csv_batch_path_sees_a_spaced_formula_among_plain_text() -> None:
     values = [f"id{i}" for i in range(300)] + [" =1+1", " -2", "-1.5", "\u00a0@x"]
-    assert result_files.csv_texts(values) == [*values[:300], "' =1+1", " -2", "-1.5", "'\u00a0@x"]
-    assert result_files.csv_texts(["a", " b", " -2"]) == ["a", " b", " -2"]
+    assert files.csv_texts(values) == [*values[:300], "' =1+1", " -2", "-1.5", "'\u00a0@x"]
+    assert files.csv_texts(["a", " b", " -2"]) == ["a", " b", " -2"]
 
 
 def predict_notes(tmp_path: Path, model_dir: Path, notes: list[str]) -> tuple[Path, Path, list[str]]:
@@ -168,7 +169,7 @@ def test_maybe_formula_finds_every_column_with_a_value_that_may_need_the_guard()
     columns of the characters that matter."""
     import random
 
-    from model.xlsx_writer import maybe_formula
+    from model.results.cells import maybe_formula
 
     rng = random.Random(3)
     alphabet = ["a", "1", " ", "\t", "=", "+", "-", "@", "\r", "\n", "\x1c", "\u3000", "\u00a0", "x"]

@@ -29,9 +29,12 @@ from starlette.testclient import TestClient
 from app.core.jobs.listing import JobFilter, JobList
 from app.core.jobs.records import Job, Status
 from app.web import create_app
-from model.artifact import load_model
-from model.csv_input import MISSING_WORDS, CsvReport, inspect_csv
-from model.xlsx_writer import FORMULA_START, MAX_CELL_CHARS, is_plain_number
+from model.inputs.conversions import MISSING_WORDS
+from model.inputs.report import CsvReport
+from model.inputs.scan import inspect_csv
+from model.loading import load_model
+from model.results.cells import FORMULA_START, is_plain_number
+from model.results.xlsx import MAX_CELL_CHARS
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import HOSTILE_CASES, HOSTILE_DIR, HostileCase

@@ -24,9 +24,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from model.artifact import FRACTION_FORMAT, MLMODEL_FILE, ModelError, build_schema, load_model, save_model
+from model.artifact import build_schema, save_model
+from model.loading import load_model
 from model.mlflow_model import import_mlflow, learned_string_columns
 from model.predictions import prediction
+from model.schema import FRACTION_FORMAT, MLMODEL_FILE, ModelError
 from tests.conftest import breast_cancer_frame
 from tests.test_typed_inputs import FEATURES, assert_same_answers, blank_if_missing, churn_frame, churn_pipeline, expected
 

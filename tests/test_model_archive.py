@@ -19,7 +19,8 @@ from starlette.testclient import TestClient
 from app.core.errors import FileRejected, InvalidRequest
 from app.core.registry.archive import unpack_model_archive
 from app.core.registry.models import Registry
-from model.artifact import build_schema, load_model, save_model
+from model.artifact import build_schema, save_model
+from model.loading import load_model
 from scheduler.worker import Worker
 from tests.conftest import assert_json_error
 from tests.panel_helpers import csrf_of, login

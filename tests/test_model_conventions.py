@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from model import csv_input
-from model.csv_input import MISSING_WORDS, CsvFormat, inspect_csv, read_csv_options
+from model.inputs import conversions
+from model.inputs.conversions import MISSING_WORDS
+from model.inputs.reader import read_csv_options
+from model.inputs.report import CsvFormat
+from model.inputs.scan import inspect_csv
 from tests.hostile_cases import FEATURES, HOSTILE_CASES, HOSTILE_DIR
+from tests.support.reading import text_chunks
 
-MODEL_DIR = Path(csv_input.__file__).parent
-SOURCES = {path.name: ast.parse(path.read_text(encoding="utf-8")) for path in sorted(MODEL_DIR.glob("*.py"))}
+MODEL_DIR = Path(conversions.__file__).parents[1]
+SOURCES = {path.relative_to(MODEL_DIR).as_posix(): ast.parse(path.read_text(encoding="utf-8"))
+           for path in sorted(MODEL_DIR.rglob("*.py"))}
 
 
 def calls(tree: ast.AST, name: str) -> list[ast.Call]:
@@ -35,16 +40,16 @@ def test_every_read_csv_takes_its_options_from_read_csv_options() -> None:
             assert len(call.keywords) == 1 and call.keywords[0].arg is None, where  # only **options
             options = call.keywords[0].value
             assert isinstance(options, ast.Call) and getattr(options.func, "id", None) == "read_csv_options", where
-    assert found == 3  # the numeric check, iter_chunks, the prediction reader
+    assert found == 2  # the cell check (inputs/scan.py) and the job's reader (inputs/reader.py)
 
 
 def test_no_other_list_of_missing_words() -> None:
-    """Only csv_input spells the missing-value words or derives variants of them.
-    (xlsx_writer's _MISSING_REPRS holds "nan", "NaN", "<NA>", "NaT": str() of missing Python
+    """Only model/inputs/conversions.py spells the missing-value words or derives variants of them.
+    (results/xlsx.py's _MISSING_REPRS holds "nan", "NaN", "<NA>", "NaT": str() of missing Python
     objects, a different thing; see its comment.)"""
     words = MISSING_WORDS - {"", "nan", "<na>"}
     for name, tree in SOURCES.items():
-        if name == "csv_input.py":
+        if name == "inputs/conversions.py":
             continue
         for node in ast.walk(tree):
             if isinstance(node, (ast.Set, ast.List, ast.Tuple)):
@@ -54,7 +59,7 @@ def test_no_other_list_of_missing_words() -> None:
 
 
 def test_pandas_na_spellings_are_missing_words() -> None:
-    spellings = csv_input._NA_SPELLINGS
+    spellings = conversions.NA_SPELLINGS
     assert {s.strip().lower() for s in spellings} == MISSING_WORDS
     assert {"NaN", "N/A", "NULL", "none", "#N/A", "<NA>", ""} <= set(spellings)
 
@@ -77,18 +82,17 @@ def test_options_follow_the_detected_format(fmt: CsvFormat) -> None:
 
 @pytest.mark.parametrize("case", [c for c in HOSTILE_CASES if c.accepted], ids=lambda c: c.filename)
 def test_the_readers_agree_on_the_hostile_corpus(case) -> None:  # type: ignore[no-untyped-def]
-    """iter_chunks (every cell as text) and the prediction reader (features as floats) see the
+    """text_chunks (every cell as text) and the prediction reader (features as floats) see the
     same rows, and the features are what feature_matrix makes of the text."""
     import numpy as np
 
-    from model.csv_input import feature_matrix, iter_chunks
-    from model.predictions import _read_chunks
+    from model.inputs.reader import feature_matrix, read_chunks
 
     path = HOSTILE_DIR / case.filename
     report = inspect_csv(path, FEATURES)
     assert report.ok
-    plain = list(iter_chunks(path, report, chunksize=3))
-    fast = list(_read_chunks(path, report, FEATURES, 3))
+    plain = list(text_chunks(path, report, chunksize=3))
+    fast = list(read_chunks(path, report, FEATURES, 3))
     assert [len(c) for c in plain] == [len(X) for X, _, _ in fast]
     for chunk, (X, texts, bad) in zip(plain, fast):
         np.testing.assert_array_equal(feature_matrix(chunk, report, FEATURES), X)

@@ -18,8 +18,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from model.artifact import MODEL_FILE, SCHEMA_FILE, SKOPS_FILE, ModelError, load_model, save_model
+from model.artifact import save_model
+from model.loading import load_model
 from model.predictions import prediction
+from model.schema import MODEL_FILE, SCHEMA_FILE, SKOPS_FILE, ModelError
 from tests.conftest import breast_cancer_frame
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from app.core.errors import Conflict, InvalidRequest, NotFound, UnknownModel
 from app.core.registry.models import Registry, artifact_sha256
-from model.artifact import SCHEMA_FILE, ModelError
+from model.schema import SCHEMA_FILE, ModelError
 
 
 def model_version_copy(model_dir: Path, target: Path, version: str) -> Path:

@@ -17,7 +17,7 @@ from app.core.jobs.listing import JobFilter, JobList
 from app.core.registry.models import ModelRecord, Registry
 from app.core.registry.template import template_csv, template_rows
 from model.artifact import build_schema, save_model
-from model.csv_input import inspect_csv
+from model.inputs.scan import inspect_csv
 from tests.panel_helpers import flashes_of, job_rows, login
 from tests.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
 

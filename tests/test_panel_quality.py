@@ -9,7 +9,7 @@ import re
 import numpy as np
 
 from app.core.jobs.submissions import submit_path
-from model.artifact import load_model
+from model.loading import load_model
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
 from tests.panel_helpers import login

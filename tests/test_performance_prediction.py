@@ -1,4 +1,4 @@
-"""The fast paths of model/predictions.py and model/xlsx_writer.py give exactly what the plain
+"""The fast paths of model/predictions.py and model/results/xlsx.py give exactly what the plain
 paths give, and a file larger than one sheet comes out whole (issue 6). No timing here:
 bench/ measures speed."""
 
@@ -17,16 +17,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model import xlsx_writer
-from model.artifact import load_model
-from model.csv_input import feature_matrix, inspect_csv, iter_chunks
-from model.predictions import _read_chunks, prediction
+from model.inputs.reader import feature_matrix, read_chunks
+from model.inputs.scan import inspect_csv
+from model.loading import load_model
+from model.predictions import prediction
+from model.results import xlsx
 from tests.conftest import breast_cancer_frame
+from tests.support.reading import text_chunks
 
 
 def plain_read(path: Path, report, features, chunk_rows):  # type: ignore[no-untyped-def]
-    """What _read_chunks replaces: every cell as text, features through feature_matrix."""
-    for chunk in iter_chunks(path, report, chunksize=chunk_rows):
+    """What read_chunks replaces: every cell as text, features through feature_matrix."""
+    for chunk in text_chunks(path, report, chunksize=chunk_rows):
         others = [i for i in range(len(report.header)) if i not in report.feature_columns.values()]
         yield feature_matrix(chunk, report, features), {i: chunk[i].tolist() for i in others}
 
@@ -62,7 +64,7 @@ def test_fast_reader_equals_the_validators_conversion(tmp_path: Path, model_dir:
     features = load_model(model_dir).features
     report = inspect_csv(path, features)
     assert report.ok, report.problems
-    fast = list(_read_chunks(path, report, features, chunk_rows))
+    fast = list(read_chunks(path, report, features, chunk_rows))
     plain = list(plain_read(path, report, features, chunk_rows))
     assert len(fast) == len(plain) == -(-60 // chunk_rows)
     for (x1, t1, bad), (x2, t2) in zip(fast, plain):
@@ -82,7 +84,7 @@ def test_fast_reader_float_parsing_matches_exactly(tmp_path: Path, model_dir: Pa
     frame.to_csv(path, index=False, float_format="%.17g")
     report = inspect_csv(path, features)
     assert report.ok
-    fast = np.vstack([x for x, _, _ in _read_chunks(path, report, features, 5000)])
+    fast = np.vstack([x for x, _, _ in read_chunks(path, report, features, 5000)])
     assert np.array_equal(fast, grid)
     plain = np.vstack([x for x, _ in plain_read(path, report, features, 5000)])
     assert np.array_equal(fast, plain)
@@ -145,26 +147,26 @@ TEXT = st.text(alphabet=st.sampled_from([*"aZ 0-9=+@_x\t\r\n&<>\"'é日😀\x00\
 @settings(max_examples=300, deadline=None)
 @given(st.lists(TEXT, min_size=1, max_size=40), st.sampled_from(["", ' s="1"']))
 def test_text_tails_equal_the_per_value_rule(values: list[str], style: str) -> None:
-    expected = [xlsx_writer._text_cell_tail(v, style) or f"{style}/>" for v in values]
-    assert xlsx_writer._text_tails(values, style) == expected
+    expected = [xlsx._text_cell_tail(v, style) or f"{style}/>" for v in values]
+    assert xlsx._text_tails(values, style) == expected
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.text(alphabet=st.sampled_from(list("abc XYZ_x0123456789ABCDEF&<>é\u3000")), min_size=1, max_size=9).filter(
     lambda s: s[0] not in "-0123456789"), min_size=1, max_size=300, unique=True))
 def test_plain_text_fast_path_equals_the_per_value_rule(values: list[str]) -> None:
-    assert xlsx_writer._plain_text_tails(values, "") is not None
-    assert xlsx_writer._text_tails(values, "") == [xlsx_writer._text_cell_tail(v, "") for v in values]
+    assert xlsx._plain_text_tails(values, "") is not None
+    assert xlsx._text_tails(values, "") == [xlsx._text_cell_tail(v, "") for v in values]
 
 
 def test_text_tails_for_mixed_objects_and_long_text() -> None:
     values = ["a", None, float("nan"), 3, "x" * 40_000, "a", "", "007", "=1"] * 3
-    assert xlsx_writer._text_tails(values, "") == [xlsx_writer._text_cell_tail(v, "") or "/>" for v in values]
+    assert xlsx._text_tails(values, "") == [xlsx._text_cell_tail(v, "") or "/>" for v in values]
 
 
 # -- more rows than one sheet holds -------------------------------------------------------------
 
-SHEET_ROWS = xlsx_writer.MAX_ROWS - 1  # data rows per sheet under the header
+SHEET_ROWS = xlsx.MAX_ROWS - 1  # data rows per sheet under the header
 
 
 def fast_csv(path: Path, rows: int):  # type: ignore[no-untyped-def]
@@ -222,7 +224,7 @@ def test_rows_beyond_one_sheet_continue_on_the_next(tmp_path: Path, model_dir: P
         n1, first1, last1, r1 = sheet_rows(zf, "xl/worksheets/sheet1.xml")
         n2, first2, last2, r2 = sheet_rows(zf, "xl/worksheets/sheet2.xml")
         summary = zf.read("xl/worksheets/sheet3.xml").decode()
-    assert (n1, r1) == (xlsx_writer.MAX_ROWS, str(xlsx_writer.MAX_ROWS))  # header + 1,048,575 rows
+    assert (n1, r1) == (xlsx.MAX_ROWS, str(xlsx.MAX_ROWS))  # header + 1,048,575 rows
     assert (n2, r2) == (1 + rows - SHEET_ROWS, str(1 + rows - SHEET_ROWS))
     n_in = len(header)
     for row_xml, expected in ((first1, first_in), (last1, boundary_in), (last2, last_in)):

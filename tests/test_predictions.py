@@ -8,7 +8,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from model.artifact import load_model
+from model.loading import load_model
 from model.predictions import InvalidInput, prediction
 from tests.conftest import breast_cancer_frame
 

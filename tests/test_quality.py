@@ -15,7 +15,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-from model.artifact import build_schema, load_model, save_model
+from model.artifact import build_schema, save_model
+from model.loading import load_model
 from model.predictions import prediction
 from model.train import SEED
 from tests.conftest import breast_cancer_frame

@@ -15,11 +15,14 @@ import pytest
 
 from app.core.jobs.inputs import FILE_CHANGED, UploadInputs, file_sha256
 from app.core.jobs.submissions import Upload, accept_upload
-from model.artifact import FeatureSpec
-from model.csv_input import CsvReport, cell_problems, feature_frame, inspect_csv, iter_chunks
+from model.inputs.reader import cell_problems
+from model.inputs.report import CsvReport
+from model.inputs.scan import inspect_csv
+from model.schema import FeatureSpec
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
 from tests.support.procs import events
+from tests.support.reading import job_frame, text_chunks
 from tests.test_bad_rows import BAD, expected_status
 
 WORKBOOKS = Path(__file__).parent / "data" / "workbooks"
@@ -46,10 +49,10 @@ def test_trusted_json_round_trips_what_reading_needs(tmp_path: Path) -> None:
     assert back.problems == [] and back.acceptable(50.0) and not back.acceptable(0.0)
     assert back.trusted_json() == report.trusted_json()
     # Read with either report, the file gives the same values and the same bad cells.
-    for chunk, same in zip(iter_chunks(path, report), iter_chunks(path, back), strict=True):
+    for chunk, same in zip(text_chunks(path, report), text_chunks(path, back), strict=True):
         pd.testing.assert_frame_equal(chunk, same)
         assert cell_problems(chunk, report, TYPED) == cell_problems(same, back, TYPED)
-        pd.testing.assert_frame_equal(feature_frame(chunk, report, TYPED), feature_frame(same, back, TYPED))
+    pd.testing.assert_frame_equal(job_frame(path, report, TYPED), job_frame(path, back, TYPED))
 
     for stored in ("", "[]", '{"version": 2}', report.trusted_json().replace('"rows"', '"r"')):
         with pytest.raises(ValueError):

@@ -22,18 +22,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from model.artifact import (
-    SCHEMA_FILE,
-    SCHEMA_FORMAT,
-    FeatureSpec,
-    ModelError,
-    build_schema,
-    load_model,
-    save_model,
-)
-from model.csv_input import feature_frame, inspect_csv, iter_chunks
+from model.artifact import build_schema, save_model
+from model.inputs.scan import inspect_csv
+from model.loading import load_model
 from model.predictions import InvalidInput, prediction
-from model.xlsx_writer import StreamingXlsxWriter
+from model.results.xlsx import StreamingXlsxWriter
+from model.schema import SCHEMA_FILE, SCHEMA_FORMAT, FeatureSpec, ModelError
+from tests.support.reading import job_frame
 
 EPOCH = pd.Timestamp("2020-01-01")
 PLANS = ["bronze", "gold", "silver"]
@@ -253,9 +248,8 @@ def test_prediction_gives_what_the_pipeline_gives_on_read_csv(tmp_path: Path, ch
     out = prediction(source, tmp_path / "out.xlsx", model_dir=directory, chunk_rows=128)
     assert_same_answers(out, labels, probability, unscored=[0])  # row 0 has every feature empty
 
-    # every model column has the dtype the pipeline was trained with (iter_chunks agrees)
-    frames = [feature_frame(c, report, load_model(directory).feature_specs) for c in iter_chunks(source, report, 128)]
-    typed = pd.concat(frames)
+    # every model column has the dtype the pipeline was trained with (the job's reader agrees)
+    typed = job_frame(source, report, load_model(directory).feature_specs, 128)
     assert typed.dtypes.astype(str).to_dict() == {
         "plan": "str", "seats": "float64", "charges": "float64", "autopay": "object", "signup": "datetime64[us]",
         "note": "str", "discount": "float64"}
@@ -269,8 +263,7 @@ def test_without_gaps_the_dtypes_are_the_training_ones(tmp_path: Path, churn: tu
     frame.to_csv(source, index=False)
     read = pd.read_csv(source, parse_dates=["signup"])
     report = inspect_csv(source, load_model(directory).feature_specs)
-    typed = pd.concat([feature_frame(c, report, load_model(directory).feature_specs)
-                       for c in iter_chunks(source, report)])
+    typed = job_frame(source, report, load_model(directory).feature_specs)
     assert typed.dtypes.astype(str).to_dict() == frame[FEATURES].dtypes.astype(str).to_dict()
     pd.testing.assert_frame_equal(typed, frame[FEATURES])
     out = prediction(source, tmp_path / "out.xlsx", model_dir=directory)

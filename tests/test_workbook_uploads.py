@@ -22,12 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from model.artifact import FeatureSpec
-from model.csv_input import feature_frame, inspect_csv, iter_chunks
-from model.workbook_input import MAX_ROWS, convert
+from model.inputs.scan import inspect_csv
+from model.inputs.workbook import MAX_ROWS, convert
+from model.schema import FeatureSpec
 from tests import test_hostile_input as hostile
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import FEATURES
+from tests.support.reading import job_frame
 from tests.test_hostile_input import assert_nothing_stored, drain
 
 # The panel and API entrances of the hostile-input tests (fixtures), on both engines.
@@ -72,8 +73,7 @@ def test_typed_workbook_keeps_cell_types(tmp_path: Path) -> None:
     report = inspect_csv(out, TYPED)
     assert report.ok, report.problems
     assert report.rows == 6
-    chunk = next(iter_chunks(out, report))
-    frame = feature_frame(chunk, report, TYPED)
+    frame = job_frame(out, report, TYPED)
     assert frame["age"].tolist() == list(range(30, 36))
     assert frame["charges"].tolist() == [12.5 * i + 0.25 for i in range(6)]
     assert frame["autopay"].tolist() == [i % 2 == 0 for i in range(6)]
@@ -167,7 +167,7 @@ def test_parquet_typed_by_its_schema(tmp_path: Path) -> None:
     assert conversion.ok and conversion.sheet is None
     report = inspect_csv(out, TYPED)
     assert report.ok, report.problems
-    frame = feature_frame(next(iter_chunks(out, report)), report, TYPED)
+    frame = job_frame(out, report, TYPED)
     assert frame["age"].tolist()[0] == 31 and np.isnan(frame["age"].tolist()[1])
     assert frame["charges"].tolist()[:2] == [1.5, 2.25]
     assert list(frame["signup"])[:2] == [pd.Timestamp(2020, 5, 1), pd.Timestamp(2021, 6, 2)]

@@ -1,4 +1,4 @@
-"""The result files written in a process of their own (model/result_process.py), ready-made
+"""The result files written in a process of their own (model/results/process.py), ready-made
 number text (NumberColumns) and ISA-L deflate: the same files as in the job's process, errors
 and aborts that leave nothing behind, and files every reader opens."""
 
@@ -17,12 +17,13 @@ import numpy as np
 import openpyxl
 import pytest
 
-from model import zip_stream
 from model.predictions import prediction
-from model.result_files import Block
-from model.result_process import ResultFilesProcess, WriterProcessError
-from model.xlsx_writer import NumberColumns, StreamingXlsxWriter, number_json
-from model.zip_stream import ZipStream
+from model.results import zip_stream
+from model.results.cells import NumberColumns, number_json
+from model.results.files import Block
+from model.results.process import ResultFilesProcess, WriterProcessError
+from model.results.xlsx import StreamingXlsxWriter
+from model.results.zip_stream import ZipStream
 from tests.conftest import breast_cancer_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,9 +194,9 @@ def test_the_child_removes_its_workbook_when_the_job_process_dies(tmp_path: Path
     path = tmp_path / "orphan.xlsx"
     script = (
         "import os, sys, numpy as np\n"
-        "from model.result_files import Block\n"
-        "from model.result_process import ResultFilesProcess\n"
-        "from model.xlsx_writer import number_json\n"
+        "from model.results.files import Block\n"
+        "from model.results.process import ResultFilesProcess\n"
+        "from model.results.cells import number_json\n"
         f"files = ResultFilesProcess({str(path)!r}, {str(path.with_suffix('.csv'))!r}, ['a'], [('x', [0])])\n"
         "files.write(Block([number_json(np.ones((1000, 1)))], {}, [], None, 1000))\n"
         "print(files._process.pid, flush=True)\n"

@@ -1,4 +1,4 @@
-"""Tests for model/xlsx_writer.py: read the files back with openpyxl and LibreOffice."""
+"""Tests for model/results/xlsx.py: read the files back with openpyxl and LibreOffice."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import numpy as np
 import openpyxl
 import pytest
 
-from model import xlsx_writer
-from model.xlsx_writer import StreamingXlsxWriter, guard_text, is_plain_number
+from model.results import xlsx
+from model.results.cells import guard_text, is_plain_number, number_json
+from model.results.xlsx import StreamingXlsxWriter
 from tests.conftest import NEEDS_LIBREOFFICE
 
 MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -186,7 +187,7 @@ def test_sheet_rollover_keeps_row_order(tmp_path: Path) -> None:
 
 
 def test_rollover_before_a_sheet_entry_needs_zip64(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xlsx_writer, "_ENTRY_LIMIT", 4_000)  # real limit: ~2 GiB of XML
+    monkeypatch.setattr(xlsx, "_ENTRY_LIMIT", 4_000)  # real limit: ~2 GiB of XML
     n = 300
     path = write(tmp_path / "z.xlsx", ["i", "s"], [[np.arange(n), [f"text {i}" for i in range(n)]]])
     wb = openpyxl.load_workbook(path)
@@ -241,10 +242,10 @@ def test_float_columns_round_trip_exactly(tmp_path: Path) -> None:
 def test_numbers_are_written_as_conventional_shortest_text(tmp_path: Path) -> None:
     # "17.99", not a scaled integer such as "1799e-2": every reader parses the former.
     values = np.array([17.99, 0.1184, 2.0, -0.05, 0.1 + 0.2, 1e-7, 1e16])
-    rows = xlsx_writer._run_cells(xlsx_writer.number_json(values[:, None]), "")
+    rows = xlsx._run_cells(number_json(values[:, None]), "")
     assert rows == [f"<c><v>{t}</v></c>".encode() for t in
                     ["17.99", "0.1184", "2.0", "-0.05", "0.30000000000000004", "1e-7", "1e+16"]]
-    rows = xlsx_writer._run_cells(xlsx_writer.number_json(np.array([[1.5, np.nan], [np.inf, 3.0]])), ' s="1"')
+    rows = xlsx._run_cells(number_json(np.array([[1.5, np.nan], [np.inf, 3.0]])), ' s="1"')
     assert rows == [b'<c s="1"><v>1.5</v></c><c s="1"/>', b'<c s="1"/><c s="1"><v>3.0</v></c>']
     path = write(tmp_path / "n.xlsx", ["x"], [[np.array([17.99, np.nan, 0.1184])]])
     with zipfile.ZipFile(path) as zf:
@@ -255,7 +256,7 @@ def test_numbers_are_written_as_conventional_shortest_text(tmp_path: Path) -> No
     for k in range(12):
         a = np.round(rng.normal(0, 10.0 ** rng.integers(0, 6), 5_000), k)
         texts = [row[len("<c><v>"):-len("</v></c>")].decode()
-                 for row in xlsx_writer._run_cells(xlsx_writer.number_json(a[:, None]), "")]
+                 for row in xlsx._run_cells(number_json(a[:, None]), "")]
         assert [float(t) for t in texts] == a.tolist()
         assert all(len(t) <= len(repr(v)) + 3 for t, v in zip(texts, a.tolist()))  # shortest digits
 
@@ -292,7 +293,7 @@ def test_invalid_arguments(tmp_path: Path) -> None:
 
 
 def test_max_columns_and_letters(tmp_path: Path) -> None:
-    assert [xlsx_writer._col_letter(i) for i in (0, 25, 26, 701, 702, 16_383)] == ["A", "Z", "AA", "ZZ", "AAA", "XFD"]
+    assert [xlsx._col_letter(i) for i in (0, 25, 26, 701, 702, 16_383)] == ["A", "Z", "AA", "ZZ", "AAA", "XFD"]
     header = [f"c{i}" for i in range(16_384)]
     path = write(tmp_path / "wide.xlsx", header, [[np.array([float(i)]) for i in range(16_384)]])
     with zipfile.ZipFile(path) as zf:
@@ -376,8 +377,8 @@ def test_sparse_texts_slice_pickle_and_cells(tmp_path: Path) -> None:
     column it stands for, texts guarded like any other text cell."""
     import pickle
 
-    from model.result_files import CsvResult, csv_fields
-    from model.xlsx_writer import SparseTexts
+    from model.results.cells import SparseTexts
+    from model.results.files import CsvResult, csv_fields
 
     n = 11
     at = [0, 3, 4, 10]
@@ -402,7 +403,7 @@ def test_sparse_texts_slice_pickle_and_cells(tmp_path: Path) -> None:
     assert [r[1] or "" for r in rows] == [guard_text(t) for t in full]
     assert rows[3][1] == "'=cmd|' /C calc'!A0"
 
-    from model.result_files import Block
+    from model.results.files import Block
 
     # as the last column it rides on the line ends; the csv module reads each row back
     labels = [f"l{i}" for i in range(n)]

@@ -41,7 +41,7 @@ from app.web.csrf import csrf_token
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.security import SecurityHeaders
 from app.web.supervisor import EmbeddedWorkers
-from model.artifact import ModelError
+from model.schema import ModelError
 
 log = logging.getLogger("beyond.web")
 TEMPLATES_DIR = ROOT / "templates"

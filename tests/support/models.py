@@ -21,7 +21,8 @@ from typing import Any
 import joblib
 import numpy as np
 
-from model.artifact import MODEL_FILE, SCHEMA_FILE, save_model
+from model.artifact import save_model
+from model.schema import MODEL_FILE, SCHEMA_FILE
 
 
 class SlowModel:

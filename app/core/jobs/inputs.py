@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.db import Database, Row
-from model.csv_input import CsvReport
+from model.inputs.report import CsvReport
 
 ORIGINAL_MARK = ".source"  # upload-<uuid>.source.xlsx beside upload-<uuid>.csv
 # A checked report larger than this (UTF-8 bytes; a header of thousands of long names) is not

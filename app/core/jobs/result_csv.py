@@ -25,7 +25,7 @@ from pathlib import Path
 from app.core.jobs.inputs import UploadInput
 from app.core.jobs.records import Job
 from app.core.registry.models import Registry
-from model.artifact import NUMERIC_TYPES
+from model.schema import NUMERIC_TYPES
 
 DIALECTS = ("excel", "rfc4180")
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")

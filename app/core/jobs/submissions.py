@@ -16,17 +16,18 @@ from app.core.db import Database
 from app.core.errors import FileRejected, TooLarge, Unavailable
 from app.core.events import audit
 from app.core.events.audit import Actor
-from app.core.jobs import quotas
+from app.core.jobs.records import quotas
 from app.core.jobs.files import display_name, human_size, new_part_path
 from app.core.jobs.inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
 from app.core.jobs.queue import Jobs
 from app.core.jobs.records import Job
 from app.core.registry.models import ModelRecord, Registry
 from app.core.settings import Settings
-from model.artifact import ModelError
-from model.csv_habits import blank_lines_above, file_encoding, find_header_line
-from model.csv_input import CsvReport, Problem, header_fits, inspect_csv
-from model.workbook_input import Conversion, convert, input_kind
+from model.inputs.habits import blank_lines_above, file_encoding, find_header_line
+from model.inputs.report import CsvReport, Problem
+from model.inputs.scan import header_fits, inspect_csv
+from model.inputs.workbook import Conversion, convert, input_kind
+from model.schema import ModelError
 
 MODEL_FIELD = "model"  # the upload form's field naming the model (empty or absent: DEFAULT_MODEL)
 # A workbook may unpack to this many times the upload limit (xlsx sheets compress about 10:1).

@@ -42,8 +42,10 @@ from app.core.events.audit import SYSTEM, Actor
 from app.core.logfmt import log_event
 from app.core.registry.archive import unpack_model_archive
 from app.core.settings import Settings
-from model.artifact import FeatureSpec, Model, ModelError, check_version, load_model
+from model.artifact import Model
+from model.loading import load_model
 from model.profile import PROFILE_FILE, sample_profile
+from model.schema import FeatureSpec, ModelError, check_version
 
 log = logging.getLogger("beyond.models")
 

@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from app.core.registry.models import ModelRecord
-from model.artifact import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, FeatureSpec
-from model.csv_input import INTEGER_LIMIT, MISSING_WORDS
-from model.xlsx_writer import needs_guard
+from model.inputs.conversions import INTEGER_LIMIT, MISSING_WORDS
+from model.results.cells import needs_guard
+from model.schema import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, FeatureSpec
 
 EXAMPLE_DATES = (datetime(2024, 1, 15, 9, 30, 0), datetime(2024, 6, 28, 17, 45, 30))
 EXAMPLE_TEXTS = ("example text", "another example")

@@ -26,7 +26,7 @@ from app.web.api.audit import DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT
 from app.web.api.audit import MAX_LIMIT as AUDIT_MAX_LIMIT
 from app.web.api.jobs import DEFAULT_LIMIT, MAX_LIMIT
 from app.web.api.params import MAX_NUMBER
-from model.artifact import FEATURE_TYPES
+from model.schema import FEATURE_TYPES
 
 STATUSES = [s.value for s in Status]
 QUALITY_STATUSES = ["ok", "warning", "alert", "unknown"]

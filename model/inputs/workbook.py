@@ -1,7 +1,7 @@
 """Workbook (.xlsx, .xlsm, .ods) and Parquet uploads, turned into the canonical CSV at upload.
 
 Design: a workbook or Parquet file is converted once, when it is uploaded, into the CSV that
-`csv_input.inspect_csv` checks and the worker reads (UTF-8, ",", "."); the original is kept
+`inputs.scan.inspect_csv` checks and the worker reads (UTF-8, ",", "."); the original is kept
 beside it for download.  So the validation rules, the worker loop and the streaming writer
 stay exactly as they are for CSV (other work changes the worker in parallel), every format
 gets the same messages, and a job never depends on a spreadsheet library at run time.  The
@@ -41,18 +41,16 @@ import datetime as dt
 import math
 import os
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.artifact import DATETIME, FeatureSpec
-from model.csv_input import Problem, feature_specs
+from model.inputs.report import Problem
+from model.schema import DATETIME, FeatureSpec, feature_specs
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
 PARQUET_SUFFIXES = (".parquet", ".parq")
-CSV_SUFFIXES = (".csv", ".tsv", ".txt")
-ACCEPTED_SUFFIXES = CSV_SUFFIXES + WORKBOOK_SUFFIXES + PARQUET_SUFFIXES
 MAX_ROWS = 1_048_576  # rows of an .xlsx worksheet, header included
 HEADER_SEARCH_ROWS = 20
 MAX_UNPACKED = 2 * 1024**3  # default cap on a workbook's unpacked size (bytes)
@@ -393,10 +391,3 @@ def convert(path: str | os.PathLike[str], out_csv: str | os.PathLike[str], filen
         return convert_parquet(path, out_csv, features)
     return convert_workbook(path, out_csv, features, suffix, max_unpacked)
 
-
-def iter_sheet_rows(path: str | os.PathLike[str]) -> Iterator[list[Any]]:
-    """Every row of a workbook's first sheet (for the benchmark)."""
-    import python_calamine as calamine
-
-    with calamine.CalamineWorkbook.from_path(os.fspath(path)) as workbook:
-        yield from workbook.get_sheet_by_index(0).iter_rows()

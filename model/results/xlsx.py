@@ -43,34 +43,29 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-import orjson
 
-from model.zip_stream import ZipEntry, ZipStream
+from model.results.cells import (
+    FORMULA_START,
+    NumberColumns,
+    SparseTexts,
+    guard_text,
+    is_plain_number,
+    maybe_formula,
+    number_json,
+)
+from model.results.zip_stream import ZipEntry, ZipStream
 
 MAX_ROWS = 1_048_576
 MAX_COLS = 16_384
 MAX_CELL_CHARS = 32_767
 SUMMARY_SHEET = "summary"
 
-_PLAIN_NUMBER = re.compile(
-    # At most 15 integer digits: Excel keeps 15 significant digits, so a longer
-    # integer (an account or order id) would be silently changed as a number.
-    r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-)
-# A spreadsheet may read text starting with one of these as a formula (OWASP "CSV
-# injection"), also after leading whitespace: LibreOffice's "Trim spaces" CSV import option
-# removes it.  See needs_guard.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Finds a value that may need guard_text in values joined by NUL, the first one being preceded
-# by a NUL too (a superset of needs_guard: \s is exactly what str.lstrip() removes), so a
-# column without one costs one C-level search: see maybe_formula.
-_FORMULA_AFTER_NUL = re.compile("\x00\\s*[" + re.escape("".join(FORMULA_START)) + "]")
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Excel decodes "_xHHHH_" in cell text as the character U+HHHH; a literal one is
 # kept by escaping its underscore as "_x005F_".
 _EXCEL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 # str() of the missing-value objects (NaN, pd.NA, NaT) an object column may hold: such a value
-# is an empty cell.  Not csv_input.MISSING_WORDS: those are texts a user typed in a feature
+# is an empty cell.  Not model/inputs/conversions.py's MISSING_WORDS: those are texts a user typed in a feature
 # cell, while a str value here, "nan" or "N/A" included, is text and is written as it is.
 _MISSING_REPRS = frozenset({"nan", "NaN", "<NA>", "NaT"})
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -133,88 +128,16 @@ _STYLES = (
 )
 
 
-def maybe_formula(joined: str) -> bool:
-    """Whether a value of a column joined by NUL may need guard_text.  The pattern starts with
-    a literal NUL, so the regex engine jumps from NUL to NUL instead of trying an alternation
-    ("at the start or after a NUL") at every character: 6 to 15 times faster on ids and
-    row_status texts."""
-    return _FORMULA_AFTER_NUL.search("\x00" + joined) is not None
 
 
-def needs_guard(s: str) -> bool:
-    """True for text a spreadsheet could take for a formula: it starts with = + - @ tab or
-    CR, or has = + - @ after leading whitespace (" =1+1", "\\u00a0@SUM(A1)").  A plain number
-    (`is_plain_number`), also after spaces ("-1.5", " -2"), is a number, not a formula."""
-    if s.startswith(FORMULA_START):
-        return not is_plain_number(s)
-    head = s.lstrip()
-    return len(head) < len(s) and head.startswith(FORMULA_START) and not is_plain_number(head)
 
 
-def guard_text(s: str) -> str:
-    """Defuse CSV/formula injection (OWASP): prefix "'" to text `needs_guard` flags, so no
-    spreadsheet ever evaluates it as a formula; anything else is returned unchanged."""
-    return "'" + s if needs_guard(s) else s
 
 
-def is_plain_number(s: str) -> bool:
-    """True for a plain decimal number a spreadsheet should store as a number:
-    optional "-", digits, optional fraction, optional exponent ("0", "-1",
-    "17.99", "1e-3").  False for leading zeros ("007": ids stay text), "+1",
-    " 1", "1,5", "nan", "inf", hex, more than 15 integer digits (Excel would
-    change the value) and values out of the normal double range ("1e999")."""
-    if _PLAIN_NUMBER.fullmatch(s) is None:
-        return False
-    f = abs(float(s))
-    if f == 0.0:  # a real zero, or an underflow such as "1e-999"?
-        return s.lower().partition("e")[0].strip("-0.") == ""
-    return 2.2250738585072014e-308 <= f <= 1.7976931348623157e308
 
 
-class NumberColumns:
-    """Adjacent number columns of a chunk as one rows x k array (float, or integer for whole
-    numbers), for `StreamingXlsxWriter.write_chunk`: they take k of its columns.  ``json``:
-    the array's `number_json`, when the caller formats it for another file as well (the CSV
-    result), so the numbers are turned into text once.  Given the text alone, the numbers
-    are read back from it if needed (exactly: it is the shortest round-trip text)."""
-
-    def __init__(self, values: np.ndarray | None, json: bytes | None = None, kind: str = "f",
-                 shape: tuple[int, int] | None = None) -> None:
-        """With the text alone: kind "f" for floats, "i" for whole numbers; shape (rows,
-        columns) when the caller knows it (else it is counted in the text)."""
-        if values is None and json is None:
-            raise ValueError("NumberColumns needs the values or their number_json")
-        if values is not None and (values.ndim != 2 or values.dtype.kind not in "fiu"):
-            raise ValueError(f"NumberColumns needs a 2-D number array, got {values.dtype} {values.shape}")
-        self._values, self.json = values, json
-        if values is not None:
-            self.kind = "f" if values.dtype.kind == "f" else "i"
-            self.rows, self.width = int(values.shape[0]), int(values.shape[1])
-            return
-        assert json is not None
-        self.kind = kind
-        self.rows = shape[0] if shape else 0 if json == b"[]" else json.count(b"],[") + 1
-        first = json[:json.find(b"]") + 1].count(b",") + 1 if self.rows else 0  # the first row's width
-        self.width = shape[1] if shape else first
-        if first != self.width:  # a wrong width would corrupt every row
-            raise ValueError(f"NumberColumns: the text has {first} columns, not {self.width}")
-
-    @property
-    def values(self) -> np.ndarray:
-        if self._values is None:
-            assert self.json is not None
-            self._values = np.array(orjson.loads(self.json), dtype=np.float64 if self.kind == "f" else np.int64
-                                    ).reshape(self.rows, self.width)
-        return self._values
-
-    def __len__(self) -> int:
-        return self.rows
 
 
-def number_json(values: np.ndarray) -> bytes:
-    """A 2-D number array as orjson writes it, "[[17.99,null],[20.57,1e-7]]": the shortest text
-    that reads back to each double, NaN and +-inf as null; one C call for the whole block."""
-    return orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _run_cells(json: bytes, style: str) -> list[bytes]:
@@ -239,55 +162,6 @@ def _run_cells(json: bytes, style: str) -> list[bytes]:
     return rows
 
 
-class SparseTexts:
-    """A text column that is empty but in a few rows (row_status: a text only where a row has
-    a problem), kept as its length, the rows that have a text (ascending) and their texts.
-    Both result files make cells for those texts alone and share one empty cell for the
-    rest, so nothing runs per row: for a million rows of which 4% are flagged, that is the
-    difference between 40,000 and 1,000,000 Python steps per file."""
-
-    __slots__ = ("rows", "at", "texts")
-
-    def __init__(self, rows: int, at: Sequence[int] | np.ndarray = (), texts: Sequence[str] = ()) -> None:
-        self.rows = rows
-        self.at = np.asarray(at, dtype=np.int64)
-        self.texts = list(texts)
-        if len(self.at) != len(self.texts):
-            raise ValueError(f"SparseTexts: {len(self.at)} rows but {len(self.texts)} texts")
-        if len(self.at) and (self.at[0] < 0 or self.at[-1] >= rows or np.any(np.diff(self.at) <= 0)):
-            raise ValueError("SparseTexts: the rows must be ascending, distinct and within the column")
-
-    def __len__(self) -> int:
-        return self.rows
-
-    def __getitem__(self, rows: slice) -> SparseTexts:
-        start, stop, step = rows.indices(self.rows)
-        if step != 1:
-            raise ValueError("SparseTexts takes slices of adjacent rows only")
-        stop = max(start, stop)
-        lo, hi = np.searchsorted(self.at, (start, stop)).tolist()
-        return SparseTexts(stop - start, self.at[lo:hi] - start, self.texts[lo:hi])
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SparseTexts) and self.tolist() == other.tolist()
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled for the workbook's own process
-        return SparseTexts, (self.rows, self.at, self.texts)
-
-    def tolist(self) -> list[str]:
-        """Every row's text, "" where none."""
-        out = [""] * self.rows
-        for i, text in zip(self.at.tolist(), self.texts):
-            out[i] = text
-        return out
-
-    def spread(self, empty: bytes, convert: Callable[[list[str]], list[bytes]]) -> list[bytes]:
-        """A cell (or field) per row: `convert` of the texts, `empty` everywhere else."""
-        out = [empty] * self.rows
-        if self.texts:
-            for i, encoded in zip(self.at.tolist(), convert(self.texts)):
-                out[i] = encoded
-        return out
 
 
 def _text_column_cells(values: Sequence[Any] | SparseTexts, style: str, as_text: bool) -> list[bytes]:
@@ -509,7 +383,7 @@ class StreamingXlsxWriter:
         """percent_columns: number columns shown as percentages (0.873 as 87.30%).
         deflate_thread: deflate in a helper thread while the next block is rendered (False:
         in the calling thread, for a process that does nothing else: see
-        model/result_process.py; handing each block to the thread costs GIL waits that only
+        model/results/process.py; handing each block to the thread costs GIL waits that only
         pay off when the other core would otherwise be idle)."""
         ncols = len(header)
         if not 1 <= ncols <= MAX_COLS:

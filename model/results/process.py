@@ -3,7 +3,7 @@
 A job's Python work is about half reading, predicting and checking, half turning the rows into
 the workbook's XML (deflated) and the CSV (bench/RESULTS.md, the stages table).  Threads cannot
 share that: the GIL lets one run Python at a time.  `ResultFilesProcess` has the interface of
-`ResultFiles` (model/result_files.py) and runs a real one in a child process, fed over a
+`ResultFiles` (model/results/files.py) and runs a real one in a child process, fed over a
 pipe: the job formats each block's numbers once (`number_json`) and sends them with the
 block's texts and predictions (`Block`); the child writes both files while the job reads and
 predicts the next block.
@@ -14,7 +14,7 @@ or when it is cancelled, the child is told to abort (it deletes its partial file
 killed if it does not answer; a child that dies takes the job down with a clear message.  If
 the job's process is killed, the child sees its pipe close and deletes the partial file.
 
-The child is a fresh interpreter (`python -m model.result_process`, about 0.15 s to import
+The child is a fresh interpreter (`python -m model.results.process`, about 0.15 s to import
 the writer), talking over two pipes of its own: forking the job's process, which has threads (the
 heartbeat, database connections), is not safe, and multiprocessing's spawn and forkserver
 would import the job's main module again in the child.
@@ -35,14 +35,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from model.result_files import Block, CsvResult, ResultFiles, csv_fields
+from model.results.files import Block, CsvResult, ResultFiles, csv_fields
 
 _PIPE_BYTES = 1 << 20
 _IN_FLIGHT = 2  # blocks sent to the child and not yet acknowledged
 _JOIN_SECONDS = 10.0  # how long a closing or aborting child may take before it is killed
 
 
-_ROOT = Path(__file__).resolve().parent.parent  # the project: where `model` is imported from
+_ROOT = Path(__file__).resolve().parents[2]  # the project: where `model` is imported from
 
 
 class _Duplex:
@@ -160,7 +160,7 @@ class ResultFilesProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "model.result_process", str(from_parent), str(to_parent)],
+                [sys.executable, "-m", "model.results.process", str(from_parent), str(to_parent)],
                 pass_fds=(from_parent, to_parent), stdin=subprocess.DEVNULL, env=env, cwd=_ROOT)
         except BaseException:
             for fd in (to_child, from_parent, from_child, to_parent):
@@ -302,7 +302,7 @@ class ResultFilesProcess:
             Path(path).unlink(missing_ok=True)
 
 
-if __name__ == "__main__":  # the child: python -m model.result_process FD_IN FD_OUT
+if __name__ == "__main__":  # the child: python -m model.results.process FD_IN FD_OUT
     # Ctrl-C in a terminal, or a TERM to the worker's process group, is for the job's process:
     # it stops the job at its next block and tells this one to abort (or closes the pipe).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,4 +1,4 @@
-"""A job's two result files, written block by block: the .xlsx (model/xlsx_writer.py) and
+"""A job's two result files, written block by block: the .xlsx (model/results/xlsx.py) and
 its CSV twin, from the same formatted numbers.
 
 A row of the result is made of *segments* (`layout`): a run of adjacent number feature
@@ -6,7 +6,7 @@ columns, formatted together by the job (one orjson call per block, `number_json`
 "[[17.99,10.38],[20.57,17.77]]", whose text both files use); an integer feature; any other
 input column, its text as read; then the prediction columns.  `ResultFiles.write` takes one
 block of rows in that form (`Block`), so it can run in the job's process or in a process of
-its own (model/result_process.py) alike.
+its own (model/results/process.py) alike: both are a `ResultWriter`.
 
 The CSV result: UTF-8 with BOM (Excel then reads accents right when the file is
 double-clicked), comma-separated, CRLF line ends, QUOTE_MINIMAL, like csv.writer's defaults;
@@ -25,12 +25,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, Self
 
 import numpy as np
 import orjson
 
-from model.xlsx_writer import NumberColumns, SparseTexts, StreamingXlsxWriter, guard_text, maybe_formula
+from model.results.cells import NumberColumns, SparseTexts, guard_text, maybe_formula
+from model.results.xlsx import StreamingXlsxWriter
 
 _CSV_SPECIAL = re.compile('[,"\r\n]')  # a CSV field holding one of these is quoted
 
@@ -210,6 +211,34 @@ def layout(n_in: int, feature_of: dict[int, int], integers: Collection[int]) -> 
 def _integer_column(values: np.ndarray) -> np.ndarray | list[str]:
     """An integer feature for the workbook: int64 numbers, or texts ("3", "") with gaps."""
     return _integer_texts(values) if np.isnan(values).any() else values.astype(np.int64)
+
+
+class ResultWriter(Protocol):
+    """What a job writes its result files through: `ResultFiles` in the job's process, or
+    `ResultFilesProcess` (model/results/process.py) in a process of its own.  Use as a context
+    manager: on an error the writing stops and the partial files are deleted."""
+
+    @property
+    def block_rows(self) -> int:
+        """Rows per `Block` the job hands to `write`."""
+        ...
+
+    def figures(self) -> dict[str, float]:
+        """Seconds per stage of the files' own work (see model.predictions.STAGES)."""
+        ...
+
+    def write(self, block: Block) -> None: ...
+
+    def set_summary(self, items: Sequence[tuple[str, str | int | float]]) -> None: ...
+
+    def add_table(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
 
 class ResultFiles:

@@ -15,8 +15,8 @@ import csv
 import os
 import re
 
-from model.artifact import FeatureSpec
-from model.csv_input import DELIMITERS, feature_specs
+from model.inputs.sniff import DELIMITERS
+from model.schema import FeatureSpec, feature_specs
 
 HEADER_SEARCH_LINES = 20
 _HEAD_BYTES = 256 * 1024
