@@ -24,7 +24,7 @@ from typing import Any
 
 from app.core.db import Database, DatabaseUnavailable
 from app.core.events import notify
-from app.core.jobs.records import retention
+from app.core.jobs import retention
 from app.core.jobs.files import stored_path
 from app.core.jobs.inputs import FILE_CHANGED, UploadInputs
 from app.core.jobs.quality import QualityReports

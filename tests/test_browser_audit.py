@@ -8,7 +8,7 @@ import pytest
 
 from app.core.accounts.users import Users
 from app.core.db import open_database
-from app.core.jobs.records import retention
+from app.core.jobs import retention
 from app.core.jobs.queue import Jobs
 from tests.test_browser import browser, new_page, server, sign_in  # noqa: F401 (fixtures)
 from tests.test_retention import finished_days_ago

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from app.core.db import Database, db_time_text, open_database
 from app.core.events import audit
 from app.core.events.audit import AuditFilter, AuditLog
-from app.core.jobs.records import retention
+from app.core.jobs import retention
 from app.core.jobs.files import job_files
 from app.core.jobs.listing import JobFilter, JobList
 from app.core.jobs.queue import Jobs

@@ -7,7 +7,7 @@
 -- not the bytes sent. The worker trusts the report only while the file still hashes to it.
 -- checked_model_sha256: the model artifact it was checked against (the registry's artifact_sha256,
 -- as wp_records.model_sha256 holds it for the job).
--- checked_report: CsvReport.trusted_json() (model/csv_input.py): format, header, feature
+-- checked_report: CsvReport.trusted_json() (model/inputs/report.py): format, header, feature
 -- columns, rows and problem counts; no problem messages.
 ALTER TABLE job_inputs ADD COLUMN checked_sha256 TEXT NULL;
 ALTER TABLE job_inputs ADD COLUMN checked_model_sha256 TEXT NULL;

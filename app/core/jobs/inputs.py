@@ -2,7 +2,7 @@
 duplicate warning), the format it came in (CSV, a workbook, Parquet), its CSV convention
 (delimiter, decimal mark, encoding: the CSV result follows it) and, for a workbook, the sheet
 and header row used. A workbook or Parquet upload is converted to the canonical CSV at upload
-(model/workbook_input.py) and its original kept beside it under ``path_original``.
+(model/inputs/workbook.py) and its original kept beside it under ``path_original``.
 
 Since migration 012 also what the upload check learned about the stored file (``CheckedInput``):
 its hash, the model it was checked against and the report, so the worker runs the job without

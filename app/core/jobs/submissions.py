@@ -16,7 +16,7 @@ from app.core.db import Database
 from app.core.errors import FileRejected, TooLarge, Unavailable
 from app.core.events import audit
 from app.core.events.audit import Actor
-from app.core.jobs.records import quotas
+from app.core.jobs import quotas
 from app.core.jobs.files import display_name, human_size, new_part_path
 from app.core.jobs.inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
 from app.core.jobs.queue import Jobs
@@ -171,7 +171,7 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
     failure the files are removed, so a rejected or half-done upload leaves nothing.
 
     A workbook (.xlsx, .xlsm, .ods) or Parquet upload is converted to the canonical CSV first
-    (model/workbook_input.py); that CSV is what is checked, stored as the job's input and read
+    (model/inputs/workbook.py); that CSV is what is checked, stored as the job's input and read
     by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). What
     the check learned is stored with the job (job_inputs, migration 012): the worker does not
     check the file again unless it changed. The user's quotas are checked first

@@ -90,7 +90,7 @@ _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 
 
 def _summary_counts(path: Path) -> list[tuple[str, int]]:
-    """The "predicted <class>" items of the summary sheet that model/xlsx_writer.py writes (its
+    """The "predicted <class>" items of the summary sheet that model/results/xlsx.py writes (its
     sheets are xl/worksheets/sheetN.xml in workbook order, texts inline): only that small part
     of the archive is read."""
     with zipfile.ZipFile(path) as archive:

@@ -1,5 +1,5 @@
 """A template CSV for a model: the header (its feature names, in order) and two example rows
-made from its schema, which the model's own upload check (model.csv_input) accepts.
+made from its schema, which the model's own upload check (model/inputs/scan.py) accepts.
 
 Per type: numbers from the training ``mean`` and ``min``/``max`` when the schema has them;
 integers as whole numbers; booleans true/false; the first categories (skipping ones a
