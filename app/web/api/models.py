@@ -17,11 +17,12 @@ from app.web.auth import actor_of
 from app.web.uploads import receive_upload
 
 ARCHIVE_FIELD = "archive"
+LISTED = ("name", "version", "sha256", "features", "classes", "deployed_at")  # what GET /api/models shows of each
 
 
 def model_json(record: ModelRecord) -> dict[str, Any]:
     shown = record.as_dict()
-    return {key: shown[key] for key in ("name", "version", "sha256", "features", "classes", "deployed_at")}
+    return {key: shown[key] for key in LISTED}
 
 
 def deployed_json(record: ModelRecord) -> dict[str, Any]:
