@@ -31,7 +31,6 @@ from app.web.uploads import receive_upload
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV_TYPE = "text/csv; charset=utf-8"
 
 
 def job_links(job: Job) -> dict[str, str | None]:
