@@ -32,9 +32,9 @@ def json_schema(hint: Any, refs: Mapping[type, str]) -> dict[str, Any]:
         return {"$ref": f"#/components/schemas/{refs[hint]}"}
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return {"type": "string", "enum": [member.value for member in hint]}
-    simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
     if hint is datetime:
         return {"type": "string", "format": "date-time"}
+    simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
     if hint in simple:
         return {"type": simple[hint]}
     raise TypeError(f"no JSON Schema for {hint!r}: hide the attribute or describe its key in full")
