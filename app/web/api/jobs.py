@@ -74,7 +74,7 @@ class JobCollection(HTTPEndpoint):
         settings: Settings = request.app.state.settings
         upload = await receive_upload(request, settings)
         submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, upload,
-                                       actor_of(request, user))
+                                             actor_of(request, user))
         body = job_json(await run_in_threadpool(with_position, request, submission.job))
         # What the upload was (format, sheet, CSV convention) and the caller's earlier job with the
         # same content, if any: the job is created anyway, the caller decides.

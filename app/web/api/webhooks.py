@@ -68,7 +68,7 @@ class WebhookCollection(HTTPEndpoint):
         if not isinstance(is_global, bool):
             raise InvalidRequest("global must be true or false.", extra={"parameter": "global"})
         hook, secret = await run_in_threadpool(store(request).create, user, url, body.get("events"), is_global,
-                                             actor_of(request, user))
+                                               actor_of(request, user))
         answer = {**hook.as_dict(), "deliveries": [], "secret": secret}
         return JSONResponse(answer, status_code=201, headers={"Location": f"/api/webhooks/{hook.id}"})
 
