@@ -8,8 +8,13 @@ uses; an unknown keyword fails the test, so the validator cannot silently skip a
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import re
-from datetime import datetime
+import types
+import typing
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -18,8 +23,17 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from app.core.events.audit import Entry
+from app.core.events.webhooks import Attempt, Delivery, Webhook
+from app.core.jobs.inputs import UploadInput
+from app.core.jobs.quality import QualitySummary
+from app.core.jobs.records import Job, JobEvent
 from app.core.jobs.submissions import submit_path
+from app.core.registry.models import ModelRecord
 from app.web import api
+from app.web.api.jobs import job_json
+from app.web.api.models import deployed_json, model_json
+from app.web.api.openapi import SCHEMAS
 
 ANNOTATIONS = {"description", "default", "contentMediaType"}
 CHECKED = {"$ref", "type", "properties", "required", "items", "enum", "const", "minimum", "maximum", "format",
@@ -177,7 +191,7 @@ def test_an_empty_parameter_is_a_400_naming_it_everywhere(api_client, doc, admin
         assert response.status_code == 400, (method, path, param["name"], response.text)
         assert response.json()["parameter"] == param["name"]
         queried.add(param["name"])
-    assert queried == {"id", "force", "limit", "offset", "status", "archived", "format", "dialect",
+    assert queried == {"id", "force", "limit", "offset", "status", "archived", "search", "model", "format", "dialect",
                        "actor", "action", "object_type", "object_id", "since", "until"}  # the last six: /api/audit
 
 
@@ -200,6 +214,49 @@ def test_integer_bounds_in_the_document_are_the_servers(api_client, doc, admin, 
             assert response.status_code in (200, 404), (method, path, param["name"], value, response.text)
         checked.add(param["name"])
     assert checked >= {"id", "limit", "offset", "webhook_id"}  # every integer parameter of the API, audit ones too
+
+
+# -- the records' schemas -------------------------------------------------------------------------
+def sample(record: type, **values: Any) -> Any:
+    """An instance of a record dataclass with a plain value in every field (None where it may be)."""
+    plain = {int: 1, float: 1.5, str: "x", bool: False, datetime: datetime(2026, 1, 2, tzinfo=UTC), tuple: (),
+             dict: {}, list: []}
+    for field in dataclasses.fields(record):
+        hint = typing.get_type_hints(record)[field.name]
+        if field.name in values:
+            continue
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            values[field.name] = None
+        elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+            values[field.name] = next(iter(hint))
+        else:
+            values[field.name] = plain[typing.get_origin(hint) or hint]
+    return record(**values)
+
+
+def delivery_with_an_attempt() -> dict:
+    return sample(Delivery, log=(sample(Attempt),)).as_dict()
+
+
+# Each schema that describes a record, and the JSON the API answers for one.
+RECORD_ANSWERS: dict[str, Callable[[], dict]] = {
+    "Job": lambda: job_json(sample(Job)),
+    "JobEvent": lambda: sample(JobEvent).as_dict(),
+    "QualitySummary": lambda: sample(QualitySummary).as_dict(),
+    "UploadInput": lambda: sample(UploadInput).as_dict(),
+    "AuditEntry": lambda: sample(Entry).as_dict(),
+    "Model": lambda: model_json(sample(ModelRecord, schema={"features": []})),
+    "DeployedModel": lambda: deployed_json(sample(ModelRecord, schema={"features": []})),
+    "WebhookDelivery": delivery_with_an_attempt,
+    "WebhookAttempt": lambda: delivery_with_an_attempt()["log"][0],
+    # The answer to POST /api/webhooks: the record, its deliveries, its secret.
+    "Webhook": lambda: {**sample(Webhook).as_dict(), "deliveries": [], "secret": "whsec_x"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORD_ANSWERS))
+def test_a_records_schema_has_exactly_the_keys_of_its_json(name: str) -> None:
+    assert set(RECORD_ANSWERS[name]()) == set(SCHEMAS[name]["properties"]), name
 
 
 # -- property-based run --------------------------------------------------------------------------

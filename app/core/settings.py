@@ -150,149 +150,100 @@ def _log_level(raw: str) -> str:
     return level
 
 
-@dataclass(frozen=True)
-class Key:
-    name: str
-    default: str | None
-    parse: Callable[[str], Any]
-    help: str
-
-
-# The one table of settings: config.properties.example and the README are written from it.
-KEYS: tuple[Key, ...] = (
-    Key("HOST", "", _str, "MySQL/MariaDB host. Empty: use the embedded SQLite file (SQLITE_PATH)."),
-    Key("PORT", "3306", _int(1), "MySQL/MariaDB port."),
-    Key("USER", "root", _str, "MySQL/MariaDB user."),
-    Key("PASSWORD", "", _str, "MySQL/MariaDB password."),
-    Key("DBNAME", "beyond", _str, "MySQL/MariaDB database (created if missing)."),
-    Key("SQLITE_PATH", "data/beyond.sqlite3", _path, "Embedded SQLite file, used when HOST is empty."),
-    Key("INPUT_DIR", "data/in", _path, "Where accepted uploads are stored."),
-    Key("OUTPUT_DIR", "data/out", _path, "Where result files (.xlsx, .csv) are written."),
-    Key("TIME_ZONE", "America/Montevideo", _zone, "Time zone for showing times (stored in UTC)."),
-    Key("SCHEDULER_INTERVAL", "5", _int(1), "Seconds between queue polls of the embedded worker and --loop."),
-    Key("EMBEDDED_WORKER", "true", _bool, "Run the scheduler inside the web server process."),
-    Key("MODEL_PATH", "model/artifacts/breast_cancer", _path,
-        "Model directory holding model.joblib and schema.json: registered as DEFAULT_MODEL on first use "
-        "when the model registry has no such model (later versions: python -m app deploy-model)."),
-    Key("MODELS_DIR", "data/models", _path,
-        "The model registry's files: every deployed version, read-only, in MODELS_DIR/NAME/VERSION/."),
-    Key("DEFAULT_MODEL", "breast-cancer", _model_name,
-        "The registered model an upload that names none is checked against and run with."),
-    Key("MODEL_CACHE_SIZE", "4", _int(1), "Models each worker process keeps loaded (least recently used go)."),
-    Key("UPLOAD_LIMIT", "200M", _size, "Largest accepted upload (K/M/G suffixes)."),
-    Key("MODEL_UPLOAD_LIMIT", "500M", _size,
-        "Largest model .zip an administrator may upload on the Models page or POST /api/models."),
-    Key("MODEL_UNPACKED_LIMIT", "2G", _size,
-        "Most bytes a model .zip may unpack to (a larger one, such as a zip bomb, is refused)."),
-    Key("SECRET_KEY", None, _str, "Signs session cookies. Required; make it long and random."),
-    Key("HTTPS", "false", _bool, "Site is served over HTTPS: session cookie gets the Secure flag."),
-    Key("SESSION_HOURS", "8", _int(1), "Session lifetime in hours."),
-    Key("LEASE_SECONDS", "120", _int(5), "A running job whose heartbeat is older is presumed lost."),
-    Key("HEARTBEAT_SECONDS", "10", _int(1), "How often a running job proves it is alive."),
-    Key("MAX_ATTEMPTS", "3", _int(1), "Attempts before a lost job ends in ERROR."),
-    Key("MAX_CONCURRENT_JOBS", "2", _int(1), "Jobs one host processes at once."),
-    Key("CHUNK_ROWS", "50000", _int(100), "Rows read, predicted and written per step."),
-    Key("SMTP_HOST", "", _str, "SMTP server for completion and data-quality alert e-mails. Empty: no e-mail."),
-    Key("SMTP_PORT", "25", _int(1), "SMTP port."),
-    Key("SMTP_FROM", "beyond@localhost", _str, "Sender address of completion and data-quality alert e-mails."),
-    Key("QUALITY_ALERT_EMAIL", "true", _bool,
-        "E-mail the model's deployer (and QUALITY_ALERT_TO) when a job ends PROCESS OK with data-quality "
-        "status alert. Needs SMTP_HOST."),
-    Key("QUALITY_ALERT_TO", "", _addresses,
-        "Addresses (comma-separated) that receive every data-quality alert e-mail as well, e.g. for models "
-        "deployed from the command line, which have no deployer to tell. Empty: only the deployer."),
-    Key("PROBABILITY_COLUMNS", "best", _choice("best", "all"),
-        "Classifier results: 'best' gives the predicted class's probability; 'all' adds one "
-        "probability_<class> column per class."),
-    Key("MAX_CONNECTIONS", "200", _int(1),
-        "Connections plus requests in progress the server accepts at once; more are answered 503."),
-    Key("HEADER_TIMEOUT_SECONDS", "10", _int(1),
-        "A connection whose request headers have not all arrived within this time is closed."),
-    Key("TRUSTED_PROXIES", "", _str,
-        "Addresses of reverse proxies whose X-Forwarded-For names the real client (comma-separated). "
-        "Empty: the connection's address is the client."),
-    Key("LOG_LEVEL", "INFO", _log_level, "Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
-    Key("PUBLIC_URL", "", _public_url,
-        "The site's address as users reach it (https://beyond.example.com): webhook payloads carry absolute "
-        "links with it. Empty: links are paths on the server."),
-    Key("WEBHOOK_ALLOW_PRIVATE", "false", _bool,
-        "Allow webhook URLs that resolve to loopback, private or link-local addresses (server-side request "
-        "forgery: keep false unless every receiver is inside your own network)."),
-    Key("WEBHOOK_TIMEOUT_SECONDS", "10", _int(1),
-        "Seconds a webhook receiver gets to connect and to answer each read of one delivery attempt."),
-    Key("WEBHOOK_BACKOFF_SECONDS", "5", _int(1),
-        "Wait before the first retry of a failed webhook delivery; it doubles after each failure (at most 2 h)."),
-    Key("WEBHOOK_RETRY_HOURS", "24", _int(24),
-        "Hours a webhook delivery is retried after its event before it is given up (at least 24)."),
-    Key("METRICS_BIND", "", _bind,
-        "HOST:PORT where the web server also serves /metrics without credentials, for a Prometheus on a "
-        "private network (e.g. 127.0.0.1:9100). Empty: only GET /metrics for administrators."),
-    Key("RESULT_RETENTION_DAYS", "0", _int(0),
-        "Days after a job finished when the workers' sweep deletes its uploaded file and results "
-        "(the job stays listed, marked expired; downloads answer 410). 0: keep files forever."),
-    Key("ARCHIVE_AFTER_DAYS", "0", _int(0),
-        "Days after a job finished when the workers' sweep archives it (out of the main list). 0: never."),
-    Key("MAX_PENDING_JOBS_PER_USER", "0", _int(0),
-        "Jobs one user may have waiting or running at once; more uploads are refused (429). 0: no limit."),
-    Key("MAX_STORAGE_MB_PER_USER", "0", _int(0),
-        "Megabytes of uploads and results one user may keep stored; an upload past it is refused (413). "
-        "0: no limit."),
-    Key("MAX_BAD_ROWS_PERCENT", "1", _percent,
-        "Uploads whose cells that do not fit their column (text in a number column...) lie in at most this "
-        "percentage of the data rows are accepted with a warning; those rows get no prediction and a row_status "
-        "saying why. 0: refuse any such cell. Missing columns and unreadable files are refused whatever it is."),
-)
+def _key(default: str | None, parse: Callable[[str], Any], help: str) -> dict[str, Any]:
+    """A setting's field metadata: its default as written in the properties file (None: required),
+    the parser of its text and its help line."""
+    return {"default": default, "parse": parse, "help": help}
 
 
 @dataclass(frozen=True)
 class Settings:
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    dbname: str
-    sqlite_path: Path
-    input_dir: Path
-    output_dir: Path
-    time_zone: str
-    scheduler_interval: int
-    embedded_worker: bool
-    model_path: Path
-    models_dir: Path
-    default_model: str
-    model_cache_size: int
-    upload_limit: int
-    model_upload_limit: int
-    model_unpacked_limit: int
-    secret_key: str = field(repr=False)
-    https: bool
-    session_hours: int
-    lease_seconds: int
-    heartbeat_seconds: int
-    max_attempts: int
-    max_concurrent_jobs: int
-    chunk_rows: int
-    smtp_host: str
-    smtp_port: int
-    smtp_from: str
-    probability_columns: str
-    max_connections: int
-    header_timeout_seconds: int
-    trusted_proxies: str
-    log_level: str
-    public_url: str
-    webhook_allow_private: bool
-    webhook_timeout_seconds: int
-    webhook_backoff_seconds: int
-    webhook_retry_hours: int
-    metrics_bind: str
-    result_retention_days: int = 0
-    archive_after_days: int = 0
-    max_pending_jobs_per_user: int = 0
-    max_storage_mb_per_user: int = 0
-    max_bad_rows_percent: float = 1.0
-    quality_alert_email: bool = True
-    quality_alert_to: tuple[str, ...] = ()
+    # The one table of settings, one field per key (the key is the field name in capitals): KEYS,
+    # config.properties.example and the README are derived from it.
+    host: str = field(metadata=_key("", _str, "MySQL/MariaDB host. Empty: use the embedded SQLite file (SQLITE_PATH)."))
+    port: int = field(metadata=_key("3306", _int(1), "MySQL/MariaDB port."))
+    user: str = field(metadata=_key("root", _str, "MySQL/MariaDB user."))
+    password: str = field(repr=False, metadata=_key("", _str, "MySQL/MariaDB password."))
+    dbname: str = field(metadata=_key("beyond", _str, "MySQL/MariaDB database (created if missing)."))
+    sqlite_path: Path = field(metadata=_key("data/beyond.sqlite3", _path, "Embedded SQLite file, used when HOST is empty."))
+    input_dir: Path = field(metadata=_key("data/in", _path, "Where accepted uploads are stored."))
+    output_dir: Path = field(metadata=_key("data/out", _path, "Where result files (.xlsx, .csv) are written."))
+    time_zone: str = field(metadata=_key("America/Montevideo", _zone, "Time zone for showing times (stored in UTC)."))
+    scheduler_interval: int = field(metadata=_key("5", _int(1), "Seconds between queue polls of the embedded worker and --loop."))
+    embedded_worker: bool = field(metadata=_key("true", _bool, "Run the scheduler inside the web server process."))
+    model_path: Path = field(metadata=_key("model/artifacts/breast_cancer", _path,
+        "Model directory holding model.joblib and schema.json: registered as DEFAULT_MODEL on first use "
+        "when the model registry has no such model (later versions: python -m app deploy-model)."))
+    models_dir: Path = field(metadata=_key("data/models", _path,
+        "The model registry's files: every deployed version, read-only, in MODELS_DIR/NAME/VERSION/."))
+    default_model: str = field(metadata=_key("breast-cancer", _model_name,
+        "The registered model an upload that names none is checked against and run with."))
+    model_cache_size: int = field(metadata=_key("4", _int(1),
+        "Models each worker process keeps loaded (least recently used go)."))
+    upload_limit: int = field(metadata=_key("200M", _size, "Largest accepted upload (K/M/G suffixes)."))
+    model_upload_limit: int = field(metadata=_key("500M", _size,
+        "Largest model .zip an administrator may upload on the Models page or POST /api/models."))
+    model_unpacked_limit: int = field(metadata=_key("2G", _size,
+        "Most bytes a model .zip may unpack to (a larger one, such as a zip bomb, is refused)."))
+    secret_key: str = field(repr=False, metadata=_key(None, _str, "Signs session cookies. Required; make it long and random."))
+    https: bool = field(metadata=_key("false", _bool, "Site is served over HTTPS: session cookie gets the Secure flag."))
+    session_hours: int = field(metadata=_key("8", _int(1), "Session lifetime in hours."))
+    lease_seconds: int = field(metadata=_key("120", _int(5), "A running job whose heartbeat is older is presumed lost."))
+    heartbeat_seconds: int = field(metadata=_key("10", _int(1), "How often a running job proves it is alive."))
+    max_attempts: int = field(metadata=_key("3", _int(1), "Attempts before a lost job ends in ERROR."))
+    max_concurrent_jobs: int = field(metadata=_key("2", _int(1), "Jobs one host processes at once."))
+    chunk_rows: int = field(metadata=_key("50000", _int(100), "Rows read, predicted and written per step."))
+    smtp_host: str = field(metadata=_key("", _str,
+        "SMTP server for completion and data-quality alert e-mails. Empty: no e-mail."))
+    smtp_port: int = field(metadata=_key("25", _int(1), "SMTP port."))
+    smtp_from: str = field(metadata=_key("beyond@localhost", _str,
+        "Sender address of completion and data-quality alert e-mails."))
+    quality_alert_email: bool = field(metadata=_key("true", _bool,
+        "E-mail the model's deployer (and QUALITY_ALERT_TO) when a job ends PROCESS OK with data-quality "
+        "status alert. Needs SMTP_HOST."))
+    quality_alert_to: tuple[str, ...] = field(metadata=_key("", _addresses,
+        "Addresses (comma-separated) that receive every data-quality alert e-mail as well, e.g. for models "
+        "deployed from the command line, which have no deployer to tell. Empty: only the deployer."))
+    probability_columns: str = field(metadata=_key("best", _choice("best", "all"),
+        "Classifier results: 'best' gives the predicted class's probability; 'all' adds one "
+        "probability_<class> column per class."))
+    max_connections: int = field(metadata=_key("200", _int(1),
+        "Connections plus requests in progress the server accepts at once; more are answered 503."))
+    header_timeout_seconds: int = field(metadata=_key("10", _int(1),
+        "A connection whose request headers have not all arrived within this time is closed."))
+    trusted_proxies: str = field(metadata=_key("", _str,
+        "Addresses of reverse proxies whose X-Forwarded-For names the real client (comma-separated). "
+        "Empty: the connection's address is the client."))
+    log_level: str = field(metadata=_key("INFO", _log_level, "Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."))
+    public_url: str = field(metadata=_key("", _public_url,
+        "The site's address as users reach it (https://beyond.example.com): webhook payloads carry absolute "
+        "links with it. Empty: links are paths on the server."))
+    webhook_allow_private: bool = field(metadata=_key("false", _bool,
+        "Allow webhook URLs that resolve to loopback, private or link-local addresses (server-side request "
+        "forgery: keep false unless every receiver is inside your own network)."))
+    webhook_timeout_seconds: int = field(metadata=_key("10", _int(1),
+        "Seconds a webhook receiver gets to connect and to answer each read of one delivery attempt."))
+    webhook_backoff_seconds: int = field(metadata=_key("5", _int(1),
+        "Wait before the first retry of a failed webhook delivery; it doubles after each failure (at most 2 h)."))
+    webhook_retry_hours: int = field(metadata=_key("24", _int(24),
+        "Hours a webhook delivery is retried after its event before it is given up (at least 24)."))
+    metrics_bind: str = field(metadata=_key("", _bind,
+        "HOST:PORT where the web server also serves /metrics without credentials, for a Prometheus on a "
+        "private network (e.g. 127.0.0.1:9100). Empty: only GET /metrics for administrators."))
+    result_retention_days: int = field(metadata=_key("0", _int(0),
+        "Days after a job finished when the workers' sweep deletes its uploaded file and results "
+        "(the job stays listed, marked expired; downloads answer 410). 0: keep files forever."))
+    archive_after_days: int = field(metadata=_key("0", _int(0),
+        "Days after a job finished when the workers' sweep archives it (out of the main list). 0: never."))
+    max_pending_jobs_per_user: int = field(metadata=_key("0", _int(0),
+        "Jobs one user may have waiting or running at once; more uploads are refused (429). 0: no limit."))
+    max_storage_mb_per_user: int = field(metadata=_key("0", _int(0),
+        "Megabytes of uploads and results one user may keep stored; an upload past it is refused (413). "
+        "0: no limit."))
+    max_bad_rows_percent: float = field(metadata=_key("1", _percent,
+        "Uploads whose cells that do not fit their column (text in a number column...) lie in at most this "
+        "percentage of the data rows are accepted with a warning; those rows get no prediction and a row_status "
+        "saying why. 0: refuse any such cell. Missing columns and unreadable files are refused whatever it is."))
 
     @property
     def uses_mysql(self) -> bool:
@@ -306,6 +257,19 @@ class Settings:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Settings(**values)
+
+
+@dataclass(frozen=True)
+class Key:
+    """A setting as config.properties and the environment name it, derived from its Settings field."""
+
+    name: str
+    default: str | None
+    parse: Callable[[str], Any]
+    help: str
+
+
+KEYS: tuple[Key, ...] = tuple(Key(f.name.upper(), **f.metadata) for f in fields(Settings))
 
 
 def value_text(value: Any) -> str:

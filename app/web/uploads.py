@@ -18,7 +18,7 @@ from typing import IO, Any
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from app.core.errors import BeyondError, InvalidRequest, TooLarge
+from app.core.errors import BeyondError, InvalidRequest
 from app.core.jobs.files import display_name, new_part_path
 from app.core.jobs.submissions import Upload, too_large
 from app.core.settings import Settings
@@ -138,5 +138,3 @@ def _cleanup(handle: IO[bytes] | None, part_path: Any) -> None:
         handle.close()
     part_path.unlink(missing_ok=True)
 
-
-__all__ = ["TooLarge", "Upload", "receive_upload"]

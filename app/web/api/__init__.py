@@ -29,9 +29,10 @@ async def openapi(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/process_file", process.process_file, methods=["GET", "POST"]),
     Route("/process_all", process.process_all, methods=["GET", "POST"]),
-    # One Route per path (by_method), so a wrong method gets a 405 whose Allow header lists all.
-    Route("/api/jobs", jobs.by_method(get=jobs.list_jobs, post=jobs.create_job), methods=["GET", "POST"]),
-    Route("/api/jobs/{id}", jobs.by_method(get=jobs.get_job, delete=jobs.delete_job), methods=["GET", "DELETE"]),
+    # One Route per path (an HTTPEndpoint per method), so a wrong method gets a 405 whose Allow
+    # header lists all.
+    Route("/api/jobs", jobs.JobCollection, methods=["GET", "POST"]),
+    Route("/api/jobs/{id}", jobs.JobItem, methods=["GET", "DELETE"]),
     Route("/api/jobs/{id}/result", jobs.job_result, methods=["GET"]),
     Route("/api/jobs/{id}/retry", jobs.retry_job, methods=["POST"]),
     Route("/api/jobs/{id}/cancel", jobs.cancel_job, methods=["POST"]),
@@ -39,10 +40,9 @@ routes: list[BaseRoute] = [
     Route("/api/jobs/{id}/archive", jobs.archive_job, methods=["POST"]),
     Route("/api/jobs/{id}/unarchive", jobs.unarchive_job, methods=["POST"]),
     Route("/api/jobs/{id}/quality", quality.job_quality, methods=["GET"]),
-    Route("/api/models", jobs.by_method(get=models.list_models, post=models.deploy_model), methods=["GET", "POST"]),
+    Route("/api/models", models.ModelCollection, methods=["GET", "POST"]),
     Route("/api/models/{name}/quality", quality.model_quality, methods=["GET"]),
-    Route("/api/webhooks", jobs.by_method(get=webhooks.list_webhooks, post=webhooks.create_webhook),
-          methods=["GET", "POST"]),
+    Route("/api/webhooks", webhooks.WebhookCollection, methods=["GET", "POST"]),
     Route("/api/webhooks/{webhook_id}", webhooks.delete_webhook, methods=["DELETE"]),
     Route("/api/audit", audit.list_audit, methods=["GET"]),
     Route("/metrics", metrics.metrics, methods=["GET"]),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
@@ -65,59 +66,87 @@ def visible_job(request: Request, user: User) -> Job:
     return job
 
 
-# -- submit -----------------------------------------------------------------------------------
-async def create_job(request: Request) -> Response:
-    # Credentials first: an anonymous caller must not get to stream 200 MB onto the disk.
-    user = await caller(request)
-    settings: Settings = request.app.state.settings
-    upload = await receive_upload(request, settings)
-    submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, upload,
-                                   actor_of(request, user))
-    body = job_json(await run_in_threadpool(with_position, request, submission.job))
-    # What the upload was (format, sheet, CSV convention) and the caller's earlier job with the
-    # same content, if any: the job is created anyway, the caller decides.
-    body["input"] = submission.input.as_dict()
-    body["duplicate_of"] = submission.duplicate_of
-    # Cells that do not fit their column in a few rows (MAX_BAD_ROWS_PERCENT): accepted, and
-    # those rows will get no prediction; empty for a clean file.
-    body.update(submission.warnings_json())
-    return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
+# -- /api/jobs: submit, list ------------------------------------------------------------------
+class JobCollection(HTTPEndpoint):
+    """POST submits a file (operation create_job); GET lists the caller's jobs (list_jobs)."""
+
+    async def post(self, request: Request) -> Response:
+        # Credentials first: an anonymous caller must not get to stream 200 MB onto the disk.
+        user = await caller(request)
+        settings: Settings = request.app.state.settings
+        upload = await receive_upload(request, settings)
+        submission = await run_in_threadpool(accept_upload, settings, request.app.state.jobs, user.id, upload,
+                                             actor_of(request, user))
+        body = job_json(await run_in_threadpool(with_position, request, submission.job))
+        # What the upload was (format, sheet, CSV convention) and the caller's earlier job with the
+        # same content, if any: the job is created anyway, the caller decides.
+        body["input"] = submission.input.as_dict()
+        body["duplicate_of"] = submission.duplicate_of
+        # Cells that do not fit their column in a few rows (MAX_BAD_ROWS_PERCENT): accepted, and
+        # those rows will get no prediction; empty for a clean file.
+        body.update(submission.warnings_json())
+        return JSONResponse(body, status_code=201, headers={"Location": body["links"]["self"]})
+
+    async def get(self, request: Request) -> Response:
+        user = await caller(request)
+        query = request.query_params
+        limit = parse_int("limit", query.get("limit"), default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        offset = parse_int("offset", query.get("offset"), default=0)
+        # The panel's list and filters (app/core/jobs/listing.py): the search ignores case and accents.
+        where = JobFilter(owner_id=None if user.is_admin else user.id, status=parse_status(query.get("status")),
+                          archived=parse_bool("archived", query.get("archived"), default=False),
+                          search=parse_text("search", query.get("search"), "a part of a file name"),
+                          model=parse_text("model", query.get("model"), "a model name"))
+
+        def read() -> tuple[list[Job], int, dict[int, QualitySummary]]:
+            listing = JobList(request.app.state.db)
+            found = request.app.state.jobs.with_positions(listing.page(where, limit=limit, offset=offset))
+            quality = QualityReports(request.app.state.db).summaries(found)
+            return found, listing.count(where), quality
+
+        found, total, quality = await run_in_threadpool(read)
+        return JSONResponse({"jobs": [job_json(j, quality.get(j.id)) for j in found], "total": total, "limit": limit,
+                             "offset": offset})
+
+
+# -- /api/jobs/{id}: poll, delete ------------------------------------------------------------
+class JobItem(HTTPEndpoint):
+    """GET polls one job (get_job); DELETE deletes it with its files (delete_job)."""
+
+    async def get(self, request: Request) -> Response:
+        user = await caller(request)
+
+        def read() -> tuple[Job, QualitySummary | None]:
+            job = with_position(request, visible_job(request, user))
+            return job, QualityReports(request.app.state.db).summary(job)
+
+        job, quality = await run_in_threadpool(read)
+        return JSONResponse(job_json(job, quality))
+
+    async def delete(self, request: Request) -> Response:
+        user = await caller(request)
+        settings: Settings = request.app.state.settings
+
+        def run() -> Job:
+            job = visible_job(request, user)
+            jobs: Jobs = request.app.state.jobs
+            running = Conflict(f"Job {job.id} is being processed; cancel it (POST /api/jobs/{job.id}/cancel) "
+                               "or wait until it has finished, then delete it.",
+                               extra={"id": job.id, "job_status": Status.IN_PROCESS.value})
+            if job.status is Status.IN_PROCESS:
+                raise running
+            if not jobs.delete(job.id, actor_of(request, user)):  # the guarded DELETE lost a race with a claim, or another delete
+                if jobs.get(job.id) is None:
+                    raise NotFound(f"There is no job {job.id}.", extra={"id": job.id})
+                raise running
+            remove_job_files(settings, job)  # the row is gone first: nothing points at them now
+            return job
+
+        job = await run_in_threadpool(run)
+        return JSONResponse({"id": job.id, "deleted": True})
 
 
 # -- read -------------------------------------------------------------------------------------
-async def list_jobs(request: Request) -> Response:
-    user = await caller(request)
-    query = request.query_params
-    limit = parse_int("limit", query.get("limit"), default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-    offset = parse_int("offset", query.get("offset"), default=0)
-    # The panel's list and filters (app/core/jobs/listing.py): the search ignores case and accents.
-    where = JobFilter(owner_id=None if user.is_admin else user.id, status=parse_status(query.get("status")),
-                      archived=parse_bool("archived", query.get("archived"), default=False),
-                      search=parse_text("search", query.get("search"), "a part of a file name"),
-                      model=parse_text("model", query.get("model"), "a model name"))
-
-    def read() -> tuple[list[Job], int, dict[int, QualitySummary]]:
-        listing = JobList(request.app.state.db)
-        found = request.app.state.jobs.with_positions(listing.page(where, limit=limit, offset=offset))
-        quality = QualityReports(request.app.state.db).summaries(found)
-        return found, listing.count(where), quality
-
-    found, total, quality = await run_in_threadpool(read)
-    return JSONResponse({"jobs": [job_json(j, quality.get(j.id)) for j in found], "total": total, "limit": limit,
-                         "offset": offset})
-
-
-async def get_job(request: Request) -> Response:
-    user = await caller(request)
-
-    def read() -> tuple[Job, QualitySummary | None]:
-        job = with_position(request, visible_job(request, user))
-        return job, QualityReports(request.app.state.db).summary(job)
-
-    job, quality = await run_in_threadpool(read)
-    return JSONResponse(job_json(job, quality))
-
-
 async def job_events(request: Request) -> Response:
     user = await caller(request)
 
@@ -208,36 +237,3 @@ def archive_endpoint(archived: bool) -> Endpoint:
 
 
 archive_job, unarchive_job = archive_endpoint(True), archive_endpoint(False)
-
-
-async def delete_job(request: Request) -> Response:
-    user = await caller(request)
-    settings: Settings = request.app.state.settings
-
-    def run() -> Job:
-        job = visible_job(request, user)
-        jobs: Jobs = request.app.state.jobs
-        running = Conflict(f"Job {job.id} is being processed; cancel it (POST /api/jobs/{job.id}/cancel) "
-                           "or wait until it has finished, then delete it.",
-                           extra={"id": job.id, "job_status": Status.IN_PROCESS.value})
-        if job.status is Status.IN_PROCESS:
-            raise running
-        if not jobs.delete(job.id, actor_of(request, user)):  # the guarded DELETE lost a race with a claim, or another delete
-            if jobs.get(job.id) is None:
-                raise NotFound(f"There is no job {job.id}.", extra={"id": job.id})
-            raise running
-        remove_job_files(settings, job)  # the row is gone first: nothing points at them now
-        return job
-
-    job = await run_in_threadpool(run)
-    return JSONResponse({"id": job.id, "deleted": True})
-
-
-def by_method(**endpoints: Endpoint) -> Endpoint:
-    """One Route per path, so a wrong method gets a 405 whose Allow header lists them all."""
-
-    async def endpoint(request: Request) -> Response:
-        method = request.method.lower()
-        return await endpoints["get" if method == "head" else method](request)
-
-    return endpoint

@@ -1,10 +1,13 @@
 """The OpenAPI 3.1 description of the API, served at /openapi.json.
 
 Written as a plain dict rather than generated from docstrings: Starlette's SchemaGenerator
-would need PyYAML and still could not describe response bodies. tests/test_api_openapi.py
-checks that every API route is described here and fuzzes the API against these schemas;
-tests/test_api_schemathesis.py runs schemathesis against it, following the `links` from a
-submitted job to everything that can be done with it.
+would need PyYAML and still could not describe response bodies. The schemas of records (a job,
+its events, a model version, a webhook and its deliveries, an audit entry...) are derived from
+their dataclasses by app/web/api/record_schemas.py, with a description beside each key the
+dataclass cannot describe. tests/test_api_openapi.py checks that every API route is described
+here, that each record's JSON has exactly its schema's keys, and fuzzes the API against these
+schemas; tests/test_api_schemathesis.py runs schemathesis against it, following the `links`
+from a submitted job to everything that can be done with it.
 
 The parameter schemas state exactly what app/web/api/params.py accepts: whole numbers of at
 most 18 ASCII digits (`maximum` MAX_NUMBER), enums matched exactly, and no empty values
@@ -17,15 +20,21 @@ from typing import Any
 
 from app import __version__
 from app.core.events.audit import ACTIONS as AUDIT_ACTIONS
+from app.core.events.audit import Entry
 from app.core.events.webhooks import EVENTS as WEBHOOK_EVENTS
-from app.core.events.webhooks import MAX_URL
-from app.core.jobs.records import EVENTS, Status
-from app.core.jobs.submissions import human_size
+from app.core.events.webhooks import MAX_URL, Attempt, Delivery, Webhook
+from app.core.jobs.files import human_size
+from app.core.jobs.inputs import UploadInput
+from app.core.jobs.quality import QualitySummary
+from app.core.jobs.records import EVENTS, Job, JobEvent, Status
+from app.core.registry.models import ModelRecord
 from app.core.settings import Settings
 from app.web.api.audit import DEFAULT_LIMIT as AUDIT_DEFAULT_LIMIT
 from app.web.api.audit import MAX_LIMIT as AUDIT_MAX_LIMIT
 from app.web.api.jobs import DEFAULT_LIMIT, MAX_LIMIT
+from app.web.api.models import LISTED
 from app.web.api.params import MAX_NUMBER
+from app.web.api.record_schemas import record_schema
 from model.schema import FEATURE_TYPES
 
 STATUSES = [s.value for s in Status]
@@ -43,6 +52,12 @@ def _ref(name: str) -> dict[str, str]:
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
+
+DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_specs"), notes={
+    "sha256": {"pattern": "^[0-9a-f]{64}$"},
+    "features": {"items": _ref("Feature")},
+    "active": {"description": "Whether new uploads of this name use it now."},
+})
 
 SCHEMAS: dict[str, Any] = {
     "Health": {
@@ -65,80 +80,59 @@ SCHEMAS: dict[str, Any] = {
             "result_csv": _nullable("string", description="Path of the CSV twin; null until PROCESS OK."),
         },
     },
-    "Job": {
-        "type": "object",
-        "required": ["id", "owner", "file_name", "file_size", "status", "uploaded_at", "started_at",
-                     "finished_at", "duration_seconds", "rows_total", "rows_done", "progress", "attempts",
-                     "error", "archived", "model", "model_version", "model_sha256", "has_result", "expired",
-                     "expired_at", "input_sha256", "rows_per_second", "seconds_left", "queue_position", "quality",
-                     "links"],
-        "properties": {
-            "id": {"type": "integer"},
-            "owner": _nullable("string", description="User name of the owner."),
-            "file_name": {"type": "string", "description": "The uploaded file's name (display only)."},
-            "file_size": {"type": "integer", "minimum": 0, "description": "Bytes."},
-            "status": {"type": "string", "enum": STATUSES},
-            "uploaded_at": _nullable("string", format="date-time"),
-            "started_at": _nullable("string", format="date-time", description="Start of the latest run."),
-            "finished_at": _nullable("string", format="date-time"),
-            "duration_seconds": _nullable("number"),
-            "rows_total": _nullable("integer", description="Data rows in the file."),
-            "rows_done": {"type": "integer", "minimum": 0},
-            "progress": {"type": "number", "minimum": 0, "maximum": 1},
-            "attempts": {"type": "integer", "minimum": 0},
-            "error": _nullable("string", description="Why the job ended in ERROR (or who CANCELLED it)."),
-            "archived": {"type": "boolean"},
-            "model": _nullable("string", description="The registered model the job was accepted for "
-                                                     "(null: a job from before the registry)."),
-            "model_version": _nullable("string", description="Its version, fixed at upload: the job runs with it."),
-            "model_sha256": _nullable("string", description="SHA-256 of that version's files."),
+    # The schemas of records, derived from their dataclasses (app/web/api/record_schemas.py).
+    "Job": record_schema(
+        Job,
+        hidden=("owner_id", "path_up", "path_result", "path_result_csv", "claimed_by", "claim_token", "heartbeat_at",
+                "finished"),
+        renamed={"owner_name": "owner", "date_up": "uploaded_at", "date_init": "started_at",
+                 "date_result": "finished_at", "error_message": "error", "model_name": "model"},
+        notes={
+            "owner": {"description": "User name of the owner."},
+            "file_name": {"description": "The uploaded file's name (display only)."},
+            "file_size": {"minimum": 0, "description": "Bytes."},
+            "started_at": {"description": "Start of the latest run."},
+            "rows_total": {"description": "Data rows in the file."},
+            "rows_done": {"minimum": 0},
+            "progress": {"minimum": 0, "maximum": 1},
+            "attempts": {"minimum": 0},
+            "error": {"description": "Why the job ended in ERROR (or who CANCELLED it)."},
+            "model": {"description": "The registered model the job was accepted for (null: a job from before the "
+                                     "registry)."},
+            "model_version": {"description": "Its version, fixed at upload: the job runs with it."},
+            "model_sha256": {"description": "SHA-256 of that version's files."},
+            "input_sha256": {"description": "SHA-256 of the uploaded file (null: uploaded before it was recorded)."},
+            "queue_position": {"description": "PENDING: its place in the queue (1: next)."},
+            "expired": {"description": "RESULT_RETENTION_DAYS removed the job's files: downloads answer 410, the "
+                                       "job stays listed."},
+            "rows_per_second": {"description": "IN PROCESS: the rate so far; PROCESS OK: over the whole run."},
+            "seconds_left": {"description": "IN PROCESS: estimated seconds until done."},
+            # Keys the record computes in as_dict, and those app/web/api/jobs.py job_json adds.
             "has_result": {"type": "boolean"},
-            "expired": {"type": "boolean", "description": "RESULT_RETENTION_DAYS removed the job's files: "
-                                                          "downloads answer 410, the job stays listed."},
-            "expired_at": _nullable("string", format="date-time"),
-            "input_sha256": _nullable("string", description="SHA-256 of the uploaded file (null: uploaded "
-                                                            "before it was recorded)."),
-            "rows_per_second": _nullable("number", description="IN PROCESS: the rate so far; PROCESS OK: "
-                                                               "over the whole run."),
-            "seconds_left": _nullable("number", description="IN PROCESS: estimated seconds until done."),
-            "queue_position": _nullable("integer", description="PENDING: its place in the queue (1: next)."),
             "quality": {"anyOf": [{"type": "null"}, _ref("QualitySummary")],
                         "description": "The data-quality summary, once the job is PROCESS OK (null before, and "
                                        "for jobs processed before reports existed)."},
             "links": _ref("Links"),
         },
-    },
-    "JobEvent": {
-        "type": "object",
-        "required": ["id", "event", "status", "worker", "attempt", "detail", "at"],
-        "properties": {
-            "id": {"type": "integer"},
-            "event": {"type": "string", "enum": list(EVENTS)},
-            "status": {"type": "string", "enum": STATUSES, "description": "The job's status after it."},
-            "worker": _nullable("string", description="The worker (host:pid:id), 'reaper', 'web' or the user."),
-            "attempt": {"type": "integer", "minimum": 0, "description": "The job's attempts after it."},
-            "detail": _nullable("string"),
-            "at": _nullable("string", format="date-time"),
-        },
-    },
+    ),
+    "JobEvent": record_schema(JobEvent, hidden=("job_id",), notes={
+        "event": {"enum": list(EVENTS)},
+        "status": {"enum": STATUSES, "description": "The job's status after it."},
+        "worker": {"description": "The worker (host:pid:id), 'reaper', 'web' or the user."},
+        "attempt": {"minimum": 0, "description": "The job's attempts after it."},
+    }),
     "JobEvents": {
         "type": "object",
         "required": ["id", "events"],
         "properties": {"id": {"type": "integer"}, "events": {"type": "array", "items": _ref("JobEvent")}},
     },
-    "QualitySummary": {
-        "type": "object",
-        "required": ["status", "rows_flagged", "rows_not_scored", "drifted_features", "reason"],
-        "properties": {
-            "status": {"type": "string", "enum": QUALITY_STATUSES,
-                       "description": "unknown: the model has no training profile."},
-            "rows_flagged": {"type": "integer", "minimum": 0, "description": "Rows with a row_status."},
-            "rows_not_scored": {"type": "integer", "minimum": 0, "description": "Rows without a prediction."},
-            "drifted_features": {"type": "array", "items": {"type": "string"},
-                                 "description": "Features whose status is warning or alert."},
-            "reason": {"type": "string", "description": "Why the status is what it is (empty when ok)."},
-        },
-    },
+    "QualitySummary": record_schema(QualitySummary, hidden=("rows",), notes={
+        "status": {"enum": QUALITY_STATUSES, "description": "unknown: the model has no training profile."},
+        "rows_flagged": {"minimum": 0, "description": "Rows with a row_status."},
+        "rows_not_scored": {"minimum": 0, "description": "Rows without a prediction."},
+        "drifted_features": {"description": "Features whose status is warning or alert."},
+        "reason": {"description": "Why the status is what it is (empty when ok)."},
+    }),
     "FeatureQuality": {
         "type": "object",
         "required": ["name", "type", "missing_rate", "out_of_range", "unseen", "psi", "status", "reasons"],
@@ -218,21 +212,13 @@ SCHEMAS: dict[str, Any] = {
             "offset": {"type": "integer"},
         },
     },
-    "AuditEntry": {
-        "type": "object",
-        "required": ["id", "at", "actor", "action", "object_type", "object_id", "address", "detail"],
-        "properties": {
-            "id": {"type": "integer"},
-            "at": _nullable("string", format="date-time"),
-            "actor": {"type": "string", "description": "The user name ('system': the retention sweep; the "
-                                                       "name tried, for a failed sign-in)."},
-            "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
-            "object_type": {"type": "string", "description": "job, user, token, model, queue (or empty)."},
-            "object_id": _nullable("string"),
-            "address": {"type": "string", "description": "The client's address ('cli': the command line)."},
-            "detail": _nullable("string"),
-        },
-    },
+    "AuditEntry": record_schema(Entry, notes={
+        "actor": {"description": "The user name ('system': the retention sweep; the name tried, for a failed "
+                                 "sign-in)."},
+        "action": {"enum": list(AUDIT_ACTIONS)},
+        "object_type": {"description": "job, user, token, model, queue (or empty)."},
+        "address": {"description": "The client's address ('cli': the command line)."},
+    }),
     "AuditList": {
         "type": "object",
         "required": ["entries", "total", "limit", "offset"],
@@ -254,31 +240,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "Model": {
         "type": "object",
-        "required": ["name", "version", "sha256", "features", "classes", "deployed_at"],
-        "properties": {
-            "name": {"type": "string", "description": "What POST /api/jobs's `model` field names."},
-            "version": {"type": "string", "description": "The active version: new uploads get it."},
-            "sha256": {"type": "string", "description": "SHA-256 of the version's files."},
-            "features": {"type": "array", "items": _ref("Feature")},
-            "classes": {"type": "array", "items": {"type": "string"},
-                        "description": "The labels a classifier predicts (empty for a regressor)."},
-            "deployed_at": _nullable("string", format="date-time"),
-        },
+        "required": list(LISTED),
+        "properties": {key: {**DEPLOYED_MODEL["properties"][key], **more} for key, more in {
+            "name": {"description": "What POST /api/jobs's `model` field names."},
+            "version": {"description": "The active version: new uploads get it."},
+            "sha256": {"description": "SHA-256 of the version's files."},
+            "features": {},
+            "classes": {"description": "The labels a classifier predicts (empty for a regressor)."},
+            "deployed_at": {},
+        }.items()},
     },
-    "DeployedModel": {
-        "type": "object",
-        "required": ["name", "version", "sha256", "features", "classes", "deployed_at", "active", "deployed_by"],
-        "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "string"},
-            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-            "features": {"type": "array", "items": _ref("Feature")},
-            "classes": {"type": "array", "items": {"type": "string"}},
-            "deployed_at": _nullable("string", format="date-time"),
-            "active": {"type": "boolean", "description": "Whether new uploads of this name use it now."},
-            "deployed_by": _nullable("string"),
-        },
-    },
+    "DeployedModel": DEPLOYED_MODEL,
     "ModelList": {
         "type": "object",
         "required": ["models", "default"],
@@ -332,50 +304,27 @@ SCHEMAS: dict[str, Any] = {
             "End": {"type": "string", "format": "date-time"},
         },
     },
-    "WebhookAttempt": {
-        "type": "object",
-        "required": ["at", "status_code", "duration_ms", "error"],
-        "properties": {
-            "at": _nullable("string", format="date-time"),
-            "status_code": _nullable("integer", description="The receiver's HTTP status; null: no answer."),
-            "duration_ms": {"type": "integer", "minimum": 0},
-            "error": _nullable("string", description="Why the attempt failed (HTTP status, timeout, refused)."),
-        },
-    },
-    "WebhookDelivery": {
-        "type": "object",
-        "required": ["id", "event", "job_id", "message_id", "state", "attempts", "created_at", "next_attempt_at",
-                     "finished_at", "last_status", "last_error", "log"],
-        "properties": {
-            "id": {"type": "integer"},
-            "event": {"type": "string", "enum": list(WEBHOOK_EVENTS)},
-            "job_id": _nullable("integer"),
-            "message_id": {"type": "string", "description": "The webhook-id header (the same on every retry)."},
-            "state": {"type": "string", "enum": ["pending", "delivered", "failed"],
-                      "description": "failed: given up after the retry window (WEBHOOK_RETRY_HOURS)."},
-            "attempts": {"type": "integer", "minimum": 0},
-            "created_at": _nullable("string", format="date-time"),
-            "next_attempt_at": _nullable("string", format="date-time"),
-            "finished_at": _nullable("string", format="date-time"),
-            "last_status": _nullable("integer"),
-            "last_error": _nullable("string"),
-            "log": {"type": "array", "items": _ref("WebhookAttempt")},
-        },
-    },
-    "Webhook": {
-        "type": "object",
-        "required": ["id", "url", "events", "global", "owner", "created_at", "deliveries"],
-        "properties": {
-            "id": {"type": "integer"},
-            "url": {"type": "string"},
-            "events": {"type": "array", "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}},
-            "global": {"type": "boolean", "description": "true: hears every user's jobs (administrators only)."},
-            "owner": _nullable("string"),
-            "created_at": _nullable("string", format="date-time"),
+    "WebhookAttempt": record_schema(Attempt, hidden=("worker",), renamed={"attempted_at": "at"}, notes={
+        "status_code": {"description": "The receiver's HTTP status; null: no answer."},
+        "duration_ms": {"minimum": 0},
+        "error": {"description": "Why the attempt failed (HTTP status, timeout, refused)."},
+    }),
+    "WebhookDelivery": record_schema(Delivery, hidden=("webhook_id",), refs={Attempt: "WebhookAttempt"}, notes={
+        "event": {"enum": list(WEBHOOK_EVENTS)},
+        "message_id": {"description": "The webhook-id header (the same on every retry)."},
+        "state": {"enum": ["pending", "delivered", "failed"],
+                  "description": "failed: given up after the retry window (WEBHOOK_RETRY_HOURS)."},
+        "attempts": {"minimum": 0},
+    }),
+    "Webhook": record_schema(
+        Webhook, hidden=("owner_id",), renamed={"is_global": "global", "owner_name": "owner"}, optional=("secret",),
+        notes={
+            "events": {"items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}},
+            "global": {"description": "true: hears every user's jobs (administrators only)."},
+            # What app/web/api/webhooks.py adds: the newest deliveries, and the secret in the answer to POST.
             "deliveries": {"type": "array", "items": _ref("WebhookDelivery"), "description": "The newest ten."},
             "secret": {"type": "string", "description": "Only in the answer to POST: the whsec_... signing key."},
-        },
-    },
+        }),
     "WebhookList": {
         "type": "object",
         "required": ["webhooks"],
@@ -424,21 +373,17 @@ def _error(description: str) -> dict[str, Any]:
 
 
 # POST /api/jobs answers the job plus what the upload was and its duplicate (issue 12).
-SCHEMAS["UploadInput"] = {
-    "type": "object",
-    "required": ["sha256", "format", "delimiter", "decimal_mark", "encoding", "sheet", "header_row"],
-    "properties": {
-        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the uploaded bytes."},
-        "format": {"type": "string", "enum": ["csv", "xlsx", "xlsm", "ods", "parquet"]},
-        "delimiter": {"type": "string", "enum": [",", ";", "\t"],
-                      "description": "The CSV convention the result CSV follows (dialect=excel)."},
-        "decimal_mark": {"type": "string", "enum": [".", ","]},
-        "encoding": {"type": "string", "enum": ["utf-8-sig", "cp1252", "latin-1"]},
-        "sheet": _nullable("string", description="The workbook sheet used (the first with the model's columns)."),
-        "header_row": _nullable("integer", description="Row (workbook) or line (CSV) that held the header; "
-                                                       "rows above it were skipped as a title."),
-    },
-}
+SCHEMAS["UploadInput"] = record_schema(
+    UploadInput, hidden=("job_id", "owner_id", "path_original"), renamed={"input_format": "format"}, notes={
+        "sha256": {"pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the uploaded bytes."},
+        "format": {"enum": ["csv", "xlsx", "xlsm", "ods", "parquet"]},
+        "delimiter": {"enum": [",", ";", "\t"], "description": "The CSV convention the result CSV follows (dialect=excel)."},
+        "decimal_mark": {"enum": [".", ","]},
+        "encoding": {"enum": ["utf-8-sig", "cp1252", "latin-1"]},
+        "sheet": {"description": "The workbook sheet used (the first with the model's columns)."},
+        "header_row": {"description": "Row (workbook) or line (CSV) that held the header; rows above it were "
+                                      "skipped as a title."},
+    })
 SCHEMAS["CreatedJob"] = {
     **SCHEMAS["Job"],
     "required": [*SCHEMAS["Job"]["required"], "input", "duplicate_of", "warnings", "total_warnings",

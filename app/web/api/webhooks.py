@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -45,29 +46,31 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-async def list_webhooks(request: Request) -> Response:
-    user = await caller(request)
+class WebhookCollection(HTTPEndpoint):
+    """GET lists the caller's webhooks (list_webhooks); POST registers one (create_webhook)."""
 
-    def read() -> list[dict[str, Any]]:
-        hooks = store(request)
-        return [webhook_json(hooks, h) for h in hooks.list_for(user)]
+    async def get(self, request: Request) -> Response:
+        user = await caller(request)
 
-    return JSONResponse({"webhooks": await run_in_threadpool(read)})
+        def read() -> list[dict[str, Any]]:
+            hooks = store(request)
+            return [webhook_json(hooks, h) for h in hooks.list_for(user)]
 
+        return JSONResponse({"webhooks": await run_in_threadpool(read)})
 
-async def create_webhook(request: Request) -> Response:
-    user = await caller(request)
-    body = await json_body(request)
-    url = body.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidRequest("url is required: the https:// address to deliver events to.", extra={"parameter": "url"})
-    is_global = body.get("global", False)
-    if not isinstance(is_global, bool):
-        raise InvalidRequest("global must be true or false.", extra={"parameter": "global"})
-    hook, secret = await run_in_threadpool(store(request).create, user, url, body.get("events"), is_global,
-                                         actor_of(request, user))
-    answer = {**hook.as_dict(), "deliveries": [], "secret": secret}
-    return JSONResponse(answer, status_code=201, headers={"Location": f"/api/webhooks/{hook.id}"})
+    async def post(self, request: Request) -> Response:
+        user = await caller(request)
+        body = await json_body(request)
+        url = body.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise InvalidRequest("url is required: the https:// address to deliver events to.", extra={"parameter": "url"})
+        is_global = body.get("global", False)
+        if not isinstance(is_global, bool):
+            raise InvalidRequest("global must be true or false.", extra={"parameter": "global"})
+        hook, secret = await run_in_threadpool(store(request).create, user, url, body.get("events"), is_global,
+                                               actor_of(request, user))
+        answer = {**hook.as_dict(), "deliveries": [], "secret": secret}
+        return JSONResponse(answer, status_code=201, headers={"Location": f"/api/webhooks/{hook.id}"})
 
 
 async def delete_webhook(request: Request) -> Response:
