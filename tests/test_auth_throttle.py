@@ -30,6 +30,8 @@ from tests.support.procs import events
 from tests.support.sql import raw
 
 PASSWORD = "alice-password-1"
+# The gate and the throttle are about the cost of a check: passwords hashed at full strength here.
+pytestmark = pytest.mark.full_hash
 
 
 
@@ -367,3 +369,11 @@ def test_an_admin_reset_offers_to_revoke_the_api_tokens(client, db, admin, alice
 
 def test_name_keys_are_lower_case() -> None:
     assert name_key("MaRiA") == "maria" and name_key("x" * 80) == "x" * 64
+
+
+def test_passwords_are_stored_with_argon2id_at_full_strength(db, alice) -> None:  # type: ignore[no-untyped-def]
+    from argon2 import extract_parameters
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    stored = raw(db, "SELECT password_hash FROM users WHERE id = ?", (alice.id,))[0]["password_hash"]
+    assert extract_parameters(stored) == RFC_9106_LOW_MEMORY

@@ -170,6 +170,7 @@ def test_old_jobs_keep_null_model_columns(db, jobs, alice) -> None:  # type: ign
     assert (recorded.model_name, recorded.model_version, recorded.model_sha256) == ("m", "v1", "a" * 64)
 
 
+@pytest.mark.mysql
 def test_migration_005_can_be_re_run_on_mysql(make_settings) -> None:  # type: ignore[no-untyped-def]
     from app.core.db import SQL_DIR, MySQLDatabase, split_statements
     from tests.conftest import require_mysql

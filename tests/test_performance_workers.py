@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from app.core.db import Database
 from app.core.jobs import Jobs, Status
@@ -36,6 +37,7 @@ def test_children_get_exactly_the_servers_settings(make_settings) -> None:  # ty
     assert env["APP_CONFIG"] == os.devnull
 
 
+@pytest.mark.procs
 def test_worker_processes_run_jobs_restart_and_stop(settings: Settings, db: Database, users, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings = settings.replace(max_concurrent_jobs=2, scheduler_interval=1, embedded_worker=True)
     jobs = Jobs(db)

@@ -89,6 +89,7 @@ def test_log_level_is_checked_at_load_and_normalised(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, "SECRET_KEY=" + "k" * 20 + "\nLOG_LEVEL=warning"), environ={}).log_level == "WARNING"
 
 
+@pytest.mark.procs
 def test_serve_with_a_bad_log_level_stops_with_a_message_naming_the_key(tmp_path: Path) -> None:
     import subprocess
     import sys
