@@ -10,9 +10,9 @@ from app.core import retention
 from app.core.db import open_database
 from app.core.jobs import Jobs
 from app.core.users import Users
-from tests.test_browser import browser, new_page, server, sign_in  # noqa: F401 (fixtures)
-from tests.test_retention import finished_days_ago
-from tests.test_security import processed
+from tests.browser.test_browser import browser, new_page, server, sign_in  # noqa: F401 (fixtures)
+from tests.core.test_retention import finished_days_ago
+from tests.web.test_security import processed
 
 SIZES = [(1280, 800), (1366, 768), (390, 844)]
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth + 1"

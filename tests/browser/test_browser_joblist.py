@@ -2,7 +2,7 @@
 actions with their one confirmation, a job uploaded through the API appearing without a
 reload, the running count in the tab title, and the layout: at 1280×800 and 1366×768 no
 column or action of the administrator's table is cut; below 1280 px, and at 390 px, the rows
-are cards. Uses the harness of tests/test_browser.py (its fixtures and helpers)."""
+are cards. Uses the harness of tests/browser/test_browser.py (its fixtures and helpers)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from app.core.submissions import submit_path
 from app.core.tokens import Tokens
 from app.core.users import Users
 from scheduler.worker import Worker
+from tests.browser.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401  (fixtures)
 from tests.conftest import breast_cancer_frame
-from tests.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +73,7 @@ def _populate(settings: Settings) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (1366, 768)], ids=["1280x800", "1366x768"])
-def test_admin_table_shows_every_column_and_action_on_laptops(browser, server, engine, size) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/test_browser.py)
+def test_admin_table_shows_every_column_and_action_on_laptops(browser, server, engine, size) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/browser/test_browser.py)
     base, settings = server(engine, EMBEDDED_WORKER="false")
     _populate(settings)
     width, height = size
@@ -103,7 +103,7 @@ def test_admin_table_shows_every_column_and_action_on_laptops(browser, server, e
         context.close()
 
 
-def test_phone_cards_keep_the_select_box_and_actions(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/test_browser.py)
+def test_phone_cards_keep_the_select_box_and_actions(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/browser/test_browser.py)
     base, settings = server(engine, EMBEDDED_WORKER="false")
     _populate(settings)
     context, page = new_page(browser, base, width=390, height=844)
@@ -117,7 +117,7 @@ def test_phone_cards_keep_the_select_box_and_actions(browser, server, engine) ->
         context.close()
 
 
-def test_sort_by_header_search_without_accents_and_bulk_archive(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/test_browser.py)
+def test_sort_by_header_search_without_accents_and_bulk_archive(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/browser/test_browser.py)
     base, settings = server(engine, EMBEDDED_WORKER="false")
     _populate(settings)
     context, page = new_page(browser, base, width=1440, height=1000)
@@ -162,7 +162,7 @@ def test_sort_by_header_search_without_accents_and_bulk_archive(browser, server,
         context.close()
 
 
-def test_select_all_matching_the_filter_across_pages(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/test_browser.py)
+def test_select_all_matching_the_filter_across_pages(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/browser/test_browser.py)
     base, settings = server(engine, EMBEDDED_WORKER="false")
     db = open_database(settings)
     jobs = Jobs(db)
@@ -191,7 +191,7 @@ def test_select_all_matching_the_filter_across_pages(browser, server, engine) ->
         context.close()
 
 
-def test_an_api_upload_appears_live_and_the_title_counts_running_jobs(browser, server, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/test_browser.py)
+def test_an_api_upload_appears_live_and_the_title_counts_running_jobs(browser, server, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/browser/test_browser.py)
     base, settings = server(engine, EMBEDDED_WORKER="false")
     context, page = new_page(browser, base, width=1280, height=800)
     try:
@@ -230,7 +230,7 @@ def test_an_api_upload_appears_live_and_the_title_counts_running_jobs(browser, s
         context.close()
 
 
-def test_docs_render_the_openapi_description_offline(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/test_browser.py)
+def test_docs_render_the_openapi_description_offline(browser, server, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811 (fixtures of tests/browser/test_browser.py)
     base, settings = server(engine, EMBEDDED_WORKER="false")
     context, page = new_page(browser, base, width=1366, height=768)
     outside: list[str] = []
@@ -266,7 +266,7 @@ def test_docs_render_the_openapi_description_offline(browser, server, engine) ->
 
 def test_joblist_screenshots_are_in_the_docs() -> None:
     """docs/panel.md shows these; `UPDATE_SCREENSHOTS=1` runs of the tests above refresh them."""
-    from tests.test_browser import SCREENSHOTS
+    from tests.browser.test_browser import SCREENSHOTS
 
     text = (SCREENSHOTS.parent / "panel.md").read_text(encoding="utf-8")
     for name in ("panel-admin-1280.png", "panel-bulk.png", "api-docs.png"):

@@ -1,5 +1,5 @@
 """The job page, cancel and the queue page in real headless Chromium against a real server with
-its embedded worker (the harness of tests/test_browser.py). The SQLite runs save the
+its embedded worker (the harness of tests/browser/test_browser.py). The SQLite runs save the
 screenshots docs/panel.md shows (with UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from app.core.db import open_database
 from app.core.jobs import Jobs, Status
 from app.core.submissions import submit_path
 from app.core.users import Users
+from tests.browser.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401 (fixtures)
 from tests.conftest import breast_cancer_frame
 from tests.support.models import make_model_dir
 from tests.support.procs import output_files, wait_until
-from tests.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from model.artifact import build_schema, save_model
-from tests import test_browser as harness
-from tests.test_browser import new_page, shoot, sign_in
-from tests.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
+from tests.browser import test_browser as harness
+from tests.browser.test_browser import new_page, shoot, sign_in
+from tests.model.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
 
 pytestmark = pytest.mark.browser
 browser, server = harness.browser, harness.server  # the Chromium and live-server fixtures

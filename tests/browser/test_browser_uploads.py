@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests import test_browser as harness
+from tests.browser import test_browser as harness
+from tests.browser.test_browser import bad_csv, new_page, shoot, sign_in
 from tests.conftest import breast_cancer_frame
-from tests.test_browser import bad_csv, new_page, shoot, sign_in
 
 browser, server = harness.browser, harness.server  # the browser tests' fixtures
 
 pytestmark = pytest.mark.browser
-WORKBOOKS = Path(__file__).parent / "data" / "workbooks"
+WORKBOOKS = Path(__file__).parent.parent / "data" / "workbooks"
 
 
 def throttle(page, bytes_per_second: int) -> None:  # type: ignore[no-untyped-def]

@@ -14,9 +14,9 @@ from app.core.db import open_database
 from app.core.jobs import Jobs
 from app.core.submissions import submit_path
 from app.core.users import Users
+from tests.browser.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401 (fixtures)
 from tests.conftest import breast_cancer_frame
 from tests.support.receiver import start_receiver
-from tests.test_browser import browser, new_page, server, shoot, sign_in  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 

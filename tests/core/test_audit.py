@@ -24,7 +24,7 @@ from app.core.tokens import Tokens
 from app.core.webhooks import Webhooks
 from tests.conftest import assert_json_error, basic_auth
 from tests.panel_helpers import csrf_of, login
-from tests.test_security import PASSWORDS, is_api, params_of, processed, routes_of, url
+from tests.web.test_security import PASSWORDS, is_api, params_of, processed, routes_of, url
 
 STATE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CLIENT_ADDRESS = "testclient"  # what Starlette's TestClient reports as the peer
@@ -113,7 +113,7 @@ def test_every_state_changing_route_is_listed(app) -> None:  # type: ignore[no-u
         if method in STATE_METHODS:
             assert (method, path) in EXPECTED, (
                 f"{method} {path} changes state: record its action through app/core/audit.py and list it in "
-                "tests/test_audit.py EXPECTED")
+                "tests/core/test_audit.py EXPECTED")
     assert set(EXPECTED) <= present, sorted(set(EXPECTED) - present)
 
 

@@ -22,8 +22,8 @@ from app.core.models import Registry
 from model.artifact import build_schema, load_model, save_model
 from scheduler.worker import Worker
 from tests.conftest import assert_json_error
+from tests.model.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
 from tests.panel_helpers import csrf_of, login
-from tests.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
 
 MB = 1024 * 1024
 

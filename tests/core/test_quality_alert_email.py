@@ -20,7 +20,7 @@ from app.core.settings import SettingsError, load_settings
 from app.core.submissions import submit_path
 from scheduler.worker import Worker
 from tests.conftest import Inbox, breast_cancer_frame, free_port
-from tests.test_quality import resampled
+from tests.model.test_quality import resampled
 
 SHIFTED = ("mean area", "worst texture")  # multiplied by 3 in the drifted file
 ROWS = 800  # PSI counts from 500 values on (model/quality.py MIN_VALUES_FOR_PSI)

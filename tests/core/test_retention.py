@@ -25,7 +25,7 @@ from app.web import create_app
 from tests.conftest import assert_json_error, run_cli
 from tests.panel_helpers import flashes_of, login
 from tests.support.sql import raw
-from tests.test_security import processed
+from tests.web.test_security import processed
 
 
 def finished_days_ago(db: Database, job: Job, days: float) -> None:

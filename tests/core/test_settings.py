@@ -74,7 +74,7 @@ def test_example_documents_every_key() -> None:
     text = example_properties()
     for key in KEYS:
         assert f"\n{key.name}=" in text
-    committed = (Path(__file__).resolve().parent.parent / "config.properties.example").read_text(encoding="utf-8")
+    committed = (Path(__file__).resolve().parents[2] / "config.properties.example").read_text(encoding="utf-8")
     assert committed == text, "regenerate config.properties.example with `python -m app.core.settings`"
 
 

@@ -30,7 +30,7 @@ def model_copy(model_dir: Path, target: Path, **schema_changes: object) -> Path:
 
 
 def test_the_column_limit_is_the_mysql_one() -> None:
-    sql = "\n".join(p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent.parent / "sql" / "mysql").glob("*.sql")))
+    sql = "\n".join(p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parents[2] / "sql" / "mysql").glob("*.sql")))
     # Every table that keeps a model version (wp_records, job_quality) sizes it the same.
     found = re.findall(r"\bmodel_version\s+VARCHAR\((\d+)\)", sql, re.IGNORECASE)
     assert found and set(found) == {str(MAX_VERSION_CHARS)}

@@ -11,10 +11,10 @@ import pytest
 
 from model.csv_habits import blank_lines_above, find_header_line
 from model.csv_input import feature_matrix, inspect_csv, iter_chunks
-from tests import test_hostile_input as hostile
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import FEATURES
-from tests.test_hostile_input import assert_nothing_stored, drain
+from tests.model import test_hostile_input as hostile
+from tests.model.test_hostile_input import assert_nothing_stored, drain
 
 # The panel and API entrances of the hostile-input tests (fixtures), on both engines.
 entrance, open_entrance = hostile.entrance, hostile.open_entrance

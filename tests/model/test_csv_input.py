@@ -32,7 +32,7 @@ from model.csv_input import (
 )
 from tests.hostile_cases import FEATURES, HOSTILE_CASES, HOSTILE_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache
@@ -256,7 +256,7 @@ def test_semicolon_cells_may_use_either_decimal_mark(tmp_path):
     report = inspect_csv(path, FEATURES)
     assert [(p.row, p.column) for p in report.problems] == [(4, "mean smoothness")]
     assert "Remove the thousands separators" in report.problems[0].message
-    rows[3][5] = "1.234,5"  # the file's own convention: accepted (tests/test_csv_habits.py)
+    rows[3][5] = "1.234,5"  # the file's own convention: accepted (tests/model/test_csv_habits.py)
     assert inspect_csv(write(path, rows, ";"), FEATURES).ok
     rows[3][5] = "0,1"
     report = inspect_csv(write(path, rows, ";"), FEATURES)

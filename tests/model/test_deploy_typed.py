@@ -9,7 +9,7 @@ import pandas as pd
 from app.core.jobs import Status
 from scheduler.worker import Worker
 from tests.conftest import run_cli
-from tests.test_typed_inputs import FEATURES, assert_same_answers, churn, churn_frame, expected  # noqa: F401
+from tests.model.test_typed_inputs import FEATURES, assert_same_answers, churn, churn_frame, expected  # noqa: F401
 
 
 def test_a_deployed_typed_pipeline_scores_through_the_api_like_itself(

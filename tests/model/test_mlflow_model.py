@@ -28,7 +28,7 @@ from model.artifact import FRACTION_FORMAT, MLMODEL_FILE, ModelError, build_sche
 from model.mlflow_model import import_mlflow, learned_string_columns
 from model.predictions import prediction
 from tests.conftest import breast_cancer_frame
-from tests.test_typed_inputs import FEATURES, assert_same_answers, blank_if_missing, churn_frame, churn_pipeline, expected
+from tests.model.test_typed_inputs import FEATURES, assert_same_answers, blank_if_missing, churn_frame, churn_pipeline, expected
 
 mlflow = import_mlflow()
 from mlflow.models import ModelSignature, infer_signature  # noqa: E402  (after import_mlflow: telemetry off)
@@ -183,7 +183,7 @@ def test_the_default_model_as_mlflow_predicts_like_our_copy(tmp_path: Path, mode
 
 
 def test_every_column_type_and_gaps_as_read_csv_gives_them(tmp_path: Path) -> None:
-    """The typed churn pipeline (tests/test_typed_inputs.py: category, integer, number,
+    """The typed churn pipeline (tests/model/test_typed_inputs.py: category, integer, number,
     boolean, datetime, text) saved by MLflow gets the schema build_schema infers from the
     training data, and scores a CSV with gaps (an integer column with missing cells among
     them, which MLflow's pyfunc schema enforcement would refuse) like the pipeline itself."""

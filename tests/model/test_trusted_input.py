@@ -19,10 +19,10 @@ from model.artifact import FeatureSpec
 from model.csv_input import CsvReport, cell_problems, feature_frame, inspect_csv, iter_chunks
 from scheduler.worker import Worker
 from tests.conftest import breast_cancer_frame
+from tests.model.test_bad_rows import BAD, expected_status
 from tests.support.procs import events
-from tests.test_bad_rows import BAD, expected_status
 
-WORKBOOKS = Path(__file__).parent / "data" / "workbooks"
+WORKBOOKS = Path(__file__).parent.parent / "data" / "workbooks"
 TYPED = [FeatureSpec("age", "integer"), FeatureSpec("charges", "number"), FeatureSpec("autopay", "boolean"),
          FeatureSpec("signup", "datetime", format="%Y-%m-%d"),
          FeatureSpec("plan", "category", categories=("gold", "silver")), FeatureSpec("note", "text", required=False)]

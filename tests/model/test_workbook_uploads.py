@@ -25,15 +25,15 @@ import pytest
 from model.artifact import FeatureSpec
 from model.csv_input import feature_frame, inspect_csv, iter_chunks
 from model.workbook_input import MAX_ROWS, convert
-from tests import test_hostile_input as hostile
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import FEATURES
-from tests.test_hostile_input import assert_nothing_stored, drain
+from tests.model import test_hostile_input as hostile
+from tests.model.test_hostile_input import assert_nothing_stored, drain
 
 # The panel and API entrances of the hostile-input tests (fixtures), on both engines.
 entrance, open_entrance = hostile.entrance, hostile.open_entrance
 
-WORKBOOKS = Path(__file__).parent / "data" / "workbooks"
+WORKBOOKS = Path(__file__).parent.parent / "data" / "workbooks"
 TYPED = [FeatureSpec("age", "integer"), FeatureSpec("charges", "number"), FeatureSpec("autopay", "boolean"),
          FeatureSpec("signup", "datetime", format="%Y-%m-%d"),
          FeatureSpec("plan", "category", categories=("gold", "silver")), FeatureSpec("note", "text", required=False)]

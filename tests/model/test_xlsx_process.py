@@ -25,7 +25,7 @@ from model.xlsx_writer import NumberColumns, StreamingXlsxWriter, number_json
 from model.zip_stream import ZipStream
 from tests.conftest import breast_cancer_frame
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sheet_entries(path: Path) -> dict[str, bytes]:

@@ -1,6 +1,6 @@
 """A job's history (job_events), cancel and the CANCELLED status, in the core and the API, on
 SQLite and MariaDB (the `engine` fixture). The real-worker-process cases are in
-tests/test_job_cancel_workers.py."""
+tests/scheduler/test_job_cancel_workers.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Every route of the application, panel and API, on SQLite and MariaDB, fuzzed with hypothesis
 in its query string and its path ids: never a 500, and the server still answers afterwards.
 
-The routes come from the application's own route table (tests/test_security.py's walk), so a
+The routes come from the application's own route table (tests/web/test_security.py's walk), so a
 route added later is fuzzed without anyone listing it; the query parameters are the known ones
 plus every name the web code reads with `.get("...")` from a query string, so a new parameter is
 fuzzed too. Values: unicode digits ('²', '٣'), huge and negative numbers, empty and blank values,
@@ -35,9 +35,9 @@ from app.core.tokens import Tokens
 from app.core.users import Users
 from scheduler.worker import Worker
 from tests.panel_helpers import login
-from tests.test_security import call, is_api, params_of, routes_of
+from tests.web.test_security import call, is_api, params_of, routes_of
 
-WEB_CODE = Path(__file__).resolve().parent.parent / "app" / "web"
+WEB_CODE = Path(__file__).resolve().parents[2] / "app" / "web"
 # The query parameters the routes read today; the scan of the code below adds any new one.
 KNOWN_PARAMETERS = {"page", "q", "status", "archived", "since", "next", "id", "force", "limit", "offset", "format"}
 # `request.query_params.get("x")`, `query.get("x")` (query = request.query_params) and

@@ -17,8 +17,8 @@ from app.core.model_template import template_csv, template_rows
 from app.core.models import ModelRecord, Registry
 from model.artifact import build_schema, save_model
 from model.csv_input import inspect_csv
+from tests.model.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
 from tests.panel_helpers import flashes_of, job_rows, login
-from tests.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
 
 DEFAULT = "breast-cancer"
 

@@ -54,7 +54,7 @@ def routes_of(app) -> Iterator[tuple[str, Route]]:  # type: ignore[no-untyped-de
     """(method, route) for every endpoint of the app; HEAD is GET's twin."""
     for route in app.routes:
         if isinstance(route, Mount):
-            assert route.name == "static", f"a new mount {route.path!r}: classify it in tests/test_security.py"
+            assert route.name == "static", f"a new mount {route.path!r}: classify it in tests/web/test_security.py"
             continue
         assert isinstance(route, Route), route
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
