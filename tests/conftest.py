@@ -9,7 +9,7 @@ Markers, some set here from what a test uses (pytest_collection_modifyitems):
              that uses make_config, live_server, procs or private_mariadb);
   slow       takes more than a few seconds;
   full_hash  hashes passwords at full strength (elsewhere argon2id runs at its smallest cost).
-`make test-fast` runs -m "not mysql and not browser and not procs"."""
+`make test-fast` runs -m "not mysql and not browser and not procs and not slow"."""
 
 from __future__ import annotations
 

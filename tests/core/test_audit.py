@@ -117,6 +117,7 @@ def test_every_state_changing_route_is_listed(app) -> None:  # type: ignore[no-u
     assert set(EXPECTED) <= present, sorted(set(EXPECTED) - present)
 
 
+@pytest.mark.procs
 def test_every_state_changing_or_serving_route_leaves_exactly_one_entry(  # type: ignore[no-untyped-def]
         app, clients, settings, db, jobs, users, make_csv, alice, admin, bearer, tmp_path) -> None:
     """Walk the route table as an administrator: each listed route, made to succeed, adds

@@ -101,6 +101,7 @@ def test_worker_log_events_are_read_back() -> None:
     assert log_events(log, "job.failed") == []
 
 
+@pytest.mark.procs
 def test_the_workers_job_runs_as_cron_runs_it(tmp_path: Path, model_dir: Path) -> None:
     source = tmp_path / "in.csv"
     breast_cancer_frame(3_000).to_csv(source, index=False)
@@ -113,6 +114,7 @@ def test_the_workers_job_runs_as_cron_runs_it(tmp_path: Path, model_dir: Path) -
     assert result["peak_rss_mb"] > 50 and result["checked"].startswith("3,000 rows in sheets predictions")
 
 
+@pytest.mark.procs
 def test_a_worker_keeps_several_models_cached(tmp_path: Path, model_dir: Path) -> None:
     source = tmp_path / "in.csv"
     breast_cancer_frame(2_000).to_csv(source, index=False)
@@ -122,6 +124,7 @@ def test_a_worker_keeps_several_models_cached(tmp_path: Path, model_dir: Path) -
     assert result["last_rows"] == 2_000 and result["checked"].startswith("2,000 rows")
 
 
+@pytest.mark.procs
 def test_the_quality_cost_bench_runs_both_ways_and_sums_them_up(model_dir: Path) -> None:
     from bench import quality_cost
 

@@ -449,6 +449,7 @@ def make_big(path, n=100_000, decimal_comma=False):
         f.writelines(f"{i:05d}{sep}{bodies[i % len(bodies)]}\n" for i in range(n))
 
 
+@pytest.mark.slow
 def test_speed_100k_rows(tmp_path):
     path = tmp_path / "big.csv"
     make_big(path)
@@ -568,6 +569,7 @@ def csv_like_text(draw):
     return text
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(text=csv_like_text(), encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]))
 def test_csv_like_text_never_raises_and_pandas_agrees(text, encoding):
@@ -578,6 +580,7 @@ def test_csv_like_text_never_raises_and_pandas_agrees(text, encoding):
         check_against_reference(path, report, list(report.feature_columns))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(blob=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_random_bytes_never_raise(blob):
@@ -624,6 +627,7 @@ def valid_table(draw):
     return features, buffer.getvalue().encode(encoding), expected, extras, order
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(table=valid_table())
 def test_valid_tables_round_trip(table):

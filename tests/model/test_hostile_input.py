@@ -383,6 +383,7 @@ def test_a_long_passthrough_value_is_accepted_and_kept(entrance, settings, db, j
     assert [r[len(header)] for r in result[1:]] == [notes[0], "'" + notes[1], "short", notes[3]]
 
 
+@pytest.mark.slow
 def test_ten_thousand_columns_are_processed(entrance, settings, db, jobs, model_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     header, rows = feature_rows(5)
     extra = [f"extra {i}" for i in range(10_000 - len(header))]

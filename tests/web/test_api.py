@@ -102,6 +102,7 @@ def test_process_endpoints_need_an_admin(api_client, alice, bearer, method, path
 
 
 # -- /process_file -------------------------------------------------------------------------------
+@pytest.mark.procs
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_process_file_runs_the_job_and_answers_the_article_shape(  # type: ignore[no-untyped-def]
         api_client, settings, jobs, admin, alice, bearer, submit_job, method):
@@ -146,6 +147,7 @@ def test_process_file_on_a_job_in_process_is_409_even_with_force(api_client, job
     assert jobs.get(job.id).claimed_by == "another-host:1:abc"
 
 
+@pytest.mark.procs
 def test_process_file_on_a_done_job_is_409_unless_forced(  # type: ignore[no-untyped-def]
         api_client, settings, jobs, admin, alice, bearer, submit_job):
     job = submit_job(alice)
@@ -163,6 +165,7 @@ def test_process_file_on_a_done_job_is_409_unless_forced(  # type: ignore[no-unt
     assert (settings.output_dir / second.path_result).is_file()
 
 
+@pytest.mark.procs
 def test_process_file_on_an_error_job_is_409_with_a_hint_unless_forced(  # type: ignore[no-untyped-def]
         api_client, jobs, admin, alice, bearer, submit_job):
     job = submit_job(alice)
@@ -176,6 +179,7 @@ def test_process_file_on_an_error_job_is_409_with_a_hint_unless_forced(  # type:
     assert forced.status_code == 200 and forced.json()["status"] == "PROCESS OK"
 
 
+@pytest.mark.procs
 def test_process_file_reports_a_failed_run_as_status_error(  # type: ignore[no-untyped-def]
         api_client, settings, jobs, admin, alice, bearer, submit_job):
     job = submit_job(alice)
@@ -187,6 +191,7 @@ def test_process_file_reports_a_failed_run_as_status_error(  # type: ignore[no-u
     assert jobs.get(job.id).status is Status.ERROR
 
 
+@pytest.mark.procs
 def test_process_endpoints_answer_503_and_claim_nothing_when_the_model_is_missing(  # type: ignore[no-untyped-def]
         settings, db, jobs, admin, alice, bearer, submit_job, tmp_path):
     job = submit_job(alice)  # registers the default model (from MODEL_PATH) in the registry
@@ -204,6 +209,7 @@ def test_process_endpoints_answer_503_and_claim_nothing_when_the_model_is_missin
 
 
 # -- /process_all --------------------------------------------------------------------------------
+@pytest.mark.procs
 def test_process_all_runs_every_pending_job_oldest_first(api_client, jobs, admin, alice, bearer, submit_job):  # type: ignore[no-untyped-def]
     headers = bearer(admin)
     done_before = submit_job(alice, rows=5)
@@ -220,6 +226,7 @@ def test_process_all_runs_every_pending_job_oldest_first(api_client, jobs, admin
     assert api_client.get("/process_all", headers=headers).json()["result"] == []
 
 
+@pytest.mark.procs
 def test_process_all_reports_jobs_that_fail(api_client, settings, admin, alice, bearer, submit_job):  # type: ignore[no-untyped-def]
     good, bad = submit_job(alice), submit_job(alice)
     (settings.input_dir / bad.path_up).unlink()

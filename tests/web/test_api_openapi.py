@@ -243,6 +243,7 @@ def calls(draw, doc: dict, csv_bytes: bytes):  # type: ignore[no-untyped-def]
     return path, method, op, url, query, who, files
 
 
+@pytest.mark.slow
 def test_fuzz_finds_no_500_and_no_answer_outside_the_schema(  # type: ignore[no-untyped-def]
         api_client, doc, settings, jobs, admin, alice, bearer, make_csv):
     from scheduler.worker import Worker

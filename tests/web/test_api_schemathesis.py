@@ -187,6 +187,7 @@ def test_every_operation_answers_as_described(case, auth, tally) -> None:  # typ
     tally[f"{case.method} {case.path} {response.status_code}"] += 1
 
 
+@pytest.mark.procs
 @SCHEMA.exclude(path_regex=OTHER_PATHS).parametrize()
 @SHARED_FIXTURES
 def test_the_worker_endpoints_answer_as_described(case, auth, tally) -> None:  # type: ignore[no-untyped-def]
@@ -195,6 +196,7 @@ def test_the_worker_endpoints_answer_as_described(case, auth, tally) -> None:  #
 
 
 # -- stateful: follow the links ---------------------------------------------------------------
+@pytest.mark.slow
 def test_following_the_links_from_a_submitted_job(auth, tally) -> None:  # type: ignore[no-untyped-def]
     base: Callable[..., Any] = SCHEMA.exclude(path_regex=WORKER_PATHS).as_state_machine()
     found: dict[str, str] = {}  # each distinct failure, with schemathesis's report of its first occurrence

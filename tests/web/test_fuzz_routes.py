@@ -214,6 +214,7 @@ def test_known_defects_stay_fixed(fuzzed, caplog) -> None:  # type: ignore[no-un
         assert response.status_code == 200, (url, response.status_code)
 
 
+@pytest.mark.slow
 def test_every_route_survives_fuzzed_query_strings_and_path_ids(fuzzed, caplog) -> None:  # type: ignore[no-untyped-def]
     names = sorted(query_parameters())
     statuses: Counter = Counter()
