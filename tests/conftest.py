@@ -392,7 +392,8 @@ def mail_settings(settings: Settings, smtp: tuple[Inbox, int]) -> Settings:
 
 def start_server(config: Path, log_dir: Path, timeout: float = 60):  # type: ignore[no-untyped-def]
     """A real `python -m app serve` with APP_CONFIG=config on a free 127.0.0.1 port, once `/`
-    answers 200. Returns (process, base_url); output goes to log_dir/server-<port>.log."""
+    answers 200. Returns (process, base_url); output goes to log_dir/server-<port>.log. Tests run
+    in parallel, so another one may take the port between free_port() and the bind: then again."""
     import subprocess
     import time
 
@@ -409,7 +410,10 @@ def start_server(config: Path, log_dir: Path, timeout: float = 60):  # type: ign
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()}")
+            output = log_path.read_text()
+            if "address already in use" in output and time.monotonic() < deadline:
+                return start_server(config, log_dir, deadline - time.monotonic())
+            raise RuntimeError(f"server exited:\n{output}")
         try:
             if httpx2.get(base + "/", timeout=2).status_code == 200:
                 return proc, base
