@@ -33,8 +33,11 @@ setup: install
 run: setup
 	$(PY) -m app serve --host $(HOST) --port $(PORT)
 
+# Tests that assert how long something takes (marker timing) run alone after the others, so a
+# busy machine does not fail them; exit status 5 is "no test selected" (a PYTEST_ARGS filter).
 test: install lint
-	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not timing" $(PYTEST_ARGS)
+	$(PYTEST) -m timing $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-fast: install
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,8 @@ Markers, some set here from what a test uses (pytest_collection_modifyitems):
   procs      starts the service's own processes: a server, a worker or the CLI (every test
              that uses make_config, live_server, procs or private_mariadb);
   slow       takes more than a few seconds;
-  full_hash  hashes passwords at full strength (elsewhere argon2id runs at its smallest cost).
+  full_hash  hashes passwords at full strength (elsewhere argon2id runs at its smallest cost);
+  timing     asserts how long something takes: `make test` runs these alone, after the others.
 `make test-fast` runs -m "not mysql and not browser and not procs and not slow"."""
 
 from __future__ import annotations
@@ -248,6 +249,19 @@ def breast_cancer_frame(rows: int, seed: int = 0):  # type: ignore[no-untyped-de
     picked = frame.iloc[rng.integers(0, len(frame), rows)].reset_index(drop=True)
     picked.insert(0, "patient_id", [f"P{i:06d}" for i in range(rows)])
     return picked
+
+
+def fast_csv(path: Path, rows: int):  # type: ignore[no-untyped-def]
+    """A breast-cancer-shaped CSV of `rows` rows written quickly (1,000 distinct feature lines
+    behind unique ids). Returns (header, row(i) -> the fields of data row i, 0-based)."""
+    base = breast_cancer_frame(1000, seed=11).drop(columns=["patient_id"])
+    lines = base.to_csv(index=False, header=False, lineterminator="\n").splitlines()
+    header = ["patient_id", *base.columns]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(",".join(header) + "\n")
+        for start in range(0, rows, 100_000):
+            f.write("".join(f"P{i:07d},{lines[i % 1000]}\n" for i in range(start, min(rows, start + 100_000))))
+    return header, lambda i: f"P{i:07d},{lines[i % 1000]}".split(",")
 
 
 @pytest.fixture

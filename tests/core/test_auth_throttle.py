@@ -76,6 +76,7 @@ def from_address(app):  # type: ignore[no-untyped-def]
 
 
 # -- 1. the password gate ------------------------------------------------------------------------------
+@pytest.mark.timing
 def test_when_every_hash_slot_is_taken_a_sign_in_is_refused_at_once_with_retry_after(  # type: ignore[no-untyped-def]
         client, api_client, db, alice, caplog) -> None:
     caplog.set_level(logging.INFO, logger="beyond.auth")
@@ -197,6 +198,7 @@ def test_a_ceiling_per_name_counts_every_spelling_of_the_name(db, alice) -> None
     assert {r["username"] for r in failure_rows(db)} == {"alice"}
 
 
+@pytest.mark.timing
 def test_a_ceiling_per_client_stops_random_user_name_floods(from_address, db) -> None:  # type: ignore[no-untyped-def]
     flood, other = from_address("192.0.2.13"), from_address("192.0.2.14")
     limit = Policy().per_client
@@ -211,6 +213,7 @@ def test_a_ceiling_per_client_stops_random_user_name_floods(from_address, db) ->
     assert sign_in(other, "yet-another-name", "whatever-123").status_code == 400  # judged normally
 
 
+@pytest.mark.timing
 def test_a_blocked_address_is_refused_without_database_work_and_logged_once(db, caplog) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.INFO, logger="beyond.auth")
     users = Users(db, throttle=Throttle(db, Policy(per_client=3)))

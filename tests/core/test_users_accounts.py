@@ -161,6 +161,7 @@ def test_a_token_is_touched_at_most_once_a_minute(db, alice) -> None:  # type: i
 
 
 # SQLite only: its write lock shows a write transaction; on MariaDB the rows are checked above.
+@pytest.mark.timing
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_a_token_read_needs_no_write_lock_on_sqlite(db, alice) -> None:  # type: ignore[no-untyped-def]
     tokens = Tokens(db)

@@ -244,6 +244,7 @@ def test_the_retry_schedule_spans_at_least_a_day(make_settings) -> None:  # type
     assert settings.webhook_retry_hours >= 24
 
 
+@pytest.mark.timing
 def test_a_slow_receiver_times_out_and_a_redirect_is_not_followed(settings, db, hooks, alice, submit_job):  # type: ignore[no-untyped-def]
     elsewhere = start_receiver([200])
     redirecting = start_receiver([307], headers={"Location": elsewhere.url})

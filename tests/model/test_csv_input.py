@@ -290,6 +290,7 @@ def test_first_problems_are_kept_in_row_order_and_all_counted(tmp_path):
         "Row 11 has 32 fields; the header has 31.", 11)
 
 
+@pytest.mark.timing
 def test_problems_are_counted_cheaply(tmp_path):
     line = ",".join(["x"] * 31) + "\n"
     path = tmp_path / "bad.csv"
@@ -389,6 +390,7 @@ def test_iter_chunks_returns_every_value_exactly(tmp_path):
 # Big inputs
 
 
+@pytest.mark.timing
 def test_ten_thousand_columns(tmp_path):
     extra = [f"extra {i}" for i in range(10_000 - 31)]
     header = HEADER + extra
@@ -412,6 +414,7 @@ def test_ten_thousand_columns(tmp_path):
     assert report.total_problems == 30 and time.perf_counter() - started < 5
 
 
+@pytest.mark.timing
 def test_a_30_mb_line_is_a_problem_not_a_crash(tmp_path):
     path = tmp_path / "one_line.csv"
     path.write_bytes(b"1234567890," * 3_000_000)  # 33 MB, no line break
@@ -449,6 +452,7 @@ def make_big(path, n=100_000, decimal_comma=False):
         f.writelines(f"{i:05d}{sep}{bodies[i % len(bodies)]}\n" for i in range(n))
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_speed_100k_rows(tmp_path):
     path = tmp_path / "big.csv"
@@ -466,6 +470,7 @@ def test_speed_100k_rows(tmp_path):
     assert total == 100_000
 
 
+@pytest.mark.timing
 def test_speed_100k_rows_with_decimal_commas(tmp_path):
     path = tmp_path / "big_semi.csv"
     make_big(path, decimal_comma=True)

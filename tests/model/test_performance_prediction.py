@@ -21,7 +21,7 @@ from model import xlsx_writer
 from model.artifact import load_model
 from model.csv_input import feature_matrix, inspect_csv, iter_chunks
 from model.predictions import _read_chunks, prediction
-from tests.conftest import breast_cancer_frame
+from tests.conftest import breast_cancer_frame, fast_csv
 
 
 def plain_read(path: Path, report, features, chunk_rows):  # type: ignore[no-untyped-def]
@@ -165,19 +165,6 @@ def test_text_tails_for_mixed_objects_and_long_text() -> None:
 # -- more rows than one sheet holds -------------------------------------------------------------
 
 SHEET_ROWS = xlsx_writer.MAX_ROWS - 1  # data rows per sheet under the header
-
-
-def fast_csv(path: Path, rows: int):  # type: ignore[no-untyped-def]
-    """A breast-cancer-shaped CSV of `rows` rows written quickly (1,000 distinct feature lines
-    behind unique ids). Returns (header, row(i) -> the fields of data row i, 0-based)."""
-    base = breast_cancer_frame(1000, seed=11).drop(columns=["patient_id"])
-    lines = base.to_csv(index=False, header=False, lineterminator="\n").splitlines()
-    header = ["patient_id", *base.columns]
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(",".join(header) + "\n")
-        for start in range(0, rows, 100_000):
-            f.write("".join(f"P{i:07d},{lines[i % 1000]}\n" for i in range(start, min(rows, start + 100_000))))
-    return header, lambda i: f"P{i:07d},{lines[i % 1000]}".split(",")
 
 
 def sheet_rows(zf: zipfile.ZipFile, name: str) -> tuple[int, str, str, str]:

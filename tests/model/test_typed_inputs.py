@@ -400,6 +400,7 @@ def test_unseen_categories_are_counted_not_refused(tmp_path: Path) -> None:
     assert numbers_only.unseen_categories == {}
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_a_typed_model_scores_large_files_quickly(tmp_path: Path, churn: tuple[Pipeline, Path]) -> None:
     """100,000 rows with every type: checked in a few seconds (numbers alone take ~0.5 s)."""

@@ -19,7 +19,7 @@ from app.core.errors import Conflict
 from app.core.jobs import Jobs, Status
 from app.core.settings import Settings
 from app.core.users import User, Users
-from tests.conftest import breast_cancer_frame
+from tests.conftest import breast_cancer_frame, fast_csv
 from tests.support.procs import Procs, output_files, seed_jobs, wait_until
 
 EMPTY = {"xlsx": [], "csv": [], "part": [], "other": []}
@@ -49,12 +49,13 @@ def procs(tmp_path: Path, make_config) -> Iterator[Procs]:  # type: ignore[no-un
     group.close()
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_a_400000_row_job_cancelled_while_running_stops_within_5_s(queue, procs, tmp_path, engine) -> None:  # type: ignore[no-untyped-def]
     # The default HEARTBEAT_SECONDS (10): the cancel must be seen by the claim check, not a beat.
     config, settings, db, owner, jobs = queue(HEARTBEAT_SECONDS="10", LEASE_SECONDS="120")
     source = tmp_path / "big.csv"
-    breast_cancer_frame(400_000).to_csv(source, index=False)
+    fast_csv(source, 400_000)
     (job,) = seed_jobs(settings, db, owner.id, source, count=1, rows=400_000)
     worker = procs.worker(config, "--all", name="big")
 

@@ -320,6 +320,7 @@ def test_sigterm_returns_the_running_job_and_exits_promptly(engine, make_queue, 
 
 
 # -- visibility of new rows ---------------------------------------------------------------------------
+@pytest.mark.timing
 @pytest.mark.slow
 @both_engines()
 def test_polling_worker_sees_jobs_inserted_by_other_connections_within_one_interval(engine, make_queue, procs,

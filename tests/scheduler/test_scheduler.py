@@ -84,6 +84,7 @@ def test_one_bad_job_does_not_stop_the_others(config, tmp_path) -> None:
     assert statuses["good.csv"].status is Status.PROCESS_OK
 
 
+@pytest.mark.mysql
 def test_two_schedulers_race_over_50_jobs_on_mariadb(make_config, tmp_path) -> None:
     path, settings = make_config("mysql", MAX_CONCURRENT_JOBS="4")
     run_cli(path, "-m", "app", "init-db")

@@ -23,7 +23,7 @@ import httpx2
 import pytest
 from openpyxl import load_workbook
 
-from tests.conftest import ROOT, breast_cancer_frame, run_cli
+from tests.conftest import ROOT, breast_cancer_frame, fast_csv, run_cli
 
 DOC = ROOT / "docs" / "api.md"
 DOC_PORT = "127.0.0.1:8000"  # the address the page uses; the test substitutes its own
@@ -198,10 +198,11 @@ def big_csv(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     path = tmp_path_factory.mktemp("big") / "big.csv"
     # Large enough to run for seconds (about 250,000 rows/s here, bench/RESULTS.md): progress
     # is written at most once a second, and the test must see it move.
-    breast_cancer_frame(BIG_ROWS, seed=11).to_csv(path, index=False)
+    fast_csv(path, BIG_ROWS)
     return path
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", "mysql"])
 def test_process_file_on_a_large_file_leaves_the_server_responsive(live_server, engine, big_csv) -> None:  # type: ignore[no-untyped-def]

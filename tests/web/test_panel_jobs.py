@@ -223,6 +223,7 @@ def test_status_counts_and_times_in_the_configured_zone(make_settings, engine, d
     assert re.search(r'PENDING <span class="count">1</span>', page)
 
 
+@pytest.mark.timing
 def test_pagination_stays_fast_with_10000_jobs(app, db, alice, bob, admin) -> None:  # type: ignore[no-untyped-def]
     bulk_insert_jobs(db, alice.id, 10_000)
     bulk_insert_jobs(db, bob.id, 30, file_name="bob.csv")

@@ -85,6 +85,7 @@ class Blackhole:
             conn.close()
 
 
+@pytest.mark.timing
 def test_error_pages_do_not_query_the_database(settings, db, users) -> None:
     """Every HTML error page used to look the user up from base.html: with the database hanging,
     each one froze a request (and the event loop) for the connect timeout."""
