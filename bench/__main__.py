@@ -278,7 +278,8 @@ def render(sizes, size_rows, ratios, peaks, checks, parallel_rows, worker_rows, 
             out.append(f"- {n:,} rows checked: {checks[n]}.")
     out += [
         "- 1,000,000 rows fit one sheet (1,048,576 rows including the header), so the 1M workbook has "
-        "`predictions` and `summary`; `tests/test_performance_prediction.py::test_rows_beyond_one_sheet_continue_on_the_next` "
+        "`predictions` and `summary`; "
+        "`tests/model/test_performance_prediction.py::test_rows_beyond_one_sheet_continue_on_the_next` "
         "runs 1,100,000 rows and checks the rollover to `predictions_2` (row counts per sheet, first, boundary and "
         "last rows against the input, every row in the CSV twin).",
         "",

@@ -1,5 +1,16 @@
 """Fixtures: real databases (SQLite file and the MariaDB/MySQL server), each test its own
-throwaway database; settings pointing at temporary data directories; a trained model."""
+throwaway database; settings pointing at temporary data directories; a trained model.
+
+The tests are grouped by layer (see tests/README.md): core/, model/, web/, scheduler/, browser/.
+Markers, some set here from what a test uses (pytest_collection_modifyitems):
+  mysql      runs against the MariaDB/MySQL server (every test with a "mysql" parameter);
+  browser    drives real headless Chromium;
+  procs      starts the service's own processes: a server, a worker or the CLI (every test
+             that uses make_config, live_server, procs or private_mariadb);
+  slow       takes more than a few seconds;
+  full_hash  hashes passwords at full strength (elsewhere argon2id runs at its smallest cost);
+  timing     asserts how long something takes: `make test` runs these alone, after the others.
+`make test-fast` runs -m "not mysql and not browser and not procs and not slow"."""
 
 from __future__ import annotations
 
@@ -15,6 +26,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from argon2 import PasswordHasher
 
 from app.core.db import Database, MySQLDatabase, SQLiteDatabase
 from app.core.settings import Settings, load_settings
@@ -69,6 +81,57 @@ def require_mysql() -> None:
         unavailable(f"the MySQL/MariaDB server is unavailable: {reason}")
 
 
+# Fixtures that exist to start the service's own processes (a config file for a subprocess, a
+# live server, a group of workers, a private database server): a test using one is `procs`.
+PROCESS_FIXTURES = {"make_config", "live_server", "procs", "private_mariadb"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any(isinstance(v, str) and v == "mysql" for v in callspec.params.values()):
+            item.add_marker(pytest.mark.mysql)
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.procs)
+
+
+def check_marked_mysql(request: pytest.FixtureRequest) -> None:
+    """A test that asks for a MySQL database must carry the mysql marker, so that
+    `-m "not mysql"` (make test-fast) never needs the server."""
+    if request.node.get_closest_marker("mysql") is None:
+        pytest.fail(f"{request.node.nodeid} uses MySQL: mark it @pytest.mark.mysql")
+
+
+# argon2id at its smallest cost: hashing a password takes microseconds instead of ~0.3 s. Hashes
+# carry their parameters, so servers and workers the tests start verify them as cheaply.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+CHEAP_DUMMY_HASH = CHEAP_HASHER.hash("dummy-password")
+FULL_HASH: dict[str, object] = {}  # the module's own hasher and dummy hash, for full_hash tests
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hash() -> Iterator[None]:
+    """Every test hashes passwords cheaply, as Django's testing docs advise; the tests of the
+    password gate and the throttle (marked full_hash) get the real cost back."""
+    from app.core.accounts import users
+
+    FULL_HASH.update(_hasher=users._hasher, _dummy_hash=users._dummy_hash)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "_hasher", CHEAP_HASHER)
+        patch.setattr(users, "_dummy_hash", lambda: CHEAP_DUMMY_HASH)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def full_password_hash(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("full_hash") is None:
+        return
+    from app.core.accounts import users
+
+    for name, value in FULL_HASH.items():
+        monkeypatch.setattr(users, name, value)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def project_data_untouched() -> Iterator[None]:
     """No test writes into the project's own data/ (every test configures its own
@@ -115,13 +178,16 @@ def settings_values(engine: str, tmp_path: Path, model_dir: Path) -> dict[str, s
 @pytest.fixture(params=["sqlite", "mysql"])
 def engine(request: pytest.FixtureRequest) -> str:
     if request.param == "mysql":
+        check_marked_mysql(request)
         require_mysql()
     return request.param
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
+def make_settings(request: pytest.FixtureRequest, tmp_path: Path, model_dir: Path) -> Callable[..., Settings]:
     def make(engine: str = "sqlite", **overrides: str) -> Settings:
+        if engine == "mysql":
+            check_marked_mysql(request)
         values = {**settings_values(engine, tmp_path, model_dir), **overrides}
         # environ={} so the developer's own BEYOND_* variables never leak into tests.
         return load_settings(config_path=os.devnull, environ={}, overrides=values)
@@ -185,6 +251,19 @@ def breast_cancer_frame(rows: int, seed: int = 0):  # type: ignore[no-untyped-de
     return picked
 
 
+def fast_csv(path: Path, rows: int):  # type: ignore[no-untyped-def]
+    """A breast-cancer-shaped CSV of `rows` rows written quickly (1,000 distinct feature lines
+    behind unique ids). Returns (header, row(i) -> the fields of data row i, 0-based)."""
+    base = breast_cancer_frame(1000, seed=11).drop(columns=["patient_id"])
+    lines = base.to_csv(index=False, header=False, lineterminator="\n").splitlines()
+    header = ["patient_id", *base.columns]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(",".join(header) + "\n")
+        for start in range(0, rows, 100_000):
+            f.write("".join(f"P{i:07d},{lines[i % 1000]}\n" for i in range(start, min(rows, start + 100_000))))
+    return header, lambda i: f"P{i:07d},{lines[i % 1000]}".split(",")
+
+
 @pytest.fixture
 def make_csv(tmp_path: Path) -> Callable[..., Path]:
     def make(rows: int = 50, name: str = "patients.csv", seed: int = 0) -> Path:
@@ -196,13 +275,14 @@ def make_csv(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def make_config(tmp_path: Path, model_dir: Path) -> Callable[..., tuple[Path, Settings]]:
+def make_config(request: pytest.FixtureRequest, tmp_path: Path, model_dir: Path) -> Callable[..., tuple[Path, Settings]]:
     """A config.properties file for subprocesses (CLI, scheduler, server), and its Settings.
     The MySQL database it names is dropped at teardown."""
     created: list[Settings] = []
 
     def make(engine: str = "sqlite", **overrides: str) -> tuple[Path, Settings]:
         if engine == "mysql":
+            check_marked_mysql(request)
             require_mysql()
         values = {**settings_values(engine, tmp_path, model_dir), "LOG_LEVEL": "INFO", **overrides}
         path = tmp_path / f"config-{uuid.uuid4().hex[:6]}.properties"
@@ -326,7 +406,8 @@ def mail_settings(settings: Settings, smtp: tuple[Inbox, int]) -> Settings:
 
 def start_server(config: Path, log_dir: Path, timeout: float = 60):  # type: ignore[no-untyped-def]
     """A real `python -m app serve` with APP_CONFIG=config on a free 127.0.0.1 port, once `/`
-    answers 200. Returns (process, base_url); output goes to log_dir/server-<port>.log."""
+    answers 200. Returns (process, base_url); output goes to log_dir/server-<port>.log. Tests run
+    in parallel, so another one may take the port between free_port() and the bind: then again."""
     import subprocess
     import time
 
@@ -343,7 +424,10 @@ def start_server(config: Path, log_dir: Path, timeout: float = 60):  # type: ign
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()}")
+            output = log_path.read_text()
+            if "address already in use" in output and time.monotonic() < deadline:
+                return start_server(config, log_dir, deadline - time.monotonic())
+            raise RuntimeError(f"server exited:\n{output}")
         try:
             if httpx2.get(base + "/", timeout=2).status_code == 200:
                 return proc, base

@@ -1,4 +1,4 @@
-"""Helpers for the panel tests (tests/test_panel_*.py): sign in through the real login form,
+"""Helpers for the panel tests (tests/web/test_panel_*.py): sign in through the real login form,
 read CSRF tokens and problem tables out of pages, bulk-insert jobs."""
 
 from __future__ import annotations

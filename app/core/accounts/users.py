@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -23,8 +24,14 @@ log = logging.getLogger("beyond.auth")
 
 # argon2-cffi's defaults follow RFC 9106's second recommendation (argon2id, 64 MiB, t=3).
 _hasher = PasswordHasher()
-# Verified when the user name is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user name is unknown, so both failures take the same time. Made at the
+    first need, not at import: every worker and CLI process imports this module."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 MIN_PASSWORD = 8
@@ -149,7 +156,7 @@ class Users:
         # rule is public, so the shorter answer tells nothing).
         if USERNAME_RE.fullmatch(username or ""):
             row = self.db.one("user_by_name", {"username_key": name_key(username)})
-            stored = row["password_hash"] if row else _DUMMY_HASH
+            stored = row["password_hash"] if row else _dummy_hash()
             try:
                 with self.gate.slot():
                     try:

@@ -1,0 +1,241 @@
+"""Workbook (.xlsx, .xlsm, .ods) and Parquet uploads: converted at upload to the canonical CSV,
+checked with the same rules and messages (naming the sheet and the row as the spreadsheet
+numbers it), run by a real worker, the original kept for download; the duplicate warning.
+
+Real files: LibreOffice-saved .xlsx/.ods/.xlsm/.xls and an Excel-encrypted workbook in
+tests/data/workbooks/ (make_workbooks.py made them), openpyxl workbooks with a title row,
+formulas, dates, merged and hidden cells built here, Parquet files written by pyarrow.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from model.inputs.scan import inspect_csv
+from model.inputs.workbook import MAX_ROWS, convert
+from model.schema import FeatureSpec
+from tests.conftest import breast_cancer_frame
+from tests.hostile_cases import FEATURES
+from tests.model import test_hostile_input as hostile
+from tests.model.test_hostile_input import assert_nothing_stored, drain
+from tests.support.reading import job_frame
+
+# The panel and API entrances of the hostile-input tests (fixtures), on both engines.
+entrance, open_entrance = hostile.entrance, hostile.open_entrance
+
+WORKBOOKS = Path(__file__).parent.parent / "data" / "workbooks"
+TYPED = [FeatureSpec("age", "integer"), FeatureSpec("charges", "number"), FeatureSpec("autopay", "boolean"),
+         FeatureSpec("signup", "datetime", format="%Y-%m-%d"),
+         FeatureSpec("plan", "category", categories=("gold", "silver")), FeatureSpec("note", "text", required=False)]
+
+
+def typed_workbook(path: Path, bad: bool = False) -> Path:
+    """An Excel-style report: a merged title row, a blank row, the header on row 3, typed cells,
+    a formula column, a hidden row, a second sheet before it that lacks the columns."""
+    book = openpyxl.Workbook()
+    notes = book.active
+    notes.title = "Notes"
+    notes.append(["This workbook holds the March export"])
+    sheet = book.create_sheet("Customers")
+    sheet.append(["Customers, March 2026"])
+    sheet.merge_cells("A1:G1")
+    sheet.append([])
+    sheet.append(["id", "Age", "charges", "autopay", "signup", "plan", "double"])
+    for i in range(6):
+        row = sheet.max_row + 1
+        sheet.append([f"C{i}", 30 + i, 12.5 * i + 0.25, i % 2 == 0, dt.datetime(2021, 1, 1 + i), "gold", f"=C{row}*2"])
+    sheet.row_dimensions[5].hidden = True
+    sheet.merge_cells("F5:F6")  # a merged category: both rows are "gold" as shown
+    if bad:
+        sheet["C7"] = "abc"
+        sheet["E8"] = "next week"  # text where a date belongs
+    book.save(path)
+    return path
+
+
+def test_typed_workbook_keeps_cell_types(tmp_path: Path) -> None:
+    path = typed_workbook(tmp_path / "report.xlsx")
+    out = tmp_path / "canonical.csv"
+    conversion = convert(path, out, path.name, TYPED)
+    assert conversion.ok, conversion.problems
+    assert (conversion.sheet, conversion.header_row) == ("Customers", 3)  # the sheet with the columns
+    report = inspect_csv(out, TYPED)
+    assert report.ok, report.problems
+    assert report.rows == 6
+    frame = job_frame(out, report, TYPED)
+    assert frame["age"].tolist() == list(range(30, 36))
+    assert frame["charges"].tolist() == [12.5 * i + 0.25 for i in range(6)]
+    assert frame["autopay"].tolist() == [i % 2 == 0 for i in range(6)]
+    assert list(frame["signup"]) == [pd.Timestamp(2021, 1, 1 + i) for i in range(6)]
+    assert frame["plan"].tolist() == ["gold"] * 6  # the merged cell's value fills its range
+    # openpyxl stores formulas without a cached value: never evaluated, so the cells are empty
+    rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
+    assert rows[:2] == [[], []] and rows[2][-1] == "double" and rows[3][-1] == ""
+
+
+def test_problems_name_sheet_row_and_column(tmp_path: Path) -> None:
+    path = typed_workbook(tmp_path / "report.xlsx", bad=True)
+    out = tmp_path / "canonical.csv"
+    conversion = convert(path, out, path.name, TYPED)
+    report = inspect_csv(out, TYPED)
+    messages = [conversion.located(p) for p in report.problems]
+    assert [(p.row, p.column) for p in messages] == [(7, "charges"), (8, "signup")]
+    assert messages[0].message == "Sheet 'Customers', row 7, column 'charges': 'abc' is not a number."
+    assert messages[1].message.startswith("Sheet 'Customers', row 8, column 'signup': 'next week' is not a date")
+
+
+@pytest.mark.parametrize("name", ["patients-libreoffice.xlsx", "patients-libreoffice.ods",
+                                  "patients-libreoffice.xlsm"])
+def test_libreoffice_workbooks_read_like_their_csv(tmp_path: Path, name: str) -> None:
+    """The fixtures are LibreOffice's conversions of breast_cancer_frame(40, seed=3): every
+    feature cell must come back as the number in that CSV."""
+    out = tmp_path / "canonical.csv"
+    conversion = convert(WORKBOOKS / name, out, name, FEATURES)
+    assert conversion.ok, conversion.problems
+    report = inspect_csv(out, FEATURES)
+    assert report.ok, report.problems
+    source = breast_cancer_frame(40, seed=3)
+    got = pd.read_csv(out)
+    assert got["patient_id"].tolist() == source["patient_id"].tolist()
+    assert got["diagnosis"].tolist() == source["diagnosis"].tolist()
+    np.testing.assert_allclose(got[FEATURES].to_numpy(), source[FEATURES].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "fragment"), [
+    ("encrypted.xlsx", "password-protected"),
+    ("patients-old.xls", "old binary Excel workbook (.xls)"),
+])
+def test_refused_containers(tmp_path: Path, name: str, fragment: str) -> None:
+    # the .xls is uploaded under an .xlsx name, as people rename files
+    conversion = convert(WORKBOOKS / name, tmp_path / "c.csv", "upload.xlsx", FEATURES)
+    assert not conversion.ok and fragment in conversion.problems[0].message
+
+
+def test_zip_bomb_is_refused_unopened(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as part:
+            block = b"\0" * (1024 * 1024)
+            for _ in range(64):
+                part.write(block)
+    assert bomb.stat().st_size < 200_000
+    ratio = convert(bomb, tmp_path / "c.csv", bomb.name, FEATURES)
+    assert not ratio.ok and "zip bomb" in ratio.problems[0].message
+    capped = convert(bomb, tmp_path / "c.csv", bomb.name, FEATURES, max_unpacked=32 * 1024**2)
+    assert not capped.ok and "would unpack to 64 MB" in capped.problems[0].message
+    assert not (tmp_path / "c.csv").exists()
+
+
+def test_damaged_and_empty_workbooks(tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes((WORKBOOKS / "patients-libreoffice.xlsx").read_bytes()[:5000])
+    problem = convert(damaged, tmp_path / "c.csv", damaged.name, FEATURES).problems[0].message
+    assert "damaged" in problem or "could not be read" in problem
+    empty = tmp_path / "empty.xlsx"
+    openpyxl.Workbook().save(empty)
+    assert convert(empty, tmp_path / "c.csv", empty.name, FEATURES).problems[0].message == "Sheet 'Sheet' is empty."
+    text = tmp_path / "text.ods"
+    text.write_text("id,age\n1,2\n")
+    assert "not a .ods workbook" in convert(text, tmp_path / "c.csv", text.name, FEATURES).problems[0].message
+
+
+def test_parquet_typed_by_its_schema(tmp_path: Path) -> None:
+    table = pa.table({
+        "id": pa.array(["a", "b", "c"]),
+        "age": pa.array([31, None, 40], pa.int64()),
+        "charges": pa.array([1.5, 2.25, float("nan")]),
+        "autopay": pa.array([True, False, None]),
+        "signup": pa.array([dt.datetime(2020, 5, 1), dt.datetime(2021, 6, 2), None], pa.timestamp("us")),
+        "plan": pa.array(["gold", "silver", "gold"]),
+    })
+    path = tmp_path / "customers.parquet"
+    pq.write_table(table, path)
+    out = tmp_path / "canonical.csv"
+    conversion = convert(path, out, path.name, TYPED)
+    assert conversion.ok and conversion.sheet is None
+    report = inspect_csv(out, TYPED)
+    assert report.ok, report.problems
+    frame = job_frame(out, report, TYPED)
+    assert frame["age"].tolist()[0] == 31 and np.isnan(frame["age"].tolist()[1])
+    assert frame["charges"].tolist()[:2] == [1.5, 2.25]
+    assert list(frame["signup"])[:2] == [pd.Timestamp(2020, 5, 1), pd.Timestamp(2021, 6, 2)]
+    not_parquet = tmp_path / "x.parquet"
+    not_parquet.write_text("id,age\n")
+    assert "could not be read as Parquet" in convert(not_parquet, out, "x.parquet", TYPED).problems[0].message
+
+
+def test_row_limit_is_the_worksheet_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"age": pa.array(np.zeros(MAX_ROWS, dtype=np.int64))}), path, row_group_size=MAX_ROWS)
+    conversion = convert(path, tmp_path / "c.csv", path.name, TYPED)
+    assert not conversion.ok and "at most 1,048,575 fit" in conversion.problems[0].message
+
+
+# -- through the panel and the API, on both engines --------------------------------------------------
+def test_workbook_upload_runs_and_keeps_the_original(entrance, settings, db, jobs) -> None:  # type: ignore[no-untyped-def]
+    content = (WORKBOOKS / "patients-libreoffice.ods").read_bytes()
+    first = entrance.upload("patients.ods", content)
+    assert first.status in (201, 303), first.text[:500]
+    stored = sorted(p.name for p in settings.input_dir.iterdir())
+    assert len(stored) == 2 and stored[0].endswith(".csv") and stored[1].endswith(".source.ods")
+    [done] = drain(settings, db)
+    assert done.status.value == "PROCESS OK" and done.rows_done == 40
+    result = entrance.download(done.id, "xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(result), read_only=True)
+    rows = list(book["predictions"].iter_rows(values_only=True))
+    assert len(rows) == 41 and rows[0][0] == "patient_id"
+    second = entrance.upload("patients again.ods", content)
+    assert second.status in (201, 303)
+    if entrance.kind == "api":
+        body = entrance.client.get(f"/api/jobs/{second.job_id}", headers=entrance.headers).json()
+        assert body["id"] == second.job_id
+        import json
+        created = json.loads(second.text)
+        assert created["duplicate_of"] == first.job_id
+        assert created["input"] == {"sha256": created["input"]["sha256"], "format": "ods", "delimiter": ",",
+                                    "decimal_mark": ".", "encoding": "utf-8-sig", "sheet": "patients-libreoffice",
+                                    "header_row": 1}
+        assert json.loads(first.text)["duplicate_of"] is None
+    else:
+        page = entrance.client.get("/jobs").text
+        assert f"uploaded before as job #{first.job_id}" in page
+        original = entrance.client.get(f"/jobs/{first.job_id}/original.csv")
+        assert original.status_code == 200 and original.content == content
+        assert 'patients.ods' in original.headers["content-disposition"]
+    # deleting the job removes the original too
+    jobs.delete(second.job_id)
+    from app.core.jobs.files import remove_job_files
+    job = jobs.get(first.job_id)
+    jobs.delete(first.job_id)
+    remove_job_files(settings, job)
+    assert not any(p.name.startswith(Path(job.path_up).stem) for p in settings.input_dir.iterdir())
+
+
+def test_rejected_workbook_names_the_sheet(entrance, settings, jobs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    frame = breast_cancer_frame(10)
+    path = tmp_path / "bad.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        frame.to_excel(writer, sheet_name="Daten", index=False, startrow=1)
+    book = openpyxl.load_workbook(path)
+    book["Daten"]["A1"] = "Export vom März"
+    book["Daten"]["B6"] = "abc"  # mean radius, spreadsheet row 6
+    book.save(path)
+    outcome = entrance.upload("bad.xlsx", path.read_bytes())
+    assert outcome.status == 422, outcome.text[:500]
+    assert outcome.problems[0]["message"] == "Sheet 'Daten', row 6, column 'mean radius': 'abc' is not a number."
+    assert outcome.problems[0]["row"] == 6
+    encrypted = entrance.upload("secret.xlsx", (WORKBOOKS / "encrypted.xlsx").read_bytes())
+    assert encrypted.status == 422 and "password-protected" in encrypted.problems[0]["message"]
+    assert_nothing_stored(settings, jobs)
