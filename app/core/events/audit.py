@@ -16,12 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from app.core.db import Database, Row, db_time_text, parse_time
-
-if TYPE_CHECKING:
-    from app.core.accounts.users import User
 
 # -- action names (object.verb) ----------------------------------------------------------------
 SIGNIN_SUCCESS = "signin.success"
@@ -63,6 +60,17 @@ SYSTEM_NAME = "system"  # the actor of what the service does on its own (the ret
 MAX_DETAIL = 1000
 
 
+class Person(Protocol):
+    """Who an actor is, as far as the log cares (app/core/accounts/users.py's User is one; the
+    log does not import it, since users.py records its own actions here)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acts, and from where: a user name and the client's address (``"cli"`` for the
@@ -73,14 +81,14 @@ class Actor:
     user_id: int | None = None
 
     @classmethod
-    def of(cls, user: User, address: str = "") -> Actor:
+    def of(cls, user: Person, address: str = "") -> Actor:
         return cls(user.username, address, user.id)
 
 
 SYSTEM = Actor(SYSTEM_NAME)
 
 
-def cli_actor(user: User | None = None) -> Actor:
+def cli_actor(user: Person | None = None) -> Actor:
     """The command line acting (as ``user`` when it names one)."""
     return Actor(user.username if user else "cli", "cli", user.id if user else None)
 
