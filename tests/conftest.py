@@ -251,10 +251,13 @@ def breast_cancer_frame(rows: int, seed: int = 0):  # type: ignore[no-untyped-de
     return picked
 
 
-def fast_csv(path: Path, rows: int):  # type: ignore[no-untyped-def]
+def fast_csv(path: Path, rows: int, columns: list[str] | None = None):  # type: ignore[no-untyped-def]
     """A breast-cancer-shaped CSV of `rows` rows written quickly (1,000 distinct feature lines
-    behind unique ids). Returns (header, row(i) -> the fields of data row i, 0-based)."""
+    behind unique ids; only `columns` after the id, when given). Returns (header, row(i) -> the
+    fields of data row i, 0-based)."""
     base = breast_cancer_frame(1000, seed=11).drop(columns=["patient_id"])
+    if columns is not None:
+        base = base[columns]
     lines = base.to_csv(index=False, header=False, lineterminator="\n").splitlines()
     header = ["patient_id", *base.columns]
     with open(path, "w", encoding="utf-8", newline="") as f:
