@@ -7,7 +7,9 @@
     metrics  /metrics for Prometheus (administrators)
     audit    the audit log (administrators)
     quality  a job's data-quality report; a model's reports over time
-    openapi  /openapi.json, the description of all of it
+    openapi  /openapi.json, the description of all of it (record_schemas: the schemas
+             of records, derived from their dataclasses)
+    params   the query parameters, parsed with errors that name them
 
 The health answer at / lives in app/web/app.py. Walk-through with curl: docs/api.md.
 """
