@@ -1,5 +1,5 @@
 """The core of Beyond: everything the panel, the API and the workers share, with no web
-framework in it (tests/test_layers.py checks). The web layer (app/web/) and the workers
+framework in it (tests/core/test_layers.py checks). The web layer (app/web/) and the workers
 (scheduler/) both build on it. One package per subject, with the infrastructure beside them:
 
 - jobs/       the queue and a job's files: records, claiming, listing, submissions, results

@@ -5,7 +5,7 @@ model/inputs/conversions.py; model/inputs/reader.py reads an accepted file back 
 The web panel, the JSON API, the CLI and the prediction code all show its `Problem` messages to
 users, so every message is a full sentence naming the problem, the column and the row.
 
-Rules (the tests in tests/test_csv_input.py and the corpus in tests/data/hostile/ pin them):
+Rules (the tests in tests/model/test_csv_input.py and the corpus in tests/data/hostile/ pin them):
 
 * Row numbers are what a spreadsheet shows: the header is row 1 and every CSV record after it
   is one more row.  Blank lines count as rows (a spreadsheet shows them as empty rows) but are
@@ -45,7 +45,7 @@ Rules (the tests in tests/test_csv_input.py and the corpus in tests/data/hostile
   misread: a row starting with the delimiter right after a blank line ended by a lone CR.
 * Every accepted file is read by pandas (`read_chunks` in model/inputs/reader.py) exactly as the
   csv module read it here, always with the options `read_csv_options` builds; a property test
-  in tests/test_csv_input.py checks that.
+  in tests/model/test_csv_input.py checks that.
 * Limits: a physical line longer than `MAX_LINE_CHARS` and a value longer than the csv
   module's field_size_limit (131,072 by default; we do not raise it because it is
   process-global) are problems, not exceptions.  After `SCAN_LIMIT` problems scanning stops

@@ -4,9 +4,9 @@ Written as a plain dict rather than generated from docstrings: Starlette's Schem
 would need PyYAML and still could not describe response bodies. The schemas of records (a job,
 its events, a model version, a webhook and its deliveries, an audit entry...) are derived from
 their dataclasses by app/web/api/record_schemas.py, with a description beside each key the
-dataclass cannot describe. tests/test_api_openapi.py checks that every API route is described
+dataclass cannot describe. tests/web/test_api_openapi.py checks that every API route is described
 here, that each record's JSON has exactly its schema's keys, and fuzzes the API against these
-schemas; tests/test_api_schemathesis.py runs schemathesis against it, following the `links`
+schemas; tests/web/test_api_schemathesis.py runs schemathesis against it, following the `links`
 from a submitted job to everything that can be done with it.
 
 The parameter schemas state exactly what app/web/api/params.py accepts: whole numbers of at

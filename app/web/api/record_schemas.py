@@ -2,7 +2,7 @@
 every field and property it shows, under its JSON name, typed from its type hint. What a hint
 cannot say (a description, a minimum, an enum, a key the record computes) comes from a small
 table beside it, so a field added to a record reaches the schema by itself, and
-tests/test_api_openapi.py fails when a record's ``as_dict`` and its schema disagree.
+tests/web/test_api_openapi.py fails when a record's ``as_dict`` and its schema disagree.
 """
 
 from __future__ import annotations
