@@ -256,6 +256,10 @@ def _column_letters(number: int) -> str:
     return letters
 
 
+class _NotASheet(Exception):
+    """The sheet XML is built to defeat the count (its message says how)."""
+
+
 def _tags(stream: Any, pattern: re.Pattern[bytes]) -> Iterable[tuple[bytes, bytes]]:
     """(name, attributes) of every tag of `pattern` in an XML stream, read in 1 MB blocks."""
     carry = b""
@@ -265,7 +269,10 @@ def _tags(stream: Any, pattern: re.Pattern[bytes]) -> Iterable[tuple[bytes, byte
         cut = len(data) if cut < 0 else cut
         for match in pattern.finditer(data, 0, cut):
             yield match.group(1), match.group(2)
-        carry = data[cut:] if len(data) - cut < 1024 * 1024 else b""
+        carry = data[cut:]
+        if len(carry) > 1024 * 1024:  # no spreadsheet writes a tag that long; it would hide a cell
+            raise _NotASheet("The workbook's sheet XML holds a tag of more than 1 MB, which spreadsheets never "
+                             "write, so it was not opened. Save it again from the spreadsheet program, or as CSV.")
     for match in pattern.finditer(carry):
         yield match.group(1), match.group(2)
 
@@ -429,6 +436,8 @@ def convert_workbook(path: str | os.PathLike[str], out_csv: str | os.PathLike[st
     if not problem:
         try:
             problem = _grid_problem(Path(path), fmt, limits.max_cells)
+        except _NotASheet as exc:
+            problem = str(exc)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError):  # a damaged part: the reader says more
             problem = None
     if problem:

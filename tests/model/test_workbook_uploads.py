@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -199,6 +200,14 @@ def test_a_far_cell_is_refused_from_the_sheet_xml(tmp_path: Path) -> None:
     assert not convert(small, tmp_path / "c.csv", "grid.xlsx", FEATURES, limits=Limits(max_cells=100)).ok
     assert convert(small, tmp_path / "c.csv", "grid.xlsx", FEATURES, limits=Limits(max_cells=200)).rows == 31
     assert not (tmp_path / "c.csv").exists() or (tmp_path / "c.csv").stat().st_size < 1000
+
+
+def test_a_cell_hidden_in_an_overlong_tag_is_refused(tmp_path: Path) -> None:
+    # 2 MB of attribute (random, so not a zip bomb) before the far cell's position
+    hidden = f'<row r="9"><c x="{os.urandom(1024**2).hex()}" r="XFD1048576"><v>1</v></c></row>'
+    padded = bombs.xlsx(tmp_path / "padded.xlsx", ['<row r="1"><c r="A1"><v>1</v></c></row>', hidden], "A1:A1")
+    refused = convert(padded, tmp_path / "c.csv", "padded.xlsx", FEATURES)
+    assert not refused.ok and "a tag of more than 1 MB" in refused.problems[0].message
 
 
 def test_repeated_ods_rows_and_columns_are_counted_out(tmp_path: Path) -> None:

@@ -28,10 +28,12 @@ def unfinished_jobs(db: Database, owner_id: int) -> int:
 
 
 def stored_bytes(settings: Settings, db: Database, owner_id: int) -> int:
-    """Bytes on disk of the user's unexpired jobs: the upload and both results."""
+    """Bytes on disk of the user's unexpired jobs: the upload (a workbook's CSV and original) and
+    both results."""
     total = 0
     for row in db.all("jobs_stored_of_owner", {"owner_id": owner_id}):
-        for directory, name in ((settings.input_dir, row["path_up"]), (settings.output_dir, row["path_result"]),
+        for directory, name in ((settings.input_dir, row["path_up"]), (settings.input_dir, row["path_original"]),
+                                (settings.output_dir, row["path_result"]),
                                 (settings.output_dir, row["path_result_csv"])):
             path = stored_path(directory, name)
             if path is None:
