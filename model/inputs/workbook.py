@@ -231,7 +231,11 @@ def _container_problem(path: Path, fmt: str, max_unpacked: int) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # Grids: how many cells the reader would hold for a sheet, read from the XML before loading it
 
-_XLSX_TAG = re.compile(rb'<(?:\w+:)?(dimension|row|c)(?=[\s/>])([^>]*)>')
+_XLSX_TAG = re.compile(rb'<(?:\w+:)?(row|c)(?=[\s/>])([^>]*)>')
+_CELL_TAG = re.compile(rb'<(?:\w+:)?c(?=[\s/>])')
+_CELL_FIRST_PLACE = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_CELL_PLACE = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br\s*=\s*"([A-Z]{1,3})([0-9]{1,7})"')
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s[^>]*?\bref\s*=\s*"([^"]*)"')
 _ODS_TAG = re.compile(rb'<table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*)>')
 _ATTRIBUTE = re.compile(rb'([\w:.-]+)\s*=\s*"([^"]*)"')
 _REF = re.compile(rb"\$?([A-Z]{1,3})\$?([0-9]{1,7})")
@@ -260,21 +264,26 @@ class _NotASheet(Exception):
     """The sheet XML is built to defeat the count (its message says how)."""
 
 
-def _tags(stream: Any, pattern: re.Pattern[bytes]) -> Iterable[tuple[bytes, bytes]]:
-    """(name, attributes) of every tag of `pattern` in an XML stream, read in 1 MB blocks."""
+def _blocks(stream: Any) -> Iterable[bytes]:
+    """An XML stream in blocks of about 1 MB, each cut before its last tag (so no tag is split)."""
     carry = b""
     while block := stream.read(1024 * 1024):
         data = carry + block
         cut = data.rfind(b"<")
         cut = len(data) if cut < 0 else cut
-        for match in pattern.finditer(data, 0, cut):
-            yield match.group(1), match.group(2)
+        yield data[:cut]
         carry = data[cut:]
         if len(carry) > 1024 * 1024:  # no spreadsheet writes a tag that long; it would hide a cell
             raise _NotASheet("The workbook's sheet XML holds a tag of more than 1 MB, which spreadsheets never "
                              "write, so it was not opened. Save it again from the spreadsheet program, or as CSV.")
-    for match in pattern.finditer(carry):
-        yield match.group(1), match.group(2)
+    yield carry
+
+
+def _tags(stream: Any, pattern: re.Pattern[bytes]) -> Iterable[tuple[bytes, bytes]]:
+    """(name, attributes) of every tag of `pattern` in an XML stream."""
+    for block in _blocks(stream):
+        for match in pattern.finditer(block):
+            yield match.group(1), match.group(2)
 
 
 def _xlsx_sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -300,6 +309,71 @@ def _xlsx_sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
     return names
 
 
+def _declared_problem(sheet: str, head: bytes, max_cells: int) -> str | None:
+    """The sheet's <dimension ref="A1:XFD1048576"/> (before its data), if it claims too much."""
+    found = _DIMENSION.search(head)
+    if found is None:
+        return None
+    refs = _REF.findall(found.group(1))
+    if len(refs) != 2:
+        return None
+    rows = int(refs[1][1]) - int(refs[0][1]) + 1
+    columns = _column_number(refs[1][0]) - _column_number(refs[0][0]) + 1
+    if rows * columns <= max_cells:
+        return None
+    return (f"Sheet '{sheet}' declares the range {found.group(1).decode()}, {rows * columns:,} cells; at most "
+            f"{max_cells:,} cells can be read from a sheet. Delete the empty rows and columns around the data (or "
+            "save it as CSV) and upload it again.")
+
+
+def _xlsx_extent(stream: Any) -> tuple[int, int, int, int] | None:
+    """(first row, last row, first column, last column) of the cells in a sheet, 1-based: the
+    grid the reader builds.  Cells name their place (r="B7"); a cell without one is counted
+    where the reader puts it (after its left neighbour), tag by tag."""
+    rows: set[int] = set()
+    columns: set[bytes] = set()
+    for block in _blocks(stream):
+        if b":c" in block:  # prefixed tags (<x:c>): counted by the general pattern
+            tags = len(_CELL_TAG.findall(block))
+        else:
+            tags = block.count(b"<c ") + block.count(b"<c>") + block.count(b"<c/") + block.count(b"<c\n")
+        places = _CELL_FIRST_PLACE.findall(block)  # r first, as spreadsheet programs write it
+        if len(places) != tags:
+            places = _CELL_PLACE.findall(block)
+        if len(places) != tags:
+            return None  # cells without r="...": the slow walk
+        if places:
+            letters, digits = zip(*places, strict=True)
+            columns.update(letters)
+            numbers = list(map(int, digits))
+            rows.update((min(numbers), max(numbers)))
+    if not rows:
+        return 0, 0, 0, 0
+    numbers = [_column_number(c) for c in columns]
+    return min(rows), max(rows), min(numbers), max(numbers)
+
+
+def _xlsx_walk(stream: Any) -> tuple[int, int, int, int]:
+    """`_xlsx_extent` for sheets whose cells do not all name their place."""
+    first_row = first_col = 1 << 30
+    last_row = last_col = 0
+    row = column = 0
+    for tag, text in _tags(stream, _XLSX_TAG):
+        found = _attributes(text)
+        if tag == b"row":
+            row = int(found[b"r"]) if found.get(b"r", b"").isdigit() else row + 1
+            column = 0
+            continue
+        ref = _REF.fullmatch(found.get(b"r", b""))
+        if ref:
+            column, row = _column_number(ref.group(1)), int(ref.group(2))
+        else:
+            column += 1
+        first_row, last_row = min(first_row, row), max(last_row, row)
+        first_col, last_col = min(first_col, column), max(last_col, column)
+    return (first_row, last_row, first_col, last_col) if last_row else (0, 0, 0, 0)
+
+
 def _xlsx_grid_problem(archive: zipfile.ZipFile, max_cells: int) -> str | None:
     names = _xlsx_sheet_names(archive)
     for info in archive.infolist():
@@ -307,36 +381,18 @@ def _xlsx_grid_problem(archive: zipfile.ZipFile, max_cells: int) -> str | None:
         if not (part.startswith("xl/worksheets/") and part.endswith(".xml")):
             continue
         sheet = names.get(part, Path(part).stem)
-        first_row = first_col = 1 << 30
-        last_row = last_col = 0
-        row = column = 0
         with archive.open(info) as stream:
-            for tag, text in _tags(stream, _XLSX_TAG):
-                found = _attributes(text)
-                if tag == b"dimension":
-                    refs = _REF.findall(found.get(b"ref", b""))
-                    if len(refs) == 2:
-                        rows = int(refs[1][1]) - int(refs[0][1]) + 1
-                        columns = _column_number(refs[1][0]) - _column_number(refs[0][0]) + 1
-                        if rows * columns > max_cells:
-                            span = found[b"ref"].decode()
-                            return (f"Sheet '{sheet}' declares the range {span}, {rows * columns:,} cells; at "
-                                    f"most {max_cells:,} cells can be read from a sheet. Delete the empty "
-                                    "rows and columns around the data (or save it as CSV) and upload it again.")
-                    continue
-                if tag == b"row":
-                    row = int(found[b"r"]) if found.get(b"r", b"").isdigit() else row + 1
-                    column = 0
-                    continue
-                ref = _REF.fullmatch(found.get(b"r", b""))
-                if ref:
-                    column, row = _column_number(ref.group(1)), int(ref.group(2))
-                else:
-                    column += 1
-                first_row, last_row = min(first_row, row), max(last_row, row)
-                first_col, last_col = min(first_col, column), max(last_col, column)
-        if last_row and (last_row - first_row + 1) * (last_col - first_col + 1) > max_cells:
-            cells = (last_row - first_row + 1) * (last_col - first_col + 1)
+            problem = _declared_problem(sheet, stream.read(64 * 1024), max_cells)
+        if problem:
+            return problem
+        with archive.open(info) as stream:
+            extent = _xlsx_extent(stream)
+        if extent is None:
+            with archive.open(info) as stream:
+                extent = _xlsx_walk(stream)
+        first_row, last_row, first_col, last_col = extent
+        cells = (last_row - first_row + 1) * (last_col - first_col + 1) if last_row else 0
+        if cells > max_cells:
             return (f"Sheet '{sheet}' has cells from {_column_letters(first_col)}{first_row} to "
                     f"{_column_letters(last_col)}{last_row}, a grid of {cells:,} cells; at most {max_cells:,} "
                     "cells can be read from a sheet. Delete the cells far from the data (or save it as CSV) "
@@ -460,17 +516,21 @@ def convert_workbook(path: str | os.PathLike[str], out_csv: str | os.PathLike[st
                 return conversion
             need = sum(1 for s in specs if s.required)
             chosen: tuple[tuple[int, int], str, int | None] | None = None
-            for name in names:
-                sheet = workbook.get_sheet_by_name(name)
+            sheet: Any = None
+            for loaded in names:
+                sheet = None  # one grid in memory at a time
+                sheet = workbook.get_sheet_by_name(loaded)
                 score, header = _find_header(sheet, specs)
                 if chosen is None or score > chosen[0]:
-                    chosen = (score, name, header)
+                    chosen = (score, loaded, header)
                 if score[0] >= need and score[1] > 0:
                     break
             assert chosen is not None
             _, name, header = chosen
             conversion.sheet = name
-            sheet = workbook.get_sheet_by_name(name)
+            if name != loaded:
+                sheet = None
+                sheet = workbook.get_sheet_by_name(name)
             if sheet.start is None or header is None:
                 conversion.problems.append(Problem(f"Sheet '{name}' is empty."))
                 return conversion
