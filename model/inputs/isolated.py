@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -26,6 +27,7 @@ from model.inputs.workbook import Conversion, Limits, convert
 from model.schema import FeatureSpec, feature_specs
 
 ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("beyond.conversion")
 TIMEOUT_SECONDS = 900
 
 
@@ -47,10 +49,13 @@ def convert_isolated(path: str | os.PathLike[str], out_csv: str | os.PathLike[st
         done = subprocess.run([sys.executable, "-m", "model.inputs.isolated"], input=json.dumps(request),
                               capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired:
+        log.warning("conversion of %r stopped after %s s", filename, timeout)
         return Conversion(fmt, [Problem(f"Converting '{filename}' took more than {timeout:,.0f} seconds, so it "
                                         "was stopped. Save it as CSV, or split it, and upload that.")])
     if done.returncode != 0 or not done.stdout.strip():
         how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
+        lines = done.stderr.strip().splitlines()
+        log.warning("conversion of %r ended by %s: %s", filename, how, lines[0][:300] if lines else "no message")
         memory = f" of {memory_mb:,} MB (CONVERSION_MEMORY_MB)" if memory_mb else ""
         return Conversion(fmt, [Problem(
             f"'{filename}' could not be converted: reading it needed more than the memory{memory} a conversion "
