@@ -184,7 +184,7 @@ class Settings:
     max_concurrent_conversions: int = field(metadata=_key("2", _int(1),
         "Workbook (.xlsx, .xlsm, .ods) and Parquet uploads converted at once by one server; one more waits a few "
         "seconds for a free slot, then gets 503 with Retry-After."))
-    conversion_memory_mb: int = field(metadata=_key("2048", _int(0),
+    conversion_memory_mb: int = field(metadata=_key("4096", _int(0),
         "Memory (address space, MB) of the child process that converts one workbook or Parquet upload; a file "
         "that needs more is refused (422) naming it. 0: no limit."))
     model_upload_limit: int = field(metadata=_key("500M", _size,

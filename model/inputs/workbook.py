@@ -64,8 +64,9 @@ HEADER_SEARCH_ROWS = 20
 MAX_UNPACKED = 2 * 1024**3  # default cap on a workbook's unpacked size (bytes)
 MAX_RATIO = 200  # a workbook part packed more than this is a zip bomb, not a spreadsheet
 MAX_ZIP_ENTRIES = 10_000
-# Cells of one sheet's grid: a full worksheet (MAX_ROWS) of 33 columns.  The reader holds the
-# grid at 32 bytes a cell (about 1.1 GB here), so this and the child's memory limit go together.
+# Cells of one sheet's grid: a full worksheet (MAX_ROWS) of 33 columns.  Reading takes about 85
+# bytes of address space a cell (the cells as read, then the grid at 32 bytes a cell): 3.6 GB
+# here, within the default CONVERSION_MEMORY_MB (4096) of the child that converts.
 MAX_CELLS = 35_000_000
 MAX_OUTPUT_BYTES = 4 * 1024**3  # default cap on the canonical CSV
 
