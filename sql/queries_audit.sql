@@ -55,9 +55,10 @@ SELECT COUNT(*) AS n FROM wp_records
 WHERE owner_id = :owner_id AND status_file IN ('PENDING', 'IN PROCESS')
 
 -- name: jobs_stored_of_owner
--- The jobs whose files count against the owner's storage quota.
-SELECT id, path_up, path_result, path_result_csv, file_size FROM wp_records
-WHERE owner_id = :owner_id AND expired_at IS NULL
+-- The jobs whose files count against the owner's storage quota (a converted upload's original too).
+SELECT r.id, r.path_up, r.path_result, r.path_result_csv, r.file_size, i.path_original
+FROM wp_records r LEFT JOIN job_inputs i ON i.job_id = r.id
+WHERE r.owner_id = :owner_id AND r.expired_at IS NULL
 
 -- name: sweep_run_insert
 INSERT INTO sweep_runs (host, ran_at) VALUES (:host, :never)

@@ -181,6 +181,12 @@ class Settings:
     model_cache_size: int = field(metadata=_key("4", _int(1),
         "Models each worker process keeps loaded (least recently used go)."))
     upload_limit: int = field(metadata=_key("200M", _size, "Largest accepted upload (K/M/G suffixes)."))
+    max_concurrent_conversions: int = field(metadata=_key("2", _int(1),
+        "Workbook (.xlsx, .xlsm, .ods) and Parquet uploads converted at once by one server; one more waits a few "
+        "seconds for a free slot, then gets 503 with Retry-After."))
+    conversion_memory_mb: int = field(metadata=_key("4096", _int(0),
+        "Memory (address space, MB) of the child process that converts one workbook or Parquet upload; a file "
+        "that needs more is refused (422) naming it. 0: no limit."))
     model_upload_limit: int = field(metadata=_key("500M", _size,
         "Largest model .zip an administrator may upload on the Models page or POST /api/models."))
     model_unpacked_limit: int = field(metadata=_key("2G", _size,

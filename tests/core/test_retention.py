@@ -219,6 +219,16 @@ def test_storage_quota_is_a_413_naming_the_limit_and_a_delete_frees_space(  # ty
         db.drop_database()
 
 
+def test_storage_counts_a_workbook_upload_as_its_csv_and_its_original(settings, db, jobs, alice) -> None:  # type: ignore[no-untyped-def]
+    from app.core.jobs.quotas import stored_bytes
+
+    source = Path(__file__).parent.parent / "data" / "workbooks" / "patients-libreoffice.ods"
+    submit_path(settings, jobs, alice.id, source)
+    kept = sorted(settings.input_dir.iterdir())
+    assert [p.suffix for p in kept] == [".csv", ".ods"]
+    assert stored_bytes(settings, db, alice.id) == sum(p.stat().st_size for p in kept)
+
+
 @pytest.mark.parametrize("key", ["RESULT_RETENTION_DAYS", "ARCHIVE_AFTER_DAYS", "MAX_PENDING_JOBS_PER_USER",
                                  "MAX_STORAGE_MB_PER_USER"])
 def test_retention_and_quota_settings_default_to_off_and_fail_loudly(key: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -22,13 +23,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from model.inputs.isolated import convert_isolated
 from model.inputs.scan import inspect_csv
-from model.inputs.workbook import MAX_ROWS, convert
+from model.inputs.workbook import MAX_ROWS, Limits, convert
 from model.schema import FeatureSpec
 from tests.conftest import breast_cancer_frame
 from tests.hostile_cases import FEATURES
 from tests.model import test_hostile_input as hostile
 from tests.model.test_hostile_input import assert_nothing_stored, drain
+from tests.support import bombs
 from tests.support.reading import job_frame
 
 # The panel and API entrances of the hostile-input tests (fixtures), on both engines.
@@ -181,6 +184,63 @@ def test_row_limit_is_the_worksheet_limit(tmp_path: Path) -> None:
     pq.write_table(pa.table({"age": pa.array(np.zeros(MAX_ROWS, dtype=np.int64))}), path, row_group_size=MAX_ROWS)
     conversion = convert(path, tmp_path / "c.csv", path.name, TYPED)
     assert not conversion.ok and "at most 1,048,575 fit" in conversion.problems[0].message
+
+
+# -- bombs (issue 22, H1 and H2): sized from the XML and the metadata, bounded while written ----------
+def test_a_far_cell_is_refused_from_the_sheet_xml(tmp_path: Path) -> None:
+    far = convert(bombs.xlsx_far_cell(tmp_path / "far.xlsx"), tmp_path / "c.csv", "far.xlsx", FEATURES)
+    assert not far.ok and "Sheet 'Data' declares the range A1:XFD1048576, 17,179,869,184 cells" in far.problems[0].message
+    # The dimension may lie: the cells present are counted too.
+    lying = bombs.xlsx(tmp_path / "lying.xlsx", ['<row r="1"><c r="A1"><v>1</v></c></row>',
+                                                  '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>'], "A1:A1")
+    refused = convert(lying, tmp_path / "c.csv", "lying.xlsx", FEATURES)
+    assert not refused.ok
+    assert "has cells from A1 to XFD1048576, a grid of 17,179,869,184 cells" in refused.problems[0].message
+    small = bombs.xlsx_grid(tmp_path / "grid.xlsx", 30, 4)
+    assert not convert(small, tmp_path / "c.csv", "grid.xlsx", FEATURES, limits=Limits(max_cells=100)).ok
+    assert convert(small, tmp_path / "c.csv", "grid.xlsx", FEATURES, limits=Limits(max_cells=200)).rows == 31
+    assert not (tmp_path / "c.csv").exists() or (tmp_path / "c.csv").stat().st_size < 1000
+
+
+def test_a_cell_hidden_in_an_overlong_tag_is_refused(tmp_path: Path) -> None:
+    # 2 MB of attribute (random, so not a zip bomb) before the far cell's position
+    hidden = f'<row r="9"><c x="{os.urandom(1024**2).hex()}" r="XFD1048576"><v>1</v></c></row>'
+    padded = bombs.xlsx(tmp_path / "padded.xlsx", ['<row r="1"><c r="A1"><v>1</v></c></row>', hidden], "A1:A1")
+    refused = convert(padded, tmp_path / "c.csv", "padded.xlsx", FEATURES)
+    assert not refused.ok and "a tag of more than 1 MB" in refused.problems[0].message
+
+
+def test_repeated_ods_rows_and_columns_are_counted_out(tmp_path: Path) -> None:
+    bomb = bombs.ods_repeated(tmp_path / "rep.ods")
+    assert bomb.stat().st_size < 1000
+    refused = convert(bomb, tmp_path / "c.csv", "rep.ods", FEATURES)
+    assert not refused.ok and "Sheet 'Data' repeats its rows and columns to more than 35,000,000 cells" in \
+        refused.problems[0].message
+    fine = convert(bombs.ods_repeated(tmp_path / "ok.ods", 50, 3), tmp_path / "c.csv", "ok.ods", FEATURES)
+    assert fine.ok and fine.rows == 51
+
+
+def test_parquet_cells_and_csv_bytes_are_bounded(tmp_path: Path) -> None:
+    bomb = bombs.parquet_repeated(tmp_path / "rep.parquet")
+    assert bomb.stat().st_size < 64 * 1024
+    out = tmp_path / "c.csv"
+    stopped = convert(bomb, out, "rep.parquet", FEATURES, limits=Limits(max_output_bytes=5 * 1024**2))
+    assert not stopped.ok and stopped.stopped == "output"
+    assert "makes a CSV of more than 5 MB" in stopped.problems[0].message
+    assert out.stat().st_size <= 5 * 1024**2
+    cells = convert(bomb, out, "rep.parquet", FEATURES, limits=Limits(max_cells=999_999))
+    assert not cells.ok and "1,000,000 rows of 1 columns" in cells.problems[0].message
+
+
+def test_a_reader_that_dies_in_its_child_is_a_refusal(tmp_path: Path) -> None:
+    # With the grid check off, the reader asks for 512 GB: the child aborts, the caller carries on.
+    far = bombs.xlsx_far_cell(tmp_path / "far.xlsx")
+    died = convert_isolated(far, tmp_path / "c.csv", "far.xlsx", FEATURES, Limits(max_cells=10**12), 1024)
+    assert not died.ok
+    assert died.problems[0].message.startswith("'far.xlsx' could not be converted: reading it needed more than "
+                                               "the memory of 1,024 MB (CONVERSION_MEMORY_MB)")
+    good = convert_isolated(WORKBOOKS / "patients-libreoffice.xlsx", tmp_path / "c.csv", "p.xlsx", TYPED, Limits(), 1024)
+    assert good.ok and good.rows == 41 and good.sheet == "patients-libreoffice"
 
 
 # -- through the panel and the API, on both engines --------------------------------------------------

@@ -3,8 +3,11 @@
     MAX_PENDING_JOBS_PER_USER  jobs waiting or running at once       -> QuotaExceeded (429)
     MAX_STORAGE_MB_PER_USER    bytes of stored uploads and results   -> StorageQuotaExceeded (413)
 
-0 turns a quota off. Storage is what is on disk now: the files of the user's jobs that have
-not expired (RESULT_RETENTION_DAYS), so a deleted or expired job gives its space back at once.
+0 turns a quota off. A workbook or Parquet upload is stored as its converted CSV beside the
+original: the conversion stops once the CSV would pass the room left (`check_upload` returns it)
+and the upload is refused with the same StorageQuotaExceeded. Storage is what is on disk now:
+the files of the user's jobs that have not expired (RESULT_RETENTION_DAYS), so a deleted or
+expired job gives its space back at once.
 The checks run before the job row is written; two uploads racing past the last free slot can
 both get in (a quota is a fair-use limit, not a lock).
 """
@@ -25,10 +28,12 @@ def unfinished_jobs(db: Database, owner_id: int) -> int:
 
 
 def stored_bytes(settings: Settings, db: Database, owner_id: int) -> int:
-    """Bytes on disk of the user's unexpired jobs: the upload and both results."""
+    """Bytes on disk of the user's unexpired jobs: the upload (a workbook's CSV and original) and
+    both results."""
     total = 0
     for row in db.all("jobs_stored_of_owner", {"owner_id": owner_id}):
-        for directory, name in ((settings.input_dir, row["path_up"]), (settings.output_dir, row["path_result"]),
+        for directory, name in ((settings.input_dir, row["path_up"]), (settings.input_dir, row["path_original"]),
+                                (settings.output_dir, row["path_result"]),
                                 (settings.output_dir, row["path_result_csv"])):
             path = stored_path(directory, name)
             if path is None:
@@ -40,8 +45,22 @@ def stored_bytes(settings: Settings, db: Database, owner_id: int) -> int:
     return total
 
 
-def check_upload(settings: Settings, db: Database, owner_id: int, size: int) -> None:
-    """Refuse an upload of ``size`` bytes that would take the user past a quota."""
+def storage_exceeded(limit_mb: int, used: int, size: int, converted: int | None = None) -> StorageQuotaExceeded:
+    """The refusal of an upload of ``size`` bytes (and, converted, more than ``converted``)."""
+    what = f"this file ({human_size(size)})"
+    if converted is not None:
+        what = f"this file ({human_size(size)}) and its conversion to CSV (more than {human_size(converted)})"
+    return StorageQuotaExceeded(
+        f"Your stored files take {human_size(used)}; with {what} they would pass "
+        f"your storage limit of {limit_mb} MB (MAX_STORAGE_MB_PER_USER). Delete files you no longer "
+        "need, then upload again.",
+        extra={"limit": "MAX_STORAGE_MB_PER_USER", "limit_mb": limit_mb, "used_bytes": used,
+               "file_bytes": size})
+
+
+def check_upload(settings: Settings, db: Database, owner_id: int, size: int) -> tuple[int, int] | None:
+    """Refuse an upload of ``size`` bytes that would take the user past a quota. Returns (bytes
+    stored now, bytes left after the upload) under MAX_STORAGE_MB_PER_USER, None without it."""
     limit = settings.max_pending_jobs_per_user
     if limit:
         waiting = unfinished_jobs(db, owner_id)
@@ -54,9 +73,6 @@ def check_upload(settings: Settings, db: Database, owner_id: int, size: int) -> 
     if limit_mb:
         used = stored_bytes(settings, db, owner_id)
         if used + size > limit_mb * MB:
-            raise StorageQuotaExceeded(
-                f"Your stored files take {human_size(used)}; with this file ({human_size(size)}) they would pass "
-                f"your storage limit of {limit_mb} MB (MAX_STORAGE_MB_PER_USER). Delete files you no longer "
-                "need, then upload again.",
-                extra={"limit": "MAX_STORAGE_MB_PER_USER", "limit_mb": limit_mb, "used_bytes": used,
-                       "file_bytes": size})
+            raise storage_exceeded(limit_mb, used, size)
+        return used, limit_mb * MB - used - size
+    return None

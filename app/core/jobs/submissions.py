@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +25,26 @@ from app.core.jobs.records import Job
 from app.core.registry.models import ModelRecord, Registry
 from app.core.settings import Settings
 from model.inputs.habits import blank_lines_above, file_encoding, find_header_line
+from model.inputs.isolated import convert_isolated
 from model.inputs.report import CsvReport, Problem
 from model.inputs.scan import header_fits, inspect_csv
-from model.inputs.workbook import Conversion, convert, input_kind
+from model.inputs.workbook import MAX_OUTPUT_BYTES, Conversion, Limits, input_kind
 from model.schema import ModelError
 
 MODEL_FIELD = "model"  # the upload form's field naming the model (empty or absent: DEFAULT_MODEL)
 # A workbook may unpack to this many times the upload limit (xlsx sheets compress about 10:1).
 MAX_UNPACK_FACTOR = 20
+# A conversion waits this long for one of MAX_CONCURRENT_CONVERSIONS slots, then 503.
+CONVERSION_WAIT_SECONDS = 5
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def conversion_slots(settings: Settings) -> threading.BoundedSemaphore:
+    """This process's MAX_CONCURRENT_CONVERSIONS slots."""
+    with _slots_lock:
+        return _slots.setdefault(settings.max_concurrent_conversions,
+                                 threading.BoundedSemaphore(settings.max_concurrent_conversions))
 
 
 @dataclass
@@ -143,18 +156,34 @@ def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload, actor:
     return accept_upload(settings, jobs, owner_id, upload, actor).job
 
 
-def _converted(settings: Settings, upload: Upload, model: ModelRecord) -> tuple[Path, Conversion]:
+def _converted(settings: Settings, upload: Upload, model: ModelRecord,
+               storage: tuple[int, int] | None = None) -> tuple[Path, Conversion]:
     """A workbook or Parquet upload as the canonical CSV (a hidden .part beside the upload),
-    or FileRejected with the conversion's problems."""
+    converted in a child process (model/inputs/isolated.py) once one of MAX_CONCURRENT_CONVERSIONS
+    slots is free (else Unavailable), its CSV within the room ``storage`` leaves (used, left:
+    ``quotas.check_upload``; else StorageQuotaExceeded), or FileRejected with the problems."""
+    unpacked = max(settings.upload_limit * MAX_UNPACK_FACTOR, 64 * 1024**2)
+    room = MAX_OUTPUT_BYTES if storage is None else min(MAX_OUTPUT_BYTES, storage[1])
+    slots = conversion_slots(settings)
+    if not slots.acquire(timeout=CONVERSION_WAIT_SECONDS):
+        limit = settings.max_concurrent_conversions
+        raise Unavailable(f"{limit} workbook or Parquet file{'s are' if limit != 1 else ' is'} being converted "
+                          f"right now, the most at once (MAX_CONCURRENT_CONVERSIONS). Upload “{upload.filename}” "
+                          "again in a few seconds.", retry_after=10)
     canonical = new_part_path(settings.input_dir, uuid.uuid4().hex + "-canonical")
     try:
-        conversion = convert(upload.path, canonical, upload.filename, model.feature_specs,
-                             max_unpacked=max(settings.upload_limit * MAX_UNPACK_FACTOR, 64 * 1024**2))
+        conversion = convert_isolated(upload.path, canonical, upload.filename, model.feature_specs,
+                                      Limits(max_unpacked=unpacked, max_output_bytes=room),
+                                      settings.conversion_memory_mb)
     except BaseException:
         canonical.unlink(missing_ok=True)
         raise
+    finally:
+        slots.release()
     if not conversion.ok:
         canonical.unlink(missing_ok=True)
+        if conversion.stopped == "output" and storage is not None and room < MAX_OUTPUT_BYTES:
+            raise quotas.storage_exceeded(settings.max_storage_mb_per_user, storage[0], upload.size, room)
         count = len(conversion.problems)
         raise FileRejected(
             f"The file was not accepted: {count} problem{'s' if count != 1 else ''} found.",
@@ -181,11 +210,11 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
     conversion: Conversion | None = None
     stored_original: Path | None = None
     try:
-        quotas.check_upload(settings, jobs.db, owner_id, upload.size)
+        storage = quotas.check_upload(settings, jobs.db, owner_id, upload.size)
         model = current_model(settings, jobs.db, upload.fields.get(MODEL_FIELD, "").strip() or None)
         sha256 = file_sha256(upload.path)
         if input_kind(upload.filename) != "csv":
-            canonical, conversion = _converted(settings, upload, model)
+            canonical, conversion = _converted(settings, upload, model, storage)
         elif (line := find_header_line(upload.path, model.feature_specs)) is not None:
             # Title lines above the header: checked and run as blank lines, original kept.
             canonical = new_part_path(settings.input_dir, uuid.uuid4().hex + "-canonical")
