@@ -19,7 +19,7 @@ from unittest.mock import ANY
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.accounts.throttle import PASSWORD_GATE, Policy, ServerBusy, Throttle, name_key
+from app.core.accounts.throttle import PASSWORD_GATE, PAUSE_RECHECK, Policy, ServerBusy, Throttle, name_key
 from app.core.accounts.tokens import Tokens
 from app.core.accounts.users import Users
 from app.core.db import Database, db_time_text
@@ -49,7 +49,8 @@ def age_failures(db: Database, seconds: float, throttle: Throttle | None = None)
         raw(db, "UPDATE login_failures SET failed_at = ? WHERE id = ?",
             (db_time_text(then - timedelta(seconds=seconds)), row["id"]))
     if throttle is not None:
-        throttle._paused = {pair: (end - seconds, refusal) for pair, (end, refusal) in throttle._paused.items()}
+        throttle._paused = {pair: (end - seconds, recheck - seconds, refusal)
+                            for pair, (end, recheck, refusal) in throttle._paused.items()}
 
 
 def auth_events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, str]]:
@@ -282,6 +283,34 @@ def test_http_basic_is_throttled_per_client_too(app, db, alice) -> None:  # type
         assert_json_error(refused, 429, "from your address")
         assert int(refused.headers["retry-after"]) >= 60 and "www-authenticate" not in refused.headers
         assert owner.get("/api/jobs", headers=basic_auth("alice", PASSWORD)).status_code == 200
+
+
+@pytest.mark.timing
+def test_a_paused_pair_is_refused_from_memory_and_asks_the_database_again_within_a_second(  # type: ignore[no-untyped-def]
+        db, users, alice, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="beyond.auth")
+    # Six attempts of alice from one address in the table: a parallel burst's own rows, say.
+    burst = [db.insert("login_attempt_insert", {"username": "alice", "client": "192.0.2.40"}) for _ in range(6)]
+    with pytest.raises(Throttled) as paused:
+        users.authenticate("alice", PASSWORD, client="192.0.2.40", via="basic")
+    assert paused.value.extra["limit"] == "pair"
+    if db.engine == "sqlite":
+        other = sqlite3.connect(db.path, timeout=1, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the database is busy writing: a write would wait 30 s
+        try:
+            started = time.monotonic()
+            for _ in range(50):  # a flood from that pair: refused from memory, no database work
+                with pytest.raises(Throttled):
+                    users.authenticate("alice", PASSWORD, client="192.0.2.40", via="basic")
+            assert time.monotonic() - started < 0.5
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    assert len(auth_events(caplog, "auth.throttled")) == 1  # the pause's start, not every request
+    for attempt_id in burst:  # the burst ended: its rows are gone, no failure is left
+        db.execute("login_attempt_delete", {"id": attempt_id})
+    time.sleep(PAUSE_RECHECK + 0.1)
+    assert users.authenticate("alice", PASSWORD, client="192.0.2.40", via="basic") == alice
 
 
 def test_a_basic_success_clears_only_its_own_clients_failures(app, db, users, alice) -> None:  # type: ignore[no-untyped-def]

@@ -25,8 +25,8 @@ Two guards, both in front of the expensive part (argon2id, 64 MiB and ~0.2 s of 
 User names are counted by their lower-case key, like accounts (migration 004).
 
 An address over its ceiling is also remembered in this process until its Retry-After has
-passed, and so is a (name, client) pair in its pause: a flood from it is then refused with no
-database work at all (and one log line when the block starts, not one per request; for an
+passed, and so is a (name, client) pair in its pause (asking the database again once a second,
+``PAUSE_RECHECK``): a flood from it is then refused with almost no database work (and one log line when the block starts, not one per request; for an
 address one more when it ends). An administrator's unlock forgets the pairs of the name.
 
 ``CheckedCredentials`` remembers, for a few minutes, HTTP Basic credentials that passed a
@@ -47,7 +47,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,10 @@ from app.core.logfmt import log_event
 log = logging.getLogger("beyond.auth")
 
 MAX_CLIENT = 64  # characters of a client address kept (an IPv6 address has at most 45)
+# A (name, client) pause remembered in the process is trusted this long, then the database
+# decides again: the rows a pause was counted from may have been a parallel burst's own
+# attempts, gone a moment later, and a right password must not wait out 30 s for them.
+PAUSE_RECHECK = 1.0  # seconds
 
 
 class ServerBusy(Throttled):
@@ -157,8 +161,8 @@ class Throttle:
         self._lock = threading.Lock()
         # client address -> [monotonic end of its block, requests refused during it]
         self._blocked: dict[str, list[float]] = {}
-        # (name key, client) -> (monotonic end of its refusal, the refusal)
-        self._paused: dict[tuple[str, str], tuple[float, Refusal]] = {}
+        # (name key, client) -> (monotonic end of its refusal, when to ask the database again, it)
+        self._paused: dict[tuple[str, str], tuple[float, float, Refusal]] = {}
 
     def _params(self, key: str, client: str, attempt_id: int) -> dict[str, Any]:
         return {"username": key, "client": client, "id": attempt_id, "lease_seconds": self.policy.window}
@@ -206,14 +210,21 @@ class Throttle:
                 self.db.execute("login_attempt_delete", {"id": attempt_id})
             raise
         refused = self.refusal(row)
-        if refused is not None:
+        if refused is None:
+            with self._lock:
+                self._paused.pop((key, client), None)
+        else:
             self.db.execute("login_attempt_delete", {"id": attempt_id})
             ends_in = refused.retry_after if refused.ends_in is None else refused.ends_in
+            now = time.monotonic()
             with self._lock:
                 if refused.limit == "client":
-                    self._blocked[client] = [time.monotonic() + ends_in, 0]
+                    self._blocked[client] = [now + ends_in, 0]
                 elif ends_in > 0:
-                    self._paused[(key, client)] = (time.monotonic() + ends_in, refused)
+                    earlier = self._paused.get((key, client))
+                    if earlier is not None and earlier[0] > now:
+                        refused = replace(refused, repeat=True)  # the same pause again: logged once
+                    self._paused[(key, client)] = (now + ends_in, now + min(ends_in, PAUSE_RECHECK), refused)
             raise refused.error()
         assert row is not None
         return Attempt(attempt_id, key, client, int(row["pair_n"]) - 1)
@@ -230,14 +241,17 @@ class Throttle:
         return Refusal("client", max(1, math.ceil(left)), repeat=True)
 
     def _still_paused(self, key: str, client: str) -> Refusal | None:
+        now = time.monotonic()
         with self._lock:
             entry = self._paused.get((key, client))
             if entry is None:
                 return None
-            if entry[0] <= time.monotonic():
+            end, recheck, refused = entry
+            if end <= now:
                 del self._paused[(key, client)]
                 return None
-        refused = entry[1]
+        if recheck <= now:
+            return None  # the database decides (and renews the entry if the pause holds)
         return Refusal(refused.limit, refused.retry_after, repeat=True)
 
     def check(self, username: str, client: str) -> Refusal | None:
@@ -279,7 +293,7 @@ class Throttle:
             ended = {c: int(e[1]) for c, e in self._blocked.items() if e[0] <= now}
             for client in ended:
                 del self._blocked[client]
-            for pair in [pair for pair, (end, _) in self._paused.items() if end <= now]:
+            for pair in [pair for pair, (end, _, _) in self._paused.items() if end <= now]:
                 del self._paused[pair]
         for client, refused in ended.items():
             log_event(log, "auth.client_unblocked", logging.WARNING, client=client, refused=refused)
