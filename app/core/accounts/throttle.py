@@ -25,9 +25,10 @@ Two guards, both in front of the expensive part (argon2id, 64 MiB and ~0.2 s of 
 User names are counted by their lower-case key, like accounts (migration 004).
 
 An address over its ceiling is also remembered in this process until its Retry-After has
-passed, and so is a (name, client) pair in its pause (asking the database again once a second,
-``PAUSE_RECHECK``): a flood from it is then refused with almost no database work (and one log line when the block starts, not one per request; for an
-address one more when it ends). An administrator's unlock forgets the pairs of the name.
+passed, and so is a (name, client) pair in its pause (asking the database again once a
+second, ``PAUSE_RECHECK``): a flood from it is then refused with almost no database work, and
+one log line when the block starts, not one per request (for an address one more when it
+ends). An administrator's unlock forgets the pairs of the name.
 
 ``CheckedCredentials`` remembers, for a few minutes, HTTP Basic credentials that passed a
 check: a script that sends its password with every call costs one argon2 check per few
