@@ -347,6 +347,7 @@ def test_one_accounts_flood_of_its_own_password_gets_no_401_and_leaves_the_slots
         app, users, alice) -> None:
     others = [users.create(f"boss{i}", f"boss-password-{i}", is_admin=True) for i in range(5)]
     answers: list[int] = []
+    last: dict[int, int] = {}  # each flood thread's latest answer
     stop = threading.Event()
     with TestClient(app, client=("192.0.2.50", 1)) as flood:
         def hammer() -> None:
@@ -354,10 +355,15 @@ def test_one_accounts_flood_of_its_own_password_gets_no_401_and_leaves_the_slots
                 answer = flood.get("/api/jobs", headers=basic_auth("alice", PASSWORD))
                 assert answer.status_code == 200 or int(answer.headers["retry-after"]) >= 1
                 answers.append(answer.status_code)
+                last[threading.get_ident()] = answer.status_code
 
         with ThreadPoolExecutor(20) as pool:
             running = [pool.submit(hammer) for _ in range(20)]
-            time.sleep(1)
+            # Until its first check ends, the flood competes for the slots like anyone (on a
+            # loaded machine that takes a while); from then on it needs none.
+            deadline = time.monotonic() + 60
+            while not (len(last) == 20 and set(last.values()) == {200}) and time.monotonic() < deadline:
+                time.sleep(0.05)
             signed = []
             for i, boss in enumerate(others):
                 with TestClient(app, client=(f"198.51.100.{70 + i}", 1)) as theirs:
@@ -366,7 +372,7 @@ def test_one_accounts_flood_of_its_own_password_gets_no_401_and_leaves_the_slots
             stop.set()
             for future in running:
                 future.result()
-    assert 401 not in answers and set(answers) <= {200, 429} and answers.count(200) > len(answers) // 2
+    assert 401 not in answers and set(answers) <= {200, 429} and set(last.values()) == {200}
     assert signed == [200] * len(others)
 
 

@@ -69,6 +69,15 @@ class ServerBusy(Throttled):
     """Every password-check slot stayed taken for the whole short wait."""
 
 
+class Refused(Throttled):
+    """An attempt over a limit. ``repeat``: already refused in this process (logged once, not
+    again); for the log only, so it is not in ``extra`` (which the API answers)."""
+
+    def __init__(self, message: str, *, retry_after: int, limit: str, repeat: bool) -> None:
+        super().__init__(message, retry_after=retry_after, extra={"limit": limit})
+        self.repeat = repeat
+
+
 @dataclass(frozen=True)
 class Policy:
     window: int = 15 * 60    # seconds a failure counts (and the age past which rows are pruned)
@@ -134,7 +143,7 @@ class Refusal:
     repeat: bool = False  # an address or pair already refused in this process: not logged again
     ends_in: float | None = None  # seconds until the refusal ends, when less than retry_after
 
-    def error(self) -> Throttled:
+    def error(self) -> Refused:
         wait = wait_text(self.retry_after)
         if self.limit == "client":
             message = f"Too many failed sign-ins from your address. Wait {wait} and try again."
@@ -144,7 +153,7 @@ class Refusal:
         else:
             message = (f"Too many failed sign-ins for this user name. Wait {wait} and try again, "
                        "or ask an administrator to unlock the account.")
-        return Throttled(message, retry_after=self.retry_after, extra={"limit": self.limit, "repeat": self.repeat})
+        return Refused(message, retry_after=self.retry_after, limit=self.limit, repeat=self.repeat)
 
 
 def _age(now: datetime | None, then: Any) -> float:

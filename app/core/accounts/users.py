@@ -160,7 +160,7 @@ class Users:
         try:
             attempt = self.throttle.begin(username, client)
         except Throttled as exc:
-            if not exc.extra.get("repeat"):  # an address blocked in this process is logged once
+            if not getattr(exc, "repeat", False):  # an address or pair refused in this process: logged once
                 log_event(log, "auth.throttled", logging.WARNING, **fields, limit=exc.extra.get("limit"),
                           retry_after=exc.retry_after)
                 audit.record(self.db, who, audit.SIGNIN_FAILURE, "user", username[:64],
