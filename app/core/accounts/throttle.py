@@ -141,7 +141,7 @@ class Refusal:
     limit: str  # pair | user | slow | client
     retry_after: int
     repeat: bool = False  # an address or pair already refused in this process: not logged again
-    ends_in: float | None = None  # seconds until the refusal ends, when less than retry_after
+    ends_in: float | None = None  # seconds until it ends, if not retry_after (0: not remembered in memory)
 
     def error(self) -> Refused:
         wait = wait_text(self.retry_after)
