@@ -19,9 +19,10 @@ The path of one event:
 
 Server-side request forgery: a URL whose host resolves to a loopback, private, link-local or
 otherwise non-global address is refused (an IPv6 address that embeds an IPv4 one, NAT64, 6to4,
-IPv4-compatible or -translated, is judged by the IPv4 address; site-local fec0::/10 is refused), at registration and again at every delivery against
-the address actually connected to (a DNS answer that changed since registration, "DNS
-rebinding", is caught), unless WEBHOOK_ALLOW_PRIVATE=true. Redirects are never followed: a
+IPv4-compatible or -translated, is judged by the IPv4 address; site-local fec0::/10 is refused),
+at registration and again at every delivery against the address actually connected to (a DNS
+answer that changed since registration, "DNS rebinding", is caught), unless
+WEBHOOK_ALLOW_PRIVATE=true. Redirects are never followed: a
 3xx is a failed attempt.
 """
 
