@@ -484,8 +484,9 @@ def send(settings: Settings, url: str, headers: dict[str, str], body: str) -> Ou
         cut.set()
         sock = conn.sock
         if sock is not None:
-            try:  # wakes the read or write blocked on it in the sending thread
-                sock.shutdown(socket.SHUT_RDWR)
+            try:  # wakes the read or write blocked on it in the sending thread; the plain
+                # socket's shutdown, as SSLSocket's would first unhook its TLS state under that read
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass
 
