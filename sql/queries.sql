@@ -1,10 +1,11 @@
 -- Every query Beyond runs, by name. Loaded by app/core/db.py into a dict; a test checks the names.
 -- Parameters are written :name (both engines; app/core/db.py rewrites them for MySQL).
 -- Macros filled per engine: {now} the database's current UTC time, {cutoff} now minus
--- :lease_seconds, {skip_locked} "FOR UPDATE SKIP LOCKED" on MySQL/MariaDB, nothing on SQLite
--- (SQLite serialises writers with BEGIN IMMEDIATE instead), {add_to_value_on_duplicate} the
--- end of an INSERT that adds to the existing row's `value` when the key exists (an upsert that
--- takes the row's write lock at once, so concurrent adders queue instead of deadlocking).
+-- :lease_seconds, {skip_locked} "FOR UPDATE SKIP LOCKED" and {for_update} "FOR UPDATE" on
+-- MySQL/MariaDB, nothing on SQLite (SQLite serialises writers with BEGIN IMMEDIATE instead),
+-- {add_to_value_on_duplicate} the end of an INSERT that adds to the existing row's `value` when
+-- the key exists (an upsert that takes the row's write lock at once, so concurrent adders queue
+-- instead of deadlocking).
 -- Times come from the database clock so workers on hosts with skewed clocks agree on leases.
 
 -- name: schema_version_get

@@ -228,7 +228,7 @@ class Settings:
         "Allow webhook URLs that resolve to loopback, private or link-local addresses (server-side request "
         "forgery: keep false unless every receiver is inside your own network)."))
     webhook_timeout_seconds: int = field(metadata=_key("10", _int(1),
-        "Seconds a webhook receiver gets to connect and to answer each read of one delivery attempt."))
+        "Seconds one webhook delivery attempt may take in all (connecting, sending, the whole answer)."))
     webhook_backoff_seconds: int = field(metadata=_key("5", _int(1),
         "Wait before the first retry of a failed webhook delivery; it doubles after each failure (at most 2 h)."))
     webhook_retry_hours: int = field(metadata=_key("24", _int(24),
