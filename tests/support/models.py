@@ -127,5 +127,8 @@ def partly_failing_pipeline(base: Path) -> Any:
     from sklearn.preprocessing import FunctionTransformer
 
     inner = joblib.load(base / MODEL_FILE)
-    check = FunctionTransformer(refuse_large_tumours).fit(np.zeros((1, 1)))  # stateless
+    import pandas as pd
+
+    names = list(inner.feature_names_in_)  # fitted as the pipeline would be: on the training columns
+    check = FunctionTransformer(refuse_large_tumours).fit(pd.DataFrame([[0.0] * len(names)], columns=names))
     return Pipeline([("check", check), ("model", inner)])

@@ -53,10 +53,18 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_specs"), notes={
+DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_specs", "runtime", "runtime_text"), notes={
     "sha256": {"pattern": "^[0-9a-f]{64}$"},
     "features": {"items": _ref("Feature")},
     "active": {"description": "Whether new uploads of this name use it now."},
+    "runtime": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {
+                    "library": {"type": "string"}, "library_version": {"type": ["string", "null"]},
+                    "estimator": {"type": "string"}, "format": {"type": ["string", "null"]},
+                    "flavor": {"type": ["string", "null"]}, "rows_from": {"type": "string"},
+                    "seconds": {"type": "number"}}}],
+                "description": "What runs the model, found when the deploy tried it on a few rows: library, "
+                               "library_version, estimator, format (or MLflow flavour), rows_from, seconds; "
+                               "null for a version deployed before deploys were tried."},
 })
 
 SCHEMAS: dict[str, Any] = {
