@@ -29,7 +29,7 @@ import pandas as pd
 from model.artifact import Model
 from model.inputs.reader import model_frame, read_chunks
 from model.inputs.scan import inspect_csv
-from model.loading import load_model, model_file_of
+from model.loading import model_file_of
 from model.messages import error_text, shorten
 from model.schema import MLMODEL_FILE, NUMERIC_TYPES, ModelError
 
@@ -177,14 +177,13 @@ def check_answer(model: Model, frame: pd.DataFrame) -> None:
                                   f"{', '.join(strangers)}", 300))
 
 
-def try_model(directory: Path, rows_csv: Path | None, work: Path,
+def try_model(model: Model, rows_csv: Path | None, work: Path,
               template: Callable[[dict[str, Any]], list[list[str]]], rows_from: str = "sample") -> dict[str, Any]:
-    """Load the model in `directory`, try it on rows and describe what runs it: {"runtime",
+    """Try a loaded model (`load_model`) on rows and describe what runs it: {"runtime",
     "rows_from"}.  The rows: its MLflow input example when it has one, else `rows_csv` (a
     sample, or our schema's template rows: `rows_from` says which), else ``template(model.schema)`` (header and rows
-    of text cells), written as CSVs in `work`.  TrialFailed (or ModelError, from loading) if
-    the model fails."""
-    model = load_model(directory)
+    of text cells), written as CSVs in `work`.  TrialFailed if the model fails."""
+    directory = model.path
     misfit = schema_misfit(model)
     if misfit:
         raise TrialFailed(f"schema.json does not fit the model: {misfit}")
@@ -196,9 +195,23 @@ def try_model(directory: Path, rows_csv: Path | None, work: Path,
         example.head(TRIAL_ROWS).to_csv(csv, index=False)
     elif csv is None:
         source, csv = "template", work / "template.csv"
-        pd.DataFrame(template(model.schema)[1:], columns=template(model.schema)[0]).to_csv(csv, index=False)
-    check_answer(model, example_frame(model, csv))
+        _write_template(template(model.schema), csv)
+    try:
+        frame = example_frame(model, csv)
+    except TrialFailed:
+        if source == "template":
+            raise
+        # A sample or example that does not fit the columns is not the model's failure (the
+        # deploy says what is wrong with a sample): the template rows are tried instead.
+        source, csv = "template", work / "template.csv"
+        _write_template(template(model.schema), csv)
+        frame = example_frame(model, csv)
+    check_answer(model, frame)
     return {"runtime": runtime, "rows_from": source}
+
+
+def _write_template(rows: list[list[str]], path: Path) -> None:
+    pd.DataFrame(rows[1:], columns=rows[0]).to_csv(path, index=False)
 
 
 def _mlflow_example(directory: Path) -> pd.DataFrame | None:
@@ -212,8 +225,9 @@ def _mlflow_example(directory: Path) -> pd.DataFrame | None:
     return example if isinstance(example, pd.DataFrame) else None
 
 
-def model_error_text(exc: BaseException) -> str:
-    """A loading failure as the deploy answer shows it."""
+def model_error_text(exc: BaseException, limit: int) -> str:
+    """A failure as the deploy answer shows it: ours (ModelError, TrialFailed) without their
+    class name, the model's own with it ("ValueError: ...")."""
     if isinstance(exc, ModelError | TrialFailed):
-        return shorten(error_text(exc).split(": ", 1)[-1], 400)
-    return error_text(exc, 400)
+        return error_text(exc, limit + 40).split(": ", 1)[-1][:limit]
+    return error_text(exc, limit)

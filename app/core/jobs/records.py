@@ -138,6 +138,7 @@ class Job:
             "progress": round(self.progress, 4),
             "attempts": self.attempts,
             "error": self.error_message,
+            "failed_by": self.failed_by,
             "archived": self.archived,
             "model": self.model_name,
             "model_version": self.model_version,

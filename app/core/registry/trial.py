@@ -30,9 +30,10 @@ from typing import Any
 from app.core.errors import InvalidRequest
 from app.core.registry.template import schema_rows
 from app.core.settings import Settings
+from model.loading import load_model
 from model.messages import shorten, without_paths
 from model.schema import MLMODEL_FILE, SCHEMA_FILE
-from model.trial import TRIAL_ROWS, TrialFailed, model_error_text, runtime_text, try_model
+from model.trial import TRIAL_ROWS, model_error_text, runtime_text, try_model
 
 ROOT = Path(__file__).resolve().parents[3]
 MESSAGE_CHARS = 400
@@ -110,6 +111,8 @@ def try_isolated(settings: Settings, source: Path, shown: str, sample: Path | No
         raise InvalidRequest(f"{shown} was refused: trying the model stopped the process that loaded it ({how}: "
                              f"{last}); it needed{memory} crashed the interpreter.")
     if not answer["ok"]:
+        if not answer["loaded"]:
+            raise InvalidRequest(f"{shown} is not a usable model: {answer['message']}")
         raise InvalidRequest(f"{shown} was refused: {answer['message']}")
     runtime: dict[str, Any] = answer["runtime"]
     runtime["rows_from"] = answer["rows_from"]
@@ -126,12 +129,15 @@ def main() -> None:
     directory = Path(request["directory"])
     rows = Path(request["rows_csv"]) if request["rows_csv"] else None
     try:
-        if rows is None and not (directory / MLMODEL_FILE).is_file():
-            raise TrialFailed("there are no rows to try it on")
-        answer = try_model(directory, rows, Path(request["work"]), schema_rows, request["rows_from"])
+        model = load_model(directory)
+    except Exception as exc:  # a corrupt joblib raises anything (EOFError, UnpicklingError...)
+        sys.stdout.write(json.dumps({"ok": False, "loaded": False, "message": model_error_text(exc, MESSAGE_CHARS)}))
+        return
+    try:
+        answer = try_model(model, rows, Path(request["work"]), schema_rows, request["rows_from"])
         answer.update(ok=True, text=runtime_text(answer["runtime"]))
     except Exception as exc:  # the model's failure, whatever it raises, is the answer
-        answer = {"ok": False, "message": shorten(model_error_text(exc), MESSAGE_CHARS)}
+        answer = {"ok": False, "loaded": True, "message": model_error_text(exc, MESSAGE_CHARS)}
     sys.stdout.write(json.dumps(answer))
 
 

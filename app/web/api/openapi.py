@@ -105,6 +105,9 @@ SCHEMAS: dict[str, Any] = {
             "progress": {"minimum": 0, "maximum": 1},
             "attempts": {"minimum": 0},
             "error": {"description": "Why the job ended in ERROR (or who CANCELLED it)."},
+            "failed_by": {"description": "ERROR: whose fault it was: model (it could not be loaded, or scored no "
+                                         "row: the file is not to blame), file (it does not fit the model) or "
+                                         "service; null otherwise."},
             "model": {"description": "The registered model the job was accepted for (null: a job from before the "
                                      "registry)."},
             "model_version": {"description": "Its version, fixed at upload: the job runs with it."},
