@@ -224,7 +224,8 @@ def prediction(
     ``output_file`` defaults to ``data/out/<input stem>.xlsx``; ``csv_file=True`` also writes
     ``<output stem>.csv`` (``False``/``None``: no CSV, or pass a path). ``progress(rows_done,
     rows_total)`` is called after each chunk; an exception it raises aborts the run and no
-    output file is left behind. Raises ``InvalidInput`` when the CSV does not fit the model.
+    output file is left behind. Raises ``InvalidInput`` when the CSV does not fit the model,
+    ``ModelFailed`` when the model scored none of the rows it was given (see `score_rows`).
     ``probability_columns="all"`` adds, for a classifier, one ``probability_<class>`` column
     per class after ``probability`` (the setting PROBABILITY_COLUMNS). ``model_name`` and
     ``model_sha256`` (the registry's name and artifact hash) are shown on the summary sheet.
