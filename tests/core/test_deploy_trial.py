@@ -142,3 +142,15 @@ def test_a_model_that_crashes_the_interpreter_is_refused_and_the_server_keeps_se
     good = run_cli(config, "-m", "app", "deploy-model", str(model_dir), "--name", "good", "--activate")
     assert good.returncode == 0, good.stderr
     assert f"runs with {RUNS_WITH}" in good.stdout
+
+
+@pytest.mark.slow
+def test_a_model_that_hangs_is_stopped_and_refused(make_settings, db, model_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.models import make_model_dir
+
+    hanging = make_model_dir(model_dir, tmp_path / "hangs", seconds_per_row=600)  # 2 rows: 20 minutes
+    settings = make_settings(MODEL_TRIAL_SECONDS="8")
+    registry = Registry(db, settings)
+    with pytest.raises(InvalidRequest, match="took more than 8 seconds \\(MODEL_TRIAL_SECONDS\\)"):
+        registry.deploy(hanging, "hangs", version="v1")
+    assert registry.list() == []
