@@ -110,8 +110,11 @@ def test_the_deploy_answer_says_what_runs_the_model(  # type: ignore[no-untyped-
         done = boss.post("/models/deploy", data={"csrf_token": csrf, "name": "good", "version": "v2"},
                          files={"archive": ("good.zip", data, "application/zip")}, follow_redirects=False)
         assert done.status_code == 303
-        [flash] = flashes_of(boss.get("/models").text)
+        page = boss.get("/models").text
+        [flash] = flashes_of(page)
         assert flash.endswith(f"It runs with {RUNS_WITH}.")
+        # Each version in the list says what runs it.
+        assert page.count(f'<span class="muted small" data-field="runtime">runs with {RUNS_WITH}</span>') == 2
 
 
 @pytest.mark.slow
