@@ -149,6 +149,8 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
         return 2
     state = "active" if record.active else f"not active; `python -m app activate-model {record.name} {record.version}`"
     print(f"deployed model {record.name} version {record.version} (sha256 {record.sha256[:12]}, {state})")
+    if record.runtime_text:
+        print(f"runs with {record.runtime_text}")
     return 0
 
 

@@ -50,6 +50,7 @@ import orjson
 import pandas as pd
 
 from model.artifact import Model
+from model.messages import ERROR_CHARS, error_text
 from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, counts_upto, datetime_seconds
 from model.results.cells import SparseTexts
 from model.schema import BOOLEAN, CATEGORY, DATETIME, FeatureSpec
@@ -583,8 +584,7 @@ def predict_rows(model: Model, frame: pd.DataFrame) -> tuple[
         return np.ones(len(frame), dtype=bool), np.asarray(labels), best, per_class, {}
     except Exception as exc:  # any model failure is one row's (or more) problem
         if len(frame) == 1:
-            text = f"{type(exc).__name__}: {exc}"
-            return np.zeros(1, dtype=bool), np.asarray([]), None, None, {0: text[:200]}
+            return np.zeros(1, dtype=bool), np.asarray([]), None, None, {0: error_text(exc, ERROR_CHARS)}
     half = len(frame) // 2
     parts = [predict_rows(model, frame.iloc[:half]), predict_rows(model, frame.iloc[half:])]
     ok = np.concatenate([p[0] for p in parts])

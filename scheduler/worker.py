@@ -29,13 +29,13 @@ from app.core.jobs.files import stored_path
 from app.core.jobs.inputs import FILE_CHANGED, UploadInputs
 from app.core.jobs.quality import QualityReports
 from app.core.jobs.queue import Jobs, worker_identity
-from app.core.jobs.records import Claim, Job, Status
+from app.core.jobs.records import FILE_UNFIT, MODEL_FAILED, MODEL_UNAVAILABLE, Claim, Job, Status
 from app.core.logfmt import log_event, logfmt
 from app.core.registry.models import ModelRecord, Registry
 from app.core.settings import Settings
 from model.artifact import Model
 from model.inputs.report import CsvReport
-from model.predictions import InvalidInput, prediction
+from model.predictions import InvalidInput, ModelFailed, prediction
 from model.schema import ModelError
 from scheduler.deliveries import DeliveryThread
 
@@ -409,11 +409,15 @@ class Worker:
             except ShutdownRequested:
                 outcome = "released"
             except InvalidInput as exc:
-                outcome, message = "error", f"The file does not fit the model: {exc}"
+                outcome, message = "error", f"{FILE_UNFIT}{exc}"
+            except ModelFailed as exc:
+                outcome, message = "error", f"{MODEL_FAILED}{exc}"
+                log_event(log, "job.model_failed", logging.ERROR, job=job.id, worker=self.worker_id,
+                          model=job.model_name, version=job.model_version, error=exc)
             except FileNotFoundError:
                 outcome, message = "error", "The uploaded file is missing from storage; upload it again."
             except ModelError as exc:
-                outcome, message = "error", f"The model could not be loaded: {exc}"
+                outcome, message = "error", f"{MODEL_UNAVAILABLE}{exc}"
                 log_event(log, "job.model_unavailable", logging.ERROR, job=job.id, worker=self.worker_id,
                           model=job.model_name, version=job.model_version, error=exc)
             except MemoryError:

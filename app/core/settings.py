@@ -187,6 +187,11 @@ class Settings:
     conversion_memory_mb: int = field(metadata=_key("4096", _int(0),
         "Memory (address space, MB) of the child process that converts one workbook or Parquet upload; a file "
         "that needs more is refused (422) naming it. 0: no limit."))
+    model_trial_seconds: int = field(metadata=_key("120", _int(1),
+        "Seconds a deploy may take to load the model and predict a few rows in a child process before the "
+        "version is registered; a model that takes longer is refused."))
+    model_trial_memory_mb: int = field(metadata=_key("4096", _int(0),
+        "Memory (address space, MB) of that child process; a model that needs more is refused. 0: no limit."))
     model_upload_limit: int = field(metadata=_key("500M", _size,
         "Largest model .zip an administrator may upload on the Models page or POST /api/models."))
     model_unpacked_limit: int = field(metadata=_key("2G", _size,

@@ -372,6 +372,8 @@ def event_body(event: str, job: Job, extra: dict[str, Any] | None = None) -> dic
                                       "duration_seconds")},
         "links": job_links(job),
     }
+    if job.failed_by:  # job.failed: whose fault ("model", "file", "service"), so a program can tell
+        data["failed_by"] = job.failed_by
     if extra:
         data.update(extra)
     when = job.date_result or datetime.now(UTC)

@@ -15,12 +15,14 @@ import io
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.core.registry.models import ModelRecord
 from model.inputs.conversions import INTEGER_LIMIT, MISSING_WORDS
 from model.results.cells import needs_guard
 from model.schema import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, FeatureSpec
+
+if TYPE_CHECKING:  # the registry tries a model on these rows before it has a record (trial.py)
+    from app.core.registry.models import ModelRecord
 
 EXAMPLE_DATES = (datetime(2024, 1, 15, 9, 30, 0), datetime(2024, 6, 28, 17, 45, 30))
 EXAMPLE_TEXTS = ("example text", "another example")
@@ -76,9 +78,15 @@ def example_values(spec: FeatureSpec, entry: Mapping[str, Any]) -> tuple[str, st
 
 def template_rows(record: ModelRecord) -> list[list[str]]:
     """The header and the two example rows."""
-    entries = record.schema["features"]
-    cells = [example_values(spec, entry) for spec, entry in zip(record.feature_specs, entries, strict=True)]
-    return [record.features, [c[0] for c in cells], [c[1] for c in cells]]
+    return schema_rows(record.schema)
+
+
+def schema_rows(schema: Mapping[str, Any]) -> list[list[str]]:
+    """`template_rows` from a model's schema (the features with their statistics)."""
+    entries = schema["features"]
+    specs = [FeatureSpec.from_schema(entry) for entry in entries]
+    cells = [example_values(spec, entry) for spec, entry in zip(specs, entries, strict=True)]
+    return [[s.name for s in specs], [c[0] for c in cells], [c[1] for c in cells]]
 
 
 def template_csv(record: ModelRecord) -> bytes:

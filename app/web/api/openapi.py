@@ -53,10 +53,18 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_specs"), notes={
+DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_specs", "runtime", "runtime_text"), notes={
     "sha256": {"pattern": "^[0-9a-f]{64}$"},
     "features": {"items": _ref("Feature")},
     "active": {"description": "Whether new uploads of this name use it now."},
+    "runtime": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {
+                    "library": {"type": "string"}, "library_version": {"type": ["string", "null"]},
+                    "estimator": {"type": "string"}, "format": {"type": ["string", "null"]},
+                    "flavor": {"type": ["string", "null"]}, "rows_from": {"type": "string"},
+                    "seconds": {"type": "number"}}}],
+                "description": "What runs the model, found when the deploy tried it on a few rows: library, "
+                               "library_version, estimator, format (or MLflow flavour), rows_from, seconds; "
+                               "null for a version deployed before deploys were tried."},
 })
 
 SCHEMAS: dict[str, Any] = {
@@ -97,6 +105,9 @@ SCHEMAS: dict[str, Any] = {
             "progress": {"minimum": 0, "maximum": 1},
             "attempts": {"minimum": 0},
             "error": {"description": "Why the job ended in ERROR (or who CANCELLED it)."},
+            "failed_by": {"description": "ERROR: whose fault it was: model (it could not be loaded, or scored no "
+                                         "row: the file is not to blame), file (it does not fit the model) or "
+                                         "service; null otherwise."},
             "model": {"description": "The registered model the job was accepted for (null: a job from before the "
                                      "registry)."},
             "model_version": {"description": "Its version, fixed at upload: the job runs with it."},
