@@ -24,9 +24,16 @@ SPACED_FORMULAS = [
     " =1+1", "   =HYPERLINK(\"http://evil.example\",\"x\")", " +1+1", " -1+1", " @SUM(1)", " -x",
     "\t=1+1", "\t @SUM(1)", "\u00a0=1+1", "\u3000=1+1", "\n=1+1", " \t =1+1", " -2+3", " =",
 ]
-FORMULAS = ["=1+1", "+1", "@SUM(1)", "-x", "\tx", "\rx", "-", "--1", "-2 ", "\t-2", *SPACED_FORMULAS]
+# Invisible characters before the formula: the BOM (alone, with spaces after it, twice), the
+# zero-width space, the word joiner, a bidi mark, a soft hyphen.  They show nothing, and a
+# program that drops them (as most do with a BOM) leaves the formula.
+INVISIBLE_FORMULAS = ["\ufeff=1+1", "\ufeff  =1+1", "\ufeff\ufeff@SUM(1)", " \ufeff=1+1", "\u200b=1+1",
+                      "\u200b +1+1", "\u2060=1+1", "\u200e-x", "\u00ad=1+1", "\ufeff\t=1"]
+FORMULAS = ["=1+1", "+1", "@SUM(1)", "-x", "\tx", "\rx", "-", "--1", "-2 ", "\t-2", *SPACED_FORMULAS,
+            *INVISIBLE_FORMULAS]
 # Numbers (also after spaces) and harmless text pass through unchanged.
-UNCHANGED = ["-1.5", " -2", "  -1e3", " 1", "-0", "a=b", " a", "'=1+1", " ", "plain"]
+UNCHANGED = ["-1.5", " -2", "  -1e3", " 1", "-0", "a=b", " a", "'=1+1", " ", "plain", "\ufeffplain",
+             "\u200bx=1", "\ufeff-1.5"]
 LIBREOFFICE = NEEDS_LIBREOFFICE
 
 
@@ -70,6 +77,21 @@ def test_the_batch_text_path_sees_a_spaced_formula_among_plain_text(tmp_path: Pa
         w.write_chunk([values])
     got = [c.value for c in openpyxl.load_workbook(path).active["A"][1:]]
     assert got == [*ids[:150], "' =1+1", *ids[150:]]
+
+
+@pytest.mark.parametrize("text", INVISIBLE_FORMULAS)
+def test_the_batch_paths_see_an_invisible_prefixed_formula_among_plain_text(tmp_path: Path, text: str) -> None:
+    """Both result writers screen a column at once before going value by value: a formula
+    behind a BOM or a zero-width space among 300 plain ids must reach the per-value guard."""
+    ids = [f"id{i}" for i in range(300)]
+    values = [*ids[:150], text, *ids[150:]]
+    assert xlsx._plain_text_tails(values, "") is None
+    path = tmp_path / "b.xlsx"
+    with StreamingXlsxWriter(path, ["note"]) as w:
+        w.write_chunk([values])
+    got = [c.value for c in openpyxl.load_workbook(path).active["A"][1:]]
+    assert got == [*ids[:150], "'" + text, *ids[150:]]
+    assert files.csv_texts(values) == [*ids[:150], "'" + text, *ids[150:]]
 
 
 def test_the_csv_batch_path_sees_a_spaced_formula_among_plain_text() -> None:
