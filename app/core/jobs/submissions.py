@@ -58,9 +58,19 @@ class Upload:
         self.path.unlink(missing_ok=True)
 
 
-def too_large(limit: int) -> TooLarge:
-    return TooLarge(f"The file is larger than the upload limit of {human_size(limit)}.",
-                    extra={"limit_bytes": limit})
+def too_large(limit: int, size: int | None = None, data: bool = True) -> TooLarge:
+    """TooLarge for an upload over ``limit``; ``size``: the file's size when known (the
+    request's Content-Length: the file and a little form overhead); ``data``: a data file (not
+    a model archive), for which the message says how to make it fit."""
+    shown = f" (about {human_size(size)})" if size is not None else ""
+    message = f"The file{shown} is larger than the upload limit of {human_size(limit)}."
+    if data:
+        message += (" Compress it (a .csv.gz, or a .zip holding the one CSV: a CSV shrinks about "
+                    "5 to 10 times), save it as Parquet, or split it into files under the limit.")
+    extra: dict[str, object] = {"limit_bytes": limit}
+    if size is not None:
+        extra["size_bytes"] = size
+    return TooLarge(message, extra=extra)
 
 
 def model_unavailable(exc: ModelError) -> Unavailable:
@@ -284,7 +294,7 @@ def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, mod
     settings.input_dir.mkdir(parents=True, exist_ok=True)
     size = source.stat().st_size
     if size > settings.upload_limit:
-        raise too_large(settings.upload_limit)
+        raise too_large(settings.upload_limit, size)
     part = new_part_path(settings.input_dir, uuid.uuid4().hex)
     shutil.copyfile(source, part)
     fields = {MODEL_FIELD: model} if model else {}
