@@ -138,7 +138,8 @@ def _quality_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     header = ["feature", "type", "status", "missing rate", "training missing rate", "outside training range",
               "unseen categories", "PSI", "reasons"]
     rows: list[list[Any]] = [
-        [f["name"], f["type"], f["status"], f["missing_rate"], f.get("training_missing_rate"), f["out_of_range"],
+        [f["name"], f["type"], f["status"], f["missing_rate"] if f.get("sent", True) else None,
+         f.get("training_missing_rate"), f["out_of_range"],
          f["unseen"], f["psi"], "; ".join(f["reasons"])]
         for f in report["features"]
     ]

@@ -141,6 +141,8 @@ SCHEMAS: dict[str, Any] = {
             "type": {"type": "string", "enum": list(FEATURE_TYPES)},
             "missing_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "training_missing_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "sent": {"type": "boolean", "description": "false: an optional feature the file has no column "
+                                                       "for (reported, never drift); absent otherwise."},
             "out_of_range": {"type": "integer", "minimum": 0,
                              "description": "Values outside the training [min, max]."},
             "unseen": {"type": "integer", "minimum": 0, "description": "Category values not seen in training."},
