@@ -400,3 +400,39 @@ def test_an_absent_optional_column_is_reported_not_sent_never_drift(tmp_path: Pa
     train.assign(discount=np.nan).to_csv(tmp_path / "empty.csv", index=False)
     empty = run(tmp_path / "empty.csv", tmp_path / "empty.xlsx", directory)
     assert empty["status"] == "alert" and "discount: missing 100% (training 0%)" in empty["reason"]
+
+
+# -- the Models page's template CSV ---------------------------------------------------------------
+def test_the_template_csv_uploads_with_quality_ok(tmp_path: Path) -> None:
+    """The template's examples stay within the training range: a minimum of 0.06251 is not
+    rounded to 0.0625 (below it, "outside training range" in half the rows: alert), integers
+    stay whole, dates are read back inside the range, categories are training ones."""
+    from app.core.registry.models import ModelRecord
+    from app.core.registry.template import template_csv, template_rows
+    from tests.model.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
+
+    train = churn_frame(600, seed=1)
+    rng = np.random.default_rng(4)
+    train["charges"] = rng.uniform(0.06251, 0.0626, len(train)).round(7)
+    train.loc[7, "charges"] = 0.06251  # the minimum, 5 decimals
+    train["seats"] = rng.integers(3, 5, len(train))
+    train["signup"] = train["signup"] + pd.Timedelta(hours=12, minutes=30)  # not at midnight
+    X = train[FEATURES]
+    pipeline = churn_pipeline().fit(X, np.where(X["plan"].eq("gold"), "stays", "churns"))
+    directory = save_model(pipeline, build_schema(pipeline, X, "churn-1", optional=["discount"]), tmp_path / "m")
+    model = load_model(directory)
+    record = ModelRecord(1, "churn", "churn-1", "0" * 64, model.schema, None, None, True)
+
+    header, *rows = template_rows(record)
+    assert header == FEATURES
+    for row in rows:
+        cells = dict(zip(header, row, strict=True))
+        assert 0.06251 <= float(cells["charges"]) <= float(X["charges"].max()), cells["charges"]
+        assert cells["seats"] in ("3", "4")
+        assert cells["plan"] in set(X["plan"])
+    source = tmp_path / "churn-template.csv"
+    source.write_bytes(template_csv(record))
+    report = run(source, tmp_path / "out.xlsx", directory)
+    assert report["status"] == "ok", report["reason"]
+    assert report["rows"] == 2 and report["rows_flagged"] == 0
+    assert all(f["out_of_range"] == 0 and f["unseen"] == 0 for f in report["features"])
