@@ -52,6 +52,7 @@ import orjson
 import pandas as pd
 
 from model.artifact import Model
+from model.inputs.reader import BadRow
 from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, counts_upto, datetime_seconds
 from model.results.cells import SparseTexts
 from model.schema import BOOLEAN, CATEGORY, DATETIME, FeatureSpec
@@ -309,7 +310,7 @@ class QualityCheck:
 
     # -- one chunk ------------------------------------------------------------------------------
     def check(self, X: np.ndarray, frame: pd.DataFrame | None,
-              bad: dict[int, tuple[str, frozenset[str]]] | None = None) -> ChunkCheck:
+              bad: Mapping[int, BadRow] | None = None) -> ChunkCheck:
         """Counts a chunk (X: its number/integer features; frame: the model's input, needed
         when the model has features of other types) and finds its flagged rows.  bad: rows
         with cells that do not fit their type ({row: (status text, features at fault)}, their
