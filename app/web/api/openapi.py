@@ -378,7 +378,8 @@ def _error(description: str) -> dict[str, Any]:
 SCHEMAS["UploadInput"] = record_schema(
     UploadInput, hidden=("job_id", "owner_id", "path_original"), renamed={"input_format": "format"}, notes={
         "sha256": {"pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the uploaded bytes."},
-        "format": {"enum": ["csv", "xlsx", "xlsm", "ods", "parquet"]},
+        "format": {"enum": ["csv", "xlsx", "xlsm", "ods", "parquet", "gzip", "zip"],
+                   "description": "gzip, zip: a compressed CSV (.csv.gz, or a .zip holding one CSV)."},
         "delimiter": {"enum": [",", ";", "\t"], "description": "The CSV convention the result CSV follows (dialect=excel)."},
         "decimal_mark": {"enum": [".", ","]},
         "encoding": {"enum": ["utf-8-sig", "cp1252", "latin-1"]},
