@@ -371,6 +371,7 @@ def test_the_upload_limit_for_archives_is_model_upload_limit(make_settings, db, 
     with TestClient(create_app(small, db)) as client:
         response = api_deploy(client, bearer(admin), data, name="churn")
     assert_json_error(response, 413, "larger than the upload limit")
+    assert ".csv.gz" not in response.text  # the advice for data files is not for a model archive
 
 
 # -- a header that fits another model ------------------------------------------------------------
