@@ -32,7 +32,8 @@ _LEADING_BLANKS = re.compile("[\\s" + INVISIBLE + "]*")
 # Finds a value that may need guard_text in values joined by NUL, the first one being preceded
 # by a NUL too (a superset of needs_guard: the same leading blanks), so a column without one
 # costs one C-level search: see maybe_formula.
-_FORMULA_AFTER_NUL = re.compile("\x00[\\s" + INVISIBLE + "]*[" + re.escape("".join(FORMULA_START)) + "]")
+_FORMULA_AFTER_NUL = re.compile("\x00\\s*[" + re.escape("".join(FORMULA_START)) + "]")
+_FORMULA_AFTER_NUL_INVISIBLE = re.compile("\x00[\\s" + INVISIBLE + "]*[" + re.escape("".join(FORMULA_START)) + "]")
 
 
 def is_blank_lead(c: str) -> bool:
@@ -46,7 +47,10 @@ def maybe_formula(joined: str) -> bool:
     a literal NUL, so the regex engine jumps from NUL to NUL instead of trying an alternation
     ("at the start or after a NUL") at every character: 6 to 15 times faster on ids and
     row_status texts."""
-    return _FORMULA_AFTER_NUL.search("\x00" + joined) is not None
+    # INVISIBLE is not ASCII, and str.isascii() is O(1): an ASCII column (ids, most texts)
+    # keeps the plain pattern, which its narrower class makes about 30% faster.
+    pattern = _FORMULA_AFTER_NUL if joined.isascii() else _FORMULA_AFTER_NUL_INVISIBLE
+    return pattern.search("\x00" + joined) is not None
 
 
 def needs_guard(s: str) -> bool:
@@ -58,8 +62,10 @@ def needs_guard(s: str) -> bool:
         return not is_plain_number(s)
     if not s or not is_blank_lead(s[0]):
         return False
-    match = _LEADING_BLANKS.match(s)
-    head = s[match.end():] if match else s
+    head = s.lstrip()
+    if head and head[0] in INVISIBLE:  # rare: the slower pattern only then
+        match = _LEADING_BLANKS.match(s)
+        head = s[match.end():] if match else s
     return head.startswith(FORMULA_START) and not is_plain_number(head)
 
 

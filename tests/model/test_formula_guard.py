@@ -206,3 +206,23 @@ def test_maybe_formula_finds_every_column_with_a_value_that_may_need_the_guard()
             assert maybe_formula(joined), values
     for text in FORMULAS:
         assert maybe_formula("ok\x00" + text) and maybe_formula(text)
+
+
+def test_maybe_formula_sees_formulas_behind_invisible_characters_on_random_columns() -> None:
+    """The column screen with invisible characters among the blanks (the non-ASCII pattern):
+    never lets a value that needs_guard through, checked per value on random columns."""
+    import random
+
+    from model.results.cells import INVISIBLE, maybe_formula
+
+    rng = random.Random(5)
+    alphabet = ["a", "1", " ", "\t", "=", "+", "-", "@", "\ufeff", "\u200b", "\u2060", "\u00a0", "x"]
+    for _ in range(20_000):
+        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(1, 4))]
+        joined = "\x00".join(values)
+        blanks = [len(v) - len(v.lstrip("".join(c for c in alphabet if c.isspace()) + INVISIBLE)) for v in values]
+        leads = [(v[:n], v[n:n + 1]) for v, n in zip(values, blanks)]
+        expected = any("\t" in lead or (first and first in FORMULA_START) for lead, first in leads)
+        assert maybe_formula(joined) == expected, values
+        if any(needs_guard(v) for v in values):
+            assert maybe_formula(joined), values
