@@ -5,7 +5,8 @@ twin) before reading the next, so memory stays flat whatever the file size. The 
 column per feature with the dtype it was trained with (``inputs.conversions.model_values``). The
 workbook holds every input column in order, then ``prediction`` (and, for classifiers,
 ``probability``: that of the predicted class): number and integer features as the numbers the
-model saw (integers without a fraction), features of the other types (boolean, category,
+model saw (integers without a fraction; a cell it could not take, "abc", as the user sent it,
+not empty), features of the other types (boolean, category,
 datetime, text) as text cells holding what the user wrote, other columns as their text
 (numbers where they are plain numbers); formula-like text is guarded by
 ``results.cells.guard_text``; then a "summary" sheet. The CSV twin holds the same rows and
@@ -44,7 +45,7 @@ from model.loading import load_model
 from model.messages import ERROR_CHARS, error_text
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
 from model.results.cells import SparseTexts, number_json
-from model.results.files import Block, ResultFiles, ResultWriter, csv_texts, layout
+from model.results.files import Block, ResultFiles, ResultWriter, Segment, csv_texts, layout, sent_texts
 from model.results.process import ResultFilesProcess
 from model.schema import INTEGER, NUMBER, NUMERIC_TYPES
 
@@ -176,12 +177,26 @@ def _spread(n: int, scored: np.ndarray, labels: np.ndarray, probability: np.ndar
     return full, best, every
 
 
+def _sent(segments: list[Segment], cells: dict[int, dict[int, str]], X: np.ndarray, start: int,
+          stop: int) -> dict[int, list[list[str]]]:
+    """Block.sent for the rows start:stop: the number segments holding a cell sent as
+    something the model could not take, as texts (`sent_texts`)."""
+    out: dict[int, list[list[str]]] = {}
+    for k, (kind, what) in enumerate(segments):
+        columns = [what] if kind == "i" else what if kind == "x" else []
+        here = {c: {r - start: t for r, t in cells.get(c, {}).items() if start <= r < stop} for c in columns}
+        if any(here.values()):
+            out[k] = [sent_texts(X[start:stop, c], kind == "i", here[c]) for c in columns]
+    return out
+
+
 def _quality_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """The "quality" sheet: one row per feature, then the predictions and the job."""
     header = ["feature", "type", "status", "missing rate", "training missing rate", "outside training range",
               "unseen categories", "PSI", "reasons"]
     rows: list[list[Any]] = [
-        [f["name"], f["type"], f["status"], f["missing_rate"], f.get("training_missing_rate"), f["out_of_range"],
+        [f["name"], f["type"], f["status"], f["missing_rate"] if f.get("sent", True) else None,
+         f.get("training_missing_rate"), f["out_of_range"],
          f["unseen"], f["psi"], "; ".join(f["reasons"])]
         for f in report["features"]
     ]
@@ -292,6 +307,7 @@ def prediction(
     header = list(report.header) + out_columns
     n_in = len(report.header)
     feature_of = {report.feature_columns[f]: k for k, f in enumerate(features)}  # column -> X column
+    x_at = {f: k for k, f in enumerate(features)}
     class_counts: Counter[str] = Counter()
     rows_done = 0
     tried = scored = 0  # rows given to the model, rows it scored
@@ -370,15 +386,23 @@ def prediction(
                     csv_label = dict(zip(label_text, csv_texts(list(label_text.values()))))
                     csv_labels = list(map(csv_label.__getitem__, label_values))
                 clock.lap("predict")  # the prediction columns, as the files take them
+                # Number cells the model could not take ("abc", "3.5" in an integer column) are
+                # NaN in X; the files write them back as sent, so no input cell comes back empty.
+                sent_cells: dict[int, dict[int, str]] = {}  # X column -> {row: the cell as sent}
+                for i, row in (bad or {}).items():
+                    for name, text in row.cells.items():
+                        if name in x_at:
+                            sent_cells.setdefault(x_at[name], {})[i] = text
                 for start in range(0, len(X), files.block_rows):
                     rows = slice(start, start + files.block_rows)
+                    stop = min(len(X), start + files.block_rows)
                     # A run of number features is formatted here, once, for both files.
                     block = Block(
                         [number_json(X[rows][:, run]) for run in runs],
                         {k: X[rows, what] if kind == "i" else texts[what][rows]
                          for k, (kind, what) in enumerate(segments) if kind != "x"},
                         [c[rows] for c in outputs], None if csv_labels is None else csv_labels[rows],
-                        min(len(X), start + files.block_rows) - start)
+                        stop - start, _sent(segments, sent_cells, X, start, stop) if sent_cells else {})
                     clock.lap("numbers")
                     files.write(block)
                     clock.lap("handoff")

@@ -40,8 +40,11 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise InvalidRequest(f"Send the file as multipart/form-data in a field named '{field_name}'.")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MAX_FIELDS_BYTES + 64 * 1024:
-        raise too_large(limit)
+    body_size = int(declared) if declared and declared.isdigit() else None
+    data_file = field_name == "file"  # not a model archive: the 413 says how to make it fit
+
+    if body_size is not None and body_size > limit + MAX_FIELDS_BYTES + 64 * 1024:
+        raise too_large(limit, body_size, data_file)
 
     settings.input_dir.mkdir(parents=True, exist_ok=True)
     part_path = new_part_path(settings.input_dir, uuid.uuid4().hex)
@@ -91,7 +94,7 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
         if state["filename"] is not None and state["name"] == field_name:
             out["size"] += end - start
             if out["size"] > limit:
-                raise too_large(limit)
+                raise too_large(limit, body_size, data_file)
             out["handle"].write(data[start:end])
         elif state["filename"] is None:
             state["buf"] += data[start:end]

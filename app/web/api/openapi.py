@@ -152,6 +152,8 @@ SCHEMAS: dict[str, Any] = {
             "type": {"type": "string", "enum": list(FEATURE_TYPES)},
             "missing_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "training_missing_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "sent": {"type": "boolean", "description": "false: an optional feature the file has no column "
+                                                       "for (reported, never drift); absent otherwise."},
             "out_of_range": {"type": "integer", "minimum": 0,
                              "description": "Values outside the training [min, max]."},
             "unseen": {"type": "integer", "minimum": 0, "description": "Category values not seen in training."},
@@ -387,7 +389,8 @@ def _error(description: str) -> dict[str, Any]:
 SCHEMAS["UploadInput"] = record_schema(
     UploadInput, hidden=("job_id", "owner_id", "path_original"), renamed={"input_format": "format"}, notes={
         "sha256": {"pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the uploaded bytes."},
-        "format": {"enum": ["csv", "xlsx", "xlsm", "ods", "parquet"]},
+        "format": {"enum": ["csv", "xlsx", "xlsm", "ods", "parquet", "gzip", "zip"],
+                   "description": "gzip, zip: a compressed CSV (.csv.gz, or a .zip holding one CSV)."},
         "delimiter": {"enum": [",", ";", "\t"], "description": "The CSV convention the result CSV follows (dialect=excel)."},
         "decimal_mark": {"enum": [".", ","]},
         "encoding": {"enum": ["utf-8-sig", "cp1252", "latin-1"]},

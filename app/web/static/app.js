@@ -224,7 +224,8 @@
         if (limit && file.size > limit) {
           // Said now instead of sending megabytes the server refuses (it answers 413 too).
           item.querySelector(".upload-state").textContent = "“" + file.name + "” is " + formatSize(file.size) +
-            ", more than the upload limit of " + form.getAttribute("data-limit-text") + ".";
+            ", more than the upload limit of " + form.getAttribute("data-limit-text") +
+            ". Compress it (.csv.gz, or a .zip holding the one CSV), save it as Parquet, or split it.";
           item.classList.add("rejected");
           results.push({rejected: true});
           return next(i + 1);
