@@ -199,6 +199,11 @@ def jobs_page(request: Request, user: User, form: FormData | None) -> Response:
 
 
 # -- upload --------------------------------------------------------------------------------------
+async def upload_form(request: Request) -> Response:
+    """GET /jobs/upload (a bookmarked or reloaded form address): the form is on the panel."""
+    return see_other("/jobs")
+
+
 async def upload(request: Request) -> Response:
     """Stream the file to disk (413 over the limit), check the CSRF token that came with it,
     then validate; a rejected file re-renders the panel with its problems."""
