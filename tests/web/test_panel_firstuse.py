@@ -41,7 +41,7 @@ def test_get_of_the_upload_address_leads_to_the_upload_form(as_alice) -> None:  
     assert answer.status_code == 303 and answer.headers["location"] == "/jobs"
     assert 'id="upload-form"' in client.get("/jobs/upload").text
     signed_out = TestClient(client.app).get("/jobs/upload", follow_redirects=False)
-    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/jobs")
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
 
 
 def test_a_new_token_is_shown_once_and_a_reload_creates_no_second(as_alice, db, alice) -> None:  # type: ignore[no-untyped-def]

@@ -196,7 +196,8 @@ def jobs_page(request: Request, user: User, form: FormData | None) -> Response:
 
 
 # -- upload --------------------------------------------------------------------------------------
-async def upload_form(request: Request) -> Response:
+@page
+def upload_form(request: Request, user: User, form: FormData | None) -> Response:
     """GET /jobs/upload (a bookmarked or reloaded form address): the form is on the panel."""
     return see_other("/jobs")
 
