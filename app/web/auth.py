@@ -74,6 +74,8 @@ def api_user(request: Request) -> User:
     user = None
     if not header and request.headers.get(CSRF_HEADER):
         user = session_user(request)
+        if user is not None and user.must_change_password:
+            user = None  # the panel lets them reach only /account until they choose a password
         if user is not None:
             check_csrf(request, None)  # 403 when the header is not this session's token
     if scheme.lower() == "bearer" and value.strip():

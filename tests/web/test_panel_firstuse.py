@@ -145,3 +145,18 @@ def test_setup_banner_points_to_where_your_own_password_is_changed(make_config, 
         assert Users(db).authenticate("admin", "admins-own-pw-1") is not None
     finally:
         db.close()
+
+
+def test_the_session_does_not_reach_the_api_before_an_imposed_password_is_replaced(app, boss, users) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = boss
+    client.post("/admin/users", data={"csrf_token": csrf, "username": "dora", "password": "given-password-1"})
+    dora = TestClient(app)
+    token = csrf_of(dora.get("/login").text)
+    signed = dora.post("/login", data={"username": "dora", "password": "given-password-1", "csrf_token": token})
+    assert signed.url.path == "/account"
+    dora_csrf = csrf_of(signed.text)
+    assert dora.get("/api/jobs", headers={"X-CSRF-Token": dora_csrf}).status_code == 401
+    dora.post("/account", data={"csrf_token": dora_csrf, "action": "password", "current_password": "given-password-1",
+                                "new_password": "doras-own-pw-1", "repeat_password": "doras-own-pw-1"})
+    fresh = csrf_of(dora.get("/jobs").text)  # the change started a new session
+    assert dora.get("/api/jobs", headers={"X-CSRF-Token": fresh}).status_code == 200
