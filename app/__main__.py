@@ -212,7 +212,9 @@ def cmd_setup(args: argparse.Namespace) -> int:
         users.create("admin", password, is_admin=True, actor=cli_actor())
         print("=" * 60)
         print("  created user 'admin' with password:", password)
-        print("  (shown once; change it on the Users page)")
+        # Your own password is changed on your account page (the Users page sets other people's).
+        print("  (shown once; after signing in, change it under Change password on your")
+        print("   account page, /account#password: click your name at the top right)")
         print("=" * 60)
     return 0
 

@@ -306,6 +306,11 @@ class Database(ABC):
         return current
 
 
+def sqlite_lower(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
+    """lower() for SQLite connections: Unicode lower case, as MariaDB's LOWER()."""
+    return value.lower() if isinstance(value, str) else value
+
+
 class SQLiteDatabase(Database):
     engine = "sqlite"
     macros: ClassVar[dict[str, str]] = {
@@ -327,6 +332,10 @@ class SQLiteDatabase(Database):
         # claimers serialise instead of deadlocking on a lock upgrade).
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        # SQLite's own lower() changes A-Z only; user names may hold any letter (is_username in
+        # app/core/accounts/users.py), and their key column is lower(username) (migration 004),
+        # which must equal Python's str.lower() as MariaDB's LOWER() does: 'LUCÍA' is 'lucía'.
+        conn.create_function("lower", 1, sqlite_lower, deterministic=True)
         # Switching a fresh file to WAL needs an exclusive lock and SQLite reports "locked"
         # at once, without its busy handler, when another process is doing the same: retry.
         for attempt in range(100):
