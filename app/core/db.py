@@ -312,6 +312,8 @@ class SQLiteDatabase(Database):
         "now": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         "cutoff": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || :lease_seconds || ' seconds')",
         "skip_locked": "",
+        # A write transaction is already BEGIN IMMEDIATE: it holds the database's one write lock.
+        "for_update": "",
         # An INSERT that adds to the existing row's `value` instead when the key exists.
         "add_to_value_on_duplicate": "ON CONFLICT DO UPDATE SET value = value + excluded.value",
     }
@@ -367,6 +369,7 @@ class MySQLDatabase(Database):
         "now": "UTC_TIMESTAMP(6)",
         "cutoff": "(UTC_TIMESTAMP(6) - INTERVAL :lease_seconds SECOND)",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
+        "for_update": "FOR UPDATE",
         "add_to_value_on_duplicate": "ON DUPLICATE KEY UPDATE value = value + VALUES(value)",
     }
 

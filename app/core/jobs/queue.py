@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,12 +56,15 @@ class Jobs:
     def create(
         self, owner_id: int, file_name: str, path_up: str, file_size: int, rows_total: int | None,
         model_name: str | None = None, model_version: str | None = None, model_sha256: str | None = None,
-        input_sha256: str | None = None,
+        input_sha256: str | None = None, check: Callable[[Transaction], None] | None = None,
     ) -> Job:
         """A PENDING job; model_*: the registered model version it was accepted for (it runs
         with exactly that one; None: the default model when it runs); input_sha256: the
-        stored file's hash."""
+        stored file's hash. ``check`` runs first in the insert's transaction and may raise to
+        refuse the job (the owner's quotas: app/core/jobs/quotas.py)."""
         with self.db.transaction() as tx:
+            if check is not None:
+                check(tx)
             job_id = tx.insert(
                 "job_insert",
                 {

@@ -203,9 +203,9 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
     (model/inputs/workbook.py); that CSV is what is checked, stored as the job's input and read
     by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). What
     the check learned is stored with the job (job_inputs, migration 012): the worker does not
-    check the file again unless it changed. The user's quotas are checked first
-    (app/core/jobs/quotas.py); the accepted upload is audited as ``actor`` (None: the owner, from
-    no address)."""
+    check the file again unless it changed. The user's quotas are checked first and again,
+    atomically, where the job row is written (app/core/jobs/quotas.py); the accepted upload is
+    audited as ``actor`` (None: the owner, from no address)."""
     canonical: Path | None = None
     conversion: Conversion | None = None
     stored_original: Path | None = None
@@ -250,8 +250,10 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
             stored_original.unlink(missing_ok=True)
         raise
     try:
+        on_disk = stored.stat().st_size + (stored_original.stat().st_size if stored_original else 0)
         job = jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows,
-                          model.name, model.version, model.sha256, sha256)
+                          model.name, model.version, model.sha256, sha256,
+                          check=lambda tx: quotas.check_locked(settings, tx, owner_id, on_disk))
         assert report.format is not None
         info = UploadInput(
             job.id, owner_id, sha256,
