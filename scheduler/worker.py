@@ -337,8 +337,8 @@ class Worker:
             self._log_claimed(claim)
         return claim
 
-    def claim(self, job_id: int, force: bool = False) -> Claim | None:
-        claim = self.jobs.claim(job_id, self.worker_id, force=force)
+    def claim(self, job_id: int, force: bool = False, seen_event: int | None = None) -> Claim | None:
+        claim = self.jobs.claim(job_id, self.worker_id, force=force, seen_event=seen_event)
         if claim:
             self._log_claimed(claim)
         return claim
@@ -492,9 +492,10 @@ class Worker:
                 return None
             return self.run_claim(claim)
 
-    def run_job(self, job_id: int, force: bool = False) -> Job | None:
+    def run_job(self, job_id: int, force: bool = False, seen_event: int | None = None) -> Job | None:
         """Reap, wait for a host slot, then claim and process this one job (``force``: even
-        if it ended). None if it could not be claimed: running, ended without force, gone."""
+        if it ended; ``seen_event``: only if it has not changed since, Jobs.claim). None if it
+        could not be claimed: running, ended without force, changed, gone."""
         self.reap()
         with host_slot(self.settings, wait=True):
             # The model this job needs must load before the job is touched: a broken one is
@@ -503,7 +504,7 @@ class Worker:
             if job is None:
                 return None
             self.model_for(job)
-            claim = self.claim(job_id, force=force)
+            claim = self.claim(job_id, force=force, seen_event=seen_event)
             if claim is None:
                 return None
             return self.run_claim(claim)

@@ -178,12 +178,22 @@ class Jobs:
             # Lost the row to a concurrent claimer (possible on engines without row locks):
             # look again.
 
-    def claim(self, job_id: int, worker: str, force: bool = False) -> Claim | None:
-        """Claim one given job (the API's /process_file). None if it is not claimable."""
+    def last_event(self, job_id: int) -> int:
+        """The id of the job's latest history event (0: none): every change of the job adds one."""
+        row = self.db.one("job_last_event", {"id": job_id})
+        return int(row["id"]) if row else 0
+
+    def claim(self, job_id: int, worker: str, force: bool = False, seen_event: int | None = None) -> Claim | None:
+        """Claim one given job (the API's /process_file). None if it is not claimable; forced
+        with ``seen_event`` (``last_event`` when the run was asked for), also None once the job
+        has changed since: the request that asked for it was answered by another's run."""
         token = uuid.uuid4().hex
         query = "job_claim_forced" if force else "job_claim"
+        params: dict[str, Any] = {"id": job_id, "worker": worker, "token": token}
+        if force:
+            params["seen_event"] = seen_event
         with self.db.transaction() as tx:
-            if tx.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
+            if tx.execute(query, params) != 1:
                 return None
             self._event(tx, job_id, "claimed", worker, "re-run on request (forced)" if force else "run on request")
         job = self.get(job_id)
