@@ -99,6 +99,14 @@ SET status_file = 'PENDING', claimed_by = NULL, claim_token = NULL, date_init = 
     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
 WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
 
+-- name: job_requeue
+-- A claim that failed for a reason outside the job (a full disk): back in the queue, the attempt
+-- counted (the claim's attempts + 1 reach MAX_ATTEMPTS, then the worker fails it), the reason kept.
+UPDATE wp_records
+SET status_file = 'PENDING', claimed_by = NULL, claim_token = NULL, date_init = NULL,
+    heartbeat_at = NULL, rows_done = 0, error_message = :message
+WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
 -- name: jobs_stale
 -- claim_token: the reaper removes the files the lost claim left (their names carry it).
 SELECT r.id, r.attempts, r.claimed_by, r.owner_id, r.claim_token, r.date_init,

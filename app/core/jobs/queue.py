@@ -249,6 +249,12 @@ class Jobs:
         return self._fenced_change(claim, "job_release", {"id": claim.job.id, "token": claim.token},
                                    "released", "the worker was stopped; back in the queue")
 
+    def requeue(self, claim: Claim, message: str) -> bool:
+        """Give a claimed job back after a failure outside the job (a full disk): PENDING again
+        with the attempt counted and ``message`` as the reason, for a later try."""
+        params = {"id": claim.job.id, "token": claim.token, "message": message[:4000]}
+        return self._fenced_change(claim, "job_requeue", params, "requeued", f"{message} Back in the queue.")
+
     # -- recovery --------------------------------------------------------------------------------
     def reap(self, lease_seconds: int, max_attempts: int) -> tuple[list[int], list[int]]:
         """Jobs whose heartbeat is older than the lease: back to PENDING, or ERROR once they
