@@ -47,13 +47,11 @@ WHERE id = :id AND status_file = 'PENDING'
 -- name: job_claim_forced
 -- seen_event: the job's last history event when the re-run was asked for (NULL: no check). A
 -- change since (another request's re-run, say) refuses the claim, so a burst of forced re-runs
--- runs the job once. An ended job starts its attempts afresh, as a retry does (attempts is set
--- first: MySQL reads the new status_file in the later assignments).
+-- runs the job once.
 UPDATE wp_records
-SET attempts = CASE WHEN status_file = 'PENDING' THEN attempts + 1 ELSE 1 END,
-    status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
+SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
     date_init = {now}, heartbeat_at = {now}, date_result = NULL,
-    rows_done = 0, error_message = NULL
+    attempts = attempts + 1, rows_done = 0, error_message = NULL
 WHERE id = :id AND status_file IN ('PENDING', 'PROCESS OK', 'ERROR', 'CANCELLED') AND expired_at IS NULL
   AND (:seen_event IS NULL
        OR (SELECT COALESCE(MAX(e.id), 0) FROM job_events e WHERE e.job_id = :id) = :seen_event)
