@@ -46,11 +46,16 @@ SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
 WHERE id = :id AND status_file = 'PENDING'
 
 -- name: job_claim_forced
+-- seen_event: the job's last history event when the re-run was asked for (NULL: no check). A
+-- change since (another request's re-run, say) refuses the claim, so a burst of forced re-runs
+-- runs the job once.
 UPDATE wp_records
 SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
     date_init = {now}, heartbeat_at = {now}, date_result = NULL,
     attempts = attempts + 1, rows_done = 0, error_message = NULL
 WHERE id = :id AND status_file IN ('PENDING', 'PROCESS OK', 'ERROR', 'CANCELLED') AND expired_at IS NULL
+  AND (:seen_event IS NULL
+       OR (SELECT COALESCE(MAX(e.id), 0) FROM job_events e WHERE e.job_id = :id) = :seen_event)
 
 -- name: job_heartbeat
 UPDATE wp_records
@@ -91,6 +96,14 @@ UPDATE wp_records
 SET status_file = 'PENDING', claimed_by = NULL, claim_token = NULL, date_init = NULL,
     heartbeat_at = NULL, rows_done = 0,
     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
+-- name: job_requeue
+-- A claim that failed for a reason outside the job (a full disk): back in the queue, the attempt
+-- counted (the claim's attempts + 1 reach MAX_ATTEMPTS, then the worker fails it), the reason kept.
+UPDATE wp_records
+SET status_file = 'PENDING', claimed_by = NULL, claim_token = NULL, date_init = NULL,
+    heartbeat_at = NULL, rows_done = 0, error_message = :message
 WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
 
 -- name: jobs_stale
@@ -191,6 +204,9 @@ ORDER BY r.date_init, r.id
 -- name: job_event_insert
 INSERT INTO job_events (job_id, event, status, worker, attempt, detail, created_at)
 SELECT id, :event, status_file, :worker, attempts, :detail, {now} FROM wp_records WHERE id = :id
+
+-- name: job_last_event
+SELECT COALESCE(MAX(id), 0) AS id FROM job_events WHERE job_id = :id
 
 -- name: job_events_for_job
 SELECT id, job_id, event, status, worker, attempt, detail, created_at

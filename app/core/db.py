@@ -317,7 +317,7 @@ class SQLiteDatabase(Database):
         "now": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         "cutoff": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || :lease_seconds || ' seconds')",
         "skip_locked": "",
-        "for_update": "",  # BEGIN IMMEDIATE already holds the write lock
+        "for_update": "",  # BEGIN IMMEDIATE already holds the database's one write lock
         # An INSERT that adds to the existing row's `value` instead when the key exists.
         "add_to_value_on_duplicate": "ON CONFLICT DO UPDATE SET value = value + excluded.value",
     }

@@ -220,6 +220,9 @@ class Settings:
         "probability_<class> column per class."))
     max_connections: int = field(metadata=_key("200", _int(1),
         "Connections plus requests in progress the server accepts at once; more are answered 503."))
+    max_connections_per_client: int = field(metadata=_key("32", _int(0),
+        "Connections one client address may hold open at once; more are answered 503 and closed, so one "
+        "client cannot take all of MAX_CONNECTIONS. A TRUSTED_PROXIES address is not capped. 0: no cap."))
     header_timeout_seconds: int = field(metadata=_key("10", _int(1),
         "A connection whose request headers have not all arrived within this time is closed."))
     trusted_proxies: str = field(metadata=_key("", _str,

@@ -19,7 +19,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from app.core.errors import BeyondError, InvalidRequest
-from app.core.jobs.files import display_name, new_part_path
+from app.core.jobs.files import display_name, is_disk_full, new_part_path, upload_storage_full
 from app.core.jobs.submissions import Upload, too_large
 from app.core.settings import Settings
 
@@ -125,8 +125,10 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
     except BeyondError:
         _cleanup(out["handle"], part_path)
         raise
-    except Exception as exc:  # malformed multipart, client went away
+    except Exception as exc:  # malformed multipart, client went away, a full disk
         _cleanup(out["handle"], part_path)
+        if is_disk_full(exc):
+            raise upload_storage_full(display_name(state["filename"])) from exc
         raise InvalidRequest(f"The upload could not be read ({type(exc).__name__}); send it again.") from exc
     if out["handle"] is None or "__filename__" not in fields:
         _cleanup(out["handle"], part_path)
@@ -138,6 +140,9 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
 
 def _cleanup(handle: IO[bytes] | None, part_path: Any) -> None:
     if handle is not None and not handle.closed:
-        handle.close()
+        try:
+            handle.close()
+        except OSError:  # its buffer could not be flushed (a full disk): the file goes anyway
+            pass
     part_path.unlink(missing_ok=True)
 

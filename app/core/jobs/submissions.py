@@ -18,7 +18,7 @@ from app.core.errors import FileRejected, TooLarge, Unavailable
 from app.core.events import audit
 from app.core.events.audit import Actor
 from app.core.jobs import quotas
-from app.core.jobs.files import display_name, human_size, new_part_path
+from app.core.jobs.files import display_name, human_size, is_disk_full, new_part_path, upload_storage_full
 from app.core.jobs.inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
 from app.core.jobs.queue import Jobs
 from app.core.jobs.records import Job
@@ -234,9 +234,9 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
     (model/inputs/compressed.py); that CSV is what is checked, stored as the job's input and read
     by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). What
     the check learned is stored with the job (job_inputs, migration 012): the worker does not
-    check the file again unless it changed. The user's quotas are checked first
-    (app/core/jobs/quotas.py); the accepted upload is audited as ``actor`` (None: the owner, from
-    no address)."""
+    check the file again unless it changed. The user's quotas are checked first and again,
+    atomically, where the job row is written (app/core/jobs/quotas.py); the accepted upload is
+    audited as ``actor`` (None: the owner, from no address)."""
     canonical: Path | None = None
     conversion: Conversion | None = None
     stored_original: Path | None = None
@@ -276,16 +276,20 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
             os.replace(canonical, stored)
         else:
             os.replace(upload.path, stored)
-    except BaseException:
+    except BaseException as exc:
         upload.discard()
         if canonical is not None:
             canonical.unlink(missing_ok=True)
         if stored_original is not None:
             stored_original.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and is_disk_full(exc):  # writing the checked copy found no room
+            raise upload_storage_full(upload.filename) from exc
         raise
     try:
+        on_disk = stored.stat().st_size + (stored_original.stat().st_size if stored_original else 0)
         job = jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows,
-                          model.name, model.version, model.sha256, sha256)
+                          model.name, model.version, model.sha256, sha256,
+                          check=lambda tx: quotas.check_locked(settings, tx, owner_id, on_disk))
         assert report.format is not None
         info = UploadInput(
             job.id, owner_id, sha256,
@@ -320,6 +324,12 @@ def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, mod
     if size > settings.upload_limit:
         raise too_large(settings.upload_limit, size)
     part = new_part_path(settings.input_dir, uuid.uuid4().hex)
-    shutil.copyfile(source, part)
+    try:
+        shutil.copyfile(source, part)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise upload_storage_full(display_name(source.name)) from exc
+        raise
     fields = {MODEL_FIELD: model} if model else {}
     return accept(settings, jobs, owner_id, Upload(part, display_name(source.name), size, fields), actor)
