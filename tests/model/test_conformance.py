@@ -1,0 +1,333 @@
+"""Issue 23's conformance suite: one model per library, in every format it has, deployed in the
+registry and scored by a real worker; the result files must hold the library's own answers on
+the same file read with the training dtypes (``pd.read_csv(...).astype(X.dtypes)``): labels
+identical, probabilities within 1e-9 (1e-6 for ONNX, which computes in float32), and the
+job's data quality ``ok`` (the file is a resample of the training rows).
+
+Real data shipped with scikit-learn: wine (three classes; ``hue band``, a pandas ``category``
+column cut from the real hue values), breast cancer (two classes, for the threshold
+classifiers) and diabetes (a regressor).  Training is kept small so the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+
+from app.core.db import SQLiteDatabase
+from app.core.jobs.queue import Jobs
+from app.core.jobs.records import Status
+from app.core.jobs.submissions import submit_path
+from app.core.registry.models import Registry
+from model.artifact import build_schema, save_model
+from model.schema import SCHEMA_FILE
+from scheduler.worker import Worker
+
+WINE_FEATURES = ["alcohol", "malic_acid", "color_intensity", "proline", "flavanoids"]
+Own = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray | None]]
+
+
+def wine() -> tuple[pd.DataFrame, pd.Series]:
+    data = load_wine(as_frame=True)
+    X = data.frame[WINE_FEATURES].copy()
+    # a category column cut from real values; its categories in their own (not sorted) order
+    X["hue band"] = pd.cut(data.frame["hue"], [0, 0.7, 0.9, 1.1, 10], labels=["pale", "light", "deep", "dark"])
+    X["hue band"] = X["hue band"].astype(pd.CategoricalDtype(["pale", "light", "deep", "dark"]))
+    y = data.target.map(dict(enumerate(data.target_names))).astype(str)
+    return X, y
+
+
+def cancer() -> tuple[pd.DataFrame, pd.Series]:
+    data = load_breast_cancer(as_frame=True)
+    X = data.frame[["mean radius", "mean texture", "mean smoothness", "worst concavity", "worst symmetry"]]
+    return X.copy(), data.target.map({0: "malignant", 1: "benign"}).astype(str)
+
+
+def diabetes() -> tuple[pd.DataFrame, pd.Series]:
+    data = load_diabetes(as_frame=True, scaled=False)
+    return data.frame[["age", "bmi", "bp", "s1", "s5"]].copy(), data.target
+
+
+def resample(X: pd.DataFrame, path: Path, rows: int = 400) -> Path:
+    """A CSV of `rows` training rows drawn with replacement (the quality check's `ok` case)."""
+    X.sample(rows, replace=True, random_state=3).to_csv(path, index=False)
+    return path
+
+
+def proba_of(labels: np.ndarray, proba: np.ndarray, classes: Any) -> np.ndarray:
+    column = pd.Index(np.asarray(classes)).get_indexer(np.asarray(labels).ravel())
+    assert (column >= 0).all()
+    return proba[np.arange(len(column)), column]
+
+
+def sklearn_own(estimator: Any) -> Own:
+    def own(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        labels = np.asarray(estimator.predict(frame)).ravel()
+        if not hasattr(estimator, "predict_proba"):
+            return labels, None
+        return labels, proba_of(labels, np.asarray(estimator.predict_proba(frame)), estimator.classes_)
+    return own
+
+
+class Scorer:
+    """Deploys model directories and scores files through a real worker (SQLite)."""
+
+    def __init__(self, settings: Any, tmp_path: Path) -> None:
+        self.settings, self.tmp_path = settings, tmp_path
+        self.db = SQLiteDatabase(settings.sqlite_path)
+        self.db.init_schema()
+        from app.core.accounts.users import Users
+
+        self.owner = Users(self.db).create("scientist", "scientist-password-1")
+        self.registry = Registry(self.db, settings)
+        self.jobs = Jobs(self.db)
+        self.count = 0
+
+    def score(self, directory: Path, source: Path) -> tuple[pd.DataFrame, list[tuple], dict[str, Any]]:
+        """(the result CSV as text, the .xlsx rows, the summary sheet) of scoring `source`."""
+        self.count += 1
+        name = f"m{self.count}"
+        self.registry.deploy(directory, name, version="v1", activate=True)
+        job = submit_path(self.settings, self.jobs, self.owner.id, source, model=name)
+        worker = Worker(self.settings, self.db)
+        done = worker.run_claim(worker.claim(job.id))
+        assert done.status is Status.PROCESS_OK, (done.status, done.error_message)
+        csv = pd.read_csv(self.settings.output_dir / done.path_result_csv, dtype=str, keep_default_na=False,
+                          encoding="utf-8-sig")
+        book = openpyxl.load_workbook(self.settings.output_dir / done.path_result, read_only=True)
+        rows = [tuple(r) for r in book["predictions"].iter_rows(values_only=True)]
+        summary = {r[0]: r[1] for r in book["summary"].iter_rows(values_only=True)}
+        book.close()
+        return csv, rows, summary
+
+
+@pytest.fixture
+def scorer(make_settings: Callable[..., Any], tmp_path: Path) -> Iterator[Scorer]:
+    scorer = Scorer(make_settings("sqlite"), tmp_path)
+    yield scorer
+    scorer.db.close()
+
+
+def check(scorer: Scorer, directory: Path, source: Path, X: pd.DataFrame, own: Own, atol: float = 1e-9) -> None:
+    """Beyond's answers for `source` (through a worker) are `own`'s on the same file read with
+    the training dtypes, in the CSV and the .xlsx alike, and the data quality is ok."""
+    frame = pd.read_csv(source).astype(X.dtypes.to_dict())
+    labels, probability = own(frame)
+    csv, rows, summary = scorer.score(directory, source)
+    header = list(rows[0])
+    at = header.index("prediction")
+    if probability is None:  # a regressor
+        np.testing.assert_allclose(csv["prediction"].astype(float), labels.astype(float), rtol=0, atol=atol)
+        np.testing.assert_allclose([float(r[at]) for r in rows[1:]], labels.astype(float), rtol=0, atol=atol)
+    else:
+        assert csv["prediction"].tolist() == [str(v) for v in labels.tolist()]
+        assert [str(r[at]) for r in rows[1:]] == [str(v) for v in labels.tolist()]
+        np.testing.assert_allclose(csv["probability"].astype(float), probability, rtol=0, atol=atol)
+        np.testing.assert_allclose([r[at + 1] for r in rows[1:]], probability, rtol=0, atol=atol)
+    assert (csv["row_status"] == "").all(), csv["row_status"][csv["row_status"] != ""].head().tolist()
+    assert summary["data quality"] == "ok", summary.get("data quality reason")
+
+
+def write_schema(directory: Path, estimator: Any, X: pd.DataFrame, version: str, **extra: Any) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    schema = build_schema(estimator, X, version, **extra)
+    (directory / SCHEMA_FILE).write_text(json.dumps(schema), encoding="utf-8")
+    return directory
+
+
+# -- scikit-learn ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["joblib", "skops"])
+def test_a_pipeline_with_a_column_transformer(scorer: Scorer, tmp_path: Path, fmt: str) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = wine()
+    pipeline = make_pipeline(
+        ColumnTransformer([("numbers", StandardScaler(), WINE_FEATURES),
+                           ("bands", OneHotEncoder(handle_unknown="ignore"), ["hue band"])]),
+        LogisticRegression(max_iter=500)).fit(X, y)
+    directory = save_model(pipeline, build_schema(pipeline, X, "wine-pipeline"), tmp_path / fmt, format=fmt)
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(pipeline))
+
+
+def test_hist_gradient_boosting_on_a_category_column(scorer: Scorer, tmp_path: Path) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = wine()
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=30, random_state=0).fit(X, y)
+    directory = save_model(model, build_schema(model, X, "wine-hgb"), tmp_path / "hgb")
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(model))
+
+
+@pytest.mark.parametrize("kind", ["fixed", "tuned"])
+def test_a_threshold_classifier_gives_its_own_labels(scorer: Scorer, tmp_path: Path, kind: str) -> None:
+    """The label is the model's predict (its threshold), not the class of highest probability;
+    the probability column is that of the label it predicted."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = cancer()
+    base = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    if kind == "fixed":
+        model: Any = FixedThresholdClassifier(base, threshold=0.2, pos_label="malignant").fit(X, y)
+    else:
+        from sklearn.metrics import fbeta_score, make_scorer
+
+        # recall of the malignant cases weighs four times precision: a threshold below 0.5
+        scoring = make_scorer(fbeta_score, beta=2, pos_label="malignant")
+        model = TunedThresholdClassifierCV(base, scoring=scoring, cv=3, thresholds=20).fit(X, y)
+    source = resample(X, tmp_path / "patients.csv")
+    frame = pd.read_csv(source)
+    argmax = np.asarray(model.classes_)[model.predict_proba(frame).argmax(axis=1)]
+    assert (argmax != model.predict(frame)).any()  # the case the threshold decides differently
+    directory = save_model(model, build_schema(model, X, f"cancer-{kind}"), tmp_path / kind)
+    check(scorer, directory, source, X, sklearn_own(model))
+
+
+def test_a_regressor(scorer: Scorer, tmp_path: Path) -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, y = diabetes()
+    model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
+    directory = save_model(model, build_schema(model, X, "diabetes-hgb"), tmp_path / "regressor")
+    check(scorer, directory, resample(X, tmp_path / "people.csv"), X, sklearn_own(model))
+
+
+# -- LightGBM, XGBoost, CatBoost ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["joblib", "model.txt"])
+def test_lightgbm_on_a_category_column(scorer: Scorer, tmp_path: Path, fmt: str) -> None:
+    import lightgbm
+
+    X, y = wine()
+    model = lightgbm.LGBMClassifier(n_estimators=20, num_leaves=7, min_child_samples=5, verbose=-1).fit(X, y)
+    schema = build_schema(model, X, "wine-lgbm")
+    if fmt == "joblib":
+        directory = save_model(model, schema, tmp_path / "lgbm")
+    else:
+        directory = write_schema(tmp_path / "lgbm", model, X, "wine-lgbm")
+        model.booster_.save_model(directory / fmt)
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(model))
+
+
+def test_lightgbm_regressor_from_its_booster(scorer: Scorer, tmp_path: Path) -> None:
+    import lightgbm
+
+    X, y = diabetes()
+    booster = lightgbm.train({"objective": "regression", "verbose": -1, "num_leaves": 7},
+                             lightgbm.Dataset(X, y), num_boost_round=20)
+    directory = write_schema(tmp_path / "lgbm", booster, X, "diabetes-lgbm")
+    booster.save_model(directory / "model.txt")
+    check(scorer, directory, resample(X, tmp_path / "people.csv"), X,
+          lambda frame: (np.asarray(booster.predict(frame)), None))
+
+
+@pytest.mark.parametrize("fmt", ["joblib", "model.json", "model.ubj"])
+def test_xgboost_on_a_category_column_with_named_labels(scorer: Scorer, tmp_path: Path, fmt: str) -> None:
+    """XGBoost learns encoded labels (0/1/2); schema.json's labels map names them."""
+    import xgboost
+
+    X, y = wine()
+    names = sorted(y.unique())
+    codes = y.map({name: k for k, name in enumerate(names)})
+    model = xgboost.XGBClassifier(n_estimators=15, max_depth=3, enable_categorical=True, tree_method="hist",
+                                  n_jobs=1).fit(X, codes)
+    labels_map = {str(k): name for k, name in enumerate(names)}
+    if fmt == "joblib":
+        directory = save_model(model, build_schema(model, X, "wine-xgb", labels=labels_map), tmp_path / "xgb")
+    else:
+        directory = write_schema(tmp_path / "xgb", model, X, "wine-xgb", labels=labels_map)
+        model.save_model(directory / fmt)
+
+    def own(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        encoded, probability = sklearn_own(model)(frame)
+        return np.asarray([labels_map[str(v)] for v in encoded]), probability
+
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, own)
+
+
+@pytest.mark.parametrize("fmt", ["joblib", "model.cbm"])
+def test_catboost_with_cat_features(scorer: Scorer, tmp_path: Path, fmt: str) -> None:
+    """CatBoost's predict returns an (n, 1) array; the profile must store plain labels, or
+    every job (the training resample too) raises a false alert."""
+    import catboost
+
+    X, y = wine()
+    X["hue band"] = X["hue band"].astype(str)  # CatBoost's cat_features take text
+    model = catboost.CatBoostClassifier(iterations=30, depth=3, cat_features=["hue band"], verbose=False,
+                                        thread_count=1, random_seed=0, allow_writing_files=False).fit(X, y)
+    schema = build_schema(model, X, "wine-catboost")
+    assert set(schema["profile"]["predictions"]["shares"]) <= set(y)
+    if fmt == "joblib":
+        directory = save_model(model, schema, tmp_path / "catboost")
+    else:
+        directory = write_schema(tmp_path / "catboost", model, X, "wine-catboost")
+        model.save_model(str(directory / fmt))
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(model))
+
+
+# -- ONNX -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zipmap", [True, False])
+def test_onnx_one_tensor(scorer: Scorer, tmp_path: Path, zipmap: bool) -> None:
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = cancer()
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    directory = write_schema(tmp_path / "onnx", pipeline, X, "cancer-onnx")
+    onx = to_onnx(pipeline, X.to_numpy(np.float32)[:1], options={id(pipeline): {"zipmap": zipmap}},
+                  target_opset=17)
+    (directory / "model.onnx").write_bytes(onx.SerializeToString())
+    check(scorer, directory, resample(X, tmp_path / "patients.csv"), X, sklearn_own(pipeline), atol=1e-6)
+
+
+def test_onnx_one_input_per_column(scorer: Scorer, tmp_path: Path) -> None:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = wine()
+    X["hue band"] = X["hue band"].astype(str)
+    pipeline = make_pipeline(
+        ColumnTransformer([("numbers", StandardScaler(), WINE_FEATURES),
+                           ("bands", OneHotEncoder(handle_unknown="ignore"), ["hue band"])]),
+        LogisticRegression(max_iter=500)).fit(X, y)
+    inputs = [(name, FloatTensorType([None, 1])) for name in WINE_FEATURES] + [("hue band", StringTensorType([None, 1]))]
+    onx = convert_sklearn(pipeline, initial_types=inputs, target_opset=17)
+    directory = write_schema(tmp_path / "onnx", pipeline, X, "wine-onnx")
+    (directory / "model.onnx").write_bytes(onx.SerializeToString())
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(pipeline), atol=1e-6)
+
+
+def test_a_library_the_service_lacks_is_named_with_its_install_command(tmp_path: Path, model_dir: Path) -> None:
+    from model.loading import load_model
+    from model.schema import ModelError
+
+    directory = shutil.copytree(model_dir, tmp_path / "model")
+    (directory / "model.joblib").unlink()
+    (directory / "model.onnx").write_bytes(b"not a graph")
+    with pytest.raises(ModelError, match="onnx cannot load"):
+        load_model(directory)
