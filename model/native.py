@@ -235,3 +235,28 @@ class OnnxModel:
 
 _NUMPY_OF = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
              "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
+
+
+def native_categories(estimator: Any, names: list[str]) -> dict[str, tuple[str, ...]]:
+    """{column: its training categories, in order} for the categorical features a LightGBM or
+    XGBoost model keeps in itself (pandas ``category`` columns at training), the model's
+    features matched to `names` by position; {} for other models.  For models whose schema
+    comes from elsewhere (an MLflow signature, which says only "string")."""
+    module = type(estimator).__module__.split(".")[0]
+    found: dict[str, tuple[str, ...]] = {}
+    try:
+        if module == "lightgbm" or isinstance(estimator, LightGBMModel):
+            booster = getattr(estimator, "booster_", None) or getattr(estimator, "booster", None) or estimator
+            infos = booster.dump_model(num_iteration=1)["feature_infos"]
+            positions = [k for k, name in enumerate(booster.feature_name()) if (infos.get(name) or {}).get("values")]
+            for k, categories in zip(positions, booster.pandas_categorical or []):
+                if k < len(names):
+                    found[names[k]] = tuple(str(c) for c in categories)
+        elif module == "xgboost":
+            booster = estimator.get_booster() if hasattr(estimator, "get_booster") else estimator
+            for k, (_, values) in enumerate(booster.get_categories(export_to_arrow=True).to_arrow()):
+                if values is not None and k < len(names):
+                    found[names[k]] = tuple(str(v) for v in values.to_pylist())
+    except Exception:  # an older library version without these: the signature's types stand
+        return {}
+    return found

@@ -92,11 +92,13 @@ class Scorer:
         self.jobs = Jobs(self.db)
         self.count = 0
 
-    def score(self, directory: Path, source: Path) -> tuple[pd.DataFrame, list[tuple], dict[str, Any]]:
-        """(the result CSV as text, the .xlsx rows, the summary sheet) of scoring `source`."""
+    def score(self, directory: Path, source: Path, sample: Path | None = None
+              ) -> tuple[pd.DataFrame, list[tuple], dict[str, Any]]:
+        """(the result CSV as text, the .xlsx rows, the summary sheet) of scoring `source`;
+        `sample`: training rows for the profile of a model that has none (MLflow)."""
         self.count += 1
         name = f"m{self.count}"
-        self.registry.deploy(directory, name, version="v1", activate=True)
+        self.registry.deploy(directory, name, version="v1", activate=True, sample=sample)
         job = submit_path(self.settings, self.jobs, self.owner.id, source, model=name)
         worker = Worker(self.settings, self.db)
         done = worker.run_claim(worker.claim(job.id))
@@ -117,12 +119,16 @@ def scorer(make_settings: Callable[..., Any], tmp_path: Path) -> Iterator[Scorer
     scorer.db.close()
 
 
-def check(scorer: Scorer, directory: Path, source: Path, X: pd.DataFrame, own: Own, atol: float = 1e-9) -> None:
+def check(scorer: Scorer, directory: Path, source: Path, X: pd.DataFrame, own: Own, atol: float = 1e-9,
+          sample: Path | None = None) -> None:
     """Beyond's answers for `source` (through a worker) are `own`'s on the same file read with
     the training dtypes, in the CSV and the .xlsx alike, and the data quality is ok."""
     frame = pd.read_csv(source).astype(X.dtypes.to_dict())
     labels, probability = own(frame)
-    csv, rows, summary = scorer.score(directory, source)
+    if sample is None and (directory / "MLmodel").is_file():  # MLflow keeps no training data
+        sample = directory.parent / "training-sample.csv"
+        X.to_csv(sample, index=False)
+    csv, rows, summary = scorer.score(directory, source, sample)
     header = list(rows[0])
     at = header.index("prediction")
     if probability is None:  # a regressor
@@ -331,3 +337,109 @@ def test_a_library_the_service_lacks_is_named_with_its_install_command(tmp_path:
     (directory / "model.onnx").write_bytes(b"not a graph")
     with pytest.raises(ModelError, match="onnx cannot load"):
         load_model(directory)
+
+
+# -- MLflow ---------------------------------------------------------------------------------------
+
+
+def mlflow_save(flavour: str, model: Any, path: Path, X: pd.DataFrame, **options: Any) -> Path:
+    from model.mlflow_model import import_mlflow
+
+    mlflow = import_mlflow()
+    import importlib
+
+    from mlflow.models import infer_signature
+
+    module = importlib.import_module(f"mlflow.{flavour}")
+    output = model.predict(X) if flavour != "pyfunc" else options["python_model"].predict(None, X)
+    import warnings
+
+    with warnings.catch_warnings():  # MLflow's advice to add an input example (its own code warns on it)
+        warnings.filterwarnings("ignore", message=".*input example", category=UserWarning)
+        module.save_model(path=str(path), signature=infer_signature(X, output), metadata={"version": f"{flavour}-1"},
+                          **({"sk_model": model} if flavour == "sklearn" else {"lgb_model": model}
+                             if flavour == "lightgbm" else {}), **options)
+    assert mlflow is not None
+    return path
+
+
+def test_mlflow_sklearn_with_a_one_hot_encoder(scorer: Scorer, tmp_path: Path) -> None:
+    """The README's recipe: skops, with numpy.dtype trusted (OneHotEncoder keeps its dtype)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = wine()
+    X["hue band"] = X["hue band"].astype(str)
+    pipeline = make_pipeline(
+        ColumnTransformer([("numbers", StandardScaler(), WINE_FEATURES),
+                           ("bands", OneHotEncoder(handle_unknown="ignore"), ["hue band"])]),
+        LogisticRegression(max_iter=500)).fit(X, y)
+    directory = mlflow_save("sklearn", pipeline, tmp_path / "mlflow", X, serialization_format="skops",
+                            skops_trusted_types=["numpy.dtype"])
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(pipeline))
+
+
+def test_mlflow_lightgbm_on_a_category_column(scorer: Scorer, tmp_path: Path) -> None:
+    import lightgbm
+
+    X, y = wine()
+    model = lightgbm.LGBMClassifier(n_estimators=20, num_leaves=7, min_child_samples=5, verbose=-1).fit(X, y)
+    directory = mlflow_save("lightgbm", model, tmp_path / "mlflow", X)
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(model))
+
+
+def test_mlflow_custom_python_model_with_one_probability_column_per_class(scorer: Scorer, tmp_path: Path) -> None:
+    """A PythonModel returning a DataFrame of probabilities, its own code shipped with
+    code_paths: the label is the most probable class, the probability its column."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = cancer()
+    code = tmp_path / "team_code"
+    code.mkdir()
+    (code / "team_probabilities.py").write_text(
+        "import pandas as pd\n"
+        "from mlflow.pyfunc import PythonModel\n\n\n"
+        "class Probabilities(PythonModel):\n"
+        "    def __init__(self, inner):\n"
+        "        self.inner = inner\n\n"
+        "    def predict(self, context, model_input, params=None):\n"
+        "        return pd.DataFrame(self.inner.predict_proba(model_input), columns=list(self.inner.classes_))\n")
+    import sys
+
+    sys.path.insert(0, str(code))
+    try:
+        from team_probabilities import Probabilities  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(code))
+    inner = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    python_model = Probabilities(inner)
+    directory = mlflow_save("pyfunc", None, tmp_path / "mlflow", X, python_model=python_model,
+                            code_paths=[str(code / "team_probabilities.py")])
+    sys.modules.pop("team_probabilities", None)  # loaded again from the model's own code/ folder
+
+    def own(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        proba = inner.predict_proba(frame)
+        return np.asarray(inner.classes_)[proba.argmax(axis=1)], proba.max(axis=1)
+
+    check(scorer, directory, resample(X, tmp_path / "patients.csv"), X, own)
+
+
+def test_mlflow_requirements_the_service_lacks_are_named_with_the_install_command(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from model.loading import load_model
+    from model.schema import ModelError
+
+    X, y = cancer()
+    directory = mlflow_save("sklearn", LogisticRegression(max_iter=500).fit(X, y), tmp_path / "mlflow", X)
+    with (directory / "requirements.txt").open("a") as requirements:
+        requirements.write("\nbeyond-missing-package==1.0\nscikit-learn==0.24.2\n")
+    with pytest.raises(ModelError, match=r"needs beyond-missing-package.*pip install beyond-missing-package"):
+        load_model(directory)
+    (directory / "requirements.txt").write_text("scikit-learn==0.24.2\n")
+    model = load_model(directory)
+    assert any("scikit-learn 0.24.2 trained the model" in w for w in model.schema["mlflow"]["requirement_warnings"])
