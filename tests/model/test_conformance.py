@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,8 @@ def check(scorer: Scorer, directory: Path, source: Path, X: pd.DataFrame, own: O
         np.testing.assert_allclose([float(r[at]) for r in rows[1:]], labels.astype(float), rtol=0, atol=atol)
     else:
         assert csv["prediction"].tolist() == [str(v) for v in labels.tolist()]
-        assert [str(r[at]) for r in rows[1:]] == [str(v) for v in labels.tolist()]
+        # the workbook holds numeric labels as numbers (1.0 == 1), text labels as text
+        assert [r[at] for r in rows[1:]] == [v if isinstance(v, (int, float)) else str(v) for v in labels.tolist()]
         np.testing.assert_allclose(csv["probability"].astype(float), probability, rtol=0, atol=atol)
         np.testing.assert_allclose([r[at + 1] for r in rows[1:]], probability, rtol=0, atol=atol)
     assert (csv["row_status"] == "").all(), csv["row_status"][csv["row_status"] != ""].head().tolist()
@@ -348,17 +350,26 @@ def mlflow_save(flavour: str, model: Any, path: Path, X: pd.DataFrame, **options
     mlflow = import_mlflow()
     import importlib
 
+    import sklearn
     from mlflow.models import infer_signature
 
     module = importlib.import_module(f"mlflow.{flavour}")
-    output = model.predict(X) if flavour != "pyfunc" else options["python_model"].predict(None, X)
-    import warnings
+    # Requirements given, not inferred (MLflow infers them by loading the model in a new process,
+    # seconds per save); the requirements check reads them at deploy.
+    library = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu"}.get(flavour)
+    requirements = [f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"]
+    if library:
+        from importlib import metadata
 
+        requirements.append(f"{library}=={metadata.version(library)}")
+    output = model.predict(X) if flavour != "pyfunc" else options["python_model"].predict(None, X)
     with warnings.catch_warnings():  # MLflow's advice to add an input example (its own code warns on it)
         warnings.filterwarnings("ignore", message=".*input example", category=UserWarning)
         module.save_model(path=str(path), signature=infer_signature(X, output), metadata={"version": f"{flavour}-1"},
+                          pip_requirements=requirements,
                           **({"sk_model": model} if flavour == "sklearn" else {"lgb_model": model}
-                             if flavour == "lightgbm" else {}), **options)
+                             if flavour == "lightgbm" else {"xgb_model": model} if flavour == "xgboost" else {}),
+                          **options)
     assert mlflow is not None
     return path
 
@@ -390,6 +401,17 @@ def test_mlflow_lightgbm_on_a_category_column(scorer: Scorer, tmp_path: Path) ->
     check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(model))
 
 
+def test_mlflow_xgboost_on_a_category_column(scorer: Scorer, tmp_path: Path) -> None:
+    import xgboost
+
+    X, y = wine()
+    codes = y.map({name: k for k, name in enumerate(sorted(y.unique()))})
+    model = xgboost.XGBClassifier(n_estimators=15, max_depth=3, enable_categorical=True, tree_method="hist",
+                                  n_jobs=1).fit(X, codes)
+    directory = mlflow_save("xgboost", model, tmp_path / "mlflow", X)
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(model))
+
+
 def test_mlflow_custom_python_model_with_one_probability_column_per_class(scorer: Scorer, tmp_path: Path) -> None:
     """A PythonModel returning a DataFrame of probabilities, its own code shipped with
     code_paths: the label is the most probable class, the probability its column."""
@@ -406,7 +428,7 @@ def test_mlflow_custom_python_model_with_one_probability_column_per_class(scorer
         "class Probabilities(PythonModel):\n"
         "    def __init__(self, inner):\n"
         "        self.inner = inner\n\n"
-        "    def predict(self, context, model_input, params=None):\n"
+        "    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:\n"
         "        return pd.DataFrame(self.inner.predict_proba(model_input), columns=list(self.inner.classes_))\n")
     import sys
 
