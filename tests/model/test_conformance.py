@@ -465,3 +465,26 @@ def test_mlflow_requirements_the_service_lacks_are_named_with_the_install_comman
     (directory / "requirements.txt").write_text("scikit-learn==0.24.2\n")
     model = load_model(directory)
     assert any("scikit-learn 0.24.2 trained the model" in w for w in model.schema["mlflow"]["requirement_warnings"])
+
+
+def test_a_native_format_deploys_from_a_zip(scorer: Scorer, tmp_path: Path) -> None:
+    """The Models page's and the API's route: a .zip of a model.txt directory."""
+    import io
+    import zipfile
+
+    import lightgbm
+
+    X, y = wine()
+    model = lightgbm.LGBMClassifier(n_estimators=10, num_leaves=7, min_child_samples=5, verbose=-1).fit(X, y)
+    directory = write_schema(tmp_path / "lgbm", model, X, "wine-lgbm-zip")
+    model.booster_.save_model(directory / "model.txt")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for path in directory.iterdir():
+            bundle.write(path, f"wine-model/{path.name}")
+    archive = tmp_path / "wine-model.zip"
+    archive.write_bytes(buffer.getvalue())
+    record = scorer.registry.deploy_archive(archive, "wine", None, activate=True, deployed_by="admin")
+    assert (record.version, record.classes) == ("wine-lgbm-zip", sorted(y.unique()))
+    check(scorer, record.directory(scorer.settings.models_dir), resample(X, tmp_path / "wine.csv"), X,
+          sklearn_own(model))
