@@ -140,7 +140,10 @@ class Model:
             return X
         X = X.copy(deep=False)
         for name in convert:
-            X[name] = X[name].astype(object).astype(self.categorical[name])
+            dtype = self.categorical[name]
+            # by codes: astype() of a value outside the categories is deprecated (pandas 4 refuses it)
+            codes = dtype.categories.get_indexer(pd.Index(X[name].astype(object)))
+            X[name] = pd.Categorical.from_codes(codes, dtype=dtype)
         return X
 
     def predict(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:

@@ -488,3 +488,29 @@ def test_a_native_format_deploys_from_a_zip(scorer: Scorer, tmp_path: Path) -> N
     assert (record.version, record.classes) == ("wine-lgbm-zip", sorted(y.unique()))
     check(scorer, record.directory(scorer.settings.models_dir), resample(X, tmp_path / "wine.csv"), X,
           sklearn_own(model))
+
+
+def test_an_unseen_category_is_counted_and_reaches_the_model_as_missing(tmp_path: Path) -> None:
+    """As astype(training dtype) makes it: LightGBM scores the row with the category missing,
+    and the row_status names the unseen value."""
+    import lightgbm
+
+    from model.loading import load_model
+    from model.predictions import prediction
+
+    X, y = wine()
+    model = lightgbm.LGBMClassifier(n_estimators=20, num_leaves=7, min_child_samples=5, verbose=-1).fit(X, y)
+    directory = save_model(model, build_schema(model, X, "wine-lgbm"), tmp_path / "lgbm")
+    rows = X.head(6).astype({"hue band": str})
+    rows.loc[rows.index[[1, 4]], "hue band"] = "violet"
+    source = tmp_path / "wine.csv"
+    rows.to_csv(source, index=False)
+    prediction(source, tmp_path / "out.xlsx", model=load_model(directory))
+    result = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame = pd.read_csv(source)
+    known = X["hue band"].cat.categories
+    frame["hue band"] = frame["hue band"].where(frame["hue band"].isin(known))  # astype() refuses unseen values
+    frame = frame.astype(X.dtypes.to_dict())
+    assert frame["hue band"].isna().tolist() == [False, True, False, False, True, False]
+    assert result["prediction"].tolist() == model.predict(frame).tolist()
+    assert [("'violet'" in s) for s in result["row_status"]] == [False, True, False, False, True, False]
