@@ -72,6 +72,20 @@ SKOPS_TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "builtins")
 # value appears twice on average); otherwise it is free text.  `types=` overrides this.
 CATEGORY_MAX_VALUES = 1_000
 CATEGORY_MAX_SHARE = 0.5
+# Classifiers whose predict is, by scikit-learn's source, the argmax of predict_proba or of the
+# scores predict_proba is a monotone function of (the exact class: a subclass may override
+# predict; a FixedThresholdClassifier around one is another class, with its own predict).  `Model`
+# takes their label from predict_proba, calling predict only for rows whose two most probable
+# classes are within TIE of each other.
+ARGMAX_PREDICT = frozenset({
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.ExtraTreesClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._classes.ExtraTreeClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+})
+TIE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,14 @@ class Model:
         return [self.label_map.get(str(c), str(c)) for c in getattr(self.estimator, "classes_", [])]
 
     @cached_property
+    def predicts_argmax(self) -> bool:
+        """Whether the estimator (or a plain Pipeline's last step) is one of `ARGMAX_PREDICT`."""
+        estimator = self.estimator
+        if f"{type(estimator).__module__}.{type(estimator).__qualname__}" == "sklearn.pipeline.Pipeline":
+            estimator = estimator.steps[-1][1]
+        return f"{type(estimator).__module__}.{type(estimator).__qualname__}" in ARGMAX_PREDICT
+
+    @cached_property
     def categorical(self) -> dict[str, pd.CategoricalDtype]:
         """{feature: its training dtype} for the category features trained as a pandas
         ``category`` column (schema dtype "category")."""
@@ -160,14 +182,26 @@ class Model:
         TunedThresholdClassifierCV) predicts other labels than the argmax, and Beyond's
         answer must be the model's.  The probability is that of the label it predicted."""
         X = self.in_training_dtypes(X)
-        labels = one_per_row(self.estimator.predict(X), len(X))
         if not self.is_classifier:
-            return labels, None, None
+            return one_per_row(self.estimator.predict(X), len(X)), None, None
         proba = np.asarray(self.estimator.predict_proba(X), dtype=float)
         classes = np.asarray(getattr(self.estimator, "classes_", []))
         if proba.ndim != 2 or proba.shape != (len(X), len(classes)):
             raise ValueError(f"The model's predict_proba returned an array of shape {proba.shape} for {len(X)} rows "
                              f"and {len(classes)} classes.")
+        if self.predicts_argmax and len(classes) >= 2:
+            # Its predict is the argmax of what predict_proba is a monotone function of: the same
+            # label, but where two classes (nearly) tie, where rounding may part them; those rows
+            # get its own predict.  Saves a second pass over the data (about 0.25 s per 50,000
+            # rows for the default pipeline).
+            labels = classes[proba.argmax(axis=1)]
+            top = np.partition(proba, -2, axis=1)
+            near = np.flatnonzero(top[:, -1] - top[:, -2] <= TIE)
+            if near.size:
+                labels = labels.astype(object)
+                labels[near] = one_per_row(self.estimator.predict(X.iloc[near]), near.size)
+        else:
+            labels = one_per_row(self.estimator.predict(X), len(X))
         column = pd.Index(classes).get_indexer(labels)
         if (column < 0).any():
             stray = labels[np.flatnonzero(column < 0)[0]]

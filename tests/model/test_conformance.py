@@ -514,3 +514,22 @@ def test_an_unseen_category_is_counted_and_reaches_the_model_as_missing(tmp_path
     assert frame["hue band"].isna().tolist() == [False, True, False, False, True, False]
     assert result["prediction"].tolist() == model.predict(frame).tolist()
     assert [("'violet'" in s) for s in result["row_status"]] == [False, True, False, False, True, False]
+
+
+def test_a_tie_in_the_probabilities_gets_the_models_own_label(tmp_path: Path) -> None:
+    """Beyond reads LogisticRegression's label from predict_proba (one pass over the data), but
+    its predict decides by the sign of the score: at a score of 1e-17 both probabilities round
+    to 0.5 and the argmax would say class 0 where predict says class 1."""
+    from sklearn.linear_model import LogisticRegression
+
+    from model.loading import load_model
+
+    X = pd.DataFrame({"score": [-2.0, -1e-17, 0.0, 1e-17, 3e-10, 2.0] * 2})
+    y = np.array(["no", "yes"] * 6)
+    model = LogisticRegression().fit(X, y)
+    model.coef_, model.intercept_ = np.array([[1.0]]), np.array([0.0])
+    loaded = load_model(save_model(model, build_schema(model, X, "tie", profile=False), tmp_path / "tie"))
+    assert loaded.predicts_argmax
+    labels, best, _ = loaded.predict_classes(X)
+    assert labels.tolist() == model.predict(X).tolist()
+    np.testing.assert_allclose(best, proba_of(model.predict(X), model.predict_proba(X), model.classes_), rtol=0, atol=0)
