@@ -533,3 +533,31 @@ def test_a_tie_in_the_probabilities_gets_the_models_own_label(tmp_path: Path) ->
     labels, best, _ = loaded.predict_classes(X)
     assert labels.tolist() == model.predict(X).tolist()
     np.testing.assert_allclose(best, proba_of(model.predict(X), model.predict_proba(X), model.classes_), rtol=0, atol=0)
+
+
+# -- the libraries, installed by the project's own files ------------------------------------------
+
+
+def test_make_install_adds_the_model_extras_asked_for_and_make_run_none() -> None:
+    """`make install MODEL_EXTRAS=...` installs the pyproject extras (each a real library this
+    suite uses); `make run` installs no model library; `make test` installs them all."""
+    import subprocess
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    tested = {line.split(">=")[0].strip() for line in (ROOT / "requirements-models.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    for name in ("lightgbm", "xgboost", "catboost", "onnx"):
+        assert extras[name] and all(req.split(">=")[0] in tested | {"onnxruntime"} for req in extras[name])
+
+    def dry_run(*args: str) -> str:
+        done = subprocess.run(["make", "-n", "-B", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert 'pip install --quiet -e ".[lightgbm,xgboost]"' in dry_run("install", "MODEL_EXTRAS=lightgbm,xgboost")
+    run = dry_run("run")
+    assert "requirements-models.txt" not in run and ".[" not in run
+    assert "pip install --quiet -r requirements-models.txt" in dry_run("test-fast")
