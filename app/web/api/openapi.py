@@ -57,6 +57,8 @@ DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_spe
     "sha256": {"pattern": "^[0-9a-f]{64}$"},
     "features": {"items": _ref("Feature")},
     "active": {"description": "Whether new uploads of this name use it now."},
+    "warnings": {"description": "What the deploy found worth knowing: an MLflow model's requirements whose major "
+                                "version differs from the service's."},
 })
 
 SCHEMAS: dict[str, Any] = {
