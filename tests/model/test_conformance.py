@@ -356,7 +356,7 @@ def mlflow_save(flavour: str, model: Any, path: Path, X: pd.DataFrame, **options
     module = importlib.import_module(f"mlflow.{flavour}")
     # Requirements given, not inferred (MLflow infers them by loading the model in a new process,
     # seconds per save); the requirements check reads them at deploy.
-    library = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu"}.get(flavour)
+    library = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu", "catboost": "catboost"}.get(flavour)
     requirements = [f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"]
     if library:
         from importlib import metadata
@@ -368,7 +368,8 @@ def mlflow_save(flavour: str, model: Any, path: Path, X: pd.DataFrame, **options
         module.save_model(path=str(path), signature=infer_signature(X, output), metadata={"version": f"{flavour}-1"},
                           pip_requirements=requirements,
                           **({"sk_model": model} if flavour == "sklearn" else {"lgb_model": model}
-                             if flavour == "lightgbm" else {"xgb_model": model} if flavour == "xgboost" else {}),
+                             if flavour == "lightgbm" else {"xgb_model": model} if flavour == "xgboost"
+                             else {"cb_model": model} if flavour == "catboost" else {}),
                           **options)
     assert mlflow is not None
     return path
@@ -409,6 +410,17 @@ def test_mlflow_xgboost_on_a_category_column(scorer: Scorer, tmp_path: Path) -> 
     model = xgboost.XGBClassifier(n_estimators=15, max_depth=3, enable_categorical=True, tree_method="hist",
                                   n_jobs=1).fit(X, codes)
     directory = mlflow_save("xgboost", model, tmp_path / "mlflow", X)
+    check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(model))
+
+
+def test_mlflow_catboost(scorer: Scorer, tmp_path: Path) -> None:
+    import catboost
+
+    X, y = wine()
+    X["hue band"] = X["hue band"].astype(str)
+    model = catboost.CatBoostClassifier(iterations=30, depth=3, cat_features=["hue band"], verbose=False,
+                                        thread_count=1, random_seed=0, allow_writing_files=False).fit(X, y)
+    directory = mlflow_save("catboost", model, tmp_path / "mlflow", X)
     check(scorer, directory, resample(X, tmp_path / "wine.csv"), X, sklearn_own(model))
 
 
