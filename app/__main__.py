@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("deploy-model", help="register a model directory as a new version")
-    p.add_argument("dir", help="a model directory (schema.json + model.joblib or model.skops, or an MLflow "
+    p.add_argument("dir", help="a model directory (schema.json + model.joblib, model.skops or a library's own file, or an MLflow "
                                "model), or a .zip of one")
     p.add_argument("--name", required=True, help="the model's name: letters, digits, - _ . (up to 64)")
     p.add_argument("--version", help="default: the version in its schema.json")

@@ -2,7 +2,8 @@
 
 - schema: the vocabulary (feature types, FeatureSpec, the schema format, a model directory's files).
 - artifact: a deployed Model, and our model directories (build_schema, save_model, load_ours).
-- mlflow_model: MLflow model directories as a Model.
+- mlflow_model: MLflow model directories as a Model (every flavour; requirements, code_paths).
+- native: the libraries' own formats beside schema.json (XGBoost, LightGBM, CatBoost, ONNX).
 - loading: load_model, which kind of directory it is, and the cache.
 - profile: the training profile the quality report compares a job with.
 - quality: a job's data quality check (row_status and the quality report).

@@ -73,7 +73,7 @@ def runtime_of(model: Model) -> dict[str, Any]:
     if isinstance(mlflow, dict):
         # The flavour load_mlflow_model chose (it says so when it records it), else the one it prefers.
         flavors = mlflow.get("flavors") or []
-        flavor = mlflow.get("flavor") or ("sklearn" if "sklearn" in flavors and hasattr(model.estimator, "get_params")
+        flavor = mlflow.get("runs_with") or mlflow.get("flavor") or ("sklearn" if "sklearn" in flavors and hasattr(model.estimator, "get_params")
                                           else "python_function")
         pyfunc = getattr(model.estimator, "pyfunc_model", None)  # model/mlflow_model.py PyfuncPredictor
         if pyfunc is not None:
@@ -82,7 +82,8 @@ def runtime_of(model: Model) -> dict[str, Any]:
                 inner = _predictor(unwrapped() if unwrapped else pyfunc)
             except Exception:  # not a PythonModel: a flavour's own pyfunc wrapper
                 inner = pyfunc
-    library, version = _distribution(type(inner).__module__)
+    # model/native.py's wrappers name the library that runs them (lightgbm, onnxruntime).
+    library, version = _distribution(getattr(inner, "runtime_module", type(inner).__module__))
     model_file = model_file_of(model.path)
     runtime: dict[str, Any] = {
         "library": library,
@@ -171,7 +172,8 @@ def check_answer(model: Model, frame: pd.DataFrame) -> None:
         own = own[:, 0]
     if own.shape != (n,):
         raise TrialFailed(f"predict returns labels of shape {own.shape} for {n} rows; Beyond needs one per row")
-    strangers = sorted({str(v) for v in own.tolist()} - set(classes))
+    names = model.label_map  # encoded classes (XGBoost's 0/1/2) by the names the schema gives them
+    strangers = sorted({names.get(str(v), str(v)) for v in own.tolist()} - set(classes))
     if strangers:
         raise TrialFailed(shorten(f"it predicts labels that are not among its classes ({', '.join(classes)}): "
                                   f"{', '.join(strangers)}", 300))

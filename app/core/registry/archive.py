@@ -213,5 +213,6 @@ def unpack_model_archive(archive: Path, target: Path, unpacked_limit: int,
     model_dir = target
     if not any((model_dir / marker).is_file() for marker in MARKERS):
         raise InvalidRequest("The archive holds no model: its top folder needs schema.json "
-                             "(with model.joblib or model.skops) or an MLflow MLmodel file.")
+                             "(with model.joblib, model.skops or a library's own file such as model.txt) "
+                             "or an MLflow MLmodel file.")
     return model_dir

@@ -103,7 +103,18 @@ class ModelRecord:
 
     @property
     def classes(self) -> list[str]:
-        return [str(c) for c in self.schema.get("classes", [])]
+        """The class labels as results show them (named by the schema's ``labels`` map)."""
+        labels = self.schema.get("labels")
+        names: dict[str, Any] = labels if isinstance(labels, dict) else {}
+        return [str(names.get(str(c), c)) for c in self.schema.get("classes", [])]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the deploy found worth knowing: an MLflow model's requirements whose major
+        version differs from the service's (model/mlflow_model.py)."""
+        found = self.schema.get("mlflow")
+        mlflow: dict[str, Any] = found if isinstance(found, dict) else {}
+        return [str(w) for w in mlflow.get("requirement_warnings") or []]
 
     def as_dict(self) -> dict[str, Any]:
         """The public JSON shape (no server paths)."""

@@ -65,6 +65,8 @@ DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_spe
                 "description": "What runs the model, found when the deploy tried it on a few rows: library, "
                                "library_version, estimator, format (or MLflow flavour), rows_from, seconds; "
                                "null for a version deployed before deploys were tried."},
+    "warnings": {"description": "What the deploy found worth knowing: an MLflow model's requirements whose major "
+                                "version differs from the service's."},
 })
 
 SCHEMAS: dict[str, Any] = {
