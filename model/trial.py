@@ -71,10 +71,10 @@ def runtime_of(model: Model) -> dict[str, Any]:
     mlflow = model.schema.get("mlflow") if model.schema.get("source") == "mlflow" else None
     flavor = None
     if isinstance(mlflow, dict):
-        # The flavour load_mlflow_model chose (it says so when it records it), else the one it prefers.
+        # The flavour load_mlflow_model chose (it records it as runs_with), else the one it prefers.
         flavors = mlflow.get("flavors") or []
-        flavor = mlflow.get("runs_with") or mlflow.get("flavor") or ("sklearn" if "sklearn" in flavors and hasattr(model.estimator, "get_params")
-                                          else "python_function")
+        flavor = mlflow.get("runs_with") or ("sklearn" if "sklearn" in flavors and hasattr(model.estimator, "get_params")
+                                             else "python_function")
         pyfunc = getattr(model.estimator, "pyfunc_model", None)  # model/mlflow_model.py PyfuncPredictor
         if pyfunc is not None:
             unwrapped = getattr(pyfunc, "unwrap_python_model", None)
