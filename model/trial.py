@@ -18,6 +18,7 @@ does for conversions: a model that crashes the interpreter or hangs takes only t
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -118,6 +119,11 @@ def schema_misfit(model: Model) -> str | None:
     given = getattr(model.estimator, "feature_names_in_", None)
     if given is not None:
         taken = [str(n) for n in given]
+        if type(model.estimator).__module__.split(".")[0] == "lightgbm":
+            # LightGBM keeps a feature's name with its whitespace made "_" ("hue band" fitted as
+            # "hue_band") and matches a frame's columns by position: compare as it stores them.
+            stored = {re.sub(r"\s", "_", n): n for n in features}
+            taken = [stored.get(n, n) for n in taken]
         lacking = [n for n in taken if n not in set(features)]
         unknown = [n for n in features if n not in set(taken)]
         problems = []
@@ -127,7 +133,8 @@ def schema_misfit(model: Model) -> str | None:
             problems.append(f"the schema names {_names(unknown)}, which the model does not take")
         return "; ".join(problems) or None
     count = getattr(model.estimator, "n_features_in_", None)
-    if isinstance(count, int | np.integer) and int(count) != len(features):
+    # 0: a library that does not say (a loaded CatBoost model)
+    if isinstance(count, int | np.integer) and int(count) > 0 and int(count) != len(features):
         return f"the schema lists {len(features):,} features; the model was fitted on {int(count):,}"
     return None
 
@@ -165,7 +172,7 @@ def check_answer(model: Model, frame: pd.DataFrame) -> None:
         raise TrialFailed(f"predict_proba returns an array of shape {np.shape(per_class)} for {n} rows and "
                           f"{len(classes)} classes; Beyond needs one row per row and one column per class")
     try:  # the model's own labels too: Beyond's rest on the classes, a model may answer others
-        own = np.asarray(model.estimator.predict(frame))
+        own = np.asarray(model.estimator.predict(model.in_training_dtypes(frame)))
     except Exception as exc:
         raise TrialFailed(f"it cannot predict {n} example rows: {error_text(exc)}") from exc
     if own.ndim == 2 and own.shape[1] == 1:  # (n, 1): one label per row all the same

@@ -45,10 +45,10 @@ def refused(settings, db, directory: Path) -> str:  # type: ignore[no-untyped-de
 @pytest.mark.parametrize(("wrapper", "words"), [
     (FailingModel, "was refused: it cannot predict 2 example rows: ValueError: could not convert string to "
                    "float: 'Adelie'"),
-    (WrongShapeModel, "was refused: it returns predictions of shape (1,) for 2 rows; Beyond needs one prediction "
-                      "per row"),
-    (StrangeLabelsModel, "was refused: it predicts labels that are not among its classes (benign, malignant): "
-                         "class-"),
+    (WrongShapeModel, "was refused: it cannot predict 2 example rows: ValueError: The model's predict_proba "
+                      "returned an array of shape (1, 2) for 2 rows"),
+    (StrangeLabelsModel, "was refused: it cannot predict 2 example rows: ValueError: The model predicted "
+                         "'class-benign', which is not among its classes (benign, malignant)"),
 ])
 def test_a_model_that_cannot_score_is_refused_with_its_own_message(  # type: ignore[no-untyped-def]
         make_settings, db, model_dir, tmp_path, wrapper, words) -> None:
