@@ -149,6 +149,8 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
         return 2
     state = "active" if record.active else f"not active; `python -m app activate-model {record.name} {record.version}`"
     print(f"deployed model {record.name} version {record.version} (sha256 {record.sha256[:12]}, {state})")
+    if record.runtime_text:
+        print(f"runs with {record.runtime_text}")
     return 0
 
 
@@ -210,7 +212,9 @@ def cmd_setup(args: argparse.Namespace) -> int:
         users.create("admin", password, is_admin=True, actor=cli_actor())
         print("=" * 60)
         print("  created user 'admin' with password:", password)
-        print("  (shown once; change it on the Users page)")
+        # Your own password is changed on your account page (the Users page sets other people's).
+        print("  (shown once; after signing in, change it under Change password on your")
+        print("   account page, /account#password: click your name at the top right)")
         print("=" * 60)
     return 0
 
@@ -261,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("deploy-model", help="register a model directory as a new version")
-    p.add_argument("dir", help="a model directory (schema.json + model.joblib or model.skops, or an MLflow "
+    p.add_argument("dir", help="a model directory (schema.json + model.joblib, model.skops or a library's own file, or an MLflow "
                                "model), or a .zip of one")
     p.add_argument("--name", required=True, help="the model's name: letters, digits, - _ . (up to 64)")
     p.add_argument("--version", help="default: the version in its schema.json")

@@ -13,13 +13,15 @@ from typing import Any
 
 from model.artifact import DEFAULT_MODEL_DIR, Model, load_ours
 from model.mlflow_model import load_mlflow_model
+from model.native import NATIVE_FILES
 from model.schema import MLMODEL_FILE, MODEL_FILE, SCHEMA_FILE, SKOPS_FILE, ModelError
 
 
 def model_file_of(directory: Path) -> Path | None:
-    """The file that holds a model directory's model: ``MLmodel`` (MLflow), ``model.skops``
-    or ``model.joblib``, in that order of precedence; None if there is none."""
-    for name in (MLMODEL_FILE, SKOPS_FILE, MODEL_FILE):
+    """The file that holds a model directory's model: ``MLmodel`` (MLflow), ``model.skops``,
+    ``model.joblib``, then a library's own format (model/native.py: model.onnx, model.json,
+    model.ubj, model.txt, model.cbm), in that order of precedence; None if there is none."""
+    for name in (MLMODEL_FILE, SKOPS_FILE, MODEL_FILE, *NATIVE_FILES):
         if (directory / name).is_file():
             return directory / name
     return None
@@ -43,7 +45,8 @@ def load_model(directory: str | Path | None = None) -> Model:
         schema_file = directory / SCHEMA_FILE
         for needed in (model_file, schema_file):
             if needed is None or not needed.is_file():
-                shown = needed or f"{directory / MODEL_FILE} (or {SKOPS_FILE}, or an MLflow {MLMODEL_FILE})"
+                shown = needed or (f"{directory / MODEL_FILE} (or {SKOPS_FILE}, {', '.join(NATIVE_FILES)}, "
+                                   f"or an MLflow {MLMODEL_FILE})")
                 raise ModelError(
                     f"Model file {shown} is missing. Train the default model with "
                     "`python -m model.train`, or point MODEL_PATH at your model directory."

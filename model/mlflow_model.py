@@ -44,7 +44,10 @@ trust.
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -55,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from model.artifact import Model, skops_trusted_types
+from model.native import as_estimator, native_categories, require
 from model.schema import (
     BOOLEAN,
     CATEGORY,
@@ -82,6 +86,8 @@ COLUMN_TYPES = {
     "string": (CATEGORY, "object"),
     "datetime": (DATETIME, str(pd.Series(pd.to_datetime(["2024-01-05 10:30:00"])).dtype)),
 }
+# MLflow flavours predicted with the library's own model (its predict_proba): flavour -> package
+NATIVE_FLAVORS = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu", "catboost": "catboost"}
 NO_SIGNATURE = "MLflow model without a signature: save it with signature=infer_signature(X, y)"
 
 
@@ -102,24 +108,56 @@ def import_mlflow() -> ModuleType:
 
 
 class PyfuncPredictor:
-    """A pyfunc model as an estimator: predict(X) -> one value per row; no predict_proba.
+    """A pyfunc model as an estimator: predict(X) -> one value per row; no predict_proba,
+    unless its signature's output is one number column per class (a custom PythonModel
+    returning a DataFrame of probabilities): then predict_proba is that DataFrame, classes_
+    its column names and the label the column of highest probability.
 
     MLflow's schema enforcement refuses a float64 column where the signature says float (or
     int64 for integer), so such columns are cast first; it also refuses missing values in an
     integer column, which are refused here with a message naming the column.  An optional
     column the file lacked (all missing) is left out, as MLflow allows."""
 
-    def __init__(self, pyfunc_model: Any, features: Sequence[FeatureSpec]) -> None:
+    def __init__(self, pyfunc_model: Any, features: Sequence[FeatureSpec], classes: list[str] | None = None) -> None:
         self.pyfunc_model = pyfunc_model
         self.features = list(features)
+        self._last: tuple[pd.DataFrame, np.ndarray] | None = None  # predict then predict_proba: one call
+        if classes:
+            self.classes_ = np.asarray(classes)
+            self.predict_proba = self._predict_proba
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _call(self, X: pd.DataFrame) -> Any:
         from mlflow.exceptions import MlflowException
 
         try:
-            out = self.pyfunc_model.predict(self._as_signature(X))
+            return self.pyfunc_model.predict(self._as_signature(X))
         except MlflowException as exc:  # its schema enforcement: a message about the input
             raise ValueError(f"The MLflow model refused its input: {exc.message}") from exc
+
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if self._last is not None and self._last[0] is X:
+            proba = self._last[1]
+        else:
+            proba = self._probabilities(self._call(X), len(X))
+        self._last = None
+        return proba
+
+    def _probabilities(self, out: Any, rows: int) -> np.ndarray:
+        if isinstance(out, pd.DataFrame) and [str(c) for c in out.columns] == self.classes_.tolist():
+            proba = out.to_numpy(dtype=float)
+        else:
+            proba = np.asarray(out, dtype=float)
+        if proba.shape != (rows, len(self.classes_)):
+            raise ValueError(f"The MLflow model returned an array of shape {proba.shape} for {rows} rows; its "
+                             f"signature promises one probability per class ({', '.join(self.classes_)}).")
+        return proba
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        out = self._call(X)
+        if hasattr(self, "classes_"):
+            proba = self._probabilities(out, len(X))
+            self._last = (X, proba)
+            return self.classes_[proba.argmax(axis=1)]
         if isinstance(out, pd.DataFrame):
             if out.shape[1] != 1:
                 raise ValueError(f"The MLflow model predicts {out.shape[1]} columns per row; Beyond shows one.")
@@ -173,24 +211,38 @@ def load_mlflow_model(directory: Path) -> Model:
     version = _version(info, where)
 
     flavors = info.flavors or {}
+    add_code_paths(info, directory)
+    check_requirements(directory)
+    native = next((f for f in NATIVE_FLAVORS if f in flavors), None)
     try:
         if "sklearn" in flavors:
             sklearn_conf = flavors["sklearn"]
             if sklearn_conf.get("serialization_format") == "skops":
                 skops_trusted_types(directory / sklearn_conf["pickled_model"])
             estimator = mlflow.sklearn.load_model(str(directory))
+        elif native is not None:  # the library's own model, with its predict_proba
+            require(native, NATIVE_FLAVORS[native], f"The MLflow {native} flavour")
+            flavour = importlib.import_module(f"mlflow.{native}")
+            estimator = as_estimator(flavour.load_model(str(directory)))
+            if native == "xgboost" and hasattr(estimator, "set_params"):
+                estimator.set_params(enable_categorical=True)  # category features reach it as pd.Categorical
         elif "python_function" in flavors:
             estimator = mlflow.pyfunc.load_model(str(directory))
         else:
             raise ModelError(f"{where} has the flavours {', '.join(flavors) or 'none'}; Beyond predicts with "
-                             "the python_function or sklearn flavour.")
+                             "the python_function flavour or a library's own (sklearn, lightgbm, xgboost, catboost).")
     except (MlflowException, TypeError) as exc:  # skops' UntrustedTypesFoundException is a TypeError
         raise ModelError(f"MLflow cannot load the model in {directory}: {exc}") from exc
+    except ImportError as exc:  # a flavour's library, or a module of the model's own code
+        raise ModelError(f"MLflow cannot load the model in {directory}: {exc}. Install the package on the service "
+                         "and every worker host (README \"Model libraries\"), or ship your own modules with "
+                         "save_model(..., code_paths=[...]).") from exc
     if not hasattr(estimator, "predict"):
         raise ModelError(f"The MLflow model in {directory} is a {type(estimator).__name__}, which has no predict()")
 
     names = [str(spec.name) for spec in inputs.inputs]
     learned = learned_string_columns(estimator, names) if "sklearn" in flavors else {}
+    categorical = native_categories(estimator, names) if native is not None and "sklearn" not in flavors else {}
     example: pd.DataFrame | None = None
     features: list[FeatureSpec] = []
     for name, spec in zip(names, inputs.inputs):
@@ -202,7 +254,9 @@ def load_mlflow_model(directory: Path) -> Model:
         kind, dtype = COLUMN_TYPES[column_type]
         categories: tuple[str, ...] = ()
         fmt = None
-        if kind == CATEGORY and name in learned:
+        if kind == CATEGORY and name in categorical:  # a pandas category at training: given as one
+            categories, dtype = categorical[name], "category"
+        elif kind == CATEGORY and name in learned:
             kind, categories = learned[name]
         elif kind == DATETIME:
             if example is None:
@@ -213,8 +267,8 @@ def load_mlflow_model(directory: Path) -> Model:
                 if len(values):
                     fmt = datetime_format(values)
         features.append(FeatureSpec(name, kind, bool(spec.required), categories, fmt, dtype))
-    if "sklearn" not in flavors:
-        estimator = PyfuncPredictor(estimator, features)
+    if "sklearn" not in flavors and native is None:
+        estimator = PyfuncPredictor(estimator, features, _probability_columns(info))
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     return Model(estimator, {
         "format": SCHEMA_FORMAT,
@@ -224,8 +278,79 @@ def load_mlflow_model(directory: Path) -> Model:
         "classes": classes,
         "source": "mlflow",
         "mlflow": {"model_uuid": info.model_uuid, "run_id": info.run_id, "flavors": sorted(flavors),
-                   "mlflow_version": info.mlflow_version},
+                   "mlflow_version": info.mlflow_version, "runs_with": native or ("sklearn" if "sklearn" in flavors
+                                                                                   else "python_function"),
+                   "requirement_warnings": requirement_warnings(directory)},
     }, directory)
+
+
+def _probability_columns(info: Any) -> list[str]:
+    """The classes, when the signature's output is one number column per class (named)."""
+    outputs = info.signature.outputs if info.signature is not None else None
+    if outputs is None or outputs.is_tensor_spec() or not outputs.has_input_names() or len(outputs.inputs) < 2:
+        return []
+    kinds = {getattr(spec.type, "name", None) for spec in outputs.inputs}
+    return [str(spec.name) for spec in outputs.inputs] if kinds <= {"double", "float"} else []
+
+
+def add_code_paths(info: Any, directory: Path) -> None:
+    """Put the model's own modules (``save_model(..., code_paths=[...])``, saved under
+    ``code/``) on sys.path before it loads, as MLflow's loaders do for pyfunc models; the
+    sklearn and native flavours need it for a FunctionTransformer's functions too."""
+    for conf in (info.flavors or {}).values():
+        code = conf.get("code") if isinstance(conf, dict) else None
+        if isinstance(code, str) and (directory / code).is_dir() and str(directory / code) not in sys.path:
+            sys.path.insert(0, str(directory / code))
+
+
+def _requirements(directory: Path) -> list[tuple[str, str | None]]:
+    """(package, pinned version or None) per line of the model's requirements.txt."""
+    path = directory / "requirements.txt"
+    if not path.is_file():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.split("#")[0].strip()
+        match = re.match(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(?:==\s*([0-9][^,;\s]*))?", line)
+        if match and not line.startswith("-"):
+            found.append((match.group(1), match.group(2)))
+    return found
+
+
+def _installed(package: str) -> str | None:
+    from importlib import metadata
+
+    for name in (package, package.replace("-", "_"), f"{package}-cpu", package.replace("-skinny", "")):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    if package == "mlflow":  # mlflow-skinny serves the same imports
+        return _installed("mlflow-skinny")
+    return None
+
+
+def check_requirements(directory: Path) -> None:
+    """ModelError naming each package of the model's requirements.txt that this service lacks,
+    with the command that installs it."""
+    missing = [name for name, _ in _requirements(directory) if _installed(name) is None]
+    if missing:
+        raise ModelError(
+            f"The MLflow model in {directory} needs {', '.join(missing)}, which this service does not have. "
+            f"Install on the service and every worker host: `.venv/bin/pip install {' '.join(missing)}` "
+            "(README \"Model libraries\")."
+        )
+
+
+def requirement_warnings(directory: Path) -> list[str]:
+    """A warning per package of requirements.txt whose installed major version differs from the
+    model's: it may load and predict otherwise than where it was trained."""
+    warnings_found = []
+    for name, pinned in _requirements(directory):
+        have = _installed(name)
+        if pinned and have and pinned.split(".")[0] != have.split(".")[0]:
+            warnings_found.append(f"{name} {pinned} trained the model; this service has {name} {have}")
+    return warnings_found
 
 
 def _version(info: Any, where: Path) -> str:

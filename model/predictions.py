@@ -5,7 +5,8 @@ twin) before reading the next, so memory stays flat whatever the file size. The 
 column per feature with the dtype it was trained with (``inputs.conversions.model_values``). The
 workbook holds every input column in order, then ``prediction`` (and, for classifiers,
 ``probability``: that of the predicted class): number and integer features as the numbers the
-model saw (integers without a fraction), features of the other types (boolean, category,
+model saw (integers without a fraction; a cell it could not take, "abc", as the user sent it,
+not empty), features of the other types (boolean, category,
 datetime, text) as text cells holding what the user wrote, other columns as their text
 (numbers where they are plain numbers); formula-like text is guarded by
 ``results.cells.guard_text``; then a "summary" sheet. The CSV twin holds the same rows and
@@ -41,9 +42,10 @@ from model.inputs.reader import model_frame, read_chunks
 from model.inputs.report import CsvReport
 from model.inputs.scan import inspect_csv
 from model.loading import load_model
+from model.messages import ERROR_CHARS, error_text
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
 from model.results.cells import SparseTexts, number_json
-from model.results.files import Block, ResultFiles, ResultWriter, csv_texts, layout
+from model.results.files import Block, ResultFiles, ResultWriter, Segment, csv_texts, layout, sent_texts
 from model.results.process import ResultFilesProcess
 from model.schema import INTEGER, NUMBER, NUMERIC_TYPES
 
@@ -66,7 +68,9 @@ STAGES = ("validate", "read", "predict", "quality", "numbers", "xlsx_text", "csv
 # Jobs of at least this many rows write their result files in a process of their own (see
 # model/results/process.py): below it, starting one costs more than it saves.
 PARALLEL_MIN_ROWS = 50_000
-
+# When a whole chunk fails, this many of its rows (spread over it) are tried one by one: if all
+# fail with the same error the model fails on every row, and the chunk is not split further.
+FAIL_FAST_SAMPLE = 5
 
 
 def _cores() -> int:
@@ -90,6 +94,46 @@ class _Stages:
             now = time.perf_counter()
             self.into[stage] += now - self.last
             self.last = now
+
+
+class ModelFailed(Exception):
+    """The model raised on every row it was given: no row of the job could be scored.  The
+    message is the model's own error, naming the first row it failed on."""
+
+
+def score_rows(model: Model, frame: pd.DataFrame) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, dict[int, str]]:
+    """`predict_rows` (model/quality.py), failing fast: when the whole frame fails, a sample
+    of FAIL_FAST_SAMPLE single rows is tried; if every one fails with the same error, every
+    row of the frame gets that error without splitting it down to single rows (10,000 rows
+    of a model that fails on all of them: 6 calls instead of 19,999).  Otherwise the frame is
+    split as `predict_rows` does.  The price: in a frame where nearly every row fails the
+    same way, the few rows that would have passed are reported failed with the others."""
+    n = len(frame)
+    if n == 0:  # every row of the chunk without data: nothing to ask (predict_rows would recurse)
+        return np.zeros(0, dtype=bool), np.asarray([]), (np.asarray([]) if model.is_classifier else None), None, {}
+    try:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+            labels, best, per_class = model.predict_classes(frame)
+        return np.ones(n, dtype=bool), np.asarray(labels), best, per_class, {}
+    except Exception as exc:  # any model failure is one row's (or more) problem
+        if n == 1:
+            return np.zeros(1, dtype=bool), np.asarray([]), None, None, {0: error_text(exc, ERROR_CHARS)}
+    errors = set()
+    for i in np.unique(np.linspace(0, n - 1, min(n, FAIL_FAST_SAMPLE)).round().astype(int)):
+        try:
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+                model.predict_classes(frame.iloc[[int(i)]])
+        except Exception as exc:
+            errors.add(error_text(exc, ERROR_CHARS))
+            if len(errors) == 1:
+                continue
+        break  # a row passed, or two failed differently: find the failing rows one by one
+    else:
+        error = errors.pop()
+        return np.zeros(n, dtype=bool), np.asarray([]), (np.asarray([]) if model.is_classifier else None), None, \
+            {i: error for i in range(n)}
+    return predict_rows(model, frame)
 
 
 class InvalidInput(ValueError):
@@ -133,12 +177,26 @@ def _spread(n: int, scored: np.ndarray, labels: np.ndarray, probability: np.ndar
     return full, best, every
 
 
+def _sent(segments: list[Segment], cells: dict[int, dict[int, str]], X: np.ndarray, start: int,
+          stop: int) -> dict[int, list[list[str]]]:
+    """Block.sent for the rows start:stop: the number segments holding a cell sent as
+    something the model could not take, as texts (`sent_texts`)."""
+    out: dict[int, list[list[str]]] = {}
+    for k, (kind, what) in enumerate(segments):
+        columns = [what] if kind == "i" else what if kind == "x" else []
+        here = {c: {r - start: t for r, t in cells.get(c, {}).items() if start <= r < stop} for c in columns}
+        if any(here.values()):
+            out[k] = [sent_texts(X[start:stop, c], kind == "i", here[c]) for c in columns]
+    return out
+
+
 def _quality_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """The "quality" sheet: one row per feature, then the predictions and the job."""
     header = ["feature", "type", "status", "missing rate", "training missing rate", "outside training range",
               "unseen categories", "PSI", "reasons"]
     rows: list[list[Any]] = [
-        [f["name"], f["type"], f["status"], f["missing_rate"], f.get("training_missing_rate"), f["out_of_range"],
+        [f["name"], f["type"], f["status"], f["missing_rate"] if f.get("sent", True) else None,
+         f.get("training_missing_rate"), f["out_of_range"],
          f["unseen"], f["psi"], "; ".join(f["reasons"])]
         for f in report["features"]
     ]
@@ -181,7 +239,8 @@ def prediction(
     ``output_file`` defaults to ``data/out/<input stem>.xlsx``; ``csv_file=True`` also writes
     ``<output stem>.csv`` (``False``/``None``: no CSV, or pass a path). ``progress(rows_done,
     rows_total)`` is called after each chunk; an exception it raises aborts the run and no
-    output file is left behind. Raises ``InvalidInput`` when the CSV does not fit the model.
+    output file is left behind. Raises ``InvalidInput`` when the CSV does not fit the model,
+    ``ModelFailed`` when the model scored none of the rows it was given (see `score_rows`).
     ``probability_columns="all"`` adds, for a classifier, one ``probability_<class>`` column
     per class after ``probability`` (the setting PROBABILITY_COLUMNS). ``model_name`` and
     ``model_sha256`` (the registry's name and artifact hash) are shown on the summary sheet.
@@ -248,8 +307,11 @@ def prediction(
     header = list(report.header) + out_columns
     n_in = len(report.header)
     feature_of = {report.feature_columns[f]: k for k, f in enumerate(features)}  # column -> X column
+    x_at = {f: k for k, f in enumerate(features)}
     class_counts: Counter[str] = Counter()
     rows_done = 0
+    tried = scored = 0  # rows given to the model, rows it scored
+    first_failure: tuple[int, str] | None = None  # (data row, the model's error)
 
     xlsx_tmp = _temp_beside(xlsx_path)
     csv_tmp = _temp_beside(csv_path) if csv_path else None
@@ -280,10 +342,15 @@ def prediction(
                     check = checker.check(X, None if all_numbers else frame, bad)
                     clock.lap("quality")
                     where = np.arange(len(X)) if check.scorable is None else np.flatnonzero(check.scorable)
-                    ok, labels, probability, per_class, failed_at = predict_rows(
+                    ok, labels, probability, per_class, failed_at = score_rows(
                         model, frame if check.scorable is None else frame.iloc[where])
                     clock.lap("predict")
                     failed = {int(where[i]): error for i, error in failed_at.items()}
+                    tried += len(where)
+                    scored += int(np.count_nonzero(ok))
+                    if first_failure is None and failed:
+                        at = min(failed)
+                        first_failure = (rows_done + at + 1, failed[at])
                     statuses = checker.statuses(check, failed)
                     clock.lap("quality")
                     if len(labels) != len(X):  # some rows unscored: spread the scored ones out
@@ -319,15 +386,23 @@ def prediction(
                     csv_label = dict(zip(label_text, csv_texts(list(label_text.values()))))
                     csv_labels = list(map(csv_label.__getitem__, label_values))
                 clock.lap("predict")  # the prediction columns, as the files take them
+                # Number cells the model could not take ("abc", "3.5" in an integer column) are
+                # NaN in X; the files write them back as sent, so no input cell comes back empty.
+                sent_cells: dict[int, dict[int, str]] = {}  # X column -> {row: the cell as sent}
+                for i, row in (bad or {}).items():
+                    for name, text in row.cells.items():
+                        if name in x_at:
+                            sent_cells.setdefault(x_at[name], {})[i] = text
                 for start in range(0, len(X), files.block_rows):
                     rows = slice(start, start + files.block_rows)
+                    stop = min(len(X), start + files.block_rows)
                     # A run of number features is formatted here, once, for both files.
                     block = Block(
                         [number_json(X[rows][:, run]) for run in runs],
                         {k: X[rows, what] if kind == "i" else texts[what][rows]
                          for k, (kind, what) in enumerate(segments) if kind != "x"},
                         [c[rows] for c in outputs], None if csv_labels is None else csv_labels[rows],
-                        min(len(X), start + files.block_rows) - start)
+                        stop - start, _sent(segments, sent_cells, X, start, stop) if sent_cells else {})
                     clock.lap("numbers")
                     files.write(block)
                     clock.lap("handoff")
@@ -336,6 +411,10 @@ def prediction(
                     progress(rows_done, report.rows)
                 clock.lap("finish")  # the progress callback: the worker's heartbeat
 
+            if tried and not scored and first_failure is not None:
+                # Not a result with every row empty: the model is broken, not the file.
+                raise ModelFailed(f"it could not score any of the {tried:,} rows it was given; the first, "
+                                  f"data row {first_failure[0]:,}: {first_failure[1]}")
             summary: list[tuple[str, str | int | float]] = [
                 ("input file", source_name or input_path.name),
                 ("rows", rows_done),

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.schema import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, TEXT, FeatureSpec
+from model.schema import BOOLEAN, CATEGORY, DATETIME, INTEGER, NUMBER, TEXT, FeatureSpec, one_per_row
 
 PROFILE_FORMAT = 1
 PROFILE_FILE = "profile.json"  # beside an MLflow model
@@ -144,17 +144,21 @@ def predictions_profile(labels: np.ndarray, classifier: bool) -> dict[str, Any]:
             "shares": bin_shares(finite, edges)}
 
 
-def build_profile(estimator: Any, X: pd.DataFrame, specs: Sequence[FeatureSpec]) -> dict[str, Any]:
+def build_profile(estimator: Any, X: pd.DataFrame, specs: Sequence[FeatureSpec],
+                  label_map: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The profile of training data X (columns named like the specs) and of the estimator's
     predictions on it.  The predictions are left out if the estimator cannot predict X
-    (e.g. a pipeline fitted on other columns); the feature part still helps."""
+    (e.g. a pipeline fitted on other columns); the feature part still helps.  `label_map`
+    (the schema's ``labels``) names encoded classes as jobs will show them."""
     label = {str(c): c for c in X.columns}  # X may have non-text column labels
     features = {spec.name: feature_profile(spec, X[label[spec.name]]) for spec in specs if spec.name in label}
     profile: dict[str, Any] = {"format": PROFILE_FORMAT, "rows": int(len(X)), "features": features}
     try:
-        labels = estimator.predict(X)
+        labels = one_per_row(estimator.predict(X), len(X))
     except Exception:  # a profile without predictions is still a profile
         return profile
+    if label_map:
+        labels = np.asarray([label_map.get(str(v), str(v)) for v in labels.tolist()], dtype=object)
     profile["predictions"] = predictions_profile(np.asarray(labels), hasattr(estimator, "predict_proba"))
     return profile
 

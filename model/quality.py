@@ -25,7 +25,9 @@ shares floored at `PSI_FLOOR` so an empty bin does not make it infinite.  Thresh
 - PSI >= 0.1 warning, >= 0.25 alert (the customary limits); judged only with at least
   `MIN_VALUES_FOR_PSI` non-missing values: with n values and 10 bins a sample drawn from the
   training data itself has a PSI of about 9/n, which for small files is noise, not drift.
-- missing rate above the training one by 5 points: warning; by 20 points: alert.
+- missing rate above the training one by 5 points: warning; by 20 points: alert.  An optional
+  feature the file has no column for is none of these: its entry says "not sent" (``"sent":
+  false``), status ``ok``.
 - values outside the training range, or unseen categories: 2% of the non-missing values
   warning, 10% alert (a sample of the training population lands outside the range of the
   training rows now and then; a shifted population does so steadily).
@@ -50,6 +52,8 @@ import orjson
 import pandas as pd
 
 from model.artifact import Model
+from model.inputs.reader import BadRow
+from model.messages import ERROR_CHARS, error_text
 from model.profile import BINNED_TYPES, bin_counts, bin_index, boolean_keys, counts_upto, datetime_seconds
 from model.results.cells import SparseTexts
 from model.schema import BOOLEAN, CATEGORY, DATETIME, FeatureSpec
@@ -64,6 +68,7 @@ MIN_VALUES_FOR_PSI = 500
 PSI_FLOOR = 1e-4
 NO_PROFILE = "no training profile"
 NO_DATA = "no data: every feature is empty"
+NOT_SENT = "not sent (an optional column the file does not have)"
 MAX_CATEGORY_VALUES = 200  # upload values kept per category feature for the chart; the rest is counted
 THRESHOLDS = {
     "psi_warning": PSI_WARNING, "psi_alert": PSI_ALERT,
@@ -167,6 +172,7 @@ class _Feature:
         shares = (profile or {}).get("shares")
         self.known = frozenset(shares) if isinstance(shares, dict) else frozenset(spec.categories)
         self.values: Counter[str] = Counter()
+        self.sent = True  # False: an optional feature the file has no column for
 
     def numbers(self, values: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Counts a chunk of numbers; returns the rows below / above the training range."""
@@ -211,6 +217,11 @@ class _Feature:
             "out_of_range": self.outside, "unseen": self.unseen, "psi": None, "status": UNKNOWN,
             "reasons": [],
         }
+        if not self.sent:
+            # Leaving out an optional column is the uploader's choice the model was built
+            # for, not drift: said as such, and never a warning, an alert or a webhook.
+            entry.update(sent=False, status=OK if profile is not None else UNKNOWN, reasons=[NOT_SENT])
+            return entry
         if profile is None:
             entry["reasons"] = [NO_PROFILE]
             return entry
@@ -267,6 +278,8 @@ class QualityCheck:
         self.numeric = list(numeric)
         self.absent = set(absent)
         self.stats = {s.name: _Feature(s, features.get(s.name)) for s in self.specs}
+        for name in self.absent:
+            self.stats[name].sent = False
         self.typed = [s for s in self.specs if s.name not in set(self.numeric) and s.name not in self.absent]
         # The training range of each X column (NaN without a profile: comparisons are then false)
         self.lows = np.array([self.stats[n].low if self.stats[n].low is not None else np.nan for n in self.numeric])
@@ -298,7 +311,7 @@ class QualityCheck:
 
     # -- one chunk ------------------------------------------------------------------------------
     def check(self, X: np.ndarray, frame: pd.DataFrame | None,
-              bad: dict[int, tuple[str, frozenset[str]]] | None = None) -> ChunkCheck:
+              bad: Mapping[int, BadRow] | None = None) -> ChunkCheck:
         """Counts a chunk (X: its number/integer features; frame: the model's input, needed
         when the model has features of other types) and finds its flagged rows.  bad: rows
         with cells that do not fit their type ({row: (status text, features at fault)}, their
@@ -583,8 +596,7 @@ def predict_rows(model: Model, frame: pd.DataFrame) -> tuple[
         return np.ones(len(frame), dtype=bool), np.asarray(labels), best, per_class, {}
     except Exception as exc:  # any model failure is one row's (or more) problem
         if len(frame) == 1:
-            text = f"{type(exc).__name__}: {exc}"
-            return np.zeros(1, dtype=bool), np.asarray([]), None, None, {0: text[:200]}
+            return np.zeros(1, dtype=bool), np.asarray([]), None, None, {0: error_text(exc, ERROR_CHARS)}
     half = len(frame) // 2
     parts = [predict_rows(model, frame.iloc[:half]), predict_rows(model, frame.iloc[half:])]
     ok = np.concatenate([p[0] for p in parts])

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 MODEL_FILE = "model.joblib"
@@ -51,7 +52,11 @@ class FeatureSpec:
     - boolean: true/false, yes/no, 1/0, t/f, y/n, any case -> bool; object True/False/NaN in
       a chunk with missing cells.
     - category: any text; values unseen in training are counted in the upload report, not
-      refused -> str, exactly as written.
+      refused -> str, exactly as written; or, when the training column was a pandas
+      ``category`` (dtype "category"), ``pd.Categorical`` with exactly the training
+      categories, in their order (an unseen value is then missing, as it would be after
+      ``astype(training dtype)``): LightGBM, XGBoost and HistGradientBoosting take their
+      categorical features that way.
     - datetime: dates in `format` (e.g. "%Y-%m-%d") -> datetime64 in the training unit
       (`dtype`).
     - text: any text -> str, exactly as written.
@@ -66,7 +71,8 @@ class FeatureSpec:
     name: str
     type: str = NUMBER
     required: bool = True
-    categories: tuple[str, ...] = ()  # category: the training values, sorted
+    # category: the training values, sorted; for a pandas category column its categories, in order
+    categories: tuple[str, ...] = ()
     format: str | None = None  # datetime: the cells' strftime format, e.g. "%Y-%m-%d"
     dtype: str | None = None  # the training column's dtype, e.g. "int64", "datetime64[us]"
 
@@ -102,6 +108,19 @@ class FeatureSpec:
 def feature_specs(features: Sequence[str | FeatureSpec]) -> list[FeatureSpec]:
     """Specs for features given as specs or bare names (a required number)."""
     return [f if isinstance(f, FeatureSpec) else FeatureSpec(str(f)) for f in features]
+
+
+def one_per_row(values: Any, rows: int) -> np.ndarray:
+    """A model's predict output as one value per row: CatBoost's classifiers return an (n, 1)
+    array, which would otherwise be shown (and profiled) as "['Adelie']".  ValueError for any
+    other shape."""
+    array = np.asarray(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1 or len(array) != rows:
+        raise ValueError(f"The model returned an array of shape {array.shape} for {rows} rows; "
+                         "Beyond needs one prediction per row.")
+    return array
 
 
 def check_version(version: Any) -> str:

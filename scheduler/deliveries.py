@@ -3,9 +3,11 @@ long-lived worker (``process_pending.py --loop``, which is also what the embedde
 run), and a short pass at the end of each cron run.
 
 A thread of its own, so a receiver that is slow or down (each attempt can take up to
-WEBHOOK_TIMEOUT_SECONDS per read) never holds up a job: the worker's job loop does not wait
-for it. The leases in app/core/events/webhooks.py make sure one worker sends each delivery however
-many run on however many hosts.
+WEBHOOK_TIMEOUT_SECONDS) never holds up a job: the worker's job loop does not wait for it.
+Within it several senders (webhooks.SENDERS) each lease and send one delivery at a time, so a
+slow receiver holds one sender and the others keep delivering. The leases in
+app/core/events/webhooks.py make sure one worker sends each delivery however many run on
+however many hosts.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ def poll_seconds(settings: Settings) -> float:
 
 
 def deliver_pass(settings: Settings, db: Database, worker_id: str, budget: float | None = CRON_PASS_SECONDS,
-                 stop: threading.Event | None = None) -> int:
-    """One pass; never raises (deliveries must not change a worker's exit code)."""
+                 stop: threading.Event | None = None, idle: float | None = None) -> int:
+    """One pass (with ``idle``, one that keeps looking for due deliveries that often until
+    ``stop``); never raises (deliveries must not change a worker's exit code)."""
     try:
-        return Deliverer(settings, db, worker_id).run_pass(budget_seconds=budget, stop=stop)
+        return Deliverer(settings, db, worker_id).run_pass(budget_seconds=budget, stop=stop, idle_seconds=idle)
     except DatabaseUnavailable as exc:
         log_event(log, "webhook.pass_database_unavailable", logging.WARNING, worker=worker_id, error=exc)
     except Exception:
@@ -42,8 +45,8 @@ def deliver_pass(settings: Settings, db: Database, worker_id: str, budget: float
 
 
 class DeliveryThread:
-    """Runs delivery passes every poll_seconds until stopped. It has its own database
-    connection (the connector keeps one per thread)."""
+    """Runs the delivery senders until stopped; each looks for due deliveries every
+    poll_seconds and has its own database connection (the connector keeps one per thread)."""
 
     def __init__(self, settings: Settings, db: Database, worker_id: str) -> None:
         self.settings, self.db, self.worker_id = settings, db, worker_id
@@ -58,7 +61,9 @@ class DeliveryThread:
         every = poll_seconds(self.settings)
         try:
             while not self.stopping.is_set():
-                deliver_pass(self.settings, self.db, self.worker_id, budget=None, stop=self.stopping)
+                # Its senders look for due deliveries every `every` seconds each, and do not
+                # wait for one another: one held by a slow receiver delays no other delivery.
+                deliver_pass(self.settings, self.db, self.worker_id, budget=None, stop=self.stopping, idle=every)
                 self.stopping.wait(every)
         finally:
             self.db.close()  # this thread's connection
@@ -66,6 +71,7 @@ class DeliveryThread:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop; an attempt still in progress after ``timeout`` is abandoned with the process
         (a daemon thread), so a slow receiver never delays a worker's shutdown. Its lease runs
-        out and another worker sends it again: receivers drop the repeat by its webhook-id."""
+        out and another worker sends it again (the abandoned attempt stays counted): receivers drop
+        the repeat by its webhook-id."""
         self.stopping.set()
         self._thread.join(timeout)

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--loop", action="store_true", help="keep polling until SIGTERM/SIGINT")
     mode.add_argument("--job", type=int, metavar="ID", help="process this one job (waits for a free host slot)")
     parser.add_argument("--force", action="store_true", help="with --job: run it again even if it ended")
+    parser.add_argument("--seen-event", type=int, metavar="ID",
+                        help="with --force: only if the job's last history event is still this one")
     parser.add_argument("--max-id", type=int, metavar="ID", help="with --all: only jobs up to this id")
     parser.add_argument("--interval", type=float, default=None, help="seconds between polls with --loop")
     args = parser.parse_args(argv)
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             worker.loop(interval)
         elif args.job is not None:
             db.init_schema()
-            job = worker.run_job(args.job, force=args.force)
+            job = worker.run_job(args.job, force=args.force, seen_event=args.seen_event)
             if job is None:
                 log_event(log, "worker.not_claimed", worker=worker.worker_id, job=args.job)
                 return 3

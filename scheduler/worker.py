@@ -25,17 +25,17 @@ from typing import Any
 from app.core.db import Database, DatabaseUnavailable
 from app.core.events import notify
 from app.core.jobs import retention
-from app.core.jobs.files import stored_path
+from app.core.jobs.files import is_disk_full, stored_path
 from app.core.jobs.inputs import FILE_CHANGED, UploadInputs
 from app.core.jobs.quality import QualityReports
 from app.core.jobs.queue import Jobs, worker_identity
-from app.core.jobs.records import Claim, Job, Status
+from app.core.jobs.records import FILE_UNFIT, MODEL_FAILED, MODEL_UNAVAILABLE, Claim, Job, Status
 from app.core.logfmt import log_event, logfmt
 from app.core.registry.models import ModelRecord, Registry
 from app.core.settings import Settings
 from model.artifact import Model
 from model.inputs.report import CsvReport
-from model.predictions import InvalidInput, prediction
+from model.predictions import InvalidInput, ModelFailed, prediction
 from model.schema import ModelError
 from scheduler.deliveries import DeliveryThread
 
@@ -337,8 +337,8 @@ class Worker:
             self._log_claimed(claim)
         return claim
 
-    def claim(self, job_id: int, force: bool = False) -> Claim | None:
-        claim = self.jobs.claim(job_id, self.worker_id, force=force)
+    def claim(self, job_id: int, force: bool = False, seen_event: int | None = None) -> Claim | None:
+        claim = self.jobs.claim(job_id, self.worker_id, force=force, seen_event=seen_event)
         if claim:
             self._log_claimed(claim)
         return claim
@@ -409,21 +409,40 @@ class Worker:
             except ShutdownRequested:
                 outcome = "released"
             except InvalidInput as exc:
-                outcome, message = "error", f"The file does not fit the model: {exc}"
+                outcome, message = "error", f"{FILE_UNFIT}{exc}"
+            except ModelFailed as exc:
+                outcome, message = "error", f"{MODEL_FAILED}{exc}"
+                log_event(log, "job.model_failed", logging.ERROR, job=job.id, worker=self.worker_id,
+                          model=job.model_name, version=job.model_version, error=exc)
             except FileNotFoundError:
                 outcome, message = "error", "The uploaded file is missing from storage; upload it again."
             except ModelError as exc:
-                outcome, message = "error", f"The model could not be loaded: {exc}"
+                outcome, message = "error", f"{MODEL_UNAVAILABLE}{exc}"
                 log_event(log, "job.model_unavailable", logging.ERROR, job=job.id, worker=self.worker_id,
                           model=job.model_name, version=job.model_version, error=exc)
             except MemoryError:
                 outcome, message = "error", "The file is too large to process with the memory available."
             except Exception as exc:  # any model failure must end the job, not the worker
-                log.exception(logfmt("job.exception", job=job.id, worker=self.worker_id))
-                outcome, message = "error", f"Processing failed: {type(exc).__name__}: {exc}"
+                if is_disk_full(exc):  # not the job's fault: it is tried again (MAX_ATTEMPTS in all)
+                    outcome, message = "disk_full", ("The result could not be written: the disk of the result "
+                                                     "storage (OUTPUT_DIR) is full.")
+                    log_event(log, "job.disk_full", logging.ERROR, job=job.id, worker=self.worker_id,
+                              attempt=job.attempts, error=exc)
+                else:
+                    log.exception(logfmt("job.exception", job=job.id, worker=self.worker_id))
+                    outcome, message = "error", f"Processing failed: {type(exc).__name__}: {exc}"
 
         elapsed = round(time.monotonic() - started, 3)
         fields: dict[str, Any] = dict(job=job.id, user=job.owner_name, worker=self.worker_id, duration=elapsed)
+        if outcome == "disk_full" and job.attempts < self.settings.max_attempts:
+            requeued = self._retry_final("requeue", lambda: self.jobs.requeue(claim, message or "disk full"), job)
+            if requeued:
+                log_event(log, "job.requeued", logging.WARNING, **fields, status=Status.PENDING.value,
+                          attempt=job.attempts, reason="disk full")
+            outcome = "requeued" if requeued else "lease_lost"
+        elif outcome == "disk_full":
+            outcome, message = "error", (f"{message} Gave up after {job.attempts} attempts (MAX_ATTEMPTS); free "
+                                         "space, then retry the job.")
         if outcome == "ok":
             assert model is not None
             rows = heartbeat.rows_done
@@ -460,7 +479,7 @@ class Worker:
                 log_event(log, "job.released", logging.WARNING, **fields, status=Status.PENDING.value, reason="shutdown")
             else:
                 outcome = "lease_lost"  # not ours to give back any more
-        if outcome in ("lease_lost", "released", "error"):
+        if outcome in ("lease_lost", "released", "error", "requeued"):
             # Never leave a result that the database does not point at.
             xlsx_path.unlink(missing_ok=True)
             csv_path.unlink(missing_ok=True)
@@ -492,9 +511,10 @@ class Worker:
                 return None
             return self.run_claim(claim)
 
-    def run_job(self, job_id: int, force: bool = False) -> Job | None:
+    def run_job(self, job_id: int, force: bool = False, seen_event: int | None = None) -> Job | None:
         """Reap, wait for a host slot, then claim and process this one job (``force``: even
-        if it ended). None if it could not be claimed: running, ended without force, gone."""
+        if it ended; ``seen_event``: only if it has not changed since, Jobs.claim). None if it
+        could not be claimed: running, ended without force, changed, gone."""
         self.reap()
         with host_slot(self.settings, wait=True):
             # The model this job needs must load before the job is touched: a broken one is
@@ -503,7 +523,7 @@ class Worker:
             if job is None:
                 return None
             self.model_for(job)
-            claim = self.claim(job_id, force=force)
+            claim = self.claim(job_id, force=force, seen_event=seen_event)
             if claim is None:
                 return None
             return self.run_claim(claim)
@@ -526,6 +546,8 @@ class Worker:
             if job is None:
                 break
             done.append(job)
+            if job.status is Status.PENDING:  # handed back (a full disk): tried again at the next poll, not now
+                break
         return done
 
     def loop(self, interval: float) -> None:

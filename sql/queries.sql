@@ -1,10 +1,11 @@
 -- Every query Beyond runs, by name. Loaded by app/core/db.py into a dict; a test checks the names.
 -- Parameters are written :name (both engines; app/core/db.py rewrites them for MySQL).
 -- Macros filled per engine: {now} the database's current UTC time, {cutoff} now minus
--- :lease_seconds, {skip_locked} "FOR UPDATE SKIP LOCKED" on MySQL/MariaDB, nothing on SQLite
--- (SQLite serialises writers with BEGIN IMMEDIATE instead), {add_to_value_on_duplicate} the
--- end of an INSERT that adds to the existing row's `value` when the key exists (an upsert that
--- takes the row's write lock at once, so concurrent adders queue instead of deadlocking).
+-- :lease_seconds, {skip_locked} "FOR UPDATE SKIP LOCKED" and {for_update} "FOR UPDATE" on
+-- MySQL/MariaDB, nothing on SQLite (SQLite serialises writers with BEGIN IMMEDIATE instead),
+-- {add_to_value_on_duplicate} the end of an INSERT that adds to the existing row's `value` when
+-- the key exists (an upsert that takes the row's write lock at once, so concurrent adders queue
+-- instead of deadlocking).
 -- Times come from the database clock so workers on hosts with skewed clocks agree on leases.
 
 -- name: schema_version_get
@@ -45,11 +46,16 @@ SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
 WHERE id = :id AND status_file = 'PENDING'
 
 -- name: job_claim_forced
+-- seen_event: the job's last history event when the re-run was asked for (NULL: no check). A
+-- change since (another request's re-run, say) refuses the claim, so a burst of forced re-runs
+-- runs the job once.
 UPDATE wp_records
 SET status_file = 'IN PROCESS', claimed_by = :worker, claim_token = :token,
     date_init = {now}, heartbeat_at = {now}, date_result = NULL,
     attempts = attempts + 1, rows_done = 0, error_message = NULL
 WHERE id = :id AND status_file IN ('PENDING', 'PROCESS OK', 'ERROR', 'CANCELLED') AND expired_at IS NULL
+  AND (:seen_event IS NULL
+       OR (SELECT COALESCE(MAX(e.id), 0) FROM job_events e WHERE e.job_id = :id) = :seen_event)
 
 -- name: job_heartbeat
 UPDATE wp_records
@@ -90,6 +96,14 @@ UPDATE wp_records
 SET status_file = 'PENDING', claimed_by = NULL, claim_token = NULL, date_init = NULL,
     heartbeat_at = NULL, rows_done = 0,
     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
+
+-- name: job_requeue
+-- A claim that failed for a reason outside the job (a full disk): back in the queue, the attempt
+-- counted (the claim's attempts + 1 reach MAX_ATTEMPTS, then the worker fails it), the reason kept.
+UPDATE wp_records
+SET status_file = 'PENDING', claimed_by = NULL, claim_token = NULL, date_init = NULL,
+    heartbeat_at = NULL, rows_done = 0, error_message = :message
 WHERE id = :id AND status_file = 'IN PROCESS' AND claim_token = :token
 
 -- name: jobs_stale
@@ -190,6 +204,9 @@ ORDER BY r.date_init, r.id
 -- name: job_event_insert
 INSERT INTO job_events (job_id, event, status, worker, attempt, detail, created_at)
 SELECT id, :event, status_file, :worker, attempts, :detail, {now} FROM wp_records WHERE id = :id
+
+-- name: job_last_event
+SELECT COALESCE(MAX(id), 0) AS id FROM job_events WHERE job_id = :id
 
 -- name: job_events_for_job
 SELECT id, job_id, event, status, worker, attempt, detail, created_at

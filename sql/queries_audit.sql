@@ -54,6 +54,11 @@ WHERE id = :id AND archived = 0 AND status_file IN ('PROCESS OK', 'ERROR')
 SELECT COUNT(*) AS n FROM wp_records
 WHERE owner_id = :owner_id AND status_file IN ('PENDING', 'IN PROCESS')
 
+-- name: user_lock_for_quota
+-- Taken before a user's quotas are checked and the new job is written, in one transaction: a
+-- burst of uploads by one user is checked one at a time (SQLite: the write lock already).
+SELECT id FROM users WHERE id = :owner_id {for_update}
+
 -- name: jobs_stored_of_owner
 -- The jobs whose files count against the owner's storage quota (a converted upload's original too).
 SELECT r.id, r.path_up, r.path_result, r.path_result_csv, r.file_size, i.path_original

@@ -7,6 +7,14 @@
 INSERT INTO webhooks (owner_id, is_global, url, events, secret, created_at)
 VALUES (:owner_id, :is_global, :url, :events, :secret, {now})
 
+-- name: webhook_owner_lock
+-- The owner's row locked for the rest of the transaction (SQLite: BEGIN IMMEDIATE already
+-- serialises writers), so two creates cannot both count 19 and both insert the 20th.
+SELECT id FROM users WHERE id = :owner_id {for_update}
+
+-- name: webhooks_owned_count
+SELECT COUNT(*) AS n FROM webhooks WHERE owner_id = :owner_id
+
 -- name: webhook_get
 SELECT w.*, u.username AS owner_name FROM webhooks w JOIN users u ON u.id = w.owner_id WHERE w.id = :id
 
@@ -32,13 +40,16 @@ VALUES (:webhook_id, :job_id, :event, :message_id, :payload, 'pending', 0, {now}
 
 -- name: deliveries_due
 -- Pending deliveries whose time has come and that no live lease holds (:lease_seconds old).
-SELECT id FROM webhook_deliveries
+-- leased_at set here means an earlier lease was lost with its worker mid-attempt.
+SELECT id, attempts, leased_at FROM webhook_deliveries
 WHERE state = 'pending' AND next_attempt_at <= {now} AND (leased_at IS NULL OR leased_at < {cutoff})
 ORDER BY next_attempt_at, id
 LIMIT :limit {skip_locked}
 
 -- name: delivery_lease
-UPDATE webhook_deliveries SET leased_by = :worker, leased_at = {now}, lease_token = :token
+-- The attempt is counted here, before it is made: a worker that dies mid-attempt leaves it counted.
+UPDATE webhook_deliveries SET leased_by = :worker, leased_at = {now}, lease_token = :token,
+    attempts = attempts + 1
 WHERE id = :id AND state = 'pending' AND next_attempt_at <= {now}
   AND (leased_at IS NULL OR leased_at < {cutoff})
 
@@ -54,15 +65,18 @@ VALUES (:delivery_id, {now}, :status_code, :duration_ms, :error, :worker)
 -- name: delivery_done
 -- The outcome of an attempt, fenced by the lease: state delivered, failed or pending again.
 UPDATE webhook_deliveries
-SET state = :state, attempts = attempts + 1, next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at),
+SET state = :state, next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at),
     finished_at = CASE WHEN :state = 'pending' THEN NULL ELSE {now} END,
     last_status = :status_code, last_error = :error,
     leased_by = NULL, leased_at = NULL, lease_token = NULL
 WHERE id = :id AND lease_token = :token
 
--- name: delivery_unlease
-UPDATE webhook_deliveries SET leased_by = NULL, leased_at = NULL, lease_token = NULL
-WHERE id = :id AND lease_token = :token
+-- name: delivery_give_up_lost
+-- A delivery whose last allowed attempt never reported (its worker died): failed, not sent again.
+UPDATE webhook_deliveries
+SET state = 'failed', finished_at = {now}, last_error = :error, leased_by = NULL, leased_at = NULL,
+    lease_token = NULL
+WHERE id = :id AND state = 'pending' AND leased_at IS NOT NULL AND leased_at < {cutoff}
 
 -- name: deliveries_of_webhook
 SELECT * FROM webhook_deliveries WHERE webhook_id = :webhook_id ORDER BY id DESC LIMIT :limit

@@ -306,12 +306,18 @@ class Database(ABC):
         return current
 
 
+def sqlite_lower(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
+    """lower() for SQLite connections: Unicode lower case, as MariaDB's LOWER()."""
+    return value.lower() if isinstance(value, str) else value
+
+
 class SQLiteDatabase(Database):
     engine = "sqlite"
     macros: ClassVar[dict[str, str]] = {
         "now": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         "cutoff": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || :lease_seconds || ' seconds')",
         "skip_locked": "",
+        "for_update": "",  # BEGIN IMMEDIATE already holds the database's one write lock
         # An INSERT that adds to the existing row's `value` instead when the key exists.
         "add_to_value_on_duplicate": "ON CONFLICT DO UPDATE SET value = value + excluded.value",
     }
@@ -326,6 +332,10 @@ class SQLiteDatabase(Database):
         # claimers serialise instead of deadlocking on a lock upgrade).
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        # SQLite's own lower() changes A-Z only; user names may hold any letter (is_username in
+        # app/core/accounts/users.py), and their key column is lower(username) (migration 004),
+        # which must equal Python's str.lower() as MariaDB's LOWER() does: 'LUCÍA' is 'lucía'.
+        conn.create_function("lower", 1, sqlite_lower, deterministic=True)
         # Switching a fresh file to WAL needs an exclusive lock and SQLite reports "locked"
         # at once, without its busy handler, when another process is doing the same: retry.
         for attempt in range(100):
@@ -367,6 +377,7 @@ class MySQLDatabase(Database):
         "now": "UTC_TIMESTAMP(6)",
         "cutoff": "(UTC_TIMESTAMP(6) - INTERVAL :lease_seconds SECOND)",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
+        "for_update": "FOR UPDATE",
         "add_to_value_on_duplicate": "ON DUPLICATE KEY UPDATE value = value + VALUES(value)",
     }
 

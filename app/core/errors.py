@@ -85,3 +85,8 @@ class QuotaExceeded(BeyondError):
 
 class StorageQuotaExceeded(TooLarge):
     """The user's stored files would exceed MAX_STORAGE_MB_PER_USER; ``extra`` names it."""
+
+
+class StorageFull(BeyondError):
+    """The server's disk (INPUT_DIR) has no room left for the file: the server's problem, not
+    the file's; nothing of it is kept."""

@@ -187,6 +187,11 @@ class Settings:
     conversion_memory_mb: int = field(metadata=_key("4096", _int(0),
         "Memory (address space, MB) of the child process that converts one workbook or Parquet upload; a file "
         "that needs more is refused (422) naming it. 0: no limit."))
+    model_trial_seconds: int = field(metadata=_key("120", _int(1),
+        "Seconds a deploy may take to load the model and predict a few rows in a child process before the "
+        "version is registered; a model that takes longer is refused."))
+    model_trial_memory_mb: int = field(metadata=_key("4096", _int(0),
+        "Memory (address space, MB) of that child process; a model that needs more is refused. 0: no limit."))
     model_upload_limit: int = field(metadata=_key("500M", _size,
         "Largest model .zip an administrator may upload on the Models page or POST /api/models."))
     model_unpacked_limit: int = field(metadata=_key("2G", _size,
@@ -215,6 +220,9 @@ class Settings:
         "probability_<class> column per class."))
     max_connections: int = field(metadata=_key("200", _int(1),
         "Connections plus requests in progress the server accepts at once; more are answered 503."))
+    max_connections_per_client: int = field(metadata=_key("32", _int(0),
+        "Connections one client address may hold open at once; more are answered 503 and closed, so one "
+        "client cannot take all of MAX_CONNECTIONS. A TRUSTED_PROXIES address is not capped. 0: no cap."))
     header_timeout_seconds: int = field(metadata=_key("10", _int(1),
         "A connection whose request headers have not all arrived within this time is closed."))
     trusted_proxies: str = field(metadata=_key("", _str,
@@ -228,7 +236,7 @@ class Settings:
         "Allow webhook URLs that resolve to loopback, private or link-local addresses (server-side request "
         "forgery: keep false unless every receiver is inside your own network)."))
     webhook_timeout_seconds: int = field(metadata=_key("10", _int(1),
-        "Seconds a webhook receiver gets to connect and to answer each read of one delivery attempt."))
+        "Seconds one webhook delivery attempt may take in all (connecting, sending, the whole answer)."))
     webhook_backoff_seconds: int = field(metadata=_key("5", _int(1),
         "Wait before the first retry of a failed webhook delivery; it doubles after each failure (at most 2 h)."))
     webhook_retry_hours: int = field(metadata=_key("24", _int(24),

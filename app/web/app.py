@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -55,6 +57,15 @@ def signed_in_user(request: Request) -> dict[str, Any]:
     return {"current_user": request.scope.get("beyond.user")}
 
 
+BREAK_AFTER = re.compile(r"(?<=[_.\-])")
+
+
+def breakable(name: str | None) -> Markup:
+    """A file name, escaped, with a line-break opportunity (<wbr>) after each _ . and -: a long
+    name wraps between its parts ('clinic_north_' / '2023.csv') rather than mid-word."""
+    return Markup("<wbr>").join(escape(part) for part in BREAK_AFTER.split(name or ""))
+
+
 def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[signed_in_user])
     env = templates.env
@@ -72,7 +83,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         hours, minutes = divmod(minutes, 60)
         return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
-    env.filters.update(localtime=localtime, duration=duration, filesize=human_size)
+    env.filters.update(localtime=localtime, duration=duration, filesize=human_size, breakable=breakable)
     env.globals.update(csrf_token=csrf_token, Status=Status,
                        time_zone=settings.time_zone, app_version=__version__)
     return templates

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from app.core.accounts.users import User
 from app.core.errors import AuthenticationRequired, PermissionDenied
 from app.core.events.audit import Actor
-from app.web.csrf import SESSION_CSRF
+from app.web.csrf import CSRF_HEADER, SESSION_CSRF, check_csrf
 
 SESSION_USER = "uid"
 SESSION_VERSION = "sv"
@@ -64,10 +64,19 @@ def session_user(request: Request) -> User | None:
 
 
 def api_user(request: Request) -> User:
-    """The user behind `Authorization: Bearer <token>` or HTTP Basic; 401 otherwise."""
+    """The user behind `Authorization: Bearer <token>` or HTTP Basic; or, for the /docs page's
+    "Try it out", the signed-in panel user when the X-CSRF-Token header carries the session's
+    token (a cookie alone is not enough: another site could make the browser send it); 401
+    otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     user = None
+    if not header and request.headers.get(CSRF_HEADER):
+        user = session_user(request)
+        if user is not None and user.must_change_password:
+            user = None  # the panel lets them reach only /account until they choose a password
+        if user is not None:
+            check_csrf(request, None)  # 403 when the header is not this session's token
     if scheme.lower() == "bearer" and value.strip():
         user = request.app.state.tokens.authenticate(value.strip())
     elif scheme.lower() == "basic" and value.strip():

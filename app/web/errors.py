@@ -26,6 +26,7 @@ from app.core.errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    StorageFull,
     StorageQuotaExceeded,
     Throttled,
     TooLarge,
@@ -58,6 +59,7 @@ STATUS: dict[type[BeyondError], tuple[int, str]] = {
     Throttled: (429, "Too many attempts"),
     QuotaExceeded: (429, "Limit reached"),
     Unavailable: (503, "Service unavailable"),
+    StorageFull: (507, "Server storage full"),
 }
 
 

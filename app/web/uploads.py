@@ -19,7 +19,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from app.core.errors import BeyondError, InvalidRequest
-from app.core.jobs.files import display_name, new_part_path
+from app.core.jobs.files import display_name, is_disk_full, new_part_path, upload_storage_full
 from app.core.jobs.submissions import Upload, too_large
 from app.core.settings import Settings
 
@@ -40,8 +40,11 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise InvalidRequest(f"Send the file as multipart/form-data in a field named '{field_name}'.")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MAX_FIELDS_BYTES + 64 * 1024:
-        raise too_large(limit)
+    body_size = int(declared) if declared and declared.isdigit() else None
+    data_file = field_name == "file"  # not a model archive: the 413 says how to make it fit
+
+    if body_size is not None and body_size > limit + MAX_FIELDS_BYTES + 64 * 1024:
+        raise too_large(limit, body_size, data_file)
 
     settings.input_dir.mkdir(parents=True, exist_ok=True)
     part_path = new_part_path(settings.input_dir, uuid.uuid4().hex)
@@ -91,7 +94,7 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
         if state["filename"] is not None and state["name"] == field_name:
             out["size"] += end - start
             if out["size"] > limit:
-                raise too_large(limit)
+                raise too_large(limit, body_size, data_file)
             out["handle"].write(data[start:end])
         elif state["filename"] is None:
             state["buf"] += data[start:end]
@@ -122,8 +125,10 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
     except BeyondError:
         _cleanup(out["handle"], part_path)
         raise
-    except Exception as exc:  # malformed multipart, client went away
+    except Exception as exc:  # malformed multipart, client went away, a full disk
         _cleanup(out["handle"], part_path)
+        if is_disk_full(exc):
+            raise upload_storage_full(display_name(state["filename"])) from exc
         raise InvalidRequest(f"The upload could not be read ({type(exc).__name__}); send it again.") from exc
     if out["handle"] is None or "__filename__" not in fields:
         _cleanup(out["handle"], part_path)
@@ -135,6 +140,9 @@ async def receive_upload(request: Request, settings: Settings, field_name: str =
 
 def _cleanup(handle: IO[bytes] | None, part_path: Any) -> None:
     if handle is not None and not handle.closed:
-        handle.close()
+        try:
+            handle.close()
+        except OSError:  # its buffer could not be flushed (a full disk): the file goes anyway
+            pass
     part_path.unlink(missing_ok=True)
 

@@ -7,4 +7,6 @@
 - reader: the one chunk reader a job uses (read_chunks, model_frame) and the pandas options.
 - habits: spreadsheet habits (a title above the header, the encoding) fixed before the check.
 - workbook: .xlsx/.xlsm/.ods and Parquet uploads converted to the canonical CSV.
+- compressed: a .csv.gz or a .zip holding one CSV, decompressed to the CSV that is checked.
+- isolated: a conversion or decompression in a child process with a memory limit.
 """

@@ -1,4 +1,5 @@
-"""A workbook or Parquet conversion (model/inputs/workbook.py) in a child process.
+"""A workbook or Parquet conversion (model/inputs/workbook.py), or a compressed CSV's
+decompression (model/inputs/compressed.py), in a child process.
 
 The reader is native code: a file it cannot hold ends in an allocation failure that aborts the
 whole process, whatever Python does.  So the conversion runs in a child started with the same
@@ -22,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from model.inputs.compressed import decompress_csv
 from model.inputs.report import Problem
-from model.inputs.workbook import Conversion, Limits, convert
+from model.inputs.workbook import Conversion, Limits, convert, input_kind
 from model.schema import FeatureSpec, feature_specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +72,12 @@ def main() -> None:
     if request["memory_mb"]:
         limit = request["memory_mb"] * 1024**2
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    conversion = convert(request["path"], request["out"], request["filename"],
-                         [_spec(s) for s in request["features"]], limits=Limits(**request["limits"]))
+    limits = Limits(**request["limits"])
+    if input_kind(request["filename"]) == "compressed":
+        conversion = decompress_csv(request["path"], request["out"], request["filename"], limits)
+    else:
+        conversion = convert(request["path"], request["out"], request["filename"],
+                             [_spec(s) for s in request["features"]], limits=limits)
     answer = dataclasses.asdict(conversion)
     answer["problems"] = [p.as_dict() for p in conversion.problems]
     sys.stdout.write(json.dumps(answer))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -72,6 +72,17 @@ class CellProblem:
     feature: str  # the feature's name
     column: str  # the header cell as written
     text: str  # e.g. "'abc' is not a number in column 'mean radius'"
+    value: str = ""  # the cell as sent ("abc"); as pandas read it when it read a number ("3.5")
+
+
+class BadRow(NamedTuple):
+    """A row with cells the model cannot take: its row_status text, the features at fault and
+    each one's cell as sent (the result files write that back, not the empty value the model
+    gets)."""
+
+    status: str
+    features: frozenset[str]
+    cells: dict[str, str]
 
 
 def cell_problems(chunk: pd.DataFrame, report: CsvReport,
@@ -92,21 +103,21 @@ def cell_problems(chunk: pd.DataFrame, report: CsvReport,
     for i, j in zip(*np.nonzero(flags)):
         value = cell_text(chunk, texts, int(i), int(j), indices)
         found.append(CellProblem(int(i), specs[j].name, names[j],
-                                 f"{show(value)} {what(specs[j], int(flags[i, j]))} in column '{names[j].strip()}'"))
+                                 f"{show(value)} {what(specs[j], int(flags[i, j]))} in column '{names[j].strip()}'",
+                                 value))
     return found
 
 
 def read_chunks(
     path: Path, report: CsvReport, features: Sequence[str], chunk_rows: int,
     specs: Sequence[FeatureSpec] = (),
-) -> Iterator[tuple[np.ndarray, dict[int, list[str]], dict[int, tuple[str, frozenset[str]]] | None]]:
+) -> Iterator[tuple[np.ndarray, dict[int, list[str]], dict[int, BadRow] | None]]:
     """(X, texts, bad) per chunk of rows: X is float64 rows x features (missing -> NaN), texts
     maps each other column's index to its cells' exact text.  `features` are numeric (number or
     integer) features; those of the other types are other columns here.  bad: when the report
     found cells that do not fit their type (`specs`: the model's features), {row position:
-    (row_status text, the features at fault)} for this chunk, those cells NaN in X (the other
-    types become missing in model_values); None for a file without such cells, which then
-    costs nothing more."""
+    `BadRow`} for this chunk, those cells NaN in X (the other types become missing in
+    model_values); None for a file without such cells, which then costs nothing more."""
     fmt = report.format
     if not report.readable or fmt is None:
         raise ValueError("read_chunks() needs the report of a file without structural problems.")
@@ -141,8 +152,7 @@ def read_chunks(
             yield X, {i: chunk[i].tolist() for i in others}, bad
 
 
-def _bad_rows(found: Sequence[CellProblem], X: np.ndarray,
-              x_of: dict[str, int]) -> dict[int, tuple[str, frozenset[str]]]:
+def _bad_rows(found: Sequence[CellProblem], X: np.ndarray, x_of: dict[str, int]) -> dict[int, BadRow]:
     """The row_status of each row with cells the model cannot take (few rows: the upload
     check accepted at most MAX_BAD_ROWS_PERCENT of them); their number cells become NaN."""
     by_row: dict[int, list[CellProblem]] = {}
@@ -150,7 +160,8 @@ def _bad_rows(found: Sequence[CellProblem], X: np.ndarray,
         by_row.setdefault(problem.position, []).append(problem)
         if problem.feature in x_of:
             X[problem.position, x_of[problem.feature]] = np.nan
-    return {i: ("not scored: " + " and ".join(p.text for p in cells), frozenset(p.feature for p in cells))
+    return {i: BadRow("not scored: " + " and ".join(p.text for p in cells), frozenset(p.feature for p in cells),
+                      {p.feature: p.value for p in cells})
             for i, cells in by_row.items()}
 
 

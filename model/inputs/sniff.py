@@ -24,6 +24,23 @@ _BINARY = "This does not look like a CSV text file (it contains binary data)."
 _EXCEL_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # .xlsx (zip) and .xls (OLE2)
 _EXCEL_HINT = (" It looks like an Excel workbook: upload it with its .xlsx name (workbooks are read "
                "as they are), or save it as \"CSV UTF-8\" and upload that.")
+# A zip whose first entry is a CSV is a zipped CSV, not a workbook; gzip is a .csv.gz: both
+# are read under their own names (model/inputs/compressed.py).
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_HINT = " It is a zip archive holding a CSV: upload it with its .zip name (it is then decompressed)."
+_GZIP_HINT = " It is gzip-compressed: upload it with its .csv.gz name (it is then decompressed)."
+
+
+def _binary_hint(block: bytes) -> str:
+    """What a binary upload seems to be, from its first bytes, and the name to give it."""
+    if block.startswith(_GZIP_MAGIC):
+        return _GZIP_HINT
+    if block.startswith(b"PK\x03\x04") and len(block) >= 30:
+        # The first local header: the entry's name (its length at offset 26) from offset 30.
+        length = int.from_bytes(block[26:28], "little")
+        if block[30:30 + length].lower().endswith((b".csv", b".tsv", b".txt")):
+            return _ZIP_HINT
+    return _EXCEL_HINT if block.startswith(_EXCEL_MAGIC) else ""
 
 
 def norm(name: str) -> str:
@@ -39,7 +56,7 @@ def check_bytes(path: PathLike, problems: Problems) -> str | None:
     content = False
     with open(path, "rb") as f:
         block = f.read(1 << 20)
-        binary = _BINARY + (_EXCEL_HINT if block.startswith(_EXCEL_MAGIC) else "")
+        binary = _BINARY + _binary_hint(block)
         if block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             problems.add("The file is UTF-16 text (Excel's \"Unicode Text\"); save it as "
                          "\"CSV UTF-8\" and upload that.")

@@ -59,6 +59,8 @@ from model.schema import DATETIME, FeatureSpec, feature_specs
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
 PARQUET_SUFFIXES = (".parquet", ".parq")
+# A compressed CSV (model/inputs/compressed.py): the format each suffix names.
+COMPRESSED_SUFFIXES = {".gz": "gzip", ".zip": "zip"}
 MAX_ROWS = 1_048_576  # rows of an .xlsx worksheet, header included
 HEADER_SEARCH_ROWS = 20
 MAX_UNPACKED = 2 * 1024**3  # default cap on a workbook's unpacked size (bytes)
@@ -104,12 +106,15 @@ _ENCRYPTED = ("The workbook is password-protected (encrypted), so it cannot be r
 
 
 def input_kind(filename: str) -> str:
-    """"workbook", "parquet" or "csv" (anything else is read as CSV text, as before)."""
+    """"workbook", "parquet", "compressed" (.csv.gz, .zip) or "csv" (anything else is read as
+    CSV text, as before)."""
     suffix = Path(filename).suffix.lower()
     if suffix in WORKBOOK_SUFFIXES:
         return "workbook"
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
+    if suffix in COMPRESSED_SUFFIXES:
+        return "compressed"
     return "csv"
 
 
@@ -118,7 +123,7 @@ class Conversion:
     """The outcome of converting one upload: problems (then nothing is usable), else the
     canonical CSV at the path given, read from `sheet` (None for Parquet)."""
 
-    format: str  # "xlsx", "xlsm", "ods", "parquet"
+    format: str  # "xlsx", "xlsm", "ods", "parquet"; "gzip", "zip" (a compressed CSV)
     problems: list[Problem] = field(default_factory=list)
     # "output": stopped at Limits.max_output_bytes (the caller may owe it to a storage quota)
     stopped: str | None = None

@@ -22,7 +22,7 @@ import os
 import re
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -47,13 +47,29 @@ class Block:
     feature's floats (NaN where missing) or a column's texts; outputs: the prediction
     columns (label, probabilities, row_status as `SparseTexts`) as the workbook takes them;
     csv_labels: a classifier's labels as CSV fields (None: numeric labels); rows: how many
-    rows."""
+    rows; sent: for an "x" or "i" segment (by its index) with a cell the model could not take
+    ("abc" in a number column), the texts of each of its columns, those cells as sent
+    (`sent_texts`): written as text columns instead, in this block only."""
 
     runs: list[bytes]
     columns: dict[int, np.ndarray | list[str]]
     outputs: list[np.ndarray | list[str] | SparseTexts]
     csv_labels: list[str] | None
     rows: int
+    sent: dict[int, list[list[str]]] = field(default_factory=dict)
+
+
+def sent_texts(values: np.ndarray, integer: bool, cells: dict[int, str]) -> list[str]:
+    """A number feature's column as the texts both files write for it: each number as the
+    normal path writes it (the shortest round-trip text, integers whole), "" where missing,
+    and at the rows in `cells` the cell as the user sent it."""
+    if integer:
+        texts = _integer_texts(values)
+    else:
+        texts = [b.decode("ascii") for b in _csv_numbers(values)]
+    for row, text in cells.items():
+        texts[row] = text
+    return texts
 
 
 def _guard_csv_column(values: list[str]) -> list[str]:
@@ -170,7 +186,11 @@ def csv_fields(segments: list[Segment], block: Block) -> tuple[list[list[bytes]]
     runs = iter(block.runs)
     for k, (kind, _) in enumerate(segments):
         column = block.columns.get(k)
-        if kind == "x":
+        if k in block.sent:
+            if kind == "x":
+                next(runs)
+            fields += [_text_fields(texts) for texts in block.sent[k]]
+        elif kind == "x":
             fields.append(_csv_run(next(runs)))
         elif kind == "i":
             fields.append(_encoded(_integer_texts(np.asarray(column))))
@@ -274,7 +294,11 @@ class ResultFiles:
         cells: list[np.ndarray | list[str] | NumberColumns | SparseTexts] = []
         runs = iter(block.runs)
         for k, (kind, what) in enumerate(self.segments):
-            if kind == "x":
+            if k in block.sent:  # plain numbers among them are still stored as numbers
+                if kind == "x":
+                    next(runs)
+                cells += block.sent[k]
+            elif kind == "x":
                 cells.append(NumberColumns(None, next(runs), shape=(block.rows, len(what))))
             elif kind == "i":
                 cells.append(_integer_column(np.asarray(block.columns[k])))

@@ -116,7 +116,9 @@ def _child(conn: _Duplex) -> None:
         if book is not None:
             book.__exit__(type(exc), exc, None)
         try:
-            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
+            # The errno too: the worker puts a job whose disk is full (ENOSPC) back in the queue.
+            conn.send(("error", (f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}",
+                                 getattr(exc, "errno", None))))
         except (OSError, EOFError):
             pass
     finally:
@@ -135,7 +137,12 @@ def _widen(pipe: int) -> None:
 
 
 class WriterProcessError(RuntimeError):
-    """The workbook's process failed; the message is its error."""
+    """The workbook's process failed; the message is its error, ``errno`` that of the child's
+    OSError (None for any other error)."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class ResultFilesProcess:
@@ -265,10 +272,11 @@ class ResultFilesProcess:
             self._process.kill()
             return self._process.wait()
 
-    def _child_error(self, message: str) -> WriterProcessError:
+    def _child_error(self, payload: tuple[str, int | None]) -> WriterProcessError:
         """The error the child reported (it ends right after)."""
         self._wait()
-        return WriterProcessError(f"The workbook could not be written: {message}")
+        message, errno = payload
+        return WriterProcessError(f"The workbook could not be written: {message}", errno=errno)
 
     def _failure(self) -> WriterProcessError:
         try:  # the child may have said why before it went

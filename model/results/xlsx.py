@@ -49,6 +49,7 @@ from model.results.cells import (
     NumberColumns,
     SparseTexts,
     guard_text,
+    is_blank_lead,
     is_plain_number,
     maybe_formula,
     number_json,
@@ -282,7 +283,7 @@ def _plain_text_tails(texts: list[Any], style: str, careful: frozenset[str] = _C
     firsts = set(map(_FIRST, texts))
     if not firsts.isdisjoint(careful):
         return None
-    if any(c.isspace() for c in firsts) and maybe_formula(joined):  # " =1+1"
+    if any(map(is_blank_lead, firsts)) and maybe_formula(joined):  # " =1+1", "\ufeff=1+1"
         return None
     # Now every value needs exactly what _inline_str does, and each step works on the
     # joined string the same as on each value (no pattern can match across a NUL).

@@ -337,7 +337,7 @@ def test_panel_with_jobs_in_every_state_actions_and_drag_and_drop(browser, serve
         # Actions: retry the failed job, archive and find it again, delete with confirmation.
         failed = page.locator("tr.job", has_text="march <draft>.csv")
         failed.get_by_role("button", name="Retry").click()
-        assert "is waiting to be processed again" in page.locator(".flash-success").inner_text()
+        assert "was put back in the queue" in page.locator(".flash-success").inner_text()
         assert page.locator("tr.job", has_text="march <draft>.csv").locator("[data-field=status]").inner_text() == "PENDING"
         page.locator("tr.job", has_text="screening-april.csv").get_by_role("button", name="Archive").click()
         assert page.locator("tr.job", has_text="screening-april.csv").count() == 0

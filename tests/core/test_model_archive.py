@@ -164,6 +164,69 @@ def test_junk_archives_are_refused_with_a_reason(tmp_path: Path, data: bytes, wo
         unpack(tmp_path, data, max_entries=10)
 
 
+def many_entries(count: int) -> bytes:
+    """A real zip64 archive of ``count`` empty stored entries, written directly (zipfile's own
+    writer takes tens of seconds for 300,000 entries)."""
+    import struct
+    import zlib
+    local, central = [], []
+    offset = 0
+    crc = zlib.crc32(b"")
+    for i in range(count):
+        name = f"f{i:07d}.txt".encode()
+        header = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, 0, 0, len(name), 0) + name
+        central.append(struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 45, 20, 0, 0, 0, 0, crc, 0, 0,
+                                   len(name), 0, 0, 0, 0, 0, offset) + name)
+        local.append(header)
+        offset += len(header)
+    directory = b"".join(central)
+    zip64_at = offset + len(directory)
+    end = (struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(directory), offset)
+           + struct.pack("<4sIQI", b"PK\x06\x07", 0, zip64_at, 1)
+           + struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, len(directory), offset, 0))
+    return b"".join(local) + directory + end
+
+
+def test_300000_entries_are_refused_from_the_central_directory_count(tmp_path: Path) -> None:
+    """The count comes from the end record, before zipfile reads the entries: before, 300,000
+    ZipInfo objects were built (about 100 MB) and only then counted."""
+    import tracemalloc
+    data = many_entries(300_000)
+    assert len(zipfile.ZipFile(io.BytesIO(data)).infolist()) == 300_000  # a valid archive
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidRequest) as caught:
+            unpack(tmp_path, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.message == "The archive has 300,000 entries; a model archive may have at most 10,000."
+    assert peak < 2 * MB, peak
+    assert list((tmp_path / "target").iterdir()) == []
+
+
+@pytest.mark.parametrize(("entries", "named"), [
+    ([("schema.json", b"{}"), ("model", b"file"), ("model/weights.bin", b"x")], "'model'"),
+    ([("schema.json", b"{}"), ("Data/a.txt", b"x"), ("data", b"file")], "'data'"),
+    ([("schema.json", b"{}"), (zipfile.ZipInfo("extra/"), b""), ("Extra", b"file")], "'Extra'"),
+], ids=["file-then-folder", "folder-then-file-other-case", "folder-entry"])
+def test_a_file_and_a_folder_of_one_name_are_refused_naming_the_entry(
+        tmp_path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]], named: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        unpack(tmp_path, archive_of(entries))
+    assert named in caught.value.message and "same name as a folder" in caught.value.message
+    assert str(tmp_path) not in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["m/" + "a" * 300 + ".bin", "/".join(["d" * 200] * 6) + "/x"],
+                         ids=["one-name", "whole-path"])
+def test_a_name_too_long_is_refused_naming_the_entry(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        unpack(tmp_path, archive_of([("schema.json", b"{}"), (name, b"x")]))
+    assert "too long" in caught.value.message and name[:40] in caught.value.message
+    assert str(tmp_path) not in caught.value.message
+
+
 # -- the registry, both engines ------------------------------------------------------------------
 def test_deploy_archive_registers_it_and_leaves_no_staging(settings, db, churn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, directory = churn
@@ -286,6 +349,20 @@ def test_post_api_models_deploys_and_the_new_model_scores_like_the_pipeline(  # 
     assert list(scored["prediction"]) == list(expected)
 
 
+@pytest.mark.parametrize(("entries", "words"), [
+    ([("schema.json", b"{}"), ("model", b"file"), ("model/weights.bin", b"x")], "'model' is a file"),
+    ([("schema.json", b"{}"), ("w/" + "a" * 300, b"x")], "too long"),
+    ([("schema.json", b"{}"), ("../../etc/x", b"x")], "'../../etc/x' points outside"),
+    ([("schema.json", b"{}"), ("/abs/x", b"x")], "'/abs/x' points outside"),
+], ids=["clash", "too-long", "dot-dot", "absolute"])
+def test_entry_problems_are_422_naming_the_entry_never_a_server_path(  # type: ignore[no-untyped-def]
+        api_client, settings, admin, bearer, entries, words, caplog) -> None:
+    response = api_deploy(api_client, bearer(admin), archive_of(entries), name="churn")
+    assert_json_error(response, 422, words)
+    assert str(settings.models_dir) not in response.text
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
 def test_the_upload_limit_for_archives_is_model_upload_limit(make_settings, db, admin, bearer, churn) -> None:  # type: ignore[no-untyped-def]
     from app.web import create_app
     _, directory = churn
@@ -294,6 +371,7 @@ def test_the_upload_limit_for_archives_is_model_upload_limit(make_settings, db, 
     with TestClient(create_app(small, db)) as client:
         response = api_deploy(client, bearer(admin), data, name="churn")
     assert_json_error(response, 413, "larger than the upload limit")
+    assert ".csv.gz" not in response.text  # the advice for data files is not for a model archive
 
 
 # -- a header that fits another model ------------------------------------------------------------

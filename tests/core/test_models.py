@@ -82,7 +82,7 @@ def test_a_broken_directory_is_refused_with_the_model_error(registry, settings, 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "schema.json").write_text("{}")
-    with pytest.raises(InvalidRequest, match=r"model.joblib \(or model.skops, or an MLflow MLmodel\) is missing"):
+    with pytest.raises(InvalidRequest, match=r"model.joblib \(or model.skops, model.onnx, .*, or an MLflow MLmodel\) is missing"):
         registry.deploy(broken, "m", version="v1")
     with pytest.raises(InvalidRequest, match="not a directory"):
         registry.deploy(tmp_path / "nothing", "m", version="v1")

@@ -113,6 +113,40 @@ def test_a_clean_file_sends_no_alert(mail_settings, db, users, jobs, alice, admi
     assert [m["Subject"] for m in inbox.messages] == ["Beyond: clean.csv - PROCESS OK"]  # the completion mail only
 
 
+def test_an_optional_column_left_out_sends_no_alert_and_no_webhook(  # type: ignore[no-untyped-def]
+        mail_settings, db, users, jobs, alice, admin, smtp, tmp_path) -> None:
+    """The README's churn example with its optional column left out: before, "missing 100%"
+    made every such upload an alert, an e-mail to the deployer and a job.quality_alert event."""
+    import numpy as np
+
+    from app.core.events.webhooks import Webhooks
+    from model.artifact import build_schema, save_model
+    from tests.model.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
+    from tests.support.sql import raw
+
+    inbox, _ = smtp
+    settings = mail_settings.replace(webhook_allow_private=True, quality_alert_to=("ops@example.org",))
+    users.set_email(admin.id, "admin@example.org", False)
+    train = churn_frame(ROWS, seed=1)
+    X = train[FEATURES]
+    pipeline = churn_pipeline().fit(X, np.where(X["plan"].eq("gold"), "stays", "churns"))
+    directory = save_model(pipeline, build_schema(pipeline, X, "churn-1", optional=["discount"]), tmp_path / "m")
+    Registry(db, settings).deploy(directory, "churn", activate=True, deployed_by="admin")
+    Webhooks(db, settings).create(alice, "http://127.0.0.1:9/hook", ["job.quality_alert"])
+    source = tmp_path / "customers.csv"
+    train.drop(columns=["discount"]).to_csv(source, index=False)
+    submit_path(settings, jobs, alice.id, source, model="churn")
+
+    done = run_one(settings, db)
+    assert done.status is Status.PROCESS_OK, done.error_message
+    report = QualityReports(db).report(done)
+    assert report is not None and report["status"] == "ok", report and report["reason"]
+    assert [f["reasons"] for f in report["features"] if f["name"] == "discount"] == [
+        ["not sent (an optional column the file does not have)"]]
+    assert alerts(inbox) == []
+    assert raw(db, "SELECT * FROM webhook_deliveries") == []
+
+
 def test_switched_off_no_alert(mail_settings, db, users, jobs, alice, admin, smtp, model_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     inbox, _ = smtp
     users.set_email(admin.id, "admin@example.org", False)

@@ -8,6 +8,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -128,6 +129,40 @@ def test_sign_in_ignores_case_and_keeps_the_stored_spelling(client, users) -> No
         assert users.authenticate(impossible, "maria-password-1") is None and users.by_name(impossible) is None
     login(client, "mARIA", "maria-password-1")
     assert "Maria" in client.get("/jobs").text
+
+
+# -- Unicode letters in user names (issue 22) ---------------------------------------------------------------
+@pytest.mark.parametrize("name", ["Lucía", "LUCÍA", "Luci\u0301a"], ids=["composed", "upper", "decomposed"])
+def test_names_with_accented_letters_sign_in_in_any_case_and_spelling(users, name) -> None:  # type: ignore[no-untyped-def]
+    # "Lucía" with the accent typed as i + U+0301 is stored as the single letter í (NFC).
+    created = users.create(name, "lucia-password-1")
+    assert created.username == unicodedata.normalize("NFC", name)
+    for spelling in ("Lucía", "lucía", "LUCÍA", "Luci\u0301a", "LUCI\u0301A"):
+        assert users.authenticate(spelling, "lucia-password-1") == created, spelling
+        assert users.by_name(spelling) == created, spelling
+        with pytest.raises(UserError, match="already exists"):
+            users.create(spelling, "other-password-1")
+    assert users.by_name("Lucia") is None  # an accent makes another name
+    for other in ("Ørjan", "Þórunn", "Σωκράτης", "Дмитрий", "山田", "やまだ太郎", "j.nuñez-2@hq"):
+        assert users.create(other, "other-password-1").username == other
+        assert users.authenticate(other.upper(), "other-password-1") is not None, other
+
+
+@pytest.mark.parametrize("name", [
+    "ana maria",        # a space
+    "ana\u00a0maria",   # a no-break space
+    "ana\u2003maria",   # an em space
+    "ana\u200bmaria",   # a zero-width space
+    "ana\u200dmaria",   # a zero-width joiner
+    "ana\tmaria", "ana\nmaria", "ana\x00", "ana\x7f", "ana\u202emaria",  # control and bidi characters
+    "\u0430dmin",       # a Cyrillic а in a Latin name
+    "ana+maria", "ana/maria", "ana'", "<ana>", "ana☺", "ana٣",  # other signs and digits than 0-9
+    "", "a" * 65,
+])
+def test_names_refuse_control_characters_spaces_signs_and_mixed_alphabets(users, name) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UserError, match="letters .accented letters and other alphabets too"):
+        users.create(name, "some-password-1")
+    assert users.list() == []
 
 
 # -- 8. API reads do not write ---------------------------------------------------------------------------

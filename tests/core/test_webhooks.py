@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 
 from app.core.accounts.users import Users
 from app.core.db import open_database
-from app.core.errors import PermissionDenied
+from app.core.errors import InvalidRequest, PermissionDenied
 from app.core.events import webhooks
 from app.core.events.webhooks import Deliverer, UrlRefused, Webhooks
 from app.core.jobs.queue import Jobs
@@ -25,7 +25,7 @@ from app.core.jobs.records import Status
 from app.core.jobs.submissions import submit_path
 from scheduler.worker import Worker
 from tests.conftest import ROOT, breast_cancer_frame
-from tests.support.receiver import start_receiver
+from tests.support.receiver import start_receiver, start_stalling_receiver
 from tests.support.sql import raw
 
 
@@ -326,3 +326,185 @@ def test_a_slow_receiver_never_holds_up_the_jobs(settings, db, alice, submit_job
     finally:
         worker.stop()
         loop.join(30)
+
+
+# -- issue 22: a whole-attempt deadline, counted attempts, no receiver holding up another -----------------
+def run_pass_in_thread(deliverer):  # type: ignore[no-untyped-def]
+    """The pass in a thread, so a test of a pass that never ends fails instead of hanging."""
+    import threading
+
+    made: list[int] = []
+    thread = threading.Thread(target=lambda: made.append(deliverer.run_pass()), daemon=True)
+    thread.start()
+    return thread, made
+
+
+@pytest.mark.timing
+def test_a_trickling_receiver_is_cut_at_the_deadline_and_counted_once(  # type: ignore[no-untyped-def]
+        settings, db, hooks, alice, submit_job):
+    """A byte every half second keeps each read under WEBHOOK_TIMEOUT_SECONDS=2; the attempt as
+    a whole is still cut at 2 s, counted once, well inside its lease, and not sent again before
+    the retry schedule says so."""
+    slow = start_stalling_receiver(trickle=0.5, stall_seconds=30)
+    hook, _ = hooks.create(alice, slow.url, ["job.succeeded"])
+    run_job(settings, db, submit_job(alice))
+    deliverer = Deliverer(settings, db, "w")
+    started = time.monotonic()
+    thread, made = run_pass_in_thread(deliverer)
+    thread.join(10)
+    took = time.monotonic() - started
+    assert not thread.is_alive(), "the attempt was not cut at its deadline"
+    assert made == [1] and 1.9 <= took < 3.5
+    [row] = deliveries(db)
+    assert row["state"] == "pending" and row["attempts"] == 1 and row["leased_at"] is None
+    assert row["last_status"] is None and "within 2 s" in row["last_error"]
+    [shown] = hooks.deliveries(hook.id)
+    assert len(shown.log) == 1 and 1900 <= shown.log[0].duration_ms < deliverer.lease_seconds * 1000
+    assert settings.webhook_timeout_seconds < deliverer.lease_seconds
+    # Nothing is due until the backoff has passed: an immediate pass sends nothing.
+    assert deliverer.run_pass() == 0 and len(slow.connections) == 1
+
+
+@pytest.mark.timing
+def test_a_fast_delivery_is_not_held_behind_a_slow_one(settings, db, hooks, alice, submit_job):  # type: ignore[no-untyped-def]
+    settings = settings.replace(webhook_timeout_seconds=6)
+    slow = start_stalling_receiver(trickle=None, stall_seconds=30)  # reads the request, never answers
+    fast = start_receiver([200])
+    hooks.create(alice, slow.url, ["job.succeeded"])  # the older delivery: first in the queue
+    Webhooks(db, settings).create(alice, fast.url, ["job.succeeded"])
+    run_job(settings, db, submit_job(alice))
+    started = time.monotonic()
+    thread, made = run_pass_in_thread(Deliverer(settings, db, "w"))
+    [request] = fast.wait_for(1, timeout=12)
+    assert request.at - started < 2.0  # not after the slow receiver's 6 s
+    assert len(slow.connections) == 1 and slow.closed == []  # while the slow one was still waited for
+    thread.join(12)
+    assert made == [2]
+    states = {r["webhook_id"]: (r["state"], r["attempts"]) for r in deliveries(db)}
+    assert sorted(states.values()) == [("delivered", 1), ("pending", 1)]
+
+
+@pytest.mark.timing
+def test_the_delivery_thread_sends_new_deliveries_while_one_receiver_stalls(  # type: ignore[no-untyped-def]
+        settings, db, hooks, alice, submit_job):
+    """The workers' delivery thread (poll every 1 s here): a delivery written while another
+    sender waits on a silent receiver goes out at the next poll, not after that attempt."""
+    from scheduler.deliveries import DeliveryThread
+
+    settings = settings.replace(webhook_timeout_seconds=8)
+    slow = start_stalling_receiver(trickle=None, stall_seconds=30)
+    fast = start_receiver([200])
+    hooks.create(alice, slow.url, ["job.succeeded"])
+    Webhooks(db, settings).create(alice, fast.url, ["job.cancelled"])
+    job = run_job(settings, db, submit_job(alice))
+    thread = DeliveryThread(settings, open_database(settings), "loop").start()
+    try:
+        slow.wait_for(1, timeout=10)
+        assert len(slow.connections) == 1
+        with db.transaction() as tx:
+            webhooks.enqueue_job_event(tx, job.id, webhooks.JOB_CANCELLED)
+        written = time.monotonic()
+        [request] = fast.wait_for(1, timeout=15)
+        assert request.at - written < 2.5 and slow.closed == []
+    finally:
+        thread.stop(0.5)
+
+
+@pytest.mark.procs
+def test_an_attempt_cut_short_by_a_killed_worker_is_counted(engine, make_config, tmp_path):  # type: ignore[no-untyped-def]
+    """SIGKILL to a `process_pending.py --loop` while its delivery thread waits on a receiver:
+    the attempt stays counted; once the lease runs out another worker sends it (attempt 2)."""
+    slow = start_stalling_receiver(trickle=None, stall_first=1, stall_seconds=60)
+    config, loop_settings = make_config(engine, WEBHOOK_ALLOW_PRIVATE="true", WEBHOOK_BACKOFF_SECONDS="1",
+                                        WEBHOOK_TIMEOUT_SECONDS="30", SCHEDULER_INTERVAL="1")
+    loop_db = open_database(loop_settings)
+    loop_db.init_schema()
+    owner = Users(loop_db).create("carol", "carol-password-1")
+    Webhooks(loop_db, loop_settings).create(owner, slow.url, ["job.cancelled"])
+    path = tmp_path / "loop.csv"
+    breast_cancer_frame(10).to_csv(path, index=False)
+    job = submit_path(loop_settings, Jobs(loop_db), owner.id, path)
+    with loop_db.transaction() as tx:
+        webhooks.enqueue_job_event(tx, job.id, webhooks.JOB_CANCELLED)
+    env = {"APP_CONFIG": str(config), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "scheduler/process_pending.py", "--loop", "--interval", "1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert len(slow.wait_for(1, timeout=40)) == 1
+    finally:
+        proc.kill()
+        proc.wait(30)
+    [row] = raw(loop_db, "SELECT * FROM webhook_deliveries")
+    assert row["state"] == "pending" and row["attempts"] == 1 and row["leased_by"] is not None
+    raw(loop_db, "UPDATE webhook_deliveries SET leased_at = ?", ("2000-01-01 00:00:00.000",))
+    assert Deliverer(loop_settings, loop_db, "survivor").run_pass() == 1
+    [row] = raw(loop_db, "SELECT * FROM webhook_deliveries")
+    assert row["state"] == "delivered" and row["attempts"] == 2 and len(slow.connections) == 2
+    loop_db.close()
+
+
+def test_attempts_stop_at_the_maximum(settings, db, hooks, alice, submit_job):  # type: ignore[no-untyped-def]
+    """At MAX_ATTEMPTS the delivery is failed: after a failed last attempt, and also when the
+    last attempt was lost with its worker (not sent once more)."""
+    receiver = start_receiver([500])
+    hooks.create(alice, receiver.url, ["job.succeeded"])
+    run_job(settings, db, submit_job(alice))
+    raw(db, "UPDATE webhook_deliveries SET attempts = ?", (webhooks.MAX_ATTEMPTS - 1,))
+    assert Deliverer(settings, db, "w").run_pass() == 1
+    [row] = deliveries(db)
+    assert row["state"] == "failed" and row["attempts"] == webhooks.MAX_ATTEMPTS and row["last_status"] == 500
+
+    raw(db, "UPDATE webhook_deliveries SET state = 'pending', leased_by = 'dead', leased_at = ?, "
+            "lease_token = 'lost'", ("2000-01-01 00:00:00.000",))
+    assert Deliverer(settings, db, "w").run_pass() == 0
+    [row] = deliveries(db)
+    assert row["state"] == "failed" and row["attempts"] == webhooks.MAX_ATTEMPTS
+    assert "never reported back" in row["last_error"] and row["leased_at"] is None
+    assert len(receiver.requests) == 1
+
+
+def test_the_webhook_cap_holds_against_parallel_creates(db, hooks, alice):  # type: ignore[no-untyped-def]
+    import threading
+
+    receiver = start_receiver([200])
+    start = threading.Barrier(40)
+    made: list[int] = []
+    refused: list[str] = []
+
+    def create() -> None:
+        try:
+            start.wait()
+            made.append(hooks.create(alice, receiver.url, ["job.succeeded"])[0].id)
+        except InvalidRequest as exc:
+            refused.append(exc.message)
+        finally:
+            db.close()  # this thread's connection
+
+    threads = [threading.Thread(target=create) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(made) == webhooks.MAX_WEBHOOKS_PER_USER and len(refused) == 40 - webhooks.MAX_WEBHOOKS_PER_USER
+    assert all("the most one user may have" in message for message in refused)
+    assert len(raw(db, "SELECT id FROM webhooks WHERE owner_id = ?", (alice.id,))) == webhooks.MAX_WEBHOOKS_PER_USER
+
+
+@pytest.mark.parametrize("address", [
+    "64:ff9b::7f00:1", "64:ff9b::a00:1",  # NAT64 of 127.0.0.1, 10.0.0.1
+    "2002:7f00:1::1", "2002:c0a8:101::1",  # 6to4 of 127.0.0.1, 192.168.1.1
+    "::127.0.0.1", "::a9fe:a9fe",  # IPv4-compatible 127.0.0.1, 169.254.169.254
+    "::ffff:0:127.0.0.1", "::ffff:0:c0a8:101",  # IPv4-translated 127.0.0.1, 192.168.1.1
+    "fec0::1", "64:ff9b:1::a00:1",  # site-local; local-use NAT64
+])
+def test_ipv6_forms_of_private_addresses_are_refused(address) -> None:  # type: ignore[no-untyped-def]
+    assert not webhooks.is_public(address)
+    with pytest.raises(UrlRefused, match="loopback, private or link-local"):
+        webhooks.resolve(webhooks.parse_url(f"http://[{address}]/hook"), allow_private=False)
+    # The setting that allows private targets allows these too.
+    assert len(webhooks.resolve(webhooks.parse_url(f"http://[{address}]/hook"), allow_private=True)) == 1
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "2606:4700:4700::1111"])
+def test_ipv6_forms_of_public_addresses_are_allowed(address) -> None:  # type: ignore[no-untyped-def]
+    assert webhooks.is_public(address)

@@ -24,9 +24,16 @@ SPACED_FORMULAS = [
     " =1+1", "   =HYPERLINK(\"http://evil.example\",\"x\")", " +1+1", " -1+1", " @SUM(1)", " -x",
     "\t=1+1", "\t @SUM(1)", "\u00a0=1+1", "\u3000=1+1", "\n=1+1", " \t =1+1", " -2+3", " =",
 ]
-FORMULAS = ["=1+1", "+1", "@SUM(1)", "-x", "\tx", "\rx", "-", "--1", "-2 ", "\t-2", *SPACED_FORMULAS]
+# Invisible characters before the formula: the BOM (alone, with spaces after it, twice), the
+# zero-width space, the word joiner, a bidi mark, a soft hyphen.  They show nothing, and a
+# program that drops them (as most do with a BOM) leaves the formula.
+INVISIBLE_FORMULAS = ["\ufeff=1+1", "\ufeff  =1+1", "\ufeff\ufeff@SUM(1)", " \ufeff=1+1", "\u200b=1+1",
+                      "\u200b +1+1", "\u2060=1+1", "\u200e-x", "\u00ad=1+1", "\ufeff\t=1"]
+FORMULAS = ["=1+1", "+1", "@SUM(1)", "-x", "\tx", "\rx", "-", "--1", "-2 ", "\t-2", *SPACED_FORMULAS,
+            *INVISIBLE_FORMULAS]
 # Numbers (also after spaces) and harmless text pass through unchanged.
-UNCHANGED = ["-1.5", " -2", "  -1e3", " 1", "-0", "a=b", " a", "'=1+1", " ", "plain"]
+UNCHANGED = ["-1.5", " -2", "  -1e3", " 1", "-0", "a=b", " a", "'=1+1", " ", "plain", "\ufeffplain",
+             "\u200bx=1", "\ufeff-1.5"]
 LIBREOFFICE = NEEDS_LIBREOFFICE
 
 
@@ -70,6 +77,21 @@ def test_the_batch_text_path_sees_a_spaced_formula_among_plain_text(tmp_path: Pa
         w.write_chunk([values])
     got = [c.value for c in openpyxl.load_workbook(path).active["A"][1:]]
     assert got == [*ids[:150], "' =1+1", *ids[150:]]
+
+
+@pytest.mark.parametrize("text", INVISIBLE_FORMULAS)
+def test_the_batch_paths_see_an_invisible_prefixed_formula_among_plain_text(tmp_path: Path, text: str) -> None:
+    """Both result writers screen a column at once before going value by value: a formula
+    behind a BOM or a zero-width space among 300 plain ids must reach the per-value guard."""
+    ids = [f"id{i}" for i in range(300)]
+    values = [*ids[:150], text, *ids[150:]]
+    assert xlsx._plain_text_tails(values, "") is None
+    path = tmp_path / "b.xlsx"
+    with StreamingXlsxWriter(path, ["note"]) as w:
+        w.write_chunk([values])
+    got = [c.value for c in openpyxl.load_workbook(path).active["A"][1:]]
+    assert got == [*ids[:150], "'" + text, *ids[150:]]
+    assert files.csv_texts(values) == [*ids[:150], "'" + text, *ids[150:]]
 
 
 def test_the_csv_batch_path_sees_a_spaced_formula_among_plain_text() -> None:
@@ -184,3 +206,23 @@ def test_maybe_formula_finds_every_column_with_a_value_that_may_need_the_guard()
             assert maybe_formula(joined), values
     for text in FORMULAS:
         assert maybe_formula("ok\x00" + text) and maybe_formula(text)
+
+
+def test_maybe_formula_sees_formulas_behind_invisible_characters_on_random_columns() -> None:
+    """The column screen with invisible characters among the blanks (the non-ASCII pattern):
+    never lets a value that needs_guard through, checked per value on random columns."""
+    import random
+
+    from model.results.cells import INVISIBLE, maybe_formula
+
+    rng = random.Random(5)
+    alphabet = ["a", "1", " ", "\t", "=", "+", "-", "@", "\ufeff", "\u200b", "\u2060", "\u00a0", "x"]
+    for _ in range(20_000):
+        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(1, 4))]
+        joined = "\x00".join(values)
+        blanks = [len(v) - len(v.lstrip("".join(c for c in alphabet if c.isspace()) + INVISIBLE)) for v in values]
+        leads = [(v[:n], v[n:n + 1]) for v, n in zip(values, blanks)]
+        expected = any("\t" in lead or (first and first in FORMULA_START) for lead, first in leads)
+        assert maybe_formula(joined) == expected, values
+        if any(needs_guard(v) for v in values):
+            assert maybe_formula(joined), values

@@ -425,6 +425,23 @@ def exact_size_csv(size: int) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ENTRANCES)
+def test_an_upload_over_the_limit_says_its_size_and_how_to_make_it_fit(  # type: ignore[no-untyped-def]
+        kind, settings, db, jobs, open_entrance) -> None:
+    limit = 200 * 1024
+    small = settings.replace(upload_limit=limit)
+    entrance = open_entrance(kind, create_app(small, db))
+    for data in (exact_size_csv(limit + 50 * 1024), exact_size_csv(limit) * 3):  # streamed / Content-Length
+        over = entrance.upload("big.csv", data)
+        assert over.status == 413, over.text[:300]
+        size = float(over.message.split("(about ")[1].split(" KB)")[0])
+        assert abs(size - len(data) / 1024) < 1.0, over.message  # the file's size (plus the form's few bytes)
+        assert "larger than the upload limit of 200.0 KB" in over.message
+        for remedy in (".csv.gz", ".zip", "Parquet", "split it"):
+            assert remedy in over.message, over.message
+    assert_nothing_stored(small, jobs)
+
+
+@pytest.mark.parametrize("kind", ENTRANCES)
 def test_upload_limit_just_over_is_413_and_exactly_at_is_accepted(  # type: ignore[no-untyped-def]
         kind, settings, db, jobs, open_entrance) -> None:
     limit = 200 * 1024

@@ -370,3 +370,69 @@ def test_a_job_that_stops_leaves_no_thread_behind(tmp_path: Path, model_dir: Pat
         monkeypatch.setattr(predictions, "_cores", lambda n=cores: n)
         reports.append(run(tmp_path / "in.csv", tmp_path / f"out{cores}.xlsx", model_dir))
     assert reports[0] == reports[1] and counting_threads() == []
+
+
+# -- an optional column left out ------------------------------------------------------------------
+def test_an_absent_optional_column_is_reported_not_sent_never_drift(tmp_path: Path) -> None:
+    """The README's churn example: "discount" is optional.  A file of the training rows without
+    it is ok: the column's entry says "not sent", not "missing 100%", in the report, the .xlsx
+    quality sheet and its CSV twin's own report (the job's)."""
+    from tests.model.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
+
+    train = churn_frame(600, seed=1)
+    X = train[FEATURES]
+    y = np.where(X["plan"].eq("gold"), "stays", "churns")
+    pipeline = churn_pipeline().fit(X, y)
+    directory = save_model(pipeline, build_schema(pipeline, X, "churn-1", optional=["discount"]), tmp_path / "churn")
+    train.drop(columns=["discount"]).to_csv(tmp_path / "in.csv", index=False)
+    report = run(tmp_path / "in.csv", tmp_path / "out.xlsx", directory)
+    assert report["status"] == "ok", report["reason"]
+    assert report["reason"] == "" and report["drifted_features"] == []
+    discount = next(f for f in report["features"] if f["name"] == "discount")
+    assert (discount["sent"], discount["status"], discount["reasons"]) == (
+        False, "ok", ["not sent (an optional column the file does not have)"])
+    assert all(f.get("sent", True) for f in report["features"] if f["name"] != "discount")
+    sheet = {r[0]: r for r in result_rows(tmp_path / "out.xlsx", "quality")}
+    assert sheet["discount"][2:5] == ("ok", None, None)  # no missing rate for a column not sent
+    assert sheet["discount"][-1] == "not sent (an optional column the file does not have)"
+
+    # The same file with the column present but empty in every row is a missing rate: drift.
+    train.assign(discount=np.nan).to_csv(tmp_path / "empty.csv", index=False)
+    empty = run(tmp_path / "empty.csv", tmp_path / "empty.xlsx", directory)
+    assert empty["status"] == "alert" and "discount: missing 100% (training 0%)" in empty["reason"]
+
+
+# -- the Models page's template CSV ---------------------------------------------------------------
+def test_the_template_csv_uploads_with_quality_ok(tmp_path: Path) -> None:
+    """The template's examples stay within the training range: a minimum of 0.06251 is not
+    rounded to 0.0625 (below it, "outside training range" in half the rows: alert), integers
+    stay whole, dates are read back inside the range, categories are training ones."""
+    from app.core.registry.models import ModelRecord
+    from app.core.registry.template import template_csv, template_rows
+    from tests.model.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
+
+    train = churn_frame(600, seed=1)
+    rng = np.random.default_rng(4)
+    train["charges"] = rng.uniform(0.06251, 0.0626, len(train)).round(7)
+    train.loc[7, "charges"] = 0.06251  # the minimum, 5 decimals
+    train["seats"] = rng.integers(3, 5, len(train))
+    train["signup"] = train["signup"] + pd.Timedelta(hours=12, minutes=30)  # not at midnight
+    X = train[FEATURES]
+    pipeline = churn_pipeline().fit(X, np.where(X["plan"].eq("gold"), "stays", "churns"))
+    directory = save_model(pipeline, build_schema(pipeline, X, "churn-1", optional=["discount"]), tmp_path / "m")
+    model = load_model(directory)
+    record = ModelRecord(1, "churn", "churn-1", "0" * 64, model.schema, None, None, True)
+
+    header, *rows = template_rows(record)
+    assert header == FEATURES
+    for row in rows:
+        cells = dict(zip(header, row, strict=True))
+        assert 0.06251 <= float(cells["charges"]) <= float(X["charges"].max()), cells["charges"]
+        assert cells["seats"] in ("3", "4")
+        assert cells["plan"] in set(X["plan"])
+    source = tmp_path / "churn-template.csv"
+    source.write_bytes(template_csv(record))
+    report = run(source, tmp_path / "out.xlsx", directory)
+    assert report["status"] == "ok", report["reason"]
+    assert report["rows"] == 2 and report["rows_flagged"] == 0
+    assert all(f["out_of_range"] == 0 and f["unseen"] == 0 for f in report["features"])

@@ -428,3 +428,42 @@ def test_text_columns_are_always_text(tmp_path: Path) -> None:
     assert all(c.data_type == "s" for c in text if c.value is not None)
     with pytest.raises(ValueError, match="text_columns column index out of range"):
         StreamingXlsxWriter(tmp_path / "x.xlsx", ["a"], text_columns=[1])
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one-process", "writer-process"])
+def test_cells_the_model_cannot_take_come_back_as_sent(tmp_path: Path, churn: tuple[Pipeline, Path],
+                                                       parallel: bool) -> None:
+    """"Every input column" is the cell as sent: 'abc' in a number column and '3.5' in an
+    integer one are not written back empty (what the model got), in the .xlsx and the CSV;
+    the rest of the row and of the column is as in a clean run."""
+    _, directory = churn
+    frame = churn_frame(30, seed=12).astype({"seats": object, "charges": object, "discount": object, "autopay": object})
+    clean = tmp_path / "clean.csv"
+    frame.to_csv(clean, index=False)
+    bad = {(3, "charges"): "abc", (4, "seats"): "3.5", (5, "charges"): "12,5 cm", (5, "seats"): "=1+1",
+           (7, "discount"): "ten", (9, "autopay"): "maybe"}
+    for (row, column), text in bad.items():
+        frame.loc[row, column] = text
+    source = tmp_path / "bad.csv"
+    frame.to_csv(source, index=False)
+    out = prediction(source, tmp_path / "bad.xlsx", model_dir=directory, max_bad_rows_percent=100.0,
+                     parallel=parallel, chunk_rows=8)
+    reference = prediction(clean, tmp_path / "clean.xlsx", model_dir=directory, parallel=parallel, chunk_rows=8)
+
+    rows, clean_rows = result_rows(out), result_rows(reference)
+    table, clean_table = twin(out), twin(reference)
+    header = list(rows[0])
+    for row in range(30):
+        for column in ("plan", "seats", "charges", "autopay", "discount"):
+            j = header.index(column)
+            if (row, column) in bad:
+                sent = bad[(row, column)]
+                shown = "'" + sent if sent.startswith("=") else sent  # the formula guard
+                assert table.loc[row, column] == shown, (row, column)
+                assert rows[row + 1][j] in (shown, float(sent) if sent == "3.5" else shown), (row, column)
+            else:
+                assert table.loc[row, column] == clean_table.loc[row, column], (row, column)
+                assert rows[row + 1][j] == clean_rows[row + 1][j], (row, column)
+    assert table.loc[3, "row_status"] == "not scored: 'abc' is not a number in column 'charges'"
+    assert table.loc[4, "row_status"] == "not scored: '3.5' is not a whole number in column 'seats'"
+    assert table.loc[3, "prediction"] == "" and table.loc[2, "prediction"] != ""

@@ -299,3 +299,119 @@ def test_rejected_workbook_names_the_sheet(entrance, settings, jobs, tmp_path: P
     encrypted = entrance.upload("secret.xlsx", (WORKBOOKS / "encrypted.xlsx").read_bytes())
     assert encrypted.status == 422 and "password-protected" in encrypted.problems[0]["message"]
     assert_nothing_stored(settings, jobs)
+
+
+# -- compressed CSV uploads (.csv.gz, a .zip holding one CSV) ----------------------------------------
+def gzipped(data: bytes) -> bytes:
+    import gzip
+    return gzip.compress(data, mtime=0)
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in files.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+def decompressed(tmp_path: Path, name: str, data: bytes, limits: Limits | None = None):  # type: ignore[no-untyped-def]
+    limits = limits or Limits()
+    source = tmp_path / "upload.part"
+    source.write_bytes(data)
+    out = tmp_path / "out.csv"
+    return convert_isolated(source, out, name, TYPED, limits, 1024), out
+
+
+def test_a_csv_gz_and_a_zip_of_one_csv_decompress_byte_for_byte(tmp_path: Path) -> None:
+    csv_bytes = "\ufeffpatient;mean radius\r\nP1;17,99\r\n".encode() * 3
+    for name, data, fmt in (("d.csv.gz", gzipped(csv_bytes), "gzip"),
+                            ("d.zip", zipped({"export/d.csv": csv_bytes, "__MACOSX/export/._d.csv": b"x"}), "zip")):
+        conversion, out = decompressed(tmp_path, name, data)
+        assert conversion.ok and conversion.format == fmt, conversion.problems
+        assert out.read_bytes() == csv_bytes
+
+
+@pytest.mark.parametrize(("name", "data", "words"), [
+    ("two.zip", zipped({"a.csv": b"x\n1\n", "b.csv": b"x\n2\n", "notes.txt": b"hi"}),
+     "'two.zip' holds 3 files ('a.csv', 'b.csv', 'notes.txt'); a .zip upload must hold exactly one CSV file."),
+    ("none.zip", zipped({}), "'none.zip' holds no file; a .zip upload must hold exactly one CSV file."),
+    ("book.zip", zipped({"book.xlsx": b"PK"}), "'book.zip' holds 'book.xlsx', which is not a CSV file. Upload the "
+                                               ".xlsx file itself, not zipped"),
+    ("doc.zip", zipped({"report.pdf": b"%PDF"}), "'doc.zip' holds 'report.pdf', which is not a CSV file."),
+    ("cut.csv.gz", gzipped(b"x\n1\n" * 1000)[:-30], "'cut.csv.gz' could not be decompressed: it is damaged"),
+    ("plain.csv.gz", b"x\n1\n", "'plain.csv.gz' is not gzip-compressed, though its name says so."),
+    ("plain.zip", b"x\n1\n", "'plain.zip' is not a .zip archive, though its name says so."),
+    ("empty.csv.gz", gzipped(b""), "The CSV in 'empty.csv.gz' is empty."),
+], ids=["several", "none", "workbook", "not-csv", "truncated", "not-gzip", "not-zip", "empty"])
+def test_compressed_uploads_that_are_not_one_csv_are_named(tmp_path: Path, name: str, data: bytes, words: str) -> None:
+    conversion, _ = decompressed(tmp_path, name, data)
+    assert [p.message for p in conversion.problems][:1] and conversion.problems[0].message.startswith(words), \
+        conversion.problems
+
+
+def test_gzip_and_zip_bombs_stop_at_the_unpacked_limit(tmp_path: Path) -> None:
+    bomb = b"x,y\n" + b"1,2\n" * (8 * 1024 * 1024)  # 32 MB of rows
+    for name, data in (("bomb.csv.gz", gzipped(bomb)), ("bomb.zip", zipped({"bomb.csv": bomb}))):
+        assert len(data) < 1024 * 1024
+        conversion, out = decompressed(tmp_path, name, data, Limits(max_unpacked=4 * 1024 * 1024))
+        assert conversion.problems[0].message == (f"'{name}' decompresses to more than 4 MB, the most an upload "
+                                                  "may unpack to. Split the CSV and upload the parts.")
+        assert conversion.stopped is None and out.stat().st_size <= 4 * 1024 * 1024
+        # The room a storage quota leaves, smaller than the unpacked limit: stopped="output".
+        conversion, out = decompressed(tmp_path, name, data, Limits(max_unpacked=64 * 1024 * 1024,
+                                                                    max_output_bytes=2 * 1024 * 1024))
+        assert conversion.stopped == "output" and out.stat().st_size <= 2 * 1024 * 1024
+
+
+def test_compressed_csv_uploads_run_in_their_own_convention(entrance, settings, db, jobs) -> None:  # type: ignore[no-untyped-def]
+    frame = breast_cancer_frame(40, seed=5)
+    frame["Bemerkung"] = "größer"  # Windows-1252, as a German Excel saves it
+    german = frame.to_csv(index=False, sep=";", decimal=",").encode("cp1252")
+    title = "Export vom 1. März\r\n\r\n".encode("cp1252") + german  # a title above the header
+    for name, data, fmt in (("patients.csv.gz", gzipped(title), "gzip"), ("patients.zip", zipped({"p.csv": german}), "zip")):
+        outcome = entrance.upload(name, data)
+        assert outcome.status in (201, 303), outcome.text[:500]
+        if entrance.kind == "api":
+            import json
+            created = json.loads(outcome.text)["input"]
+            assert (created["format"], created["delimiter"], created["decimal_mark"], created["encoding"]) == (
+                fmt, ";", ",", "cp1252")
+            assert created["header_row"] == (3 if fmt == "gzip" else 1)
+    done = drain(settings, db)
+    assert [j.status.value for j in done] == ["PROCESS OK"] * 2 and all(j.rows_done == 40 for j in done)
+    for job in done:
+        rows = list(openpyxl.load_workbook(io.BytesIO(entrance.download(job.id, "xlsx")), read_only=True)
+                    ["predictions"].iter_rows(values_only=True))
+        assert len(rows) == 41 and rows[1][1] == pytest.approx(frame.iloc[0, 1])
+        excel = entrance.download(job.id, "csv", dialect="excel").decode("cp1252")
+        assert excel.splitlines()[0].startswith("patient_id;mean radius;")
+    assert sorted(p.suffix for p in settings.input_dir.iterdir()) == [".csv", ".csv", ".gz", ".zip"]
+
+
+@pytest.mark.parametrize("kind", ["panel", "api"])
+def test_decompressed_bytes_count_against_the_storage_quota(kind, settings, db, jobs, open_entrance) -> None:  # type: ignore[no-untyped-def]
+    from app.web import create_app
+    small = settings.replace(max_storage_mb_per_user=5)
+    entrance = open_entrance(kind, create_app(small, db))
+    rows = breast_cancer_frame(40, seed=5).to_csv(index=False).encode()
+    header, body = rows.split(b"\n", 1)
+    big = header + b"\n" + body * 600  # about 9 MB of CSV, a few hundred KB gzipped
+    assert len(big) > 5 * 1024 * 1024
+    for name, data in (("big.csv.gz", gzipped(big)), ("big.zip", zipped({"big.csv": big}))):
+        assert len(data) < 2 * 1024 * 1024
+        outcome = entrance.upload(name, data)
+        assert outcome.status == 413, outcome.text[:500]
+        assert "MAX_STORAGE_MB_PER_USER" in outcome.message and "conversion to CSV" in outcome.message
+    assert_nothing_stored(small, jobs)
+
+
+def test_a_compressed_file_under_a_csv_name_is_told_which_name_to_use(tmp_path: Path) -> None:
+    csv_bytes = breast_cancer_frame(5).to_csv(index=False).encode()
+    for data, words in ((gzipped(csv_bytes), "It is gzip-compressed: upload it with its .csv.gz name"),
+                        (zipped({"d.csv": csv_bytes}), "It is a zip archive holding a CSV: upload it with its .zip "
+                                                         "name (it is then decompressed).")):
+        path = tmp_path / "d.csv"
+        path.write_bytes(data)
+        [problem] = inspect_csv(path, FEATURES).problems
+        assert problem.message.startswith("This does not look like a CSV text file") and words in problem.message

@@ -243,3 +243,50 @@ def test_process_file_on_a_large_file_leaves_the_server_responsive(live_server, 
     assert max(latencies) < 1.0, sorted(latencies)[-5:]
     # Progress was visible from outside while it ran.
     assert any(0 < done < BIG_ROWS for _, done in running), running
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "mysql"])
+def test_parallel_forced_reruns_run_the_job_once(live_server, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Issue 22: 10 forced re-runs at once ran one job 8 times (attempts 9 with MAX_ATTEMPTS 3).
+    from app.core.db import open_database
+    from app.core.jobs.queue import Jobs
+
+    base, config, settings = live_server(engine, MAX_CONCURRENT_JOBS="2")
+    create_users(config)
+    admin = {"Authorization": f"Bearer {token(config, 'admin')}"}
+    fast_csv(tmp_path / "rerun.csv", 2000)
+    with httpx2.Client(base_url=base, timeout=300) as http:
+        created = http.post("/api/jobs", headers=admin,
+                            files={"file": ("rerun.csv", (tmp_path / "rerun.csv").read_bytes(), "text/csv")})
+        assert created.status_code == 201, created.text
+        job_id = created.json()["id"]
+        assert http.post(f"/process_file?id={job_id}", headers=admin).json()["status"] == "PROCESS OK"
+
+    start = threading.Barrier(10)
+    answers: list[httpx2.Response] = []
+
+    def rerun() -> None:
+        with httpx2.Client(base_url=base, timeout=300) as own:
+            start.wait()
+            answers.append(own.post(f"/process_file?id={job_id}&force=1", headers=admin))
+
+    threads = [threading.Thread(target=rerun) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 9, f"{codes.count(200)} of 10 forced re-runs ran: {[a.text for a in answers]}"
+    refusals = [a.json()["error"] for a in answers if a.status_code == 409]
+    assert all("already being processed" in r or "was processed by another request" in r for r in refusals), refusals
+    db = open_database(settings)
+    try:
+        job = Jobs(db).get(job_id)
+        assert job is not None and job.status.value == "PROCESS OK"
+        assert job.attempts == 2 <= settings.max_attempts  # the first run and one forced re-run
+        claims = [e for e in Jobs(db).events(job_id) if e.event == "claimed"]
+        assert len(claims) == 2  # the first run and one forced re-run
+    finally:
+        db.close()

@@ -182,8 +182,9 @@ def test_account_password_change_keeps_this_session_and_ends_others(app, users, 
 def test_tokens_are_shown_once_listed_and_revocable(client, db, alice) -> None:  # type: ignore[no-untyped-def]
     csrf = login(client, "alice", "alice-password-1")
     assert "You have no tokens yet." in client.get("/tokens").text
-    created = client.post("/tokens", data={"csrf_token": csrf, "name": "nightly <import>"})
-    assert created.status_code == 201 and created.headers["cache-control"] == "no-store"
+    created = client.post("/tokens", data={"csrf_token": csrf, "name": "nightly <import>"})  # then the redirect's GET
+    assert [r.status_code for r in created.history] == [303] and created.status_code == 200
+    assert created.headers["cache-control"] == "no-store"
     secret = re.search(r'id="new-token-value" class="token-value" value="([^"]+)"', created.text).group(1)
     assert secret.startswith("byd_") and "shown <strong>only once</strong>" in created.text
     assert "nightly &lt;import&gt;" in created.text and "nightly <import>" not in created.text

@@ -22,7 +22,8 @@ def test_docs_page_uses_only_local_files(client) -> None:  # type: ignore[no-unt
     # Nothing from another host (url_for makes this server's own absolute URLs).
     assert not re.search(r'(src|href)="(https?:)?//(?!testserver/)', page.text)
     assets = re.findall(r'(?:src|href)="(?:http://testserver)?(/static/[^"]+)"', page.text)
-    assert {a.rsplit("/", 1)[1] for a in assets} == {"app.css", "swagger-ui.css", "swagger-ui-bundle.js", "docs.js"}
+    assert {a.rsplit("/", 1)[1] for a in assets} == {"app.css", "app.js", "swagger-ui.css", "docs.css",
+                                                      "swagger-ui-bundle.js", "docs.js"}
     for asset in assets:
         answer = client.get(asset)
         assert answer.status_code == 200 and len(answer.content) > 100, asset

@@ -292,3 +292,21 @@ def test_an_activation_changes_the_next_upload_not_an_accepted_job(as_alice, as_
     page = html.unescape(client.get("/jobs").text)
     assert "model churn · v1" in page and "model churn · v2" in page
     assert "<code>v2</code>" in html.unescape(client.get("/models").text)
+
+
+def test_an_mlflow_models_requirement_of_another_major_version_is_a_warning_on_the_page(
+        as_admin, registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 23: MLflow's requirements.txt is read at deploy; a major version that differs from
+    the service's is shown beside the version (it still deploys)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.model.test_conformance import cancer, mlflow_save
+
+    X, y = cancer()
+    directory = mlflow_save("sklearn", LogisticRegression(max_iter=500).fit(X, y), tmp_path / "mlflow", X)
+    (directory / "requirements.txt").write_text("scikit-learn==0.24.2\n")
+    registry.deploy(directory, "old-sklearn", version="v1", activate=True)
+    boss, _ = as_admin
+    page = html.unescape(boss.get("/models").text)
+    assert "requirement-warning" in page
+    assert "scikit-learn 0.24.2 trained the model; this service has scikit-learn " in page

@@ -64,3 +64,29 @@ def test_badge_report_page_and_model_page(client, settings, db, jobs, alice, use
     login(client, "bob", "bob-password-1")
     assert client.get(f"/jobs/{second.id}/quality").status_code == 404
     assert f"/jobs/{second.id}/quality" not in client.get(f"/models/{settings.default_model}/quality").text
+
+
+def test_an_optional_column_left_out_shows_not_sent(client, settings, db, jobs, alice, tmp_path):  # type: ignore[no-untyped-def]
+    """The report page's Missing cell of an optional column the file does not have says "not
+    sent", not 100%; the column is ok and the job's badge too."""
+    from app.core.registry.models import Registry
+    from model.artifact import build_schema, save_model
+    from tests.model.test_typed_inputs import FEATURES, churn_frame, churn_pipeline
+
+    train = churn_frame(300, seed=1)
+    X = train[FEATURES]
+    pipeline = churn_pipeline().fit(X, np.where(X["plan"].eq("gold"), "stays", "churns"))
+    directory = save_model(pipeline, build_schema(pipeline, X, "churn-1", optional=["discount"]), tmp_path / "m")
+    Registry(db, settings).deploy(directory, "churn", activate=True)
+    source = tmp_path / "customers.csv"
+    train.drop(columns=["discount"]).to_csv(source, index=False)
+    job = run_job(settings, db, jobs, alice, source, model="churn")
+    assert job.status.value == "PROCESS OK"
+
+    login(client, "alice", "alice-password-1")
+    body = client.get(f"/jobs/{job.id}/quality").text
+    row = re.search(r'<tr id="feature-\d+" data-feature="discount" data-status="ok">(.*?)</tr>', body, re.S)
+    assert row, "no ok row for the discount column"
+    assert "not sent (an optional column the file does not have)" in row.group(1)
+    assert '<td class="num">not sent</td>' in row.group(1) and "100.0%" not in row.group(1)
+    assert 'data-field="quality-status">ok<' in body

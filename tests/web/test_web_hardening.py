@@ -273,3 +273,70 @@ def test_the_login_page_token_matches_the_upload_form(client, users) -> None:
     form = page[page.index('id="upload-form"'):]
     assert form.index('name="csrf_token"') < form.index('type="file"')
     assert csrf_of(form)
+
+
+def _status_of_request(port: int, source: str) -> int | None:
+    """The HTTP status one ordinary request from the loopback address ``source`` gets (None:
+    the connection was closed or reset without an answer)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            head = sock.recv(64)
+    except OSError:
+        return None
+    return int(head.split()[1]) if head.startswith(b"HTTP/1.1 ") else None
+
+
+def _flood_then_ordinary_requests(make_config, tmp_path: Path, per_client: str) -> tuple[list[int | None], int]:
+    """220 idle connections (no request sent) from 127.0.0.1, then 19 ordinary requests from
+    127.0.0.2 and 127.0.0.3 while they stay open. Returns the requests' statuses and how many
+    of the idle connections the server refused with a 503."""
+    config, _ = make_config("sqlite", HEADER_TIMEOUT_SECONDS="60", MAX_CONNECTIONS="200",
+                            MAX_CONNECTIONS_PER_CLIENT=per_client)
+    proc, base = start_server(config, tmp_path)
+    port = int(base.rsplit(":", 1)[1])
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(220):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.1", 0)))
+        time.sleep(1.0)  # the server has accepted (or refused) every one of them
+        statuses = [_status_of_request(port, f"127.0.0.{2 + i % 2}") for i in range(19)]
+        refused = 0
+        for sock in idle:
+            sock.settimeout(0.2)
+            try:
+                refused += sock.recv(64).startswith(b"HTTP/1.1 503")
+            except (TimeoutError, ConnectionResetError):
+                continue
+        return statuses, refused
+    finally:
+        for sock in idle:
+            sock.close()
+        stop_server(proc)
+
+
+@pytest.mark.slow
+def test_one_address_with_many_idle_connections_cannot_take_the_server_off_the_air(make_config, tmp_path: Path) -> None:
+    # Issue 22, M2: with only the global cap, 18 of 19 ordinary requests were answered 503.
+    statuses, refused = _flood_then_ordinary_requests(make_config, tmp_path, "32")
+    assert statuses == [200] * 19
+    assert refused == 220 - 32  # only the greedy client's connections past its cap
+
+
+@pytest.mark.slow
+def test_without_a_per_client_cap_the_flood_fills_the_global_cap(make_config, tmp_path: Path) -> None:
+    # MAX_CONNECTIONS_PER_CLIENT=0 is the behaviour before the cap: the flood takes every slot.
+    statuses, refused = _flood_then_ordinary_requests(make_config, tmp_path, "0")
+    assert refused == 0
+    assert statuses.count(200) <= 1
+
+
+def test_a_trusted_proxy_address_is_not_capped(settings) -> None:
+    from app.web.server import protocol_for
+
+    protocol = protocol_for(settings.replace(max_connections_per_client=4, trusted_proxies="10.0.0.0/8, 127.0.0.1"))
+    assert protocol.per_client_limit == 4 and protocol.trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
+    from app.web.server import _is_trusted
+
+    assert _is_trusted("127.0.0.1", protocol.trusted_proxies) and _is_trusted("10.1.2.3", protocol.trusted_proxies)
+    assert not _is_trusted("127.0.0.2", protocol.trusted_proxies)

@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from app.core.accounts.users import USERNAME_RE, User, UserError, Users
+from app.core.accounts.users import USERNAME_RULE, User, UserError, Users, is_username, normal_username
 from app.core.db import Database, Transaction, db_time_text, parse_time
 from app.core.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from app.core.events import audit
@@ -186,8 +186,9 @@ class Accounts:
                actor: Actor | None = None) -> str:
         """A link token for a new colleague to choose their own password (valid 48 h, once).
         Only its hash is stored; the token is returned to be shown once."""
-        if not USERNAME_RE.fullmatch(username):
-            raise UserError("A user name is 1-64 letters, digits or . _ @ - (no spaces).")
+        username = normal_username(username)
+        if not is_username(username):
+            raise UserError(USERNAME_RULE)
         if self.users.by_name(username):
             raise UserError(f"The user {username!r} already exists (user names ignore case).")
         token = INVITE_PREFIX + secrets.token_urlsafe(32)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,7 +40,38 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
-USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+USERNAME_MAX = 64
+USERNAME_SIGNS = frozenset("0123456789._@-")
+USERNAME_RULE = ("A user name is 1-64 letters (accented letters and other alphabets too, one alphabet per "
+                 "name), digits 0-9 or . _ @ - (no spaces or other signs).")
+# Scripts that one name may mix: Japanese writes kanji, hiragana and katakana together.
+_SAME_SCRIPT = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "KATAKANA-HIRAGANA": "CJK"}
+
+
+def normal_username(username: str) -> str:
+    """The name as stored and looked up: NFC, so 'í' typed as 'i' plus a combining accent is
+    the same name as the single letter 'í'."""
+    return unicodedata.normalize("NFC", username or "")
+
+
+def is_username(username: str) -> bool:
+    """The rule of USERNAME_RULE, for a name already in normal_username form. Letters are
+    Unicode letters whose lower case is one letter (so 'Lucía' and 'LUCÍA' are one name on
+    both engines, see sqlite_lower in app/core/db.py); no control character, space or other
+    invisible or look-alike separator can pass (they are not letters); a name of one script
+    (its letters' Unicode names start with LATIN, CYRILLIC, GREEK...) cannot pass for
+    another's by swapping in a look-alike letter ('аdmin' with a Cyrillic 'а')."""
+    if not 1 <= len(username) <= USERNAME_MAX or username != normal_username(username):
+        return False
+    scripts = set()
+    for ch in username:
+        if ch in USERNAME_SIGNS:
+            continue
+        if not ch.isalpha() or len(ch.lower()) != 1:
+            return False
+        script = unicodedata.name(ch, "?").split(" ")[0]
+        scripts.add(_SAME_SCRIPT.get(script, script))
+    return len(scripts) <= 1
 MIN_PASSWORD = 8
 # Hashing a new password (an administrator creating a user, a password change) waits this long
 # for a slot of the password gate: those are rare and must not fail because of a sign-in flood.
@@ -97,8 +128,9 @@ class Users:
 
     def create(self, username: str, password: str, is_admin: bool = False, email: str | None = None,
                actor: Actor = SYSTEM) -> User:
-        if not USERNAME_RE.fullmatch(username):
-            raise UserError("A user name is 1-64 letters, digits or . _ @ - (no spaces).")
+        username = normal_username(username)
+        if not is_username(username):
+            raise UserError(USERNAME_RULE)
         check_new_password(password)
         taken = UserError(f"The user {username!r} already exists (user names ignore case).")
         if self.by_name(username):
@@ -120,7 +152,8 @@ class Users:
         """The account of this name, ignoring case ('Maria' finds 'maria'). A name that could
         never have been created is not looked up (MySQL's PAD SPACE comparison would otherwise
         find 'alice' for 'alice ')."""
-        if not USERNAME_RE.fullmatch(username or ""):
+        username = normal_username(username)
+        if not is_username(username):
             return None
         row = self.db.one("user_by_name", {"username_key": name_key(username)})
         return user_from_row(row) if row else None
@@ -148,6 +181,7 @@ class Users:
         Over HTTP Basic, credentials that passed a check in the last minutes are taken without
         a new one (and without the throttle: they prove the password already) as long as the
         account is active and its password hash is still the one they matched."""
+        username = normal_username(username)
         if via == "basic":
             known = self._checked_user(username, password)
             if known is not None:
@@ -168,9 +202,9 @@ class Users:
             raise
         row = None
         ok = False
-        # A name that does not match USERNAME_RE cannot exist: refused without hashing (the
+        # A name that breaks the rule (is_username) cannot exist: refused without hashing (the
         # rule is public, so the shorter answer tells nothing).
-        if USERNAME_RE.fullmatch(username or ""):
+        if is_username(username):
             row = self.db.one("user_by_name", {"username_key": name_key(username)})
             stored = row["password_hash"] if row else _dummy_hash()
             try:

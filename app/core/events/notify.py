@@ -49,13 +49,22 @@ def send(settings: Settings, message: EmailMessage, to: list[str] | None = None)
 
 def build_message(settings: Settings, user: User, job: Job) -> EmailMessage:
     ok = job.status is Status.PROCESS_OK
-    message = new_message(settings, [user.email or ""], f"Beyond: {job.file_name} - {job.status.value}")
+    subject = f"Beyond: {job.file_name} - " + ("ERROR: the model failed" if job.failed_by == "model"
+                                                else job.status.value)
+    message = new_message(settings, [user.email or ""], subject)
     when = job.date_result.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M:%S") if job.date_result else ""
     lines = [f"Hello {user.username},", ""]
     if ok:
         rows = f"{job.rows_total:,}" if job.rows_total is not None else "all"
         lines += [f"your file \"{job.file_name}\" was processed: {rows} rows, finished {when} ({settings.time_zone}).",
                   "The result (.xlsx and .csv) is ready to download in the Beyond panel, under Files."]
+    elif job.failed_by == "model":
+        model = f"model {job.model_name or settings.default_model}" + (f" version {job.model_version}"
+                                                                       if job.model_version else "")
+        lines += [f"the {model} failed on your file \"{job.file_name}\" (finished {when}, {settings.time_zone}):",
+                  "no result was made. Your file is not to blame: the model itself has to be fixed or replaced",
+                  "by whoever deployed it; retrying with the same model version fails the same way.",
+                  f"The model's message: {job.error_message or 'unknown'}"]
     else:
         lines += [f"your file \"{job.file_name}\" could not be processed (finished {when}, {settings.time_zone}).",
                   f"The reason: {job.error_message or 'unknown'}",

@@ -8,16 +8,21 @@ The path of one event:
    inside the transaction that gives the job its final state (app/core/jobs/queue.py): the event is
    stored if and only if the state change is, and nothing is sent from there.
 2. The workers (scheduler/deliveries.py: a thread of every long-lived worker, and a short pass
-   after each cron run; never the web server) run ``Deliverer.run_pass``: each due row is
-   leased by one worker (a guarded UPDATE, so one host sends it), sent with a timeout, the
-   attempt logged (status code, duration), and the row marked delivered, or given a next
-   attempt with exponential backoff until WEBHOOK_RETRY_HOURS have passed since the event.
-   A slow or failing receiver therefore delays only other deliveries, never a job.
+   after each cron run; never the web server) run ``Deliverer.run_pass``: SENDERS threads
+   each lease one due row at a time, just before sending it (a guarded UPDATE, so one host
+   sends it; the attempt is counted then, so one cut short by a dying worker still counts),
+   send it within WEBHOOK_TIMEOUT_SECONDS for the whole attempt (shorter than the lease), log
+   the attempt (status code, duration), and mark the row delivered, or give it a next attempt
+   with exponential backoff until WEBHOOK_RETRY_HOURS have passed since the event or
+   MAX_ATTEMPTS were made. A slow receiver holds one sender for at most the deadline: never a
+   job, and never the deliveries to other receivers.
 
 Server-side request forgery: a URL whose host resolves to a loopback, private, link-local or
-otherwise non-global address is refused, at registration and again at every delivery against
-the address actually connected to (a DNS answer that changed since registration, "DNS
-rebinding", is caught), unless WEBHOOK_ALLOW_PRIVATE=true. Redirects are never followed: a
+otherwise non-global address is refused (an IPv6 address that embeds an IPv4 one, NAT64, 6to4,
+IPv4-compatible or -translated, is judged by the IPv4 address; site-local fec0::/10 is refused),
+at registration and again at every delivery against the address actually connected to (a DNS
+answer that changed since registration, "DNS rebinding", is caught), unless
+WEBHOOK_ALLOW_PRIVATE=true. Redirects are never followed: a
 3xx is a failed attempt.
 """
 
@@ -31,6 +36,7 @@ import logging
 import secrets
 import socket
 import ssl
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,7 +47,7 @@ from urllib.parse import urlsplit
 from standardwebhooks.webhooks import Webhook as Signer
 
 from app.core.accounts.users import User
-from app.core.db import Database, Row, Transaction, db_time_text, parse_time
+from app.core.db import Database, DatabaseUnavailable, Row, Transaction, db_time_text, parse_time
 from app.core.errors import InvalidRequest, NotFound, PermissionDenied
 from app.core.events import audit, metrics
 from app.core.events.audit import Actor
@@ -59,7 +65,9 @@ MAX_URL = 2000
 MAX_WEBHOOKS_PER_USER = 20
 BACKOFF_CAP_SECONDS = 2 * 3600  # retries at least every 2 hours once the backoff has grown
 RESPONSE_BYTES_READ = 1024  # of a receiver's answer body: only its status matters
-PASS_BATCH = 20  # deliveries leased at once by one pass
+SENDERS = 4  # deliveries one pass sends at once: a slow receiver holds one of them, not the others
+LEASE_MARGIN_SECONDS = 30  # beyond the attempt's deadline: time to record its outcome
+MAX_ATTEMPTS = 50  # a bound even if workers keep dying mid-attempt (the default schedule makes ~22)
 
 
 @dataclass(frozen=True)
@@ -170,18 +178,67 @@ def parse_url(url: str) -> Target:
     return Target(parts.scheme, parts.hostname, port, path)
 
 
+# IPv6 ranges whose last 32 bits are an IPv4 address that the packet reaches (through a
+# translator or on this host); Python calls most of them global whatever they embed.
+_EMBEDS_IPV4_LAST = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible, deprecated (includes :: and ::1)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (RFC 2765)
+)
+# Never public: local-use NAT64 (RFC 8215, the IPv4 part may sit anywhere in it), and site-local.
+_NEVER_PUBLIC = (ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("fec0::/10"))
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (mapped, 6to4, NAT64, compatible, translated)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in net for net in _EMBEDS_IPV4_LAST):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: str) -> bool:
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone (fe80::1%eth0)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _NEVER_PUBLIC):
+            return False
+        ip = embedded_ipv4(ip) or ip  # ::ffff:127.0.0.1, 2002:7f00:1::, 64:ff9b::7f00:1 are loopback
     return ip.is_global and not ip.is_multicast
 
 
-def resolve(target: Target, allow_private: bool) -> list[str]:
+def _lookup(host: str, port: int, seconds: float | None) -> list[Any]:
+    """getaddrinfo, given up after ``seconds`` (a delivery's deadline covers the lookup too;
+    the resolver's own timeouts can be far longer). The abandoned lookup ends on its own."""
+    if seconds is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    lookup = threading.Thread(target=run, name="webhook-lookup", daemon=True)
+    lookup.start()
+    lookup.join(seconds)
+    if lookup.is_alive():
+        raise TimeoutError(f"no answer within {seconds:.1f} s")
+    if "error" in box:
+        raise box["error"]
+    return list(box["infos"])
+
+
+def resolve(target: Target, allow_private: bool, within: float | None = None) -> list[str]:
     """The addresses the host resolves to, every one checked; UrlRefused when the name does
-    not resolve or (unless allow_private) any address is not a public one."""
+    not resolve (within ``within`` seconds, if given) or (unless allow_private) any address is
+    not a public one."""
     try:
-        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        infos = _lookup(target.host, target.port, within)
     except (socket.gaierror, UnicodeError, OSError) as exc:
         raise UrlRefused(f"url's host {target.host} does not resolve ({exc}).", extra={"parameter": "url"}) from exc
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -223,11 +280,15 @@ class Webhooks:
             raise PermissionDenied("Only administrators can add global webhooks (they hear every user's jobs).")
         wanted = parse_events(events)
         resolve(parse_url(url.strip() if isinstance(url, str) else ""), self.settings.webhook_allow_private)
-        if len(self.list_for(user, include_global=False)) >= MAX_WEBHOOKS_PER_USER:
-            raise InvalidRequest(f"You have {MAX_WEBHOOKS_PER_USER} webhooks, the most one user may have; "
-                                 "delete one first.")
         secret = new_secret()
         with self.db.transaction() as tx:
+            # Counted under the owner's lock, in the transaction that inserts: parallel creates
+            # queue here, so the cap holds.
+            tx.one("webhook_owner_lock", {"owner_id": user.id})
+            owned = tx.one("webhooks_owned_count", {"owner_id": user.id})
+            if owned is not None and int(owned["n"]) >= MAX_WEBHOOKS_PER_USER:
+                raise InvalidRequest(f"You have {MAX_WEBHOOKS_PER_USER} webhooks, the most one user may have; "
+                                     "delete one first.")
             webhook_id = tx.insert("webhook_insert", {
                 "owner_id": user.id, "is_global": int(is_global), "url": url.strip(), "events": ",".join(wanted),
                 "secret": secret,
@@ -311,6 +372,8 @@ def event_body(event: str, job: Job, extra: dict[str, Any] | None = None) -> dic
                                       "duration_seconds")},
         "links": job_links(job),
     }
+    if job.failed_by:  # job.failed: whose fault ("model", "file", "service"), so a program can tell
+        data["failed_by"] = job.failed_by
     if extra:
         data.update(extra)
     when = job.date_result or datetime.now(UTC)
@@ -397,32 +460,62 @@ def signed_request(secret: str, message_id: str, body: str, now: datetime | None
 
 
 def send(settings: Settings, url: str, headers: dict[str, str], body: str) -> Outcome:
-    """One POST: the host resolved and checked now, the connection made to that address, a
-    timeout on connect and on each read, redirects not followed. Never raises."""
+    """One POST: the host resolved and checked now, the connection made to that address,
+    redirects not followed, and the whole attempt (lookup, connect, send, every read) ended at
+    WEBHOOK_TIMEOUT_SECONDS: socket timeouts alone bound each read, so a receiver trickling a
+    byte a second would hold it for ever; a timer shuts the socket at the deadline. Never raises."""
     started = time.monotonic()
+    limit = float(settings.webhook_timeout_seconds)
+
+    def left() -> float:
+        return max(0.001, limit - (time.monotonic() - started))
 
     def done(status: int | None, error: str | None) -> Outcome:
         return Outcome(status, error[:1000] if error else None, int((time.monotonic() - started) * 1000))
 
     try:
         target = parse_url(url)
-        address = resolve(target, settings.webhook_allow_private)[0]
+        address = resolve(target, settings.webhook_allow_private, within=limit)[0]
     except UrlRefused as exc:
         return done(None, f"refused: {exc.message}")
     kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-    conn = kind(target.host, address, target.port, float(settings.webhook_timeout_seconds))
+    conn = kind(target.host, address, target.port, left())
+    cut = threading.Event()
+
+    def cut_off() -> None:
+        cut.set()
+        sock = conn.sock
+        if sock is not None:
+            try:  # wakes the read or write blocked on it in the sending thread; the plain
+                # socket's shutdown, as SSLSocket's would first unhook its TLS state under that read
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    timer = threading.Timer(left(), cut_off)
+    timer.daemon = True
+    timer.start()
     try:
+        conn.connect()
+        if cut.is_set():  # the deadline passed while connecting, before the timer could see the socket
+            raise TimeoutError("deadline")
         conn.request("POST", target.path, body=body.encode("utf-8"),
                      headers={**headers, "user-agent": "Beyond-Webhooks"})
         response = conn.getresponse()
-        response.read(RESPONSE_BYTES_READ)
         status = response.status
+        try:
+            response.read(RESPONSE_BYTES_READ)
+        except (OSError, http.client.HTTPException):
+            pass  # the status is the answer; the body is read only to let the receiver finish
         if 300 <= status < 400:
             return done(status, f"redirect to {response.getheader('location', '?')[:200]} not followed")
         return done(status, None if 200 <= status < 300 else f"HTTP {status} {response.reason}"[:200])
     except (OSError, http.client.HTTPException) as exc:
+        if cut.is_set():
+            return done(None, f"timed out: no complete answer within {limit:g} s (WEBHOOK_TIMEOUT_SECONDS)")
         return done(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     finally:
+        timer.cancel()
         conn.close()
 
 
@@ -434,46 +527,83 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
 
 class Deliverer:
     """Sends due outbox rows. Any number of workers on any number of hosts may run passes at
-    once: each row is leased by one (the guarded UPDATE decides), and a lease older than the
-    send timeout plus a margin is presumed lost with its worker and may be taken over."""
+    once: each row is leased by one (the guarded UPDATE decides) just before it is sent, and a
+    lease older than the attempt's deadline plus a margin is presumed lost with its worker and
+    may be taken over (the lost attempt stays counted)."""
 
     def __init__(self, settings: Settings, db: Database, worker_id: str) -> None:
         self.settings, self.db, self.worker_id = settings, db, worker_id
-        self.lease_seconds = settings.webhook_timeout_seconds * 3 + 30
+        self.lease_seconds = settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
 
-    def lease_due(self, limit: int = PASS_BATCH) -> list[tuple[int, str]]:
+    def lease_due(self, limit: int = 1) -> list[tuple[int, str]]:
+        """Lease up to ``limit`` due deliveries (each counted as attempted). A delivery whose
+        last allowed attempt was lost with its worker is marked failed instead."""
         token = uuid.uuid4().hex
         won = []
         params = {"lease_seconds": self.lease_seconds, "limit": int(limit)}
         with self.db.transaction() as tx:
             for row in tx.all("deliveries_due", params):
+                if row["leased_at"] is not None and int(row["attempts"]) >= MAX_ATTEMPTS:
+                    tx.execute("delivery_give_up_lost", {
+                        **params, "id": row["id"],
+                        "error": f"gave up after {MAX_ATTEMPTS} attempts; the last one never reported back "
+                                 "(its worker stopped during it)"})
+                    metrics.add(tx, "webhook_deliveries", 1, outcome="gave_up")
+                    continue
                 if tx.execute("delivery_lease", {**params, "id": row["id"], "worker": self.worker_id,
                                                  "token": token}) == 1:
                     won.append((int(row["id"]), token))
         return won
 
-    def run_pass(self, budget_seconds: float | None = None, stop: Any = None) -> int:
-        """Send every due delivery (in batches), until none is due, the budget is spent or
-        ``stop`` (a threading.Event) is set. Returns how many attempts were made."""
+    def run_pass(self, budget_seconds: float | None = None, stop: Any = None,
+                 idle_seconds: float | None = None) -> int:
+        """Send due deliveries with SENDERS threads, each leasing one at a time, until none is
+        due (or, with ``idle_seconds``, looking again that often), the budget is spent or
+        ``stop`` (a threading.Event) is set; an attempt under way is finished (it ends by its
+        deadline). Returns how many attempts were made."""
         deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-        made = 0
-        while not (stop is not None and stop.is_set()):
-            leased = self.lease_due()
-            if not leased:
-                break
-            for delivery_id, token in leased:
-                if (deadline is not None and time.monotonic() > deadline) or (stop is not None and stop.is_set()):
-                    self._unlease(delivery_id, token)
-                    continue
-                self.attempt(delivery_id, token)
-                made += 1
-            if deadline is not None and time.monotonic() > deadline:
-                break
-        return made
+        made = [0]
+        count = threading.Lock()
 
-    def _unlease(self, delivery_id: int, token: str) -> None:
-        # Not attempted (out of time): hand it back at once rather than after the lease.
-        self.db.execute("delivery_unlease", {"id": delivery_id, "token": token})
+        def over() -> bool:
+            return (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() > deadline)
+
+        def sender() -> None:
+            try:
+                while not over():
+                    try:
+                        leased = self.lease_due()
+                    except DatabaseUnavailable as exc:
+                        log_event(log, "webhook.pass_database_unavailable", logging.WARNING,
+                                  worker=self.worker_id, error=exc)
+                        leased = []
+                    if not leased:
+                        if idle_seconds is None:
+                            return
+                        if stop is not None:
+                            stop.wait(idle_seconds)
+                        else:
+                            time.sleep(idle_seconds)
+                        continue
+                    try:
+                        self.attempt(*leased[0])
+                    except DatabaseUnavailable as exc:
+                        # The lease runs out and the delivery is sent again (the attempt stays counted).
+                        log_event(log, "webhook.outcome_not_recorded", logging.WARNING, worker=self.worker_id,
+                                  delivery=leased[0][0], error=exc)
+                    with count:
+                        made[0] += 1
+            except Exception:
+                log.exception("webhook sender failed")
+            finally:
+                self.db.close()  # this thread's connection
+
+        senders = [threading.Thread(target=sender, name=f"webhook-sender-{n}", daemon=True) for n in range(SENDERS)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join()
+        return made[0]
 
     def attempt(self, delivery_id: int, token: str) -> Outcome | None:
         row = self.db.one("delivery_for_send", {"id": delivery_id, "token": token})
@@ -482,7 +612,7 @@ class Deliverer:
         body = json.dumps(absolute_links(json.loads(row["payload"]), self.settings.public_url),
                           separators=(",", ":"), ensure_ascii=False)
         outcome = send(self.settings, row["url"], signed_request(row["secret"], row["message_id"], body), body)
-        attempts = int(row["attempts"]) + 1
+        attempts = int(row["attempts"])  # this one included: counted when it was leased
         now, created = parse_time(row["now"]) or datetime.now(UTC), parse_time(row["created_at"]) or datetime.now(UTC)
         window_end = created + timedelta(hours=self.settings.webhook_retry_hours)
         next_at = None
@@ -491,7 +621,7 @@ class Deliverer:
         else:
             # Elapsed time counts from the attempt's start (the database time read before it).
             later = now + timedelta(seconds=outcome.duration_ms / 1000 + backoff_seconds(self.settings, attempts))
-            if now >= window_end:
+            if now >= window_end or attempts >= MAX_ATTEMPTS:
                 state, result = "failed", "gave_up"
             else:
                 # The last retry falls at the end of the window, so retries span all of it.

@@ -8,6 +8,7 @@ cannot point anything at a file outside INPUT_DIR / OUTPUT_DIR.
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core.errors import StorageFull
 from app.core.logfmt import log_event
 
 if TYPE_CHECKING:
@@ -29,6 +31,27 @@ PART_SUFFIX = ".part"
 # An upload in progress writes its .part file continuously; one untouched this long was left
 # by a server that died mid-upload (no upload takes an hour without a single byte).
 STALE_PART_SECONDS = 3600
+
+
+# A write that failed for want of room (a full disk, a user's disk quota), not for the file.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Was ``exc``, or an error it was raised from, a write that found the disk full?"""
+    seen = 0
+    while exc is not None and seen < 10:
+        if getattr(exc, "errno", None) in DISK_FULL_ERRNOS:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def upload_storage_full(filename: str) -> StorageFull:
+    """An upload refused because INPUT_DIR's disk is full (answered 507)."""
+    return StorageFull(f"The server has no room left to store “{filename}” (its upload storage, INPUT_DIR, is "
+                       "full); nothing of it was kept. Try again later; an administrator has to free space.",
+                       extra={"directory": "INPUT_DIR"})
 
 
 def human_size(n: int) -> str:

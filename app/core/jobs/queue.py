@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,12 +56,15 @@ class Jobs:
     def create(
         self, owner_id: int, file_name: str, path_up: str, file_size: int, rows_total: int | None,
         model_name: str | None = None, model_version: str | None = None, model_sha256: str | None = None,
-        input_sha256: str | None = None,
+        input_sha256: str | None = None, check: Callable[[Transaction], None] | None = None,
     ) -> Job:
         """A PENDING job; model_*: the registered model version it was accepted for (it runs
         with exactly that one; None: the default model when it runs); input_sha256: the
-        stored file's hash."""
+        stored file's hash. ``check`` runs first in the insert's transaction and may raise to
+        refuse the job (the owner's quotas: app/core/jobs/quotas.py)."""
         with self.db.transaction() as tx:
+            if check is not None:
+                check(tx)
             job_id = tx.insert(
                 "job_insert",
                 {
@@ -174,12 +178,22 @@ class Jobs:
             # Lost the row to a concurrent claimer (possible on engines without row locks):
             # look again.
 
-    def claim(self, job_id: int, worker: str, force: bool = False) -> Claim | None:
-        """Claim one given job (the API's /process_file). None if it is not claimable."""
+    def last_event(self, job_id: int) -> int:
+        """The id of the job's latest history event (0: none): every change of the job adds one."""
+        row = self.db.one("job_last_event", {"id": job_id})
+        return int(row["id"]) if row else 0
+
+    def claim(self, job_id: int, worker: str, force: bool = False, seen_event: int | None = None) -> Claim | None:
+        """Claim one given job (the API's /process_file). None if it is not claimable; forced
+        with ``seen_event`` (``last_event`` when the run was asked for), also None once the job
+        has changed since: the request that asked for it was answered by another's run."""
         token = uuid.uuid4().hex
         query = "job_claim_forced" if force else "job_claim"
+        params: dict[str, Any] = {"id": job_id, "worker": worker, "token": token}
+        if force:
+            params["seen_event"] = seen_event
         with self.db.transaction() as tx:
-            if tx.execute(query, {"id": job_id, "worker": worker, "token": token}) != 1:
+            if tx.execute(query, params) != 1:
                 return None
             self._event(tx, job_id, "claimed", worker, "re-run on request (forced)" if force else "run on request")
         job = self.get(job_id)
@@ -234,6 +248,12 @@ class Jobs:
         """Give a claimed job back (graceful shutdown): PENDING again, the attempt not counted."""
         return self._fenced_change(claim, "job_release", {"id": claim.job.id, "token": claim.token},
                                    "released", "the worker was stopped; back in the queue")
+
+    def requeue(self, claim: Claim, message: str) -> bool:
+        """Give a claimed job back after a failure outside the job (a full disk): PENDING again
+        with the attempt counted and ``message`` as the reason, for a later try."""
+        params = {"id": claim.job.id, "token": claim.token, "message": message[:4000]}
+        return self._fenced_change(claim, "job_requeue", params, "requeued", f"{message} Back in the queue.")
 
     # -- recovery --------------------------------------------------------------------------------
     def reap(self, lease_seconds: int, max_attempts: int) -> tuple[list[int], list[int]]:

@@ -23,6 +23,13 @@ class Status(enum.StrEnum):
         return self.value
 
 
+# How a job's ERROR message begins (scheduler/worker.py writes them), which says whose fault it
+# was: the model's (it could not be loaded, or it scored none of the rows), or the file's.
+MODEL_FAILED = "The model failed: "
+MODEL_UNAVAILABLE = "The model could not be loaded: "
+FILE_UNFIT = "The file does not fit the model: "
+
+
 @dataclass(frozen=True)
 class Job:
     id: int
@@ -51,6 +58,17 @@ class Job:
     input_sha256: str | None = None  # the uploaded file's hash (None: jobs from before migration 006)
     queue_position: int | None = None  # PENDING jobs: 1 = next to be claimed (Jobs.with_positions)
     expired_at: datetime | None = None  # RESULT_RETENTION_DAYS removed its files (the row stays)
+
+    @property
+    def failed_by(self) -> str | None:
+        """An ERROR job's cause: "model" (the model failed, the file is not to blame), "file"
+        (it does not fit the model) or "service" (anything else); None for other statuses."""
+        if self.status is not Status.ERROR:
+            return None
+        message = self.error_message or ""
+        if message.startswith((MODEL_FAILED, MODEL_UNAVAILABLE)):
+            return "model"
+        return "file" if message.startswith(FILE_UNFIT) else "service"
 
     @property
     def expired(self) -> bool:
@@ -120,6 +138,7 @@ class Job:
             "progress": round(self.progress, 4),
             "attempts": self.attempts,
             "error": self.error_message,
+            "failed_by": self.failed_by,
             "archived": self.archived,
             "model": self.model_name,
             "model_version": self.model_version,

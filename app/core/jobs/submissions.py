@@ -18,7 +18,7 @@ from app.core.errors import FileRejected, TooLarge, Unavailable
 from app.core.events import audit
 from app.core.events.audit import Actor
 from app.core.jobs import quotas
-from app.core.jobs.files import display_name, human_size, new_part_path
+from app.core.jobs.files import display_name, human_size, is_disk_full, new_part_path, upload_storage_full
 from app.core.jobs.inputs import CheckedInput, UploadInput, UploadInputs, file_sha256, original_name
 from app.core.jobs.queue import Jobs
 from app.core.jobs.records import Job
@@ -58,9 +58,19 @@ class Upload:
         self.path.unlink(missing_ok=True)
 
 
-def too_large(limit: int) -> TooLarge:
-    return TooLarge(f"The file is larger than the upload limit of {human_size(limit)}.",
-                    extra={"limit_bytes": limit})
+def too_large(limit: int, size: int | None = None, data: bool = True) -> TooLarge:
+    """TooLarge for an upload over ``limit``; ``size``: the file's size when known (the
+    request's Content-Length: the file and a little form overhead); ``data``: a data file (not
+    a model archive), for which the message says how to make it fit."""
+    shown = f" (about {human_size(size)})" if size is not None else ""
+    message = f"The file{shown} is larger than the upload limit of {human_size(limit)}."
+    if data:
+        message += (" Compress it (a .csv.gz, or a .zip holding the one CSV: a CSV shrinks about "
+                    "5 to 10 times), save it as Parquet, or split it into files under the limit.")
+    extra: dict[str, object] = {"limit_bytes": limit}
+    if size is not None:
+        extra["size_bytes"] = size
+    return TooLarge(message, extra=extra)
 
 
 def model_unavailable(exc: ModelError) -> Unavailable:
@@ -158,7 +168,7 @@ def accept(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload, actor:
 
 def _converted(settings: Settings, upload: Upload, model: ModelRecord,
                storage: tuple[int, int] | None = None) -> tuple[Path, Conversion]:
-    """A workbook or Parquet upload as the canonical CSV (a hidden .part beside the upload),
+    """A workbook, Parquet or compressed CSV upload as the canonical CSV (a hidden .part beside the upload),
     converted in a child process (model/inputs/isolated.py) once one of MAX_CONCURRENT_CONVERSIONS
     slots is free (else Unavailable), its CSV within the room ``storage`` leaves (used, left:
     ``quotas.check_upload``; else StorageQuotaExceeded), or FileRejected with the problems."""
@@ -167,7 +177,7 @@ def _converted(settings: Settings, upload: Upload, model: ModelRecord,
     slots = conversion_slots(settings)
     if not slots.acquire(timeout=CONVERSION_WAIT_SECONDS):
         limit = settings.max_concurrent_conversions
-        raise Unavailable(f"{limit} workbook or Parquet file{'s are' if limit != 1 else ' is'} being converted "
+        raise Unavailable(f"{limit} workbook, Parquet or compressed file{'s are' if limit != 1 else ' is'} being converted "
                           f"right now, the most at once (MAX_CONCURRENT_CONVERSIONS). Upload “{upload.filename}” "
                           "again in a few seconds.", retry_after=10)
     canonical = new_part_path(settings.input_dir, uuid.uuid4().hex + "-canonical")
@@ -192,6 +202,26 @@ def _converted(settings: Settings, upload: Upload, model: ModelRecord,
     return canonical, conversion
 
 
+def _titled(settings: Settings, csv_path: Path, conversion: Conversion, model: ModelRecord) -> Path:
+    """A decompressed CSV with title lines above its header made blank (as an uploaded CSV's
+    are), in a new hidden file; `conversion` learns the header line and the encoding."""
+    conversion.encoding = file_encoding(csv_path)
+    conversion.header_row = 1
+    line = find_header_line(csv_path, model.feature_specs)
+    if line is None:
+        return csv_path
+    blanked = new_part_path(settings.input_dir, uuid.uuid4().hex + "-canonical")
+    try:
+        blank_lines_above(csv_path, blanked, line)
+    except BaseException:
+        blanked.unlink(missing_ok=True)
+        raise
+    finally:
+        csv_path.unlink(missing_ok=True)
+    conversion.header_row = line
+    return blanked
+
+
 def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
                   actor: Actor | None = None) -> Submission:
     """Validate an upload already on disk against the model it names (``fields['model']``,
@@ -200,12 +230,13 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
     failure the files are removed, so a rejected or half-done upload leaves nothing.
 
     A workbook (.xlsx, .xlsm, .ods) or Parquet upload is converted to the canonical CSV first
-    (model/inputs/workbook.py); that CSV is what is checked, stored as the job's input and read
+    (model/inputs/workbook.py), a .csv.gz or a .zip holding one CSV decompressed
+    (model/inputs/compressed.py); that CSV is what is checked, stored as the job's input and read
     by the worker, and the original is kept beside it (``upload-<uuid>.source.xlsx``). What
     the check learned is stored with the job (job_inputs, migration 012): the worker does not
-    check the file again unless it changed. The user's quotas are checked first
-    (app/core/jobs/quotas.py); the accepted upload is audited as ``actor`` (None: the owner, from
-    no address)."""
+    check the file again unless it changed. The user's quotas are checked first and again,
+    atomically, where the job row is written (app/core/jobs/quotas.py); the accepted upload is
+    audited as ``actor`` (None: the owner, from no address)."""
     canonical: Path | None = None
     conversion: Conversion | None = None
     stored_original: Path | None = None
@@ -213,8 +244,11 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
         storage = quotas.check_upload(settings, jobs.db, owner_id, upload.size)
         model = current_model(settings, jobs.db, upload.fields.get(MODEL_FIELD, "").strip() or None)
         sha256 = file_sha256(upload.path)
-        if input_kind(upload.filename) != "csv":
+        kind = input_kind(upload.filename)
+        if kind != "csv":
             canonical, conversion = _converted(settings, upload, model, storage)
+            if kind == "compressed":  # the CSV inside, as a CSV upload: a title above the header too
+                canonical = _titled(settings, canonical, conversion, model)
         elif (line := find_header_line(upload.path, model.feature_specs)) is not None:
             # Title lines above the header: checked and run as blank lines, original kept.
             canonical = new_part_path(settings.input_dir, uuid.uuid4().hex + "-canonical")
@@ -242,16 +276,20 @@ def accept_upload(settings: Settings, jobs: Jobs, owner_id: int, upload: Upload,
             os.replace(canonical, stored)
         else:
             os.replace(upload.path, stored)
-    except BaseException:
+    except BaseException as exc:
         upload.discard()
         if canonical is not None:
             canonical.unlink(missing_ok=True)
         if stored_original is not None:
             stored_original.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and is_disk_full(exc):  # writing the checked copy found no room
+            raise upload_storage_full(upload.filename) from exc
         raise
     try:
+        on_disk = stored.stat().st_size + (stored_original.stat().st_size if stored_original else 0)
         job = jobs.create(owner_id, upload.filename, stored.name, upload.size, report.rows,
-                          model.name, model.version, model.sha256, sha256)
+                          model.name, model.version, model.sha256, sha256,
+                          check=lambda tx: quotas.check_locked(settings, tx, owner_id, on_disk))
         assert report.format is not None
         info = UploadInput(
             job.id, owner_id, sha256,
@@ -284,8 +322,14 @@ def submit_path(settings: Settings, jobs: Jobs, owner_id: int, source: Path, mod
     settings.input_dir.mkdir(parents=True, exist_ok=True)
     size = source.stat().st_size
     if size > settings.upload_limit:
-        raise too_large(settings.upload_limit)
+        raise too_large(settings.upload_limit, size)
     part = new_part_path(settings.input_dir, uuid.uuid4().hex)
-    shutil.copyfile(source, part)
+    try:
+        shutil.copyfile(source, part)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise upload_storage_full(display_name(source.name)) from exc
+        raise
     fields = {MODEL_FIELD: model} if model else {}
     return accept(settings, jobs, owner_id, Upload(part, display_name(source.name), size, fields), actor)

@@ -41,11 +41,13 @@ from app.core.events import audit
 from app.core.events.audit import SYSTEM, Actor
 from app.core.logfmt import log_event
 from app.core.registry.archive import unpack_model_archive
+from app.core.registry.trial import try_isolated
 from app.core.settings import Settings
 from model.artifact import Model
 from model.loading import load_model
 from model.profile import PROFILE_FILE, sample_profile
 from model.schema import FeatureSpec, ModelError, check_version
+from model.trial import runtime_text
 
 log = logging.getLogger("beyond.models")
 
@@ -101,7 +103,18 @@ class ModelRecord:
 
     @property
     def classes(self) -> list[str]:
-        return [str(c) for c in self.schema.get("classes", [])]
+        """The class labels as results show them (named by the schema's ``labels`` map)."""
+        labels = self.schema.get("labels")
+        names: dict[str, Any] = labels if isinstance(labels, dict) else {}
+        return [str(names.get(str(c), c)) for c in self.schema.get("classes", [])]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the deploy found worth knowing: an MLflow model's requirements whose major
+        version differs from the service's (model/mlflow_model.py)."""
+        found = self.schema.get("mlflow")
+        mlflow: dict[str, Any] = found if isinstance(found, dict) else {}
+        return [str(w) for w in mlflow.get("requirement_warnings") or []]
 
     def as_dict(self) -> dict[str, Any]:
         """The public JSON shape (no server paths)."""
@@ -114,7 +127,21 @@ class ModelRecord:
             "deployed_by": self.deployed_by,
             "features": [{"name": f.name, "type": f.type, "required": f.required} for f in self.feature_specs],
             "classes": self.classes,
+            "runtime": self.runtime,
         }
+
+    @property
+    def runtime(self) -> dict[str, Any] | None:
+        """What runs the model, found by the deploy trial (app/core/registry/trial.py): library,
+        library_version, estimator, format, flavor (MLflow), rows_from, seconds; None for a
+        version deployed without one."""
+        runtime = self.schema.get("runtime")
+        return runtime if isinstance(runtime, dict) else None
+
+    @property
+    def runtime_text(self) -> str | None:
+        """"scikit-learn 1.9.1 (Pipeline, model.joblib)", or None."""
+        return runtime_text(self.runtime) if self.runtime else None
 
 
 def model_from_row(row: Row) -> ModelRecord:
@@ -189,11 +216,17 @@ class Registry:
     # -- deploy / activate --------------------------------------------------------------------
     def deploy(self, source_dir: str | os.PathLike[str], name: str, version: str | None = None,
                activate: bool = False, deployed_by: str | None = None, label: str | None = None,
-               actor: Actor | None = None, sample: str | os.PathLike[str] | None = None) -> ModelRecord:
+               actor: Actor | None = None, sample: str | os.PathLike[str] | None = None,
+               trial: bool = True) -> ModelRecord:
         """Register a copy of the model directory as NAME/VERSION (VERSION: the schema's
         version unless given). InvalidRequest for a bad name or version or a directory that
         does not load; Conflict if that version is deployed already. ``label`` names the
         source in messages (default: its path).
+
+        trial: first load the model and predict a few rows in a child process
+        (app/core/registry/trial.py); a model that fails is refused (InvalidRequest with its
+        own message) and nothing is registered.  What runs the model (library, version,
+        format or flavour) is kept as the schema's ``runtime`` entry.
 
         sample: a CSV of training rows; its training profile (model/profile.py, the quality
         reports' reference) is stored as profile.json in the deployed copy.  For models whose
@@ -203,6 +236,8 @@ class Registry:
         shown = label or str(source)
         if not source.is_dir():
             raise InvalidRequest(f"{shown} is not a directory; a model directory holds model.joblib and schema.json.")
+        rows = Path(sample) if sample is not None and Path(sample).is_file() else None  # else _sample_profile says
+        runtime = try_isolated(self.settings, source, shown, rows) if trial else None
         try:
             model = load_model(source)
             version = check_version(model.version if version is None else version)
@@ -224,7 +259,8 @@ class Registry:
                 (temp / PROFILE_FILE).write_text(json.dumps(profile, indent=1) + "\n", encoding="utf-8")
             _make_read_only(temp)
             sha = artifact_sha256(temp)
-            schema_json = json.dumps(model.schema, sort_keys=True)
+            schema_json = json.dumps({**model.schema, "runtime": runtime} if runtime else model.schema,
+                                      sort_keys=True)
             with self.db.transaction() as tx:
                 tx.insert("model_insert", {"name": name, "version": version, "artifact_sha256": sha,
                                            "schema_json": schema_json, "deployed_by": deployed_by})
@@ -301,7 +337,8 @@ class Registry:
         row = self.db.one("models_named_count", {"name": name})
         if row is None or int(row["n"]) == 0:
             try:
-                return self.deploy(self.settings.model_path, name, activate=True)
+                # Not a deploy: the model an installation from before the registry already runs.
+                return self.deploy(self.settings.model_path, name, activate=True, trial=False)
             except Conflict:  # another process registered it just now
                 record = self.active(name)
                 if record is not None:

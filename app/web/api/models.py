@@ -26,7 +26,8 @@ def model_json(record: ModelRecord) -> dict[str, Any]:
 
 
 def deployed_json(record: ModelRecord) -> dict[str, Any]:
-    return {**model_json(record), "active": record.active, "deployed_by": record.deployed_by}
+    return {**model_json(record), "active": record.active, "deployed_by": record.deployed_by,
+            "runtime": record.runtime, "warnings": record.warnings}
 
 
 class ModelCollection(HTTPEndpoint):

@@ -53,10 +53,20 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_specs"), notes={
+DEPLOYED_MODEL = record_schema(ModelRecord, hidden=("id", "schema", "feature_specs", "runtime", "runtime_text"), notes={
     "sha256": {"pattern": "^[0-9a-f]{64}$"},
     "features": {"items": _ref("Feature")},
     "active": {"description": "Whether new uploads of this name use it now."},
+    "runtime": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {
+                    "library": {"type": "string"}, "library_version": {"type": ["string", "null"]},
+                    "estimator": {"type": "string"}, "format": {"type": ["string", "null"]},
+                    "flavor": {"type": ["string", "null"]}, "rows_from": {"type": "string"},
+                    "seconds": {"type": "number"}}}],
+                "description": "What runs the model, found when the deploy tried it on a few rows: library, "
+                               "library_version, estimator, format (or MLflow flavour), rows_from, seconds; "
+                               "null for a version deployed before deploys were tried."},
+    "warnings": {"description": "What the deploy found worth knowing: an MLflow model's requirements whose major "
+                                "version differs from the service's."},
 })
 
 SCHEMAS: dict[str, Any] = {
@@ -97,6 +107,9 @@ SCHEMAS: dict[str, Any] = {
             "progress": {"minimum": 0, "maximum": 1},
             "attempts": {"minimum": 0},
             "error": {"description": "Why the job ended in ERROR (or who CANCELLED it)."},
+            "failed_by": {"description": "ERROR: whose fault it was: model (it could not be loaded, or scored no "
+                                         "row: the file is not to blame), file (it does not fit the model) or "
+                                         "service; null otherwise."},
             "model": {"description": "The registered model the job was accepted for (null: a job from before the "
                                      "registry)."},
             "model_version": {"description": "Its version, fixed at upload: the job runs with it."},
@@ -141,6 +154,8 @@ SCHEMAS: dict[str, Any] = {
             "type": {"type": "string", "enum": list(FEATURE_TYPES)},
             "missing_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "training_missing_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "sent": {"type": "boolean", "description": "false: an optional feature the file has no column "
+                                                       "for (reported, never drift); absent otherwise."},
             "out_of_range": {"type": "integer", "minimum": 0,
                              "description": "Values outside the training [min, max]."},
             "unseen": {"type": "integer", "minimum": 0, "description": "Category values not seen in training."},
@@ -376,7 +391,8 @@ def _error(description: str) -> dict[str, Any]:
 SCHEMAS["UploadInput"] = record_schema(
     UploadInput, hidden=("job_id", "owner_id", "path_original"), renamed={"input_format": "format"}, notes={
         "sha256": {"pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the uploaded bytes."},
-        "format": {"enum": ["csv", "xlsx", "xlsm", "ods", "parquet"]},
+        "format": {"enum": ["csv", "xlsx", "xlsm", "ods", "parquet", "gzip", "zip"],
+                   "description": "gzip, zip: a compressed CSV (.csv.gz, or a .zip holding one CSV)."},
         "delimiter": {"enum": [",", ";", "\t"], "description": "The CSV convention the result CSV follows (dialect=excel)."},
         "decimal_mark": {"enum": [".", ","]},
         "encoding": {"enum": ["utf-8-sig", "cp1252", "latin-1"]},

@@ -90,6 +90,8 @@ def check_worker_run(run: ChildRun) -> None:
 
 
 def process_one(settings: Settings, jobs: Jobs, job_id: int, force: bool, actor: Actor) -> Job:
+    # Read before the job: a change in between makes the forced claim refuse (never run twice).
+    seen_event = jobs.last_event(job_id)
     job = jobs.get(job_id)
     if job is None:
         raise NotFound(f"There is no job {job_id}.", extra={"id": job_id})
@@ -100,14 +102,19 @@ def process_one(settings: Settings, jobs: Jobs, job_id: int, force: bool, actor:
         raise problem
     # Audited when the run is asked for (the worker child's outcome is the job's own state).
     audit.record(jobs.db, actor, audit.JOB_PROCESS, "job", job_id, f"was {job.status.value}" + (", force" if force else ""))
-    args = ["--job", str(job_id)] + (["--force"] if force else [])
+    args = ["--job", str(job_id)] + (["--force", "--seen-event", str(seen_event)] if force else [])
     run = run_worker(settings, *args)
     check_worker_run(run)
     current = jobs.get(job_id)
     if current is None:
         raise NotFound(f"There is no job {job_id} (it was deleted meanwhile).", extra={"id": job_id})
     if run.exit_code == EXIT_NOT_CLAIMED:
-        # It changed between the read and the claim (a worker took it, or it ended).
+        # It changed between the read and the claim (a worker took it, it ended, or - forced -
+        # another request's re-run came first: parallel forced re-runs run the job once).
+        if force and refuse(current, force) is None:
+            raise Conflict(f"Job {job_id} was processed by another request while this one waited (it is now "
+                           f"{current.status.value}); it was not run again. Send force=1 again to re-run it once more.",
+                           extra={"id": job_id, "job_status": current.status.value})
         raise refuse(current, force) or Conflict(f"Job {job_id} changed state meanwhile; try again.",
                                                  extra={"id": job_id})
     return current

@@ -50,6 +50,7 @@ routes: list[BaseRoute] = [
     Route("/models/{name}/{version}/activate", models.activate, methods=["POST"]),
     Route("/jobs", jobs.jobs_page, methods=["GET"]),
     Route("/jobs/upload", jobs.upload, methods=["POST"]),
+    Route("/jobs/upload", jobs.upload_form, methods=["GET"]),
     Route("/jobs/updates", jobs.updates, methods=["GET"]),
     Route("/jobs/duplicate", jobs.duplicate_check, methods=["GET"]),
     Route("/jobs/bulk", bulk.bulk, methods=["POST"]),

@@ -137,12 +137,10 @@ def _owner_scope(user: User) -> int | None:
     return None if user.is_admin else user.id
 
 
-def _upload_models(settings: Settings, db: Database) -> tuple[list[ModelRecord], list[str]]:
-    """The active models an upload may name (the form's selector) and the default model's
-    columns (the form's hint; none when it cannot be had)."""
-    models = Registry(db, settings).offered()
-    default = next((m for m in models if m.name == settings.default_model), None)
-    return models, default.features if default else []
+def _upload_models(settings: Settings, db: Database) -> list[ModelRecord]:
+    """The active models an upload may name: the form's selector, and the columns its help
+    lists for the model selected (each option carries its model's columns for the script)."""
+    return Registry(db, settings).offered()
 
 
 def panel_context(request: Request, user: User, filters: Filters) -> dict[str, Any]:
@@ -156,7 +154,7 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
     pages = max(1, math.ceil(total / PAGE_SIZE))
     filters.page = min(filters.page, pages)
     rows = jobs.with_positions(listing.page(where, filters.sort, PAGE_SIZE, (filters.page - 1) * PAGE_SIZE))
-    models, features = _upload_models(settings, jobs.db)
+    models = _upload_models(settings, jobs.db)
     return {
         "jobs": rows,
         "quality": QualityReports(jobs.db).summaries(rows),  # the rows' data-quality badges
@@ -175,7 +173,6 @@ def panel_context(request: Request, user: User, filters: Filters) -> dict[str, A
         "newest_id": jobs.newest_id(owner),
         # New jobs are inserted live only where they belong: page 1 of the newest-first order.
         "live_insert": filters.page == 1 and filters.sort.is_default,
-        "features": features,
         "models": models,
         "default_model": settings.default_model,
         "model_field": MODEL_FIELD,
@@ -199,6 +196,12 @@ def jobs_page(request: Request, user: User, form: FormData | None) -> Response:
 
 
 # -- upload --------------------------------------------------------------------------------------
+@page
+def upload_form(request: Request, user: User, form: FormData | None) -> Response:
+    """GET /jobs/upload (a bookmarked or reloaded form address): the form is on the panel."""
+    return see_other("/jobs")
+
+
 async def upload(request: Request) -> Response:
     """Stream the file to disk (413 over the limit), check the CSRF token that came with it,
     then validate; a rejected file re-renders the panel with its problems."""
@@ -253,7 +256,8 @@ async def upload(request: Request) -> Response:
     rows = f"{job.rows_total:,} rows" if job.rows_total is not None else "rows unknown"
     model = f" for model {job.model_name} version {job.model_version}" if job.model_name else ""
     where = upload_where(submission.input)
-    accepted = f"“{job.file_name}” accepted ({rows}{where}){model}; it is waiting to be processed."
+    # No state in the message: it stays on the page while the job runs and ends (the list shows that).
+    accepted = f"“{job.file_name}” accepted ({rows}{where}){model}."
     flash(request, accepted, "success")  # (after the script's uploads: when the page reloads)
     unscored = submission.warning_text()
     if unscored:
@@ -498,7 +502,7 @@ def retry(request: Request, user: User, form: FormData | None) -> Response:
     if job.expired:
         flash(request, expired_message(request.app.state.settings, job), "error")
     elif request.app.state.jobs.retry(job.id, actor_of(request, user)):
-        flash(request, f"“{job.file_name}” is waiting to be processed again.", "success")
+        flash(request, f"“{job.file_name}” was put back in the queue.", "success")
     else:
         flash(request, f"“{job.file_name}” is {job.status.value}; only files that ended in ERROR or were "
                        "cancelled can be retried.", "error")

@@ -129,6 +129,7 @@ async def deploy(request: Request) -> Response:
               sha256=record.sha256[:SHORT_SHA], active=record.active)
     state = ("is now active: new uploads use it" if record.active
              else "is deployed but not active: activate it below when it should take uploads")
-    flash(request, f"Model {record.name} version {record.version} (SHA-256 {record.sha256[:SHORT_SHA]}) {state}.",
+    runs = f" It runs with {record.runtime_text}." if record.runtime_text else ""
+    flash(request, f"Model {record.name} version {record.version} (SHA-256 {record.sha256[:SHORT_SHA]}) {state}.{runs}",
           "success")
     return see_other(f"/models#model-{record.name}")

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.core.accounts.users import User
+from app.core.db import parse_time
 from app.core.errors import NotFound
 from app.core.jobs.quality import QualityReports
 from app.core.registry.models import NAME_PATTERN, Registry
@@ -52,8 +53,10 @@ def model_quality(request: Request, user: User, form: FormData | None) -> Respon
         cats = j["predictions"].get("categories")
         shares.append(dict(zip(cats["labels"], cats["upload"])) if cats else {})
     prediction_chart = charts.stacked(shares, labels, "Predicted classes per job") if any(shares) else None
+    # The table shows when each file finished in local time, as every page does (|localtime).
+    rows = [{**j, "finished": parse_time(j["finished_at"])} for j in reversed(jobs)]
     return render(request, "model_quality.html", {
-        "name": name, "jobs": jobs, "psi_charts": psi_charts, "flagged_chart": flagged_chart,
+        "name": name, "jobs": jobs, "rows": rows, "psi_charts": psi_charts, "flagged_chart": flagged_chart,
         "prediction_chart": prediction_chart, "active": next((m.version for m in versions if m.active), None),
         "thresholds": THRESHOLDS,
     })

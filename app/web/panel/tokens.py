@@ -18,12 +18,15 @@ from app.web.panel.common import (
     see_other,
 )
 
-
 # -- API tokens --------------------------------------------------------------------------------------
+# The token just created, carried from the POST to the page that shows it (post/redirect/get,
+# so reloading the page neither creates a second token nor shows this one again).
+SESSION_NEW_TOKEN = "new_token"
+
+
 @page
 def tokens_page(request: Request, user: User, form: FormData | None) -> Response:
     store = request.app.state.tokens
-    new_token = None
     if form is not None:
         name = field(form, "name", 100)
         if not name:
@@ -31,11 +34,15 @@ def tokens_page(request: Request, user: User, form: FormData | None) -> Response
                                                    "error": "Give the token a name, e.g. the program that will use it."},
                           status=400)
         new_token, _ = store.create(user.id, name, actor_of(request, user))
-    # The new token is rendered in this response only (never in a cookie or URL): it cannot
-    # be shown again.
+        # In the signed session cookie for the one redirect only: the GET below takes it out,
+        # so it is shown once and never again (only its hash is stored).
+        request.session[SESSION_NEW_TOKEN] = new_token
+        return see_other("/tokens")
+    new_token = request.session.pop(SESSION_NEW_TOKEN, None)
+    if not isinstance(new_token, str):
+        new_token = None
     return render(request, "tokens.html", {"tokens": store.list_for(user.id), "new_token": new_token,
-                                           **curl_context(request, new_token)},
-                  status=201 if new_token else 200)
+                                           **curl_context(request, new_token)})
 
 
 def curl_context(request: Request, token: str | None) -> dict[str, str]:

@@ -45,12 +45,15 @@ def admin_users(request: Request, user: User, form: FormData | None) -> Response
     if form is None:
         return render(request, "admin_users.html", _admin_context(request))
     username, password = field(form, "username", 64), str(form.get("password") or "")
+    email, is_admin = field(form, "email", 255), form.get("is_admin") == "on"
     try:
-        created = users.create(username, password, is_admin=form.get("is_admin") == "on",
-                               email=field(form, "email", 255) or None, actor=actor_of(request, user))
+        created = users.create(username, password, is_admin=is_admin, email=email or None,
+                               actor=actor_of(request, user))
     except UserError as exc:
+        # The form comes back with everything typed except the password.
         return render(request, "admin_users.html",
-                      {**_admin_context(request), "error": str(exc), "username": username}, status=400)
+                      {**_admin_context(request), "error": str(exc), "username": username, "email": email,
+                       "is_admin": is_admin}, status=400)
     # The administrator knows this password: its owner replaces it at the first sign-in.
     accounts_of(request).require_password_change(created.id)
     flash(request, f"User {created.username} created. They choose their own password at their first sign-in.",
@@ -172,14 +175,14 @@ def admin_delete(request: Request, user: User, form: FormData | None) -> Respons
 # -- invitations --------------------------------------------------------------------------------------
 @page(admin=True)
 def admin_invite(request: Request, user: User, form: FormData | None) -> Response:
-    username = field(form, "username", 64)
+    username, email = field(form, "username", 64), field(form, "email", 255)
+    is_admin = form is not None and form.get("is_admin") == "on"
     try:
-        token = accounts_of(request).invite(username, form is not None and form.get("is_admin") == "on",
-                                            field(form, "email", 255) or None, user,
-                                            actor_of(request, user))
+        token = accounts_of(request).invite(username, is_admin, email or None, user, actor_of(request, user))
     except UserError as exc:
         return render(request, "admin_users.html",
-                      {**_admin_context(request), "invite_error": str(exc), "invite_username": username}, status=400)
+                      {**_admin_context(request), "invite_error": str(exc), "invite_username": username,
+                       "invite_email": email, "invite_admin": is_admin}, status=400)
     # Shown once, on this answer only (only its hash is stored): no redirect, no flash.
     return render(request, "admin_users.html", {**_admin_context(request), "invite_link": f"{base_url(request)}/invite/{token}",
                                                 "invited": username}, headers={"Cache-Control": "no-store"})

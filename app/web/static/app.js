@@ -50,6 +50,17 @@
     return node;
   }
 
+  // A file name with a line-break opportunity after each _ . and - (as the server's
+  // `breakable` filter does): long names wrap between their parts, not mid-word.
+  function breakableName(className, name) {
+    var node = el("span", className);
+    name.split(/(?<=[_.\-])/).forEach(function (part, i) {
+      if (i) { node.appendChild(document.createElement("wbr")); }
+      node.appendChild(document.createTextNode(part));
+    });
+    return node;
+  }
+
   var form = $("#upload-form");
   if (form) {
     var input = $("#file-input"), zone = $("#dropzone"), chosen = $("#chosen-file");
@@ -66,9 +77,19 @@
     };
     input.addEventListener("change", function () { picked = Array.prototype.slice.call(input.files || []); describe(); });
     if (modelSelect) {
-      modelSelect.addEventListener("change", function () {
+      // The template link and the column list follow the model selected (by hand or by modelHint).
+      var showModel = function () {
         $all("[data-template-for]").forEach(function (a) { a.hidden = a.getAttribute("data-template-for") !== modelSelect.value; });
-      });
+        var option = modelSelect.options[modelSelect.selectedIndex], list = $("#column-list");
+        if (!option || !list) { return; }
+        var columns = JSON.parse(option.getAttribute("data-features") || "[]");
+        $("#columns-model").textContent = option.value;
+        $("#columns-count").textContent = String(columns.length);
+        list.textContent = "";
+        columns.forEach(function (name) { var item = el("li"); item.appendChild(el("code", "", name)); list.appendChild(item); });
+      };
+      modelSelect.addEventListener("change", showModel);
+      showModel();  // a browser that restored another selection on reload
     }
 
     var dragging = function (on) { zone.classList.toggle("dragging", on); document.body.classList.toggle("drop-target", on); };
@@ -218,13 +239,14 @@
       var next = function (i) {
         if (i >= files.length) { return done(); }
         var file = files[i], item = el("li", "upload-item");
-        item.appendChild(el("span", "upload-name", file.name + " (" + formatSize(file.size) + ")"));
+        item.appendChild(breakableName("upload-name", file.name + " (" + formatSize(file.size) + ")"));
         item.appendChild(el("span", "upload-state small"));
         queue.appendChild(item);
         if (limit && file.size > limit) {
           // Said now instead of sending megabytes the server refuses (it answers 413 too).
           item.querySelector(".upload-state").textContent = "“" + file.name + "” is " + formatSize(file.size) +
-            ", more than the upload limit of " + form.getAttribute("data-limit-text") + ".";
+            ", more than the upload limit of " + form.getAttribute("data-limit-text") +
+            ". Compress it (.csv.gz, or a .zip holding the one CSV), save it as Parquet, or split it.";
           item.classList.add("rejected");
           results.push({rejected: true});
           return next(i + 1);
@@ -300,6 +322,7 @@
       if (fits.length === 1) {
         if (fits[0] !== selected) {
           select.value = fits[0].value;
+          select.dispatchEvent(new Event("change"));  // the help and template link follow
           hint.textContent = "This file’s header fits only model " + fits[0].value + ": it is selected now.";
         } else {
           hint.textContent = "This file’s header fits only model " + fits[0].value + ".";
