@@ -292,6 +292,8 @@ SELECT
     WHERE username = :username AND client = :client AND failed_at >= {cutoff} AND id <> :id) AS pair_newest,
   (SELECT COUNT(*) FROM login_failures WHERE username = :username AND failed_at >= {cutoff}) AS name_n,
   (SELECT MIN(failed_at) FROM login_failures WHERE username = :username AND failed_at >= {cutoff}) AS name_oldest,
+  (SELECT MAX(failed_at) FROM login_failures
+    WHERE username = :username AND failed_at >= {cutoff} AND id <> :id) AS name_newest,
   (SELECT COUNT(*) FROM login_failures WHERE client = :client AND failed_at >= {cutoff}) AS client_n,
   (SELECT MIN(failed_at) FROM login_failures WHERE client = :client AND failed_at >= {cutoff}) AS client_oldest,
   {now} AS now

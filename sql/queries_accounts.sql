@@ -45,3 +45,7 @@ WHERE used_at IS NULL AND expires_at > {now} ORDER BY id DESC
 
 -- name: invitation_revoke
 DELETE FROM invitations WHERE id = :id AND used_at IS NULL
+
+-- name: invitations_revoke_by_issuer
+-- created_by holds the issuer's user name as it was written (app/core/accounts/admin.py).
+DELETE FROM invitations WHERE created_by = :created_by AND used_at IS NULL

@@ -8,9 +8,8 @@ import secrets
 
 from starlette.requests import Request
 
-from app.core.accounts.throttle import ServerBusy
 from app.core.accounts.users import User
-from app.core.errors import AuthenticationRequired, PermissionDenied, Throttled
+from app.core.errors import AuthenticationRequired, PermissionDenied
 from app.core.events.audit import Actor
 from app.web.csrf import CSRF_HEADER, SESSION_CSRF, check_csrf
 
@@ -87,13 +86,14 @@ def api_user(request: Request) -> User:
             decoded = ""
         username, sep, password = decoded.partition(":")
         if sep:
-            try:
-                user = request.app.state.users.authenticate(username, password, client=client_address(request),
-                                                             via="basic")
-            except ServerBusy:
-                raise  # 429 with Retry-After: the credentials were not checked, try again
-            except Throttled:
-                user = None  # refused without a check: answered exactly like wrong credentials
+            # Throttled (and ServerBusy) propagate: a 429 with Retry-After. The password was not
+            # checked, so the answer says nothing about it, and a right one never reads as wrong.
+            user = request.app.state.users.authenticate(username, password, client=client_address(request),
+                                                         via="basic")
+            if user is not None and user.must_change_password:
+                raise PermissionDenied(
+                    "An administrator set this account's password: sign in to the panel and choose your own "
+                    "before using it over HTTP Basic (API tokens keep working).")
     if user is None:
         raise AuthenticationRequired(
             "Valid credentials are required: send 'Authorization: Bearer <token>' (create one with "

@@ -38,7 +38,10 @@ from app.web.security import PAGE_HEADERS
 
 log = logging.getLogger("beyond.web")
 
-WWW_AUTHENTICATE = 'Bearer realm="beyond", Basic realm="beyond", charset="UTF-8"'
+# Bearer only: a "Basic" challenge would make a browser open its own password prompt (and keep
+# what was typed for every later request to this site, /process_file's GET included). Basic
+# credentials are still accepted from programs that send them unasked.
+WWW_AUTHENTICATE = 'Bearer realm="beyond"'
 
 # The one table: core error class -> (HTTP status, page title). Subclasses inherit their
 # parent's row (the lookup walks the class's MRO).

@@ -14,11 +14,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from starlette.testclient import TestClient
 
-from app.core.accounts.throttle import PASSWORD_GATE, Policy, ServerBusy, Throttle, name_key
+from app.core.accounts.throttle import PASSWORD_GATE, PAUSE_RECHECK, Policy, ServerBusy, Throttle, name_key
 from app.core.accounts.tokens import Tokens
 from app.core.accounts.users import Users
 from app.core.db import Database, db_time_text
@@ -39,13 +40,17 @@ def failure_rows(db: Database) -> list[dict[str, Any]]:
     return raw(db, "SELECT username, client, failed_at FROM login_failures ORDER BY id")
 
 
-def age_failures(db: Database, seconds: float) -> None:
-    """Every recorded failure happened ``seconds`` earlier than it did."""
+def age_failures(db: Database, seconds: float, throttle: Throttle | None = None) -> None:
+    """Every recorded failure happened ``seconds`` earlier than it did; and ``throttle``'s memory
+    of the pauses it refused (its own clock) ends, as it would have by then."""
     for row in raw(db, "SELECT id, failed_at FROM login_failures"):
         then = row["failed_at"]
         then = datetime.fromisoformat(then) if isinstance(then, str) else then
         raw(db, "UPDATE login_failures SET failed_at = ? WHERE id = ?",
             (db_time_text(then - timedelta(seconds=seconds)), row["id"]))
+    if throttle is not None:
+        throttle._paused = {pair: (end - seconds, recheck - seconds, refusal)
+                            for pair, (end, recheck, refusal) in throttle._paused.items()}
 
 
 def auth_events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, str]]:
@@ -168,12 +173,12 @@ def test_pauses_grow_with_each_failure_and_end_after_the_wait(db, users, alice) 
         users.authenticate("alice", PASSWORD, client="10.1.1.1")
     assert first.value.retry_after == policy.first_delay and first.value.extra["limit"] == "pair"
     assert "Wait 30 seconds" in first.value.message
-    age_failures(db, policy.first_delay + 1)  # the pause has passed
+    age_failures(db, policy.first_delay + 1, users.throttle)  # the pause has passed
     assert users.authenticate("alice", "wrong-again-1", client="10.1.1.1") is None  # judged: one more failure
     with pytest.raises(Throttled) as second:
         users.authenticate("alice", PASSWORD, client="10.1.1.1")
     assert second.value.retry_after == 2 * policy.first_delay
-    age_failures(db, 2 * policy.first_delay + 1)
+    age_failures(db, 2 * policy.first_delay + 1, users.throttle)
     assert users.authenticate("alice", PASSWORD, client="10.1.1.1") == alice
     assert failure_rows(db) == []  # a success clears that client's failures
 
@@ -182,10 +187,38 @@ def test_a_ceiling_per_user_name_stops_guessing_from_many_addresses(db, alice) -
     users = Users(db, throttle=Throttle(db, Policy(per_name=4)))
     for i in range(4):
         assert users.authenticate("alice", "wrong-password", client=f"10.0.0.{i}") is None
+    # An address that failed for the name itself is refused until its failures expire.
     with pytest.raises(Throttled) as refused:
-        users.authenticate("alice", PASSWORD, client="10.0.0.99")
-    assert refused.value.extra["limit"] == "user" and refused.value.retry_after > 0
+        users.authenticate("alice", PASSWORD, client="10.0.0.1")
+    assert refused.value.extra["limit"] == "user" and refused.value.retry_after >= 60
     assert "Too many failed sign-ins for this user name" in refused.value.message
+    # Any other address is slowed: one check of the name per name_slow seconds.
+    with pytest.raises(Throttled) as slowed:
+        users.authenticate("alice", PASSWORD, client="10.0.0.99")
+    assert slowed.value.extra["limit"] == "slow" and 1 <= slowed.value.retry_after <= Policy.name_slow
+    assert "checked one at a time" in slowed.value.message
+    age_failures(db, Policy.name_slow + 1, users.throttle)
+    assert users.authenticate("alice", "wrong-guess-99", client="10.0.0.99") is None  # a turn used: a failure
+    with pytest.raises(Throttled) as burnt:  # and that address is now refused like the others
+        users.authenticate("alice", PASSWORD, client="10.0.0.99")
+    assert burnt.value.extra["limit"] == "user"
+
+
+def test_wrong_passwords_from_many_addresses_do_not_lock_the_owner_out_everywhere(  # type: ignore[no-untyped-def]
+        from_address, db, alice) -> None:
+    # 5 wrong passwords from each of 12 addresses (60, over the per-name ceiling of 50), written
+    # with the app's own query: the argon2 checks are not what this is about.
+    policy = Policy()
+    assert 12 * policy.free_per_pair > policy.per_name
+    for i in range(12):
+        for _ in range(policy.free_per_pair):
+            db.insert("login_attempt_insert", {"username": "alice", "client": f"203.0.113.{i}"})
+    attacker, owner = from_address("203.0.113.3"), from_address("198.51.100.77")
+    assert sign_in(attacker, "alice", PASSWORD).status_code == 429  # the attackers' addresses stay locked
+    soon = sign_in(owner, "alice", PASSWORD)
+    assert soon.status_code == 429 and int(soon.headers["retry-after"]) <= policy.name_slow  # seconds, not minutes
+    age_failures(db, policy.name_slow + 1)
+    assert sign_in(owner, "alice", PASSWORD).status_code == 303
 
 
 def test_a_ceiling_per_name_counts_every_spelling_of_the_name(db, alice) -> None:  # type: ignore[no-untyped-def]
@@ -245,9 +278,39 @@ def test_http_basic_is_throttled_per_client_too(app, db, alice) -> None:  # type
     with TestClient(app, client=("192.0.2.20", 1)) as flood, TestClient(app, client=("192.0.2.21", 1)) as owner:
         for i in range(Policy().per_client):
             db.insert("login_attempt_insert", {"username": f"random-{i}", "client": "192.0.2.20"})
-        # Refused without a check, answered like wrong credentials (401, no hint).
-        assert_json_error(flood.get("/api/jobs", headers=basic_auth("alice", PASSWORD)), 401)
+        # Refused without a check: 429 with Retry-After, never a 401 that reads as a wrong password.
+        refused = flood.get("/api/jobs", headers=basic_auth("alice", PASSWORD))
+        assert_json_error(refused, 429, "from your address")
+        assert int(refused.headers["retry-after"]) >= 60 and "www-authenticate" not in refused.headers
         assert owner.get("/api/jobs", headers=basic_auth("alice", PASSWORD)).status_code == 200
+
+
+@pytest.mark.timing
+def test_a_paused_pair_is_refused_from_memory_and_asks_the_database_again_within_a_second(  # type: ignore[no-untyped-def]
+        db, users, alice, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="beyond.auth")
+    # Six attempts of alice from one address in the table: a parallel burst's own rows, say.
+    burst = [db.insert("login_attempt_insert", {"username": "alice", "client": "192.0.2.40"}) for _ in range(6)]
+    with pytest.raises(Throttled) as paused:
+        users.authenticate("alice", PASSWORD, client="192.0.2.40", via="basic")
+    assert paused.value.extra["limit"] == "pair"
+    if db.engine == "sqlite":
+        other = sqlite3.connect(db.path, timeout=1, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the database is busy writing: a write would wait 30 s
+        try:
+            started = time.monotonic()
+            for _ in range(50):  # a flood from that pair: refused from memory, no database work
+                with pytest.raises(Throttled):
+                    users.authenticate("alice", PASSWORD, client="192.0.2.40", via="basic")
+            assert time.monotonic() - started < 0.5
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    assert len(auth_events(caplog, "auth.throttled")) == 1  # the pause's start, not every request
+    for attempt_id in burst:  # the burst ended: its rows are gone, no failure is left
+        db.execute("login_attempt_delete", {"id": attempt_id})
+    time.sleep(PAUSE_RECHECK + 0.1)
+    assert users.authenticate("alice", PASSWORD, client="192.0.2.40", via="basic") == alice
 
 
 def test_a_basic_success_clears_only_its_own_clients_failures(app, db, users, alice) -> None:  # type: ignore[no-untyped-def]
@@ -260,6 +323,67 @@ def test_a_basic_success_clears_only_its_own_clients_failures(app, db, users, al
         assert [r["client"] for r in failure_rows(db)] == ["203.0.113.5"]
         assert owner.get("/api/jobs", headers=basic_auth("alice", PASSWORD)).status_code == 200
         assert [r["client"] for r in failure_rows(db)] == ["203.0.113.5"]
+
+
+def test_checked_basic_credentials_need_no_password_slot_until_the_password_changes(  # type: ignore[no-untyped-def]
+        app, db, users, admin, alice) -> None:
+    with TestClient(app, client=("198.51.100.60", 1)) as script, TestClient(app, client=("198.51.100.61", 1)) as other:
+        assert script.get("/api/jobs", headers=basic_auth("alice", PASSWORD)).status_code == 200
+        with PASSWORD_GATE.slot(), PASSWORD_GATE.slot():  # every password slot taken
+            # Alice's script, checked a moment ago, goes on without a slot; a first check waits for one.
+            assert script.get("/api/jobs", headers=basic_auth("ALICE", PASSWORD)).status_code == 200
+            assert_json_error(other.get("/api/jobs", headers=basic_auth("admin", "admin-password-1")), 429, "busy")
+        users.set_password(alice.id, "alices-new-pass-2")  # any process: the stored hash no longer matches
+        assert_json_error(script.get("/api/jobs", headers=basic_auth("alice", PASSWORD)), 401)
+        assert script.get("/api/jobs", headers=basic_auth("alice", "alices-new-pass-2")).status_code == 200
+        users.set_active(alice.id, False)
+        assert_json_error(script.get("/api/jobs", headers=basic_auth("alice", "alices-new-pass-2")), 401)
+    # Each refusal was a real check (the success between them cleared the first).
+    assert failure_rows(db) == [{"username": "alice", "client": "198.51.100.60", "failed_at": ANY}]
+
+
+@pytest.mark.slow
+def test_one_accounts_flood_of_its_own_password_gets_no_401_and_leaves_the_slots_to_others(  # type: ignore[no-untyped-def]
+        app, users, alice) -> None:
+    others = [users.create(f"boss{i}", f"boss-password-{i}", is_admin=True) for i in range(5)]
+    answers: list[int] = []
+    last: dict[int, int] = {}  # each flood thread's latest answer
+    stop = threading.Event()
+    with TestClient(app, client=("192.0.2.50", 1)) as flood:
+        def hammer() -> None:
+            while not stop.is_set():
+                answer = flood.get("/api/jobs", headers=basic_auth("alice", PASSWORD))
+                assert answer.status_code == 200 or int(answer.headers["retry-after"]) >= 1
+                answers.append(answer.status_code)
+                last[threading.get_ident()] = answer.status_code
+
+        with ThreadPoolExecutor(20) as pool:
+            running = [pool.submit(hammer) for _ in range(20)]
+            # Until its first check ends, the flood competes for the slots like anyone (on a
+            # loaded machine that takes a while); from then on it needs none.
+            deadline = time.monotonic() + 60
+            while not (len(last) == 20 and set(last.values()) == {200}) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            signed = []
+            for i, boss in enumerate(others):
+                with TestClient(app, client=(f"198.51.100.{70 + i}", 1)) as theirs:
+                    signed.append(theirs.get("/api/jobs", headers=basic_auth(boss.username, f"boss-password-{i}"))
+                                  .status_code)
+            stop.set()
+            for future in running:
+                future.result()
+    assert 401 not in answers and set(answers) <= {200, 429} and set(last.values()) == {200}
+    assert signed == [200] * len(others)
+
+
+def test_a_password_an_administrator_set_is_refused_over_basic_until_changed(  # type: ignore[no-untyped-def]
+        api_client, db, users, alice, bearer) -> None:
+    db.execute("accounts_set_must_change", {"id": alice.id, "must": 1})  # as a create or reset by an admin does
+    refused = api_client.get("/api/jobs", headers=basic_auth("alice", PASSWORD))
+    assert_json_error(refused, 403, "sign in to the panel", "API tokens keep working")
+    assert api_client.get("/api/jobs", headers=bearer(alice)).status_code == 200  # tokens are separate
+    users.set_password(alice.id, "alices-own-pass-1")  # what the account page does; clears the flag
+    assert api_client.get("/api/jobs", headers=basic_auth("alice", "alices-own-pass-1")).status_code == 200
 
 
 # -- admin: unlock, and a reset that unlocks ------------------------------------------------------------

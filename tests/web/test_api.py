@@ -15,6 +15,7 @@ from app.web import create_app
 from tests.conftest import assert_json_error as assert_error
 from tests.conftest import basic_auth as basic
 from tests.conftest import free_port
+from tests.support.sql import raw
 
 PROTECTED = [
     ("GET", "/process_file?id=1"), ("POST", "/process_file?id=1"), ("GET", "/process_all"), ("POST", "/process_all"),
@@ -62,8 +63,8 @@ def test_health_reports_a_missing_model_as_null(settings, db, tmp_path):  # type
 def test_no_credentials_is_401_json_with_www_authenticate(api_client, method, path):  # type: ignore[no-untyped-def]
     response = api_client.request(method, path)
     assert_error(response, 401, "Bearer")
-    challenge = response.headers["www-authenticate"]
-    assert "Bearer" in challenge and "Basic" in challenge
+    # Bearer only: a Basic challenge would open the browser's own password prompt.
+    assert response.headers["www-authenticate"] == 'Bearer realm="beyond"'
 
 
 @pytest.mark.parametrize("header", [
@@ -99,6 +100,22 @@ def test_a_disabled_user_token_is_refused(api_client, alice, users, bearer):  # 
 def test_process_endpoints_need_an_admin(api_client, alice, bearer, method, path):  # type: ignore[no-untyped-def]
     assert_error(api_client.request(method, path, headers=bearer(alice)), 403, "administrator")
     assert_error(api_client.request(method, path, headers=basic("alice", "alice-password-1")), 403)
+
+
+@pytest.mark.parametrize("path", ["/process_file?id=1", "/process_all"])
+@pytest.mark.parametrize("sent", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"},
+                                  {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site", "Origin": "http://testserver"}],
+                         ids=["fetch-site", "foreign-origin", "null-origin", "fetch-site-wins"])
+def test_process_endpoints_refuse_cross_site_requests(api_client, admin, db, path, sent):  # type: ignore[no-untyped-def]
+    # Credentials a browser would add by itself (saved Basic ones) do not help another site.
+    refused = api_client.get(path, headers={**basic("admin", "admin-password-1"), **sent})
+    assert_error(refused, 403, "another site")
+    assert "www-authenticate" not in refused.headers
+    assert raw(db, "SELECT action FROM audit_log WHERE action IN ('job.process', 'queue.process')") == []  # nothing ran
+    # The same request from this site's own pages, or from a program, is answered.
+    for own in ({"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}, {"Sec-Fetch-Site": "none"}, {}):
+        answer = api_client.get("/process_all", headers={**basic("admin", "admin-password-1"), **own})
+        assert answer.status_code == 200, own
 
 
 # -- /process_file -------------------------------------------------------------------------------

@@ -212,3 +212,54 @@ def _parse(value):  # type: ignore[no-untyped-def]
     from app.core.db import parse_time
 
     return parse_time(value)
+
+
+# -- invitations live no longer than their issuer's rights (issue 22, M3) ------------------------------
+def _invite(client, csrf: str, username: str, is_admin: bool = True) -> str:  # type: ignore[no-untyped-def]
+    answer = client.post("/admin/users/invite", data={"csrf_token": csrf, "username": username,
+                                                     **({"is_admin": "on"} if is_admin else {})})
+    return re.search(r'/invite/(inv_[^"]+)"', answer.text).group(1)
+
+
+@pytest.mark.parametrize("change", ["role", "disable", "delete"])
+def test_an_issuers_open_invitations_are_withdrawn_when_they_lose_their_rights(  # type: ignore[no-untyped-def]
+        app, boss, db, users, alice, change) -> None:
+    client, csrf = boss
+    client.post(f"/admin/users/{alice.id}/role", data={"csrf_token": csrf, "role": "admin"})
+    hers = TestClient(app)
+    her_csrf = login(hers, "alice", "alice-password-1")
+    tokens = [_invite(hers, her_csrf, "mallory"), _invite(hers, her_csrf, "trudy", is_admin=False)]
+    mine = _invite(client, csrf, "walter")
+    data = {"role": {"role": "user"}, "disable": {}, "delete": {"keep": "delete"}}[change]
+    assert client.post(f"/admin/users/{alice.id}/{change}", data={"csrf_token": csrf, **data}).status_code == 200
+    assert [r["username"] for r in raw(db, "SELECT username FROM invitations")] == ["walter"]
+    for token in tokens:
+        page = TestClient(app).get(f"/invite/{token}")
+        assert page.status_code == 404 and "This link does not work" in page.text
+    assert users.by_name("mallory") is None
+    entries = raw(db, "SELECT detail FROM audit_log WHERE action = 'user.invite_revoke'")
+    why = {"role": "made a regular user", "disable": "disabled", "delete": "deleted"}[change]
+    assert [e["detail"] for e in entries] == [f"2 open invitations of alice withdrawn: {why}"]
+    assert TestClient(app).get(f"/invite/{mine}").status_code == 200  # another administrator's link stays
+
+
+def test_an_invitation_whose_issuer_lost_their_rights_is_refused_even_if_not_withdrawn(  # type: ignore[no-untyped-def]
+        app, boss, db, users, alice) -> None:
+    client, csrf = boss
+    client.post(f"/admin/users/{alice.id}/role", data={"csrf_token": csrf, "role": "admin"})
+    hers = TestClient(app)
+    token = _invite(hers, login(hers, "alice", "alice-password-1"), "mallory")
+    invitee = TestClient(app)
+    page = invitee.get(f"/invite/{token}")
+    assert page.status_code == 200
+    # Demoted behind the application's back (an older version, a restore): the row is still open.
+    raw(db, "UPDATE users SET is_admin = 0 WHERE id = ?", (alice.id,))
+    assert len(raw(db, "SELECT id FROM invitations WHERE used_at IS NULL")) == 1
+    again = invitee.get(f"/invite/{token}")
+    assert again.status_code == 403
+    assert "made by alice, who is no longer an active administrator" in html.unescape(again.text)
+    form = {"csrf_token": csrf_of(page.text), "password": "mallory-pass-1", "repeat_password": "mallory-pass-1"}
+    refused = invitee.post(f"/invite/{token}", data=form)
+    assert refused.status_code == 403 and "no longer an active administrator" in html.unescape(refused.text)
+    assert users.by_name("mallory") is None
+    assert len(raw(db, "SELECT id FROM invitations WHERE used_at IS NULL")) == 1  # not used up by the refusal

@@ -449,8 +449,12 @@ def test_throttling_covers_http_basic_and_spares_tokens(api_client, users, alice
     for _ in range(Policy.free_per_pair - 1):
         assert_json_error(api_client.get("/api/jobs", headers=wrong), 401)
     assert users.throttle.check("alice", "testclient") is not None  # TestClient's address
-    refused = assert_json_error(api_client.get("/api/jobs", headers=basic_auth("alice", PASSWORDS["alice"])), 401)
-    assert refused == first  # the right password answers exactly like a wrong one
+    # Refused unchecked: a 429 with Retry-After, for the right password as for a wrong one, never
+    # a 401 that would read as "wrong password".
+    right = api_client.get("/api/jobs", headers=basic_auth("alice", PASSWORDS["alice"]))
+    refused = assert_json_error(right, 429, "Too many failed sign-ins")
+    assert int(right.headers["retry-after"]) > 0 and first["status"] == 401
+    assert assert_json_error(api_client.get("/api/jobs", headers=wrong), 429) == refused
     # Failures through Basic count for the panel too.
     token = csrf_of(api_client.get("/login").text)
     assert _login(api_client, token, "alice", PASSWORDS["alice"]).status_code == 429
@@ -624,7 +628,9 @@ def exercise_credentials(http, panel, secrets: dict[str, str], admin_name: str, 
     assert http.get("/api/jobs", headers=auth("bearer", "", secrets["bogus_token"])).status_code == 401
     assert http.get("/api/jobs", headers=auth("basic", "alice", secrets["alice_new_password"])).status_code == 200
     assert http.get("/api/jobs", headers=auth("basic", "alice", secrets["wrong_password"])).status_code == 401
-    assert http.get("/api/jobs", headers=auth("basic", "dave", secrets["dave_reset"])).status_code == 200
+    # An administrator set dave's password: refused over Basic until he changes it (the password
+    # is still checked, and must not be logged either way).
+    assert http.get("/api/jobs", headers=auth("basic", "dave", secrets["dave_reset"])).status_code == 403
     assert http.get("/process_all", headers=auth("bearer", "", secrets["admin_token"])).status_code == 200
     http.get(f"/api/jobs?access_token={secrets['page_token']}&api_key={secrets['bogus_token']}")
 

@@ -4,6 +4,12 @@ the forced password change of accounts an administrator gave a password.
 
 The last active administrator can never be demoted, disabled or deleted: every such change
 checks the count first and refuses with a Conflict naming the reason.
+
+An invitation carries its issuer's rights, so it lives no longer than they do: demoting,
+disabling or deleting an administrator withdraws their open invitations, and an acceptance
+checks again that the issuer is still an active administrator (a withdrawal missed for any
+reason - a row written by an older version, a race with the demotion - still cannot create
+an account).
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app.core.accounts.users import USERNAME_RULE, User, UserError, Users, is_username, normal_username
-from app.core.db import Database, db_time_text, parse_time
-from app.core.errors import Conflict, InvalidRequest, NotFound
+from app.core.db import Database, Transaction, db_time_text, parse_time
+from app.core.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from app.core.events import audit
 from app.core.events.audit import SYSTEM, Actor
 from app.core.jobs.files import job_files, remove_job_files
@@ -85,6 +91,8 @@ class Accounts:
             tx.execute("accounts_set_role", {"id": target.id, "is_admin": int(is_admin)})
             audit.record(tx, actor or Actor.of(by), audit.USER_ROLE, "user", target.username,
                          "administrator" if is_admin else "user")
+            if target.is_admin and not is_admin:
+                self._withdraw_invitations(tx, target, actor or Actor.of(by), "made a regular user")
         log_event(log, "user.role", user=target.username, admin=by.username, role="admin" if is_admin else "user")
         return self._target(target.id)
 
@@ -95,6 +103,9 @@ class Accounts:
                 raise Conflict("You cannot disable your own account.")
             self._keep_an_admin(target, "disabled")
         self.users.set_active(target.id, active, actor or Actor.of(by))
+        if not active:
+            with self.db.transaction() as tx:
+                self._withdraw_invitations(tx, target, actor or Actor.of(by), "disabled")
         log_event(log, "user.enabled" if active else "user.disabled", user=target.username, admin=by.username)
         return self._target(target.id)
 
@@ -146,8 +157,31 @@ class Accounts:
         with self.db.transaction() as tx:
             tx.execute("accounts_delete_user", {"id": target.id})
             audit.record(tx, actor, audit.USER_DELETE, "user", target.username, detail)
+            self._withdraw_invitations(tx, target, actor, "deleted")
 
     # -- invitations -----------------------------------------------------------------------------
+    @staticmethod
+    def _withdraw_invitations(tx: Transaction, issuer: User, actor: Actor, why: str) -> int:
+        """Withdraw the open invitations ``issuer`` made (they lost the rights the links carry).
+        One audit entry names how many, when there were any."""
+        withdrawn = tx.execute("invitations_revoke_by_issuer", {"created_by": issuer.username})
+        if withdrawn:
+            audit.record(tx, actor, audit.USER_INVITE_REVOKE, "user", issuer.username,
+                         f"{withdrawn} open invitation{'s' if withdrawn != 1 else ''} of {issuer.username} "
+                         f"withdrawn: {why}")
+            log_event(log, "user.invitations_withdrawn", issuer=issuer.username, invitations=withdrawn, why=why)
+        return withdrawn
+
+    def issuer_problem(self, invitation: Invitation) -> str | None:
+        """Why the invitation cannot be accepted although it is open: its issuer is no longer an
+        active administrator. None when it can."""
+        issuer = self.users.by_name(invitation.created_by) if invitation.created_by else None
+        if issuer is not None and issuer.is_admin and issuer.is_active:
+            return None
+        who = invitation.created_by or "an unknown administrator"
+        return (f"This invitation link was made by {who}, who is no longer an active administrator, so it "
+                "was withdrawn. Ask an administrator for a new one.")
+
     def invite(self, username: str, is_admin: bool, email: str | None, by: User,
                actor: Actor | None = None) -> str:
         """A link token for a new colleague to choose their own password (valid 48 h, once).
@@ -194,6 +228,9 @@ class Accounts:
         if invitation is None:
             raise NotFound("This invitation link is not valid: it was used already, it expired (links last "
                            f"{INVITATION_HOURS} hours) or it was withdrawn. Ask an administrator for a new one.")
+        problem = self.issuer_problem(invitation)
+        if problem is not None:
+            raise PermissionDenied(problem)
         digest = hash_invitation(token)
         if self.db.execute("invitation_use", {"token_hash": digest}) != 1:
             raise NotFound("This invitation link was used a moment ago.")

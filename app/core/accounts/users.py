@@ -13,7 +13,14 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.core.accounts.throttle import PASSWORD_GATE, PasswordGate, ServerBusy, Throttle, name_key
+from app.core.accounts.throttle import (
+    PASSWORD_GATE,
+    CheckedCredentials,
+    PasswordGate,
+    ServerBusy,
+    Throttle,
+    name_key,
+)
 from app.core.db import Database, DuplicateKey, Row, parse_time
 from app.core.errors import Throttled
 from app.core.events import audit
@@ -117,6 +124,7 @@ class Users:
         self.db = db
         self.throttle = throttle or Throttle(db)
         self.gate = gate
+        self.checked = CheckedCredentials()  # HTTP Basic credentials that passed a check lately
 
     def create(self, username: str, password: str, is_admin: bool = False, email: str | None = None,
                actor: Actor = SYSTEM) -> User:
@@ -168,8 +176,16 @@ class Users:
         The attempt is counted before the password is checked; raises Throttled (refused, no
         hash computed) when this name or client has failed too often, ServerBusy when every
         password-check slot is taken. ``client`` is the address the attempt comes from, ``via``
-        the way in (form, basic, account), both for the throttle and the log."""
+        the way in (form, basic, account), both for the throttle and the log.
+
+        Over HTTP Basic, credentials that passed a check in the last minutes are taken without
+        a new one (and without the throttle: they prove the password already) as long as the
+        account is active and its password hash is still the one they matched."""
         username = normal_username(username)
+        if via == "basic":
+            known = self._checked_user(username, password)
+            if known is not None:
+                return known
         fields = {"user": username[:64], "client": client, "via": via}
         # Audited: every failure (whichever way in) and the panel's sign-ins; not the success of
         # each Basic-authenticated API call, nor the account page's check of the current password
@@ -178,7 +194,7 @@ class Users:
         try:
             attempt = self.throttle.begin(username, client)
         except Throttled as exc:
-            if not exc.extra.get("repeat"):  # an address blocked in this process is logged once
+            if not getattr(exc, "repeat", False):  # an address or pair refused in this process: logged once
                 log_event(log, "auth.throttled", logging.WARNING, **fields, limit=exc.extra.get("limit"),
                           retry_after=exc.retry_after)
                 audit.record(self.db, who, audit.SIGNIN_FAILURE, "user", username[:64],
@@ -209,9 +225,22 @@ class Users:
             return None
         self.throttle.succeeded(attempt)
         user = user_from_row(row)
+        if via == "basic":
+            self.checked.put(username, password, user.id, row["password_hash"])
         if via == "form":
             audit.record(self.db, Actor(user.username, client, user.id), audit.SIGNIN_SUCCESS, "user", user.username)
         return user
+
+    def _checked_user(self, username: str, password: str) -> User | None:
+        known = self.checked.get(username, password)
+        if known is None:
+            return None
+        user_id, password_hash = known
+        row = self.db.one("user_by_id", {"id": user_id})
+        if row is None or not row["is_active"] or row["password_hash"] != password_hash:
+            self.checked.forget(username, password)  # deleted, disabled or a new password since
+            return None
+        return user_from_row(row)
 
     def unlock(self, user_id: int, actor: Actor | None = None) -> int:
         """An administrator forgets the failed sign-ins of a user (from every client). Audited

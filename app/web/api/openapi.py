@@ -426,14 +426,19 @@ RESPONSES: dict[str, Any] = {
     "BadRequest": _error("A parameter is missing, empty or malformed; 'parameter' names it."),
     "Unauthorized": {
         **_error("No credentials, or wrong ones."),
-        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer and Basic."}},
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"},
+                                         "description": "Bearer only (no Basic challenge: no browser prompt); "
+                                                        "HTTP Basic credentials are accepted all the same."}},
     },
-    "Forbidden": _error("The credentials are fine but this needs an administrator."),
+    "Forbidden": _error("The credentials are fine but this needs an administrator; or (HTTP Basic) an administrator "
+                        "set this password and its owner has not changed it on the panel yet; or (/process_file, "
+                        "/process_all) a browser sent the request from another site."),
     "NotFound": _error("No such job, or it belongs to someone else (the two look the same)."),
     "Conflict": _error("The job is not in a state that allows this; 'job_status' says which it is in."),
     "TooManyRequests": {
-        **_error("HTTP Basic only: the server is busy checking other passwords; retry after Retry-After "
-                 "seconds (an API token is never throttled like this)."),
+        **_error("HTTP Basic only: too many failed sign-ins for this name or address, or the server is busy "
+                 "checking other passwords (the password was not checked); retry after Retry-After seconds "
+                 "(an API token is never throttled like this)."),
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
     },
     "ServiceUnavailable": _error("The database or the model is not available right now; try again later."),
@@ -449,6 +454,8 @@ def _responses(ok: dict[str, Any], *errors: str, ok_status: str = "200") -> dict
         out[codes[name]] = {"$ref": f"#/components/responses/{name}"}
     if "Unauthorized" in errors:  # every authenticated call may meet the password gate (Basic)
         out["429"] = {"$ref": "#/components/responses/TooManyRequests"}
+        # ... and, with Basic, a password an administrator set and its owner has not changed yet
+        out.setdefault("403", {"$ref": "#/components/responses/Forbidden"})
     out["503"] = {"$ref": "#/components/responses/ServiceUnavailable"}
     return out
 

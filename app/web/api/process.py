@@ -15,6 +15,10 @@ State rules of /process_file (documented in docs/api.md):
                               deliberate act (force=1, or POST /api/jobs/{id}/retry to queue it)
 The job's own outcome is in `status`; the HTTP status is 200 whenever the run took place,
 even when it ended in ERROR (the request did what was asked).
+
+Both answer GET as the article does, so a request a browser marks as cross-site (or with a
+foreign Origin) is refused first (app/web/csrf.py `refuse_cross_site`): another site's page
+cannot run jobs with the browser's credentials.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from app.core.jobs.results import expired_message
 from app.core.settings import Settings
 from app.web.api.params import caller, parse_bool, parse_int
 from app.web.auth import actor_of
+from app.web.csrf import refuse_cross_site
 from app.web.supervisor import EXIT_NOT_CLAIMED, EXIT_OK, ChildRun, run_worker
 
 
@@ -129,6 +134,7 @@ def process_pending(settings: Settings, jobs: Jobs, actor: Actor) -> list[Job]:
 
 
 async def process_file(request: Request) -> Response:
+    refuse_cross_site(request)
     user = await caller(request, admin=True)
     query = request.query_params
     job_id = parse_int("id", query.get("id"))
@@ -142,6 +148,7 @@ async def process_file(request: Request) -> Response:
 
 
 async def process_all(request: Request) -> Response:
+    refuse_cross_site(request)
     user = await caller(request, admin=True)
     start = now_iso()
     jobs = await run_in_threadpool(process_pending, request.app.state.settings, request.app.state.jobs,

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app.core.accounts.admin import INVITATION_HOURS, Accounts
 from app.core.accounts.users import User, UserError, check_new_password
-from app.core.errors import Conflict, InvalidRequest, NotFound
+from app.core.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from app.web import auth
 from app.web.auth import actor_of
 from app.web.csrf import CSRF_FIELD, check_csrf
@@ -210,6 +210,9 @@ def invitation_page(request: Request) -> Response:
     invitation = accounts.invitation(token)
     if invitation is None:
         return render(request, "invite.html", {"invalid": True}, status=404)
+    problem = accounts.issuer_problem(invitation)
+    if problem is not None:
+        return render(request, "invite.html", {"invalid": True, "reason": problem}, status=403)
     return render(request, "invite.html", {"invitation": invitation, "token": token})
 
 
@@ -230,6 +233,8 @@ def invitation_submit(request: Request, form: FormData) -> Response:
                       status=400)
     except NotFound:
         return render(request, "invite.html", {"invalid": True}, status=404)
+    except PermissionDenied as exc:  # its issuer is no longer an active administrator
+        return render(request, "invite.html", {"invalid": True, "reason": exc.message}, status=403)
     auth.login(request, created)  # a fresh session, whoever was signed in in this browser
     flash(request, f"Welcome, {created.username}: your account is ready.", "success")
     return see_other("/jobs")
