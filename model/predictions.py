@@ -359,7 +359,7 @@ def prediction(
         if parallel is None:
             parallel = report.rows >= PARALLEL_MIN_ROWS and _cores() > 1 and os.name == "posix"
         files_in: Callable[..., ResultWriter] = ResultFilesProcess if parallel else ResultFiles
-        segments = [("t", None)] * generated + layout(len(report.header), feature_of, integers)
+        segments: list[Segment] = [("t", None)] * generated + layout(len(report.header), feature_of, integers)
         # Each run of number features' X columns: a slice when adjacent in X (a view, no copy).
         runs = [slice(what[0], what[-1] + 1) if what == list(range(what[0], what[-1] + 1)) else what
                 for kind, what in segments if kind == "x"]
