@@ -27,7 +27,7 @@ def model_json(record: ModelRecord) -> dict[str, Any]:
 
 def deployed_json(record: ModelRecord) -> dict[str, Any]:
     return {**model_json(record), "active": record.active, "deployed_by": record.deployed_by,
-            "runtime": record.runtime, "warnings": record.warnings}
+            "runtime": record.runtime, "warnings": record.warnings, "id_column": record.id_column}
 
 
 class ModelCollection(HTTPEndpoint):
