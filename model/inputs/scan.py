@@ -471,9 +471,9 @@ class _Scan:
                 self.report.cell_problems += count
                 self.report.bad_rows += self.cells.bad_rows - bad_before
                 if self.ids is not None:  # not cell problems: no setting lets a row go without its id
-                    empty, first = self.ids.take(self.problems.room)
+                    empty, earliest = self.ids.take(self.problems.room)
                     self.structure_problems += empty
-                    count, found = count + empty, found + first
+                    count, found = count + empty, found + earliest
             except (ValueError, StopIteration) as error:
                 # pandas cannot read what the csv module read.  After a structure problem that
                 # is expected (the file is rejected anyway); otherwise the job's reader would fail
