@@ -240,8 +240,9 @@ class _IdCheck:
         self.first_repeated: list[tuple[int, str]] = []  # (row, id) of the first SHOWN_DUPLICATES of them
 
     def check(self, column: pd.Series, rows: list[int], skip: list[int]) -> None:
-        # a number feature's column comes as floats: NaN is an empty id
-        ids = column.astype(object).where(column.notna(), "").astype(str).str.strip()
+        if column.dtype.kind in "fiu":  # a number feature's column comes as floats: NaN is an empty id
+            column = column.astype(object).where(column.notna(), "").astype(str)
+        ids = column.str.strip()
         values = ids.to_numpy(dtype=object)
         usable = np.ones(len(values), dtype=bool)
         usable[skip] = False  # rows with a wrong field count: their cells are not what they seem
@@ -249,7 +250,8 @@ class _IdCheck:
         at = np.flatnonzero(usable & ~empty)
         # Repeats: seen in an earlier block, or earlier in this one (pandas' hash table, in C).
         known = np.fromiter(map(self.seen.__contains__, values[at]), dtype=bool, count=len(at))
-        repeated = at[known | pd.Series(values[at]).duplicated().to_numpy()]
+        kept = ids if len(at) == len(ids) else ids.iloc[at]
+        repeated = at[known | kept.duplicated().to_numpy()]
         self.seen.update(values[at])
         self.empty = [rows[i] for i in np.flatnonzero(empty)]
         self.repeated += len(repeated)
