@@ -213,3 +213,20 @@ def test_the_bare_call_takes_the_job_from_a_job_file_name(model_dir: Path, tmp_p
         assert [r[0] for r in csv_rows(out.with_suffix(".csv").read_bytes())[1:]] == expected
     explicit = prediction(tmp_path / "patients.csv", tmp_path / "explicit.xlsx", model_dir=model_dir, job_id=5)
     assert [r[0] for r in result_rows(explicit.read_bytes())[1:]] == ["5-2", "5-3", "5-4"]
+
+
+def test_post_api_models_takes_an_id_column(api_client, settings, db, admin, alice, bearer, model_dir) -> None:  # type: ignore[no-untyped-def]
+    from tests.core.test_model_archive import zip_dir
+
+    deployed = api_client.post("/api/models", headers=bearer(admin), data={"name": "bc-ids", "version": "v1",
+                                                                          "activate": "true", "id_column": "patient_id"},
+                               files={"archive": ("bc.zip", zip_dir(model_dir), "application/zip")})
+    assert deployed.status_code == 201, deployed.text
+    assert deployed.json()["id_column"] == "patient_id"
+    record = Registry(db, settings).get("bc-ids", "v1")
+    assert record is not None and record.id_column == "patient_id"
+    refused = api_client.post("/api/jobs", headers=bearer(alice), data={"model": "bc-ids"},
+                              files={"file": ("p.csv", breast_cancer_frame(5).drop(columns=["patient_id"])
+                                              .to_csv(index=False).encode(), "text/csv")})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["message"] == "Missing column 'patient_id', the id of each row."
