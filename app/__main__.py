@@ -140,10 +140,10 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
         if source.is_file() and source.suffix.lower() == ".zip":  # as the Models page takes it
             record = registry.deploy_archive(source, args.name, args.version, activate=args.activate,
                                              label=str(source), actor=cli_actor(),
-                                             sample=args.sample)
+                                             sample=args.sample, id_column=args.id_column)
         else:
             record = registry.deploy(source, args.name, version=args.version, activate=args.activate,
-                                     actor=cli_actor(), sample=args.sample)
+                                     actor=cli_actor(), sample=args.sample, id_column=args.id_column)
     except BeyondError as exc:
         _print_error(exc)
         return 2
@@ -272,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--activate", action="store_true", help="make it the version new uploads use")
     p.add_argument("--sample", help="a CSV of training rows: stored as the model's training profile (profile.json), "
                                     "which every job's quality report compares with (MLflow models have none)")
+    p.add_argument("--id-column", help="the column that identifies a row: every upload must carry it, non-empty and "
+                                       "unique in the file; results carry it (default: schema.json's id_column)")
     p.set_defaults(func=cmd_deploy_model)
 
     p = sub.add_parser("activate-model", help="make a deployed version the active one (promote or roll back)")

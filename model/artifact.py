@@ -17,7 +17,8 @@ A model directory is one of (model/loading.py tells which and loads it):
 
 Schema format 2 (written by `build_schema`) gives each feature ``{"name", "type",
 "required", "dtype"}`` plus ``categories`` (category), ``format`` (datetime) and ``min``,
-``max``, ``mean`` (number, integer).  Format 1 schemas (``"dtype": "float64"`` for every
+``max``, ``mean`` (number, integer); an optional ``"id_column"`` names the column that
+identifies a row (not a feature unless also listed as one).  Format 1 schemas (``"dtype": "float64"`` for every
 feature, no type) still load: all their features are required numbers.  The vocabulary
 (feature types, `FeatureSpec`, the files' names) is model/schema.py.
 """
@@ -56,6 +57,7 @@ from model.schema import (
     TEXT,
     FeatureSpec,
     ModelError,
+    check_id_column,
     check_version,
     datetime_format,
     one_per_row,
@@ -106,6 +108,11 @@ class Model:
     @property
     def version(self) -> str:
         return str(self.schema["version"])
+
+    @property
+    def id_column(self) -> str | None:
+        """The column that identifies a row of an upload (schema.json "id_column"), or None."""
+        return check_id_column(self.schema.get("id_column"))
 
     @cached_property
     def profile(self) -> dict[str, Any] | None:
@@ -221,6 +228,7 @@ def build_schema(
     types: Mapping[str, str] | None = None,
     optional: Collection[str] | None = None,
     profile: bool = True,
+    id_column: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """schema.json contents for an estimator trained on the DataFrame X (its columns are the
@@ -246,11 +254,15 @@ def build_schema(
     profile: also store the training profile (``"profile"``, see model/profile.py: per
     feature its missing rate, range, decile bins or category shares, and the distribution of
     the estimator's predictions on X), which every job's quality report compares with.
+    id_column: the column that identifies a row (``"id_column"``): every upload must carry
+    it, non-empty and unique within the file, and the results carry it as sent.  It is not a
+    feature (the model is not given it) unless it is also a column of X.
 
     ModelError if `version` is unfit (see `check_version`), a column's type cannot be
     inferred or does not fit the override, or `types`/`optional` name unknown columns.
     """
     check_version(version)
+    id_column = check_id_column(id_column)
     estimator = as_estimator(estimator)  # a LightGBM or XGBoost Booster: as Beyond loads its file
     if isinstance(optional, str):
         raise ModelError(f"optional must be a list of column names, not the text {optional!r}")
@@ -272,6 +284,7 @@ def build_schema(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "features": features,
         "classes": classes,
+        **({"id_column": id_column} if id_column else {}),
         **extra,
     }
     if profile:
@@ -461,6 +474,7 @@ def load_ours(directory: Path, model_file: Path) -> Model:
                          f"Beyond reads formats 1 and {SCHEMA_FORMAT}")
     try:
         check_version(schema["version"])
+        check_id_column(schema.get("id_column"))
     except ModelError as exc:
         raise ModelError(f"{schema_file}: {exc}") from None
     try:  # Model.feature_specs then cannot fail

@@ -27,6 +27,7 @@ scanned twice.  From PARALLEL_MIN_ROWS rows the workbook is written by a process
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections import Counter
@@ -41,13 +42,14 @@ from model.artifact import ROOT, Model
 from model.inputs.reader import model_frame, read_chunks
 from model.inputs.report import CsvReport
 from model.inputs.scan import inspect_csv
+from model.inputs.sniff import norm
 from model.loading import load_model
 from model.messages import ERROR_CHARS, error_text
 from model.quality import ROW_STATUS_COLUMN, STATUS_ORDER, QualityCheck, predict_rows
 from model.results.cells import SparseTexts, number_json
 from model.results.files import Block, ResultFiles, ResultWriter, Segment, csv_texts, layout, sent_texts
 from model.results.process import ResultFilesProcess
-from model.schema import INTEGER, NUMBER, NUMERIC_TYPES
+from model.schema import INTEGER, NUMBER, NUMERIC_TYPES, ROW_ID_COLUMN
 
 DEFAULT_OUTPUT_DIR = ROOT / "data" / "out"
 PREDICTION_COLUMN = "prediction"
@@ -68,6 +70,9 @@ STAGES = ("validate", "read", "predict", "quality", "numbers", "xlsx_text", "csv
 # Jobs of at least this many rows write their result files in a process of their own (see
 # model/results/process.py): below it, starting one costs more than it saves.
 PARALLEL_MIN_ROWS = 50_000
+# A job's files are named job-<id>-<claim> in OUTPUT_DIR (scheduler/worker.py result_stem); a
+# bare prediction() of a file named that way takes its job id from the name.
+JOB_FILE = re.compile(r"job-(\d+)(?:-|$)")
 # When a whole chunk fails, this many of its rows (spread over it) are tried one by one: if all
 # fail with the same error the model fails on every row, and the chunk is not split further.
 FAIL_FAST_SAMPLE = 5
@@ -144,6 +149,20 @@ class InvalidInput(ValueError):
         shown = "; ".join(p.message for p in report.problems[:5])
         more = report.total_problems - min(5, len(report.problems))
         super().__init__(shown + (f" (and {more} more problems)" if more > 0 else ""))
+
+
+def job_id_of(input_path: Path) -> int | None:
+    """The job id in a file named like a job's files (job-17-ab12cd34.csv: 17), else None.
+    Uploads are stored as upload-<uuid>.csv, which names no job: the worker passes its job id."""
+    found = JOB_FILE.match(input_path.stem)
+    return int(found.group(1)) if found else None
+
+
+def row_ids(job_id: int | None, rows: np.ndarray) -> list[str]:
+    """The generated row_id of each row: "<job id>-<row number>", the row number as the
+    spreadsheet shows it (header = row 1); the row number alone without a job id."""
+    numbers = rows.astype(str).tolist()
+    return numbers if job_id is None else [f"{job_id}-{n}" for n in numbers]
 
 
 def _temp_beside(path: Path) -> Path:
@@ -233,6 +252,8 @@ def prediction(
     max_bad_rows_percent: float = 0.0,
     stages: dict[str, float] | None = None,
     parallel: bool | None = None,
+    job_id: int | None = None,
+    id_column: str | None = None,
 ) -> Path:
     """Predict every row of ``input_file`` and write the .xlsx result; returns its path.
 
@@ -261,6 +282,13 @@ def prediction(
     time goes, measured in the job itself.  ``parallel``: write the result files in a process
     of their own (model/results/process.py), so the job uses two cores; None (the default): for files of
     at least PARALLEL_MIN_ROWS rows on a machine with more than one core.
+
+    Row identity: for a model with an id column (``id_column``, default: the model's own,
+    Model.id_column) the result carries that column as sent, as text, and nothing else.  Without
+    one, the result's first column is ``row_id``: "<job id>-<row number>", the row number as the
+    spreadsheet shows it and the upload check names it (header = row 1, first data row = 2; a
+    workbook's: the row of its sheet).  ``job_id``: the worker's job; None: taken from a file
+    named like a job's (`job_id_of`), else left out (row_id is then the row number alone).
     """
     if probability_columns not in PROBABILITY_CHOICES:
         raise ValueError(f"probability_columns must be one of {PROBABILITY_CHOICES}, not {probability_columns!r}")
@@ -269,8 +297,11 @@ def prediction(
     input_path = Path(input_file)
     model = model or load_model(Path(model_dir) if model_dir is not None else None)
     specs = model.feature_specs
+    id_column = id_column or model.id_column
+    if job_id is None:
+        job_id = job_id_of(input_path)
     if report is None:
-        report = inspect_csv(input_path, specs)
+        report = inspect_csv(input_path, specs, id_column=id_column)
         clock.lap("validate")
     # Without row_status nothing would tell which rows were left unscored: refuse as before.
     if not report.acceptable(max_bad_rows_percent if row_status else 0.0):
@@ -304,10 +335,16 @@ def prediction(
         out_columns.append(ROW_STATUS_COLUMN)
         checker = QualityCheck(model, features, [s.name for s in specs if s.name not in report.feature_columns],
                                background=_cores() > 1)
-    header = list(report.header) + out_columns
-    n_in = len(report.header)
+    # The id column as sent (text cells: "007" stays "007"), or a generated row_id first.
+    id_at = next((i for i, cell in enumerate(report.header) if norm(cell) == norm(id_column)), None) \
+        if id_column else None
+    generated = 1 if id_at is None else 0  # the row_id column before the input columns
+    header = [ROW_ID_COLUMN] * generated + list(report.header) + out_columns
+    n_in = len(report.header) + generated
     feature_of = {report.feature_columns[f]: k for k, f in enumerate(features)}  # column -> X column
     x_at = {f: k for k, f in enumerate(features)}
+    if id_at is not None and id_at not in feature_of:  # a number feature's stays the number the model saw
+        typed.add(id_at)
     class_counts: Counter[str] = Counter()
     rows_done = 0
     tried = scored = 0  # rows given to the model, rows it scored
@@ -318,17 +355,20 @@ def prediction(
     try:
         # probability columns shown as percentages in Excel; the cells keep the fraction
         percent = [j for j in range(n_in, len(header)) if header[j].startswith(PROBABILITY_COLUMN)]
+        text_columns = {i + generated for i in typed} | set(range(generated))
         if parallel is None:
             parallel = report.rows >= PARALLEL_MIN_ROWS and _cores() > 1 and os.name == "posix"
         files_in: Callable[..., ResultWriter] = ResultFilesProcess if parallel else ResultFiles
-        segments = layout(n_in, feature_of, integers)
+        segments: list[Segment] = [("t", None)] * generated + layout(len(report.header), feature_of, integers)
         # Each run of number features' X columns: a slice when adjacent in X (a view, no copy).
         runs = [slice(what[0], what[-1] + 1) if what == list(range(what[0], what[-1] + 1)) else what
                 for kind, what in segments if kind == "x"]
-        with files_in(xlsx_tmp, csv_tmp, header, segments, highlight=range(n_in, len(header)), text_columns=typed,
+        with files_in(xlsx_tmp, csv_tmp, header, segments, highlight=range(n_in, len(header)), text_columns=text_columns,
                       expected_rows=report.rows, percent_columns=percent) as files:
             clock.lap("finish")  # opening the files
             for X, texts, bad in read_chunks(input_path, report, features, chunk_rows, specs):
+                if generated:
+                    texts[-1] = row_ids(job_id, report.row_numbers(rows_done, len(X)))  # the row_id segment
                 if all_numbers:  # the common case: one float64 block, no per-column work
                     frame = pd.DataFrame(X, columns=features)
                 else:
@@ -399,7 +439,7 @@ def prediction(
                     # A run of number features is formatted here, once, for both files.
                     block = Block(
                         [number_json(X[rows][:, run]) for run in runs],
-                        {k: X[rows, what] if kind == "i" else texts[what][rows]
+                        {k: X[rows, what] if kind == "i" else texts[-1 if what is None else what][rows]
                          for k, (kind, what) in enumerate(segments) if kind != "x"},
                         [c[rows] for c in outputs], None if csv_labels is None else csv_labels[rows],
                         stop - start, _sent(segments, sent_cells, X, start, stop) if sent_cells else {})

@@ -22,6 +22,9 @@ SCHEMA_FORMAT = 2  # format 1: every feature a number ("dtype": "float64")
 # jobs.model_version is VARCHAR(64) in MySQL (sql/mysql/001_initial.sql): a longer version
 # would make every job fail when its result is recorded, after the work is done.
 MAX_VERSION_CHARS = 64
+MAX_ID_COLUMN_CHARS = 255  # a header cell longer than this is no column name
+# The column every result carries for a model without an id column: "<job id>-<row number>".
+ROW_ID_COLUMN = "row_id"
 
 # Feature types (schema.json "type"); see FeatureSpec for what each accepts and what the
 # model is given.
@@ -121,6 +124,19 @@ def one_per_row(values: Any, rows: int) -> np.ndarray:
         raise ValueError(f"The model returned an array of shape {array.shape} for {rows} rows; "
                          "Beyond needs one prediction per row.")
     return array
+
+
+def check_id_column(name: Any) -> str | None:
+    """The id column's name (schema.json "id_column"), or None when the model has none;
+    ModelError when it is not a usable column name."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        raise ModelError(f"The id column must be a non-empty column name, not {name!r}.")
+    if len(name) > MAX_ID_COLUMN_CHARS or not name.isprintable():
+        raise ModelError(f"The id column {name[:100]!r} is not a usable column name (at most "
+                         f"{MAX_ID_COLUMN_CHARS} printable characters).")
+    return name.strip()
 
 
 def check_version(version: Any) -> str:

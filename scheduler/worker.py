@@ -262,6 +262,12 @@ class Worker:
     def model_and_sha256_for(self, job: Job) -> tuple[Model, str]:
         """`model_for`, and the artifact hash its files were verified against (the cache
         hashes them on loading, and reloads when they change)."""
+        model, sha256, _ = self.job_model(job)
+        return model, sha256
+
+    def job_model(self, job: Job) -> tuple[Model, str, ModelRecord]:
+        """`model_and_sha256_for`, and the registered version (its schema names the id column:
+        the cache shares one Model between names deploying the same files)."""
         if job.model_name is None:
             record = self.registry.default()
         else:
@@ -271,7 +277,7 @@ class Worker:
                 raise ModelError(f"model {job.model_name} version {version} is not in the registry.")
             record = found
         sha256 = job.model_sha256 or record.sha256
-        return self.models.get(self.registry, record, sha256, self.worker_id), sha256
+        return self.models.get(self.registry, record, sha256, self.worker_id), sha256, record
 
     def input_report(self, job: Job, input_path: Path, model_sha256: str) -> tuple[CsvReport | None, float]:
         """The upload check's report when the worker may trust it (job.input_trusted), else
@@ -392,7 +398,7 @@ class Worker:
             try:
                 if not input_path.is_file():
                     raise FileNotFoundError(str(input_path))
-                model, model_sha256 = self.model_and_sha256_for(job)
+                model, model_sha256, record = self.job_model(job)
                 report, max_bad_rows_percent = self.input_report(job, input_path, model_sha256)
                 prediction(
                     input_path, xlsx_path, csv_file=csv_path, model=model, progress=progress, report=report,
@@ -401,6 +407,7 @@ class Worker:
                     probability_columns=self.settings.probability_columns,
                     model_name=job.model_name or self.settings.default_model, model_sha256=job.model_sha256,
                     quality=quality.update, max_bad_rows_percent=max_bad_rows_percent,
+                    job_id=job.id, id_column=record.id_column,
                 )
                 if heartbeat.lost.is_set():
                     raise LeaseLost(f"job {job.id}: lease lost")

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-TRUSTED_VERSION = 1  # the shape of CsvReport.trusted_json(); another one is not trusted
+import numpy as np
+
+TRUSTED_VERSION = 2  # the shape of CsvReport.trusted_json() (2: with row_starts); another one is not trusted
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,22 @@ class CsvReport:
     # cells becoming missing values (see `cell_problems`); every other problem is structural.
     cell_problems: int = 0
     bad_rows: int = 0
+    # Where each run of consecutive spreadsheet rows starts among the data rows: [data row
+    # index (0: the first data row), its row number]; a new run after every blank line (or
+    # the rows above a workbook's header).  Empty: the header is row 1 and no blank line
+    # follows, so data row i is row i + 2.  See `row_numbers`.
+    row_starts: list[tuple[int, int]] = field(default_factory=list)
+
+    def row_numbers(self, start: int, count: int) -> np.ndarray:
+        """The row numbers, as a spreadsheet shows them and the check's messages name them, of
+        the data rows start to start + count (data row 0 is the first after the header; pandas
+        reads exactly these records, blank lines skipped)."""
+        index = np.arange(start, start + count, dtype=np.int64)
+        if not self.row_starts:
+            return index + 2
+        starts = np.asarray([(0, 2), *self.row_starts], dtype=np.int64)  # a later (0, r) wins
+        run = np.searchsorted(starts[:, 0], index, side="right") - 1
+        return starts[run, 1] + index - starts[run, 0]
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +78,7 @@ class CsvReport:
             "format": asdict(self.format), "header": self.header, "feature_columns": self.feature_columns,
             "rows": self.rows, "cell_problems": self.cell_problems, "bad_rows": self.bad_rows,
             "unseen_categories": self.unseen_categories, "total_problems": self.total_problems,
+            "row_starts": self.row_starts,
         }, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -80,6 +99,7 @@ class CsvReport:
                 rows=int(data["rows"]),
                 unseen_categories={str(k): int(v) for k, v in data["unseen_categories"].items()},
                 cell_problems=int(data["cell_problems"]), bad_rows=int(data["bad_rows"]),
+                row_starts=[(int(i), int(r)) for i, r in data["row_starts"]],
             )
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a trusted report: {exc!r}") from exc

@@ -39,6 +39,12 @@ Rules (the tests in tests/model/test_csv_input.py and the corpus in tests/data/h
   - text: any text.
 * A required feature's column must be present; an optional one may be absent (the model then
   gets it with every cell missing, see `model_values`).
+* The id column (`id_column`, a model's schema "id_column"), when the model has one, must be
+  present (matched like a feature), and its cell in every data row non-empty (spaces alone
+  are empty; a missing word such as "NA" is an id like any other) and unique within the file,
+  compared without surrounding spaces.  Empty ids are problems of their row; the rows that
+  repeat an earlier row's id are one problem naming the first few and counting them all.
+  Neither is a cell problem: such a file is refused whatever MAX_BAD_ROWS_PERCENT allows.
 * Quoting is RFC 4180: a quote inside a quoted value is doubled.  Text after a closing quote
   (`"ab"cd`) and a quote left open at the end of the file are rejected.
 * Line breaks: LF, CRLF or a lone CR (old Mac).  One pandas quirk is refused rather than
@@ -102,22 +108,23 @@ from model.inputs.sniff import (
 )
 from model.schema import CATEGORY, NUMERIC_TYPES, FeatureSpec, feature_specs
 
+SHOWN_DUPLICATES = 5  # rows named in the message about repeated ids
 SCAN_LIMIT = 100_000  # stop scanning after this many problems; nobody reads more
 BLOCK_ROWS = 50_000  # rows per pandas chunk in the cell check
 
 
 def inspect_csv(path: str | os.PathLike, features: Sequence[str | FeatureSpec], *,
-                max_problems: int = 20, max_columns: int = 16_000) -> CsvReport:
+                max_problems: int = 20, max_columns: int = 16_000, id_column: str | None = None) -> CsvReport:
     """Check an uploaded CSV; never raises on bad content (OSError if the path is unreadable).
 
     features: the model's `FeatureSpec`s (Model.feature_specs); a bare name is a required
-    number."""
+    number.  id_column: the model's id column (Model.id_column), or None."""
     problems = Problems(max_problems)
     report = CsvReport(ok=False, problems=problems.kept, total_problems=0, format=None,
                        header=[], feature_columns={}, rows=0)
     encoding = check_bytes(path, problems)
     if encoding is not None:
-        _Scan(path, feature_specs(features), max_columns, encoding, report, problems).run()
+        _Scan(path, feature_specs(features), max_columns, encoding, report, problems, id_column).run()
     report.total_problems = problems.total
     report.ok = problems.total == 0
     return report
@@ -155,7 +162,8 @@ class _CellCheck:
     are parsed as floats; the other types are read as their exact text."""
 
     def __init__(self, path: PathLike, fmt: CsvFormat, columns: dict[int, tuple[str, FeatureSpec]],
-                 pandas_decimal: str, unseen: dict[str, int]):
+                 pandas_decimal: str, unseen: dict[str, int], ids: _IdCheck | None = None):
+        self.ids = ids
         self.indices = sorted(columns)
         self.names = [columns[i][0] for i in self.indices]
         self.specs = [columns[i][1] for i in self.indices]
@@ -166,6 +174,8 @@ class _CellCheck:
                            if spec.type == CATEGORY}
         self.unseen = unseen  # the report's counts, updated in place
         self.bad_rows = 0  # data rows with a cell problem so far
+        if ids is not None and ids.index not in columns:
+            texts.append(ids.index)  # read as its exact text (a number feature's: as the model's float)
         self.reader = pd.read_csv(path, **read_csv_options(fmt, numbers, texts, decimal=pandas_decimal))
         # The header is the first record pandas sees (it skips blank lines like we do).  Read
         # it alone so its text does not spoil the float inference of the first chunk; not with
@@ -182,6 +192,8 @@ class _CellCheck:
         chunk = self.reader.get_chunk(len(rows))
         if len(chunk) != len(rows):
             raise ValueError("pandas and the csv module disagree on the number of rows")
+        if self.ids is not None:
+            self.ids.check(chunk[self.ids.index], rows, skip)
         flags, texts = flag_cells(chunk, self.indices, self.specs, self.decimal_comma)
         for j in self.categories:
             self._count_unseen(j, chunk[self.indices[j]].to_numpy(dtype=object), skip)
@@ -214,12 +226,68 @@ class _CellCheck:
             self.unseen[name] = self.unseen.get(name, 0) + int(np.count_nonzero(hits))
 
 
+class _IdCheck:
+    """The id column's cells, block by block: empty ones, and those repeating an earlier row's
+    id.  Memory: the set of ids seen, about 90 bytes per id of up to 16 characters (the text
+    and its slot), so some 90 MB for 1,000,000 rows: the one thing the check holds for the
+    whole file; a file without an id column holds nothing."""
+
+    def __init__(self, index: int, name: str) -> None:
+        self.index, self.name = index, name
+        self.seen: set[str] = set()
+        self.empty: list[int] = []  # the rows of the block checked last with an empty id
+        self.repeated = 0  # rows repeating an earlier row's id
+        self.first_repeated: list[tuple[int, str]] = []  # (row, id) of the first SHOWN_DUPLICATES of them
+
+    def check(self, column: pd.Series, rows: list[int], skip: list[int]) -> None:
+        if column.dtype.kind in "fiu":  # a number feature's column comes as floats: NaN is an empty id
+            column = column.astype(object).where(column.notna(), "").astype(str)
+        ids = column.str.strip()
+        values = ids.to_numpy(dtype=object)
+        usable = np.ones(len(values), dtype=bool)
+        usable[skip] = False  # rows with a wrong field count: their cells are not what they seem
+        empty = usable & (values == "")
+        at = np.flatnonzero(usable & ~empty)
+        # Repeats: seen in an earlier block, or earlier in this one (pandas' hash table, in C).
+        known = np.fromiter(map(self.seen.__contains__, values[at]), dtype=bool, count=len(at))
+        kept = ids if len(at) == len(ids) else ids.iloc[at]
+        repeated = at[known | kept.duplicated().to_numpy()]
+        self.seen.update(values[at])
+        self.empty = [rows[i] for i in np.flatnonzero(empty)]
+        self.repeated += len(repeated)
+        for i in repeated[: SHOWN_DUPLICATES - len(self.first_repeated)]:
+            self.first_repeated.append((rows[i], str(values[i])))
+
+    def take(self, room: int) -> tuple[int, list[tuple]]:
+        """The empty-id problems of the block checked last: their count, and the first `room`
+        as (row, column position, Problem)."""
+        found = [(row, self.index, Problem(f"Row {row:,}, column '{self.name}': the id is empty; every row "
+                                           "needs its own id in this column.", row, self.name))
+                 for row in self.empty[:max(room, 0)]]
+        count, self.empty = len(self.empty), []
+        return count, found
+
+    def repeats(self) -> Problem | None:
+        """The one problem naming the rows that repeat an earlier row's id, or None."""
+        if not self.repeated:
+            return None
+        shown = [f"{row:,} ({show(value)})" for row, value in self.first_repeated]
+        listed = ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
+        more = f", {self.repeated:,} rows in all" if self.repeated > len(shown) else ""
+        word = "Rows" if len(shown) > 1 else "Row"
+        verb = "repeat" if len(shown) > 1 else "repeats"
+        return Problem(f"{word} {listed} {verb} the id of an earlier row in column '{self.name}'{more}; "
+                       "every row needs its own id.", self.first_repeated[0][0], self.name)
+
+
 class _Scan:
     """The csv pass over the decoded text, with the cell check in lockstep."""
 
     def __init__(self, path: PathLike, specs: list[FeatureSpec], max_columns: int, encoding: str,
-                 report: CsvReport, problems: Problems):
+                 report: CsvReport, problems: Problems, id_column: str | None = None):
         self.path, self.specs, self.max_columns = path, specs, max_columns
+        self.id_column = id_column
+        self.ids: _IdCheck | None = None  # once the header has the id column
         self.features = [spec.name for spec in specs]
         self.encoding, self.report, self.problems = encoding, report, problems
         self.cells: _CellCheck | None = None
@@ -232,6 +300,7 @@ class _Scan:
         self.block_skip: list[int] = []  # their positions that have a wrong field count
         self.pending: list[tuple] = []  # earliest field-count problems of this block
         self.pending_count = 0
+        self.records = 0  # data records (the rows pandas reads) before this block
 
     def run(self) -> None:
         first_row, line = first_content_line(self.path, self.encoding)
@@ -251,6 +320,9 @@ class _Scan:
             finally:
                 if self.cells is not None:
                     self.cells.close()
+        repeats = self.ids.repeats() if self.ids is not None else None
+        if repeats is not None:
+            self.problems.add(repeats.message, repeats.row, repeats.column)
 
     def _too_long(self, row: int) -> None:
         self.problems.add(f"Row {row:,} is longer than {MAX_LINE_CHARS:,} characters without a "
@@ -298,7 +370,7 @@ class _Scan:
             columns = self._check_header(header, row)
             if columns is None:
                 return
-            if columns:
+            if columns or self.ids is not None:
                 self.cells_args = (fmt, columns)
             rows = 0
             for record in records:
@@ -365,8 +437,22 @@ class _Scan:
                                   f"{SCAN_LIMIT:,} problems.", row)
         return True
 
+    def _runs(self) -> None:
+        """Record in report.row_starts where the block's rows stop being consecutive (after a
+        blank line), so the results can name each data row as the messages do."""
+        if not self.block_rows:
+            return
+        rows = np.asarray(self.block_rows, dtype=np.int64)
+        offsets = rows - np.arange(self.records, self.records + len(rows))
+        starts = self.report.row_starts
+        before = starts[-1][1] - starts[-1][0] if starts else 2  # the offset of the rows so far
+        new = np.flatnonzero(np.diff(offsets, prepend=before))
+        starts += [(self.records + int(i), int(rows[i])) for i in new]
+        self.records += len(rows)
+
     def _flush(self) -> None:
         """Check the cells of the buffered records and file their problems in row order."""
+        self._runs()
         count, found = 0, list[tuple[Any, ...]]()
         start = self.cells is None and self.cells_args is not None and not self.flushed
         if self.block_rows and (self.cells is not None or start):
@@ -380,12 +466,16 @@ class _Scan:
                         "," in self.first_good[i] for i, (_, spec) in columns.items()
                         if spec.type in NUMERIC_TYPES)
                     self.cells = _CellCheck(self.path, fmt, columns, "," if comma else ".",
-                                              self.report.unseen_categories)
+                                              self.report.unseen_categories, self.ids)
                 bad_before = self.cells.bad_rows
                 count, found = self.cells.check(self.block_rows, self.block_skip,
                                                 self.problems.room)
                 self.report.cell_problems += count
                 self.report.bad_rows += self.cells.bad_rows - bad_before
+                if self.ids is not None:  # not cell problems: no setting lets a row go without its id
+                    empty, earliest = self.ids.take(self.problems.room)
+                    self.structure_problems += empty
+                    count, found = count + empty, found + earliest
             except (ValueError, StopIteration) as error:
                 # pandas cannot read what the csv module read.  After a structure problem that
                 # is expected (the file is rejected anyway); otherwise the job's reader would fail
@@ -441,6 +531,14 @@ class _Scan:
                 hint = self._hint(feature, unmatched, header, positions)
                 add(f"Missing column '{feature}'." + (f" Did you mean '{hint}'?" if hint else ""),
                     row, feature)
+        if self.id_column is not None:
+            if norm(self.id_column) in positions:
+                at = positions[norm(self.id_column)][0]
+                self.ids = _IdCheck(at, header[at].strip())
+            else:
+                hint = self._hint(self.id_column, unmatched, header, positions)
+                add(f"Missing column '{self.id_column}', the id of each row." + (
+                    f" Did you mean '{hint}'?" if hint else ""), row, self.id_column)
         self.report.feature_columns = found
         self.report.unseen_categories = {s.name: 0 for s in self.specs if s.type == CATEGORY and s.name in found}
         # A column two features match (same name up to case) is checked as the first one.

@@ -232,8 +232,8 @@ def test_upload_watch_it_run_get_notified_and_download(browser, server, engine, 
         book = openpyxl.load_workbook(saved, read_only=True)
         sheet = book.worksheets[0]
         header, first = list(sheet.iter_rows(min_row=1, max_row=2, values_only=True))
-        assert header[0] == "patient_id" and "prediction" in header and "probability" in header
-        assert first[0] == "P000000" and first[header.index("prediction")] in ("malignant", "benign")
+        assert header[:2] == ("row_id", "patient_id") and "prediction" in header and "probability" in header
+        assert first[1] == "P000000" and first[header.index("prediction")] in ("malignant", "benign")
         summary = dict(book["summary"].iter_rows(min_row=2, values_only=True))
         assert summary["rows"] == rows and summary["input file"] == "patients-2024.csv"
         book.close()

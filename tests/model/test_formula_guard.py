@@ -129,20 +129,20 @@ def test_results_guard_spaced_formulas_cell_by_cell(tmp_path: Path, model_dir: P
                 if isinstance(cell.value, str):
                     assert not needs_guard(cell.value), (sheet.title, cell.coordinate, cell.value)
     sheet = book["predictions"]
-    assert sheet.cell(row=1, column=len(header)).value == "' =1+1"
+    assert sheet.cell(row=1, column=1 + len(header)).value == "' =1+1"  # after row_id
     for r, text in enumerate(notes, start=2):
-        cell = sheet.cell(row=r, column=2)
+        cell = sheet.cell(row=r, column=3)
         if is_plain_number(text):  # "-1.5", "-0": numbers
             assert (cell.data_type, cell.value) == ("n", float(text)), text
         else:
             assert (cell.data_type, cell.value) == ("s", expected(text)), text
-    assert sheet.cell(row=2 + notes.index(" =1+1"), column=2).value == "' =1+1"
-    assert sheet.cell(row=2 + notes.index(" -2"), column=2).value == " -2"
+    assert sheet.cell(row=2 + notes.index(" =1+1"), column=3).value == "' =1+1"
+    assert sheet.cell(row=2 + notes.index(" -2"), column=3).value == " -2"
 
     with open(twin, encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0][len(header) - 1] == "' =1+1"
-    assert [r[1] for r in rows[1:]] == [expected(t) for t in notes]
+    assert rows[0][len(header)] == "' =1+1"
+    assert [r[2] for r in rows[1:]] == [expected(t) for t in notes]
     for row in rows:
         for value in row:
             assert not needs_guard(value), value

@@ -189,16 +189,19 @@ def guarded(text: str) -> str:
     return "'" + text if formula else text
 
 
-def source_table(path: Path, report: CsvReport) -> tuple[list[str], list[list[str]]]:
+def source_table(path: Path, report: CsvReport, numbers: list[int] | None = None) -> tuple[list[str], list[list[str]]]:
     """(header, data rows) of an accepted CSV, read with the csv module (not the code under
-    test): blank lines skipped as the validator documents."""
+    test): blank lines skipped as the validator documents.  numbers, when given, receives each
+    data row's spreadsheet row number (every record counts, blank ones too)."""
     fmt = report.format
     assert fmt is not None
     blank_chars = " \t".replace(fmt.delimiter, "")
     with open(path, encoding=fmt.encoding, newline="") as handle:
-        records = [r for r in csv.reader(handle, delimiter=fmt.delimiter)
+        records = [(n, r) for n, r in enumerate(csv.reader(handle, delimiter=fmt.delimiter), start=1)
                    if r and not (len(r) == 1 and r[0].strip(blank_chars) == "")]
-    return records[0], records[1:]
+    if numbers is not None:
+        numbers += [n for n, _ in records[1:]]
+    return records[0][1], [r for _, r in records[1:]]
 
 
 def expected_feature(text: str, decimal: str) -> float | None:
@@ -239,8 +242,10 @@ def check_result(entrance: Entrance, job: Job, source: Path, model_dir: Path) ->
     model = load_model(model_dir)
     report = inspect_csv(source, model.features)
     assert report.ok and report.format is not None
-    header, records = source_table(source, report)
+    numbers: list[int] = []
+    header, records = source_table(source, report, numbers)
     assert len(records) == report.rows == job.rows_total == job.rows_done
+    row_ids = [f"{job.id}-{n}" for n in numbers]  # first in both files, then as the checks below say
     out_columns = ["prediction", "probability", "row_status"]
     features = {report.feature_columns[f] for f in model.features}
     n_in = len(report.header)
@@ -250,6 +255,8 @@ def check_result(entrance: Entrance, job: Job, source: Path, model_dir: Path) ->
     assert book.sheetnames == ["predictions", "summary", "quality"]
     values = list(book["predictions"].iter_rows(values_only=True))
     assert len(values) == report.rows + 1
+    assert [row[0] for row in values] == ["row_id", *row_ids]
+    values = [row[1:] for row in values]
     assert ["" if v is None else v for v in values[0]] == [guarded(h) for h in report.header] + out_columns
     classes = {"malignant", "benign"}
     for number, (record, got) in enumerate(zip(records, values[1:]), start=2):
@@ -277,6 +284,8 @@ def check_result(entrance: Entrance, job: Job, source: Path, model_dir: Path) ->
 
     result = list(csv.reader(io.StringIO(entrance.download(job.id, "csv").decode("utf-8-sig"), newline="")))
     assert len(result) == report.rows + 1
+    assert [row[0] for row in result] == ["row_id", *row_ids]
+    result = [row[1:] for row in result]
     assert result[0] == [guarded(h) for h in report.header] + out_columns
     assert_csv_guarded(result)
     for number, (record, got) in enumerate(zip(records, result[1:]), start=2):

@@ -383,8 +383,12 @@ def test_an_mlflow_model_deployed_beside_the_default_scores_through_the_worker(
     results = [pd.read_csv(settings.output_dir / j.path_result_csv, dtype=str, keep_default_na=False,
                            encoding="utf-8-sig") for j in done]
     # The same answers; only the row_status differs: the MLflow copy has no training profile
-    # (deployed without --sample), so no row is "outside training range" for it.
-    pd.testing.assert_frame_equal(results[0].drop(columns="row_status"), results[1].drop(columns="row_status"))
+    # (deployed without --sample), so no row is "outside training range" for it; and the
+    # row_id, which names each job.
+    assert [r["row_id"].str.split("-").str[1].tolist() for r in results] == [
+        [str(n) for n in range(2, 2 + len(results[0]))]] * 2
+    pd.testing.assert_frame_equal(results[0].drop(columns=["row_id", "row_status"]),
+                                  results[1].drop(columns=["row_id", "row_status"]))
     assert (results[0]["row_status"] == "").all()
 
 

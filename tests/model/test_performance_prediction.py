@@ -113,8 +113,8 @@ def test_csv_twin_matches_the_workbook_cell_by_cell(tmp_path: Path, model_dir: P
                 assert c == x
             else:
                 assert float(c) == x  # the same number, written as its shortest text
-    assert twin[1][1] == "'=1+1" and twin[4][1] == "-4" and twin[5][1] == "'-x"
-    assert twin[6][1] == "a\r\nb"
+    assert twin[1][2] == "'=1+1" and twin[4][2] == "-4" and twin[5][2] == "'-x"  # after row_id and the id
+    assert twin[6][2] == "a\r\nb"
 
 
 def test_regressor_output_has_numbers_and_no_class_counts(tmp_path: Path, model_dir: Path) -> None:

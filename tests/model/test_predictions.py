@@ -28,7 +28,12 @@ def test_output_keeps_every_column_and_row_and_predicts_well(tmp_path: Path, mod
     assert out == tmp_path / "out.xlsx" and out.exists()
     rows = read_sheet(out)
     header, body = rows[0], rows[1:]
-    assert list(header) == list(frame.columns) + ["prediction", "probability", "row_status"]
+    assert list(header) == ["row_id", *frame.columns, "prediction", "probability", "row_status"]
+    assert [row[0] for row in body] == [str(i + 2) for i in range(len(frame))]  # no job: the row alone
+    csv_rows = pd.read_csv(out.with_suffix(".csv"), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(csv_rows.columns) == list(header)
+    assert csv_rows["row_id"].tolist() == [row[0] for row in body]
+    header, body = header[1:], [row[1:] for row in body]  # the input columns from here on
     assert len(body) == len(frame)
     for i, row in enumerate(body):
         assert row[0] == frame.at[i, "patient_id"]
@@ -39,8 +44,6 @@ def test_output_keeps_every_column_and_row_and_predicts_well(tmp_path: Path, mod
     accuracy = sum(r[-3] == r[len(frame.columns) - 1] for r in body) / len(body)
     assert accuracy >= 0.9
     # the CSV twin holds the same rows
-    csv_rows = pd.read_csv(out.with_suffix(".csv"), dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    assert list(csv_rows.columns) == list(header)
     assert csv_rows["prediction"].tolist() == [r[-3] for r in body]
     assert csv_rows["patient_id"].tolist() == frame["patient_id"].tolist()
 
@@ -100,7 +103,7 @@ def test_passthrough_formulas_are_text(tmp_path: Path, model_dir: Path) -> None:
     out = prediction(source, tmp_path / "o.xlsx", model_dir=model_dir)
     book = openpyxl.load_workbook(out)
     sheet = book["predictions"]
-    cells = [sheet.cell(row=r, column=2) for r in range(2, 6)]
+    cells = [sheet.cell(row=r, column=3) for r in range(2, 6)]  # after row_id and patient_id
     assert [c.value for c in cells] == ["'=HYPERLINK(\"http://evil\",\"x\")", "'@SUM(1)", "'+1", "plain"]
     assert all(c.data_type == "s" for c in cells)
     csv_text = out.with_suffix(".csv").read_text(encoding="utf-8-sig")

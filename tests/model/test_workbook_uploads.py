@@ -255,7 +255,7 @@ def test_workbook_upload_runs_and_keeps_the_original(entrance, settings, db, job
     result = entrance.download(done.id, "xlsx")
     book = openpyxl.load_workbook(io.BytesIO(result), read_only=True)
     rows = list(book["predictions"].iter_rows(values_only=True))
-    assert len(rows) == 41 and rows[0][0] == "patient_id"
+    assert len(rows) == 41 and rows[0][:2] == ("row_id", "patient_id")
     second = entrance.upload("patients again.ods", content)
     assert second.status in (201, 303)
     if entrance.kind == "api":
@@ -383,9 +383,9 @@ def test_compressed_csv_uploads_run_in_their_own_convention(entrance, settings, 
     for job in done:
         rows = list(openpyxl.load_workbook(io.BytesIO(entrance.download(job.id, "xlsx")), read_only=True)
                     ["predictions"].iter_rows(values_only=True))
-        assert len(rows) == 41 and rows[1][1] == pytest.approx(frame.iloc[0, 1])
+        assert len(rows) == 41 and rows[1][2] == pytest.approx(frame.iloc[0, 1])
         excel = entrance.download(job.id, "csv", dialect="excel").decode("cp1252")
-        assert excel.splitlines()[0].startswith("patient_id;mean radius;")
+        assert excel.splitlines()[0].startswith("row_id;patient_id;mean radius;")
     assert sorted(p.suffix for p in settings.input_dir.iterdir()) == [".csv", ".csv", ".gz", ".zip"]
 
 

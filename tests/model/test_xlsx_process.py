@@ -64,8 +64,9 @@ def test_parallel_job_writes_the_same_files(tmp_path: Path, model_dir: Path) -> 
     assert len(rows) == 3_001
     with open(both.with_suffix(".csv"), encoding="utf-8-sig", newline="") as f:
         table = list(csv.reader(f))
-    assert len(table) == 3_001 and table[1][0] == 'id 0, "x"'  # quoted in the file, read back whole
-    assert rows[12][0] == table[12][0] == "'=1+1"  # a formula in neither file
+    assert len(table) == 3_001 and table[1][1] == 'id 0, "x"'  # quoted in the file, read back whole
+    assert table[1][0] == rows[1][0] == "2" and table[3_000][0] == rows[3_000][0] == "3001"  # row_id, no job
+    assert rows[12][1] == table[12][1] == "'=1+1"  # a formula in neither file
     assert rows[10][-1] == table[10][-1] == "no data: every feature is empty"
     assert rows[10][-3] is None and table[10][-3] == ""  # not scored
     assert "outside training range: mean perimeter (1.0e308 > " in rows[13][-1]

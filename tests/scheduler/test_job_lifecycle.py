@@ -236,7 +236,7 @@ def test_job_page_shows_file_model_history_and_first_rows(client, settings, db, 
     # The first 20 rows, the model's columns first, matching the CSV result.
     header = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', text)
     # the columns the model added first (row_status after the predictions), then the inputs
-    assert header[:3] == ["prediction", "probability", "row_status"] and header[3] == "patient_id"
+    assert header[:3] == ["prediction", "probability", "row_status"] and header[3:5] == ["row_id", "patient_id"]
     body_rows = re.findall(r"<tr>(<td.*?)</tr>", text)
     assert len(body_rows) == 20
     result_csv = (settings.output_dir / done.path_result_csv).read_text(encoding="utf-8-sig").splitlines()

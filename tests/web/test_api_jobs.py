@@ -243,7 +243,7 @@ def test_result_xlsx_and_csv(api_client, alice, bearer, submit_job, process):  #
     assert 'filename="in-12-predictions.xlsx"' in xlsx.headers["content-disposition"]
     sheet = load_workbook(io.BytesIO(xlsx.content), read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][0] == "patient_id" and rows[0][-3:] == ("prediction", "probability", "row_status")
+    assert rows[0][:2] == ("row_id", "patient_id") and rows[0][-3:] == ("prediction", "probability", "row_status")
     assert len(rows) == 13
     as_csv = api_client.get(f"/api/jobs/{job.id}/result?format=csv", headers=headers)
     assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")

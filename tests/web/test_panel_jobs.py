@@ -326,7 +326,7 @@ def test_downloads_of_a_processed_job(as_alice, settings, db, jobs, make_csv) ->
                            "filename*=UTF-8''%C3%91and%C3%BA_%20v2-result.xlsx")
     book = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
     rows = list(book.worksheets[0].iter_rows(values_only=True))
-    assert rows[0][0] == "patient_id" and "prediction" in rows[0] and len(rows) == 31
+    assert rows[0][:2] == ("row_id", "patient_id") and "prediction" in rows[0] and len(rows) == 31
     book.close()
 
     result_csv = client.get(f"/jobs/{job.id}/result.csv")

@@ -89,7 +89,7 @@ def current_model(settings: Settings, db: Database, name: str | None = None) -> 
 
 
 def validate(settings: Settings, path: Path, model: ModelRecord) -> CsvReport:
-    return inspect_csv(path, model.feature_specs)
+    return inspect_csv(path, model.feature_specs, id_column=model.id_column)
 
 
 def fitting_models(db: Database, settings: Settings, report: CsvReport, chosen: ModelRecord) -> list[str]:

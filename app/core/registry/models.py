@@ -46,7 +46,7 @@ from app.core.settings import Settings
 from model.artifact import Model
 from model.loading import load_model
 from model.profile import PROFILE_FILE, sample_profile
-from model.schema import FeatureSpec, ModelError, check_version
+from model.schema import FeatureSpec, ModelError, check_id_column, check_version
 from model.trial import runtime_text
 
 log = logging.getLogger("beyond.models")
@@ -100,6 +100,12 @@ class ModelRecord:
     @property
     def features(self) -> list[str]:
         return [f.name for f in self.feature_specs]
+
+    @property
+    def id_column(self) -> str | None:
+        """The column that identifies a row of an upload (the schema's "id_column"), or None."""
+        found = self.schema.get("id_column")
+        return found if isinstance(found, str) and found else None
 
     @property
     def classes(self) -> list[str]:
@@ -217,7 +223,7 @@ class Registry:
     def deploy(self, source_dir: str | os.PathLike[str], name: str, version: str | None = None,
                activate: bool = False, deployed_by: str | None = None, label: str | None = None,
                actor: Actor | None = None, sample: str | os.PathLike[str] | None = None,
-               trial: bool = True) -> ModelRecord:
+               trial: bool = True, id_column: str | None = None) -> ModelRecord:
         """Register a copy of the model directory as NAME/VERSION (VERSION: the schema's
         version unless given). InvalidRequest for a bad name or version or a directory that
         does not load; Conflict if that version is deployed already. ``label`` names the
@@ -230,8 +236,16 @@ class Registry:
 
         sample: a CSV of training rows; its training profile (model/profile.py, the quality
         reports' reference) is stored as profile.json in the deployed copy.  For models whose
-        schema has no profile, e.g. MLflow models (whose signature gives only the columns)."""
+        schema has no profile, e.g. MLflow models (whose signature gives only the columns).
+
+        id_column: the column that identifies a row (``deploy-model --id-column``), stored in
+        the version's schema (it replaces one schema.json names); uploads must then carry it,
+        non-empty and unique (model/inputs/scan.py), and results carry it as sent."""
         check_name(name)
+        try:
+            id_column = check_id_column(id_column)
+        except ModelError as exc:
+            raise InvalidRequest(str(exc)) from exc
         source = Path(source_dir)
         shown = label or str(source)
         if not source.is_dir():
@@ -241,6 +255,7 @@ class Registry:
         try:
             model = load_model(source)
             version = check_version(model.version if version is None else version)
+            id_column = id_column or model.id_column
         except ModelError as exc:
             raise InvalidRequest(f"{shown} is not a usable model: {exc}") from exc
         except Exception as exc:  # a corrupt joblib raises anything (EOFError, UnpicklingError...)
@@ -259,8 +274,9 @@ class Registry:
                 (temp / PROFILE_FILE).write_text(json.dumps(profile, indent=1) + "\n", encoding="utf-8")
             _make_read_only(temp)
             sha = artifact_sha256(temp)
-            schema_json = json.dumps({**model.schema, "runtime": runtime} if runtime else model.schema,
-                                      sort_keys=True)
+            schema = {**model.schema, **({"runtime": runtime} if runtime else {}),
+                      **({"id_column": id_column} if id_column else {})}
+            schema_json = json.dumps(schema, sort_keys=True)
             with self.db.transaction() as tx:
                 tx.insert("model_insert", {"name": name, "version": version, "artifact_sha256": sha,
                                            "schema_json": schema_json, "deployed_by": deployed_by})
@@ -289,7 +305,8 @@ class Registry:
 
     def deploy_archive(self, archive: Path, name: str, version: str | None = None, activate: bool = False,
                        deployed_by: str | None = None, label: str = "The archive",
-                       actor: Actor | None = None, sample: str | os.PathLike[str] | None = None) -> ModelRecord:
+                       actor: Actor | None = None, sample: str | os.PathLike[str] | None = None,
+                       id_column: str | None = None) -> ModelRecord:
         """``deploy`` for a model directory uploaded as a .zip: unpacked with every entry
         checked (app/core/registry/archive.py) into a private staging directory beside the
         registry's files, deployed from there, and the staging directory removed whatever
@@ -305,7 +322,7 @@ class Registry:
             try:
                 model_dir = unpack_model_archive(archive, staging, self.settings.model_unpacked_limit)
                 return self.deploy(model_dir, name, version, activate=activate, deployed_by=deployed_by,
-                                   label=label, actor=actor, sample=sample)
+                                   label=label, actor=actor, sample=sample, id_column=id_column)
             except InvalidRequest as exc:
                 raise FileRejected(exc.message, extra=exc.extra) from exc
         finally:

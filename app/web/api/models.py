@@ -27,7 +27,7 @@ def model_json(record: ModelRecord) -> dict[str, Any]:
 
 def deployed_json(record: ModelRecord) -> dict[str, Any]:
     return {**model_json(record), "active": record.active, "deployed_by": record.deployed_by,
-            "runtime": record.runtime, "warnings": record.warnings}
+            "runtime": record.runtime, "warnings": record.warnings, "id_column": record.id_column}
 
 
 class ModelCollection(HTTPEndpoint):
@@ -42,7 +42,8 @@ class ModelCollection(HTTPEndpoint):
 
     async def post(self, request: Request) -> Response:
         """Administrators: multipart ``archive`` (a .zip of the model directory), ``name``,
-        optional ``version`` (default: the schema's) and ``activate`` (true/false). 201 with the
+        optional ``version`` (default: the schema's), ``activate`` (true/false) and ``id_column``
+        (the column that identifies a row; default: the schema's). 201 with the
         version; 409 when that version exists; 422 for an archive that is not a usable model."""
         # An administrator's credentials before a byte of the body: loading a joblib runs code.
         user = await caller(request, admin=True)
@@ -52,9 +53,11 @@ class ModelCollection(HTTPEndpoint):
             name = upload.fields.get("name", "").strip()
             version = upload.fields.get("version", "").strip() or None
             activate = bool(parse_bool("activate", upload.fields.get("activate"), default=False))
+            id_column = upload.fields.get("id_column", "").strip() or None
             registry = Registry(request.app.state.db, settings)
             record = await run_in_threadpool(registry.deploy_archive, upload.path, name, version, activate,
-                                             user.username, f"“{upload.filename}”", actor_of(request, user))
+                                             user.username, f"“{upload.filename}”", actor_of(request, user),
+                                             id_column=id_column)
         finally:
             upload.discard()
         return JSONResponse(deployed_json(record), status_code=201)

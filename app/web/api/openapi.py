@@ -735,6 +735,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                                     "description": "Left out: the version its schema names."},
                         "activate": {"type": "boolean", "default": False,
                                      "description": "Make it the version new uploads of the name use."},
+                        "id_column": {"type": "string", "maxLength": 255,
+                                      "description": "The column that identifies a row: every upload must carry "
+                                                     "it, non-empty and unique in the file. Left out: the one its "
+                                                     "schema names, if any."},
                     },
                 }}}},
                 "responses": {

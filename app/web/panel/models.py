@@ -116,10 +116,12 @@ async def deploy(request: Request) -> Response:
     name = received.fields.get("name", "").strip()
     version = received.fields.get("version", "").strip() or None
     activate_now = received.fields.get("activate", "") in ("on", "true", "1")
+    id_column = received.fields.get("id_column", "").strip() or None
     registry = registry_of(request)
     try:
         record = await run_in_threadpool(registry.deploy_archive, received.path, name, version, activate_now,
-                                         user.username, f"“{received.filename}”", actor_of(request, user))
+                                         user.username, f"“{received.filename}”", actor_of(request, user),
+                                         id_column=id_column)
     except (InvalidRequest, FileRejected, Conflict) as exc:
         flash(request, exc.message, "error")
         return see_other("/models#deploy")
