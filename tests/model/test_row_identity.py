@@ -230,3 +230,22 @@ def test_post_api_models_takes_an_id_column(api_client, settings, db, admin, ali
                                               .to_csv(index=False).encode(), "text/csv")})
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"][0]["message"] == "Missing column 'patient_id', the id of each row."
+
+
+def test_the_template_of_a_model_with_an_id_column_carries_distinct_ids(model_dir: Path, tmp_path: Path) -> None:
+    """The Models page's template CSV passes the upload check of a model with an id column."""
+    from app.core.registry.models import ModelRecord
+    from app.core.registry.template import template_csv, template_rows
+
+    model = load_model(model_dir)
+    schema = {**model.schema, "id_column": "patient_id"}
+    record = ModelRecord(1, "patients", "with-id", "0" * 64, schema, None, None, True)
+    header, first, second = template_rows(record)
+    assert header == ["patient_id", *model.features]
+    assert first[0] and second[0] and first[0] != second[0]
+    source = tmp_path / "patients-template.csv"
+    source.write_bytes(template_csv(record))
+    report = inspect_csv(source, model.feature_specs, id_column="patient_id")
+    assert report.ok, [p.message for p in report.problems]
+    plain = ModelRecord(1, "plain", "v1", "0" * 64, model.schema, None, None, True)
+    assert template_rows(plain)[0] == model.features

@@ -134,8 +134,13 @@ def example_values(spec: FeatureSpec, entry: Mapping[str, Any],
 
 
 def template_rows(record: ModelRecord) -> list[list[str]]:
-    """The header and the two example rows."""
-    return schema_rows(record.schema, record.name)
+    """The header and the two example rows; a model with an id column gets it first, with
+    two distinct ids, since its uploads must carry one per row."""
+    rows = schema_rows(record.schema, record.name)
+    id_column = record.id_column
+    if id_column and id_column not in rows[0]:
+        rows = [[id_column, *rows[0]], ["example-1", *rows[1]], ["example-2", *rows[2]]]
+    return rows
 
 
 def schema_rows(schema: Mapping[str, Any], name: str = "") -> list[list[str]]:
