@@ -169,8 +169,8 @@ def test_libreoffice_reads_spaced_formulas_as_text(tmp_path: Path, model_dir: Pa
 
     (tmp_path / "from-xlsx").mkdir()
     rows = libreoffice_to_csv(xlsx, tmp_path / "from-xlsx", profile)
-    assert rows[0][len(header) - 1] == "' =1+1"
-    assert [r[1] for r in rows[1:]] == [
+    assert rows[0][len(header)] == "' =1+1"  # the result's columns: row_id first, then the upload's
+    assert [r[2] for r in rows[1:]] == [
         "' =1+1", "'   +1+1", "' -1+1", "' @SUM(1)", "'\t=1+1", "' -2+3", " -2", "-1.5", "plain"]
 
     # The CSV twin imported with "Trim spaces" (token 11) and "Evaluate formulas" (token 13):
@@ -178,8 +178,8 @@ def test_libreoffice_reads_spaced_formulas_as_text(tmp_path: Path, model_dir: Pa
     (tmp_path / "from-csv").mkdir()
     rows = libreoffice_to_csv(twin, tmp_path / "from-csv", profile,
                               infilter="CSV:44,34,76,1,,0,false,true,false,false,true,,true")
-    assert rows[0][len(header) - 1] == "' =1+1"
-    assert [r[1] for r in rows[1:]] == [
+    assert rows[0][len(header)] == "' =1+1"
+    assert [r[2] for r in rows[1:]] == [
         "' =1+1", "'   +1+1", "' -1+1", "' @SUM(1)", "'\t=1+1", "' -2+3", "-2", "-1.5", "plain"]
 
 

@@ -231,26 +231,27 @@ def test_rows_beyond_one_sheet_continue_on_the_next(tmp_path: Path) -> None:
     assert (n2, r2) == (1 + rows - SHEET_ROWS, str(1 + rows - SHEET_ROWS))
     n_in = len(header)
     for row_xml, expected in ((first1, first_in), (last1, boundary_in), (last2, last_in)):
-        got = cells(row_xml)
+        row_id, *got = cells(row_xml)  # row_id first, then the upload's columns
+        assert re.fullmatch(r"(\d+-)?\d+", row_id), row_id  # the bare call: no job id
         assert len(got) in (n_in + 2, n_in + 3)  # row_status: an empty cell is not written
         assert got[0] == expected[0]
         assert [float(v) for v in got[1:n_in - 1]] == [float(v) for v in expected[1:n_in - 1]]
         assert got[n_in - 1] == expected[n_in - 1]  # diagnosis, passed through
         assert got[n_in] in ("benign", "malignant") and 0.5 <= float(got[n_in + 1]) <= 1
-    assert cells(first2)[0] == row(SHEET_ROWS)[0]
+    assert cells(first2)[1] == row(SHEET_ROWS)[0]
     assert f"<v>{rows}</v>" in summary
 
     twin_lines = 0
     with open(out.with_suffix(".csv"), encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
-        assert next(reader) == header + ["prediction", "probability", "row_status"]
+        assert next(reader) == ["row_id", *header, "prediction", "probability", "row_status"]
         first_csv = next(reader)
         twin_lines = 2
         last_csv = first_csv
         for last_csv in reader:  # noqa: B007 - the loop keeps the last row
             twin_lines += 1
     assert twin_lines == rows + 1
-    for got, expected in ((first_csv, first_in), (last_csv, last_in)):
+    for (_, *got), expected in ((first_csv, first_in), (last_csv, last_in)):  # row_id first
         assert got[0] == expected[0] and got[n_in - 1] == expected[n_in - 1]
         assert [float(v) for v in got[1:n_in - 1]] == [float(v) for v in expected[1:n_in - 1]]
 
